@@ -1,0 +1,5 @@
+"""``python -m warmline`` runs the command line."""
+
+from warmline.cli import main
+
+raise SystemExit(main())

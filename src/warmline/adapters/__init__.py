@@ -1,0 +1,1 @@
+"""warmline.adapters."""

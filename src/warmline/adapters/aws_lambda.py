@@ -1,0 +1,289 @@
+"""The AWS Lambda adapter: API Gateway WebSocket proxy events in, proxy results out.
+
+Usage::
+
+    app = warmline.App()
+    ...
+    handler = warmline.lambda_handler(app)   # the function's handler
+
+Order of checks for each raw event (PROTOCOLS.md §2.2, §4):
+
+1. Warm-up pings (EventBridge schedule, serverless-plugin-warmup, lambda-warmer,
+   warmline's pre-warm, configured constant inputs) — answered before anything else.
+2. API Gateway WebSocket events, by ``requestContext.eventType``.
+3. Amazon Connect ``ContactFlowEvent``.
+4. SQS and SNS records, then any other JSON object: async work for ``@app.worker``.
+
+This module is on every cold start: it imports only the standard library's cheapest
+modules and warmline's pure core. The event loop, the store and the HTTP client are
+created on first use and kept for the life of the environment.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from warmline.core.app import App, Invocation, Response
+from warmline.core.events import (
+    Connect,
+    ConnectionRef,
+    ContactFlow,
+    Disconnect,
+    Event,
+    Headers,
+    Message,
+    WorkerTask,
+)
+from warmline.core.limits import INTEGRATION_TIMEOUT_S
+from warmline.core.warmup import detect_warmup, parse_scheduled
+from warmline.errors import InvalidEventError
+from warmline.log import StepLogger
+
+__all__ = ["LambdaHandler", "lambda_handler", "to_event"]
+
+LambdaHandler = Callable[[Any, Any], Any]
+
+
+def _str_map(value: Any) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        return {}
+    return {str(k): str(v) for k, v in value.items() if v is not None}
+
+
+def _connection_ref(rc: Mapping[str, Any]) -> ConnectionRef:
+    identity = rc.get("identity") if isinstance(rc.get("identity"), Mapping) else {}
+    assert isinstance(identity, Mapping)
+    connection_id = rc.get("connectionId")
+    if not isinstance(connection_id, str) or not connection_id:
+        raise InvalidEventError("API Gateway event without requestContext.connectionId")
+    return ConnectionRef(
+        connection_id=connection_id,
+        domain_name=str(rc.get("domainName") or ""),
+        stage=str(rc.get("stage") or ""),
+        api_id=str(rc.get("apiId") or ""),
+        request_id=str(rc.get("requestId") or ""),
+        connected_at_ms=int(rc.get("connectedAt") or 0),
+        request_time_ms=int(rc.get("requestTimeEpoch") or 0),
+        source_ip=str(identity.get("sourceIp") or ""),
+        user_agent=str(identity.get("userAgent") or ""),
+    )
+
+
+def _websocket_event(raw: Mapping[str, Any], rc: Mapping[str, Any]) -> Event:
+    kind = rc.get("eventType")
+    ref = _connection_ref(rc)
+    if kind == "CONNECT":
+        return Connect(
+            connection=ref,
+            headers=Headers(_str_map(raw.get("headers"))),
+            query=_str_map(raw.get("queryStringParameters")),
+        )
+    if kind == "DISCONNECT":
+        code = rc.get("disconnectStatusCode")
+        return Disconnect(
+            connection=ref,
+            status_code=code if isinstance(code, int) else None,
+            reason=str(rc.get("disconnectReason") or ""),
+        )
+    if kind == "MESSAGE":
+        body = raw.get("body")
+        if raw.get("isBase64Encoded"):
+            # API Gateway closes binary frames with 1003 (§2.1); a base64 body here means a
+            # non-WebSocket integration. Decode what we can rather than fail.
+            import base64
+
+            try:
+                body = base64.b64decode(str(body)).decode("utf-8")
+            except ValueError:
+                body = ""
+        return Message(
+            connection=ref,
+            body=body if isinstance(body, str) else "",
+            route_key=str(rc.get("routeKey") or "$default"),
+            message_id=str(rc.get("messageId") or ""),
+        )
+    raise InvalidEventError(f"unknown requestContext.eventType {kind!r}")
+
+
+def _records(raw: Mapping[str, Any]) -> list[WorkerTask] | None:
+    records = raw.get("Records")
+    if not isinstance(records, list):
+        return None
+    tasks: list[WorkerTask] = []
+    for record in records:
+        if not isinstance(record, Mapping):
+            raise InvalidEventError("a Records entry is not an object")
+        if record.get("eventSource") == "aws:sqs":
+            attrs = record.get("attributes") or {}
+            tasks.append(
+                WorkerTask(
+                    payload=_json_object(record.get("body"), "SQS body"),
+                    delivery="sqs",
+                    message_id=str(record.get("messageId") or ""),
+                    attempt=int(attrs.get("ApproximateReceiveCount") or 1),
+                )
+            )
+        elif record.get("EventSource") == "aws:sns":
+            sns = record.get("Sns") or {}
+            tasks.append(
+                WorkerTask(
+                    payload=_json_object(sns.get("Message"), "SNS Message"),
+                    delivery="sns",
+                    message_id=str(sns.get("MessageId") or ""),
+                )
+            )
+        else:
+            raise InvalidEventError("a Records entry is neither SQS nor SNS")
+    return tasks
+
+
+def _json_object(text: Any, what: str) -> Mapping[str, Any]:
+    try:
+        value = json.loads(text) if isinstance(text, str) else text
+    except ValueError as exc:
+        raise InvalidEventError(f"{what} is not JSON") from exc
+    if not isinstance(value, Mapping):
+        raise InvalidEventError(f"{what} is not a JSON object")
+    return value
+
+
+def to_event(
+    raw: Any,
+    *,
+    client_context_custom: Mapping[str, Any] | None = None,
+    constant_warmup_inputs: Sequence[Mapping[str, Any]] = (),
+    schedules_are_warmups: bool = True,
+) -> Event | list[WorkerTask]:
+    """Normalize one raw Lambda event.
+
+    Returns:
+        One event, or for an SQS/SNS batch the list of its records as WorkerTasks.
+
+    Raises:
+        InvalidEventError: a shape warmline does not know.
+    """
+    warm = detect_warmup(
+        raw,
+        client_context_custom=client_context_custom,
+        constant_inputs=constant_warmup_inputs,
+        schedules_are_warmups=schedules_are_warmups,
+    )
+    if warm is not None:
+        return warm
+    if not isinstance(raw, Mapping):
+        raise InvalidEventError(f"a Lambda event of type {type(raw).__name__}")
+    rc = raw.get("requestContext")
+    if isinstance(rc, Mapping) and "eventType" in rc:
+        return _websocket_event(raw, rc)
+    if raw.get("Name") == "ContactFlowEvent":
+        details = raw.get("Details") or {}
+        data = details.get("ContactData") or {}
+        return ContactFlow(
+            contact_id=str(data.get("ContactId") or ""),
+            initial_contact_id=str(data.get("InitialContactId") or data.get("ContactId") or ""),
+            parameters=_str_map(details.get("Parameters")),
+            contact_data=data if isinstance(data, Mapping) else {},
+        )
+    scheduled = parse_scheduled(raw)
+    if scheduled is not None:
+        return scheduled
+    records = _records(raw)
+    if records is not None:
+        return records
+    return WorkerTask(payload=raw, delivery="invoke")
+
+
+def _client_context_custom(context: Any) -> Mapping[str, Any] | None:
+    cc = getattr(context, "client_context", None)
+    custom = getattr(cc, "custom", None)
+    return custom if isinstance(custom, Mapping) else None
+
+
+def lambda_handler(
+    app: App,
+    *,
+    constant_warmup_inputs: Sequence[Mapping[str, Any]] = (),
+    schedules_are_warmups: bool = True,
+    log: StepLogger | None = None,
+) -> LambdaHandler:
+    """Make the Lambda handler for ``app``.
+
+    Args:
+        app: the application.
+        constant_warmup_inputs: JSON inputs of your warm-up rules to treat as pings.
+        schedules_are_warmups: treat every EventBridge scheduled event as a warm-up
+            (default; set False if ``@app.schedule`` should get them).
+        log: the step logger (default: JSON lines on stdout, which Lambda ships).
+
+    Returns:
+        ``handler(event, context)`` for the function's configuration.
+    """
+    state = {"cold": True}
+    logger = log or StepLogger(base={"app": app.name})
+
+    def handler(raw: Any, context: Any = None) -> Any:
+        cold = state["cold"]
+        state["cold"] = False
+        started = time.monotonic()
+        remaining = _remaining_ms(raw, context, started)
+        invocation = Invocation(
+            cold=cold,
+            remaining_ms=remaining,
+            clock=time.monotonic,
+            log=logger,
+            request_id=str(getattr(context, "aws_request_id", "") or ""),
+            function_name=str(getattr(context, "function_name", "") or ""),
+        )
+        try:
+            event = to_event(
+                raw,
+                client_context_custom=_client_context_custom(context),
+                constant_warmup_inputs=constant_warmup_inputs,
+                schedules_are_warmups=schedules_are_warmups,
+            )
+        except InvalidEventError as exc:
+            logger("invalid_event", "error", error=str(exc), cold=cold)
+            return {"statusCode": 400}
+        if isinstance(event, list):
+            return _handle_batch(app, event, invocation)
+        result = app.handle(event, invocation)
+        return result.to_lambda() if isinstance(result, Response) else result
+
+    handler.app = app  # type: ignore[attr-defined]
+    return handler
+
+
+def _handle_batch(app: App, tasks: list[WorkerTask], invocation: Invocation) -> Any:
+    """Run each record; SQS failures are reported per item (ReportBatchItemFailures)."""
+    failures: list[dict[str, str]] = []
+    for task in tasks:
+        try:
+            app.handle(task, invocation)
+        except Exception as exc:  # noqa: BLE001 - one bad record must not fail the batch
+            invocation.log("task_failed", "error", messageId=task.message_id, error=repr(exc))
+            if task.delivery != "sqs":
+                raise
+            failures.append({"itemIdentifier": task.message_id})
+    if tasks and tasks[0].delivery == "sqs":
+        return {"batchItemFailures": failures}
+    return None
+
+
+def _remaining_ms(raw: Any, context: Any, started: float) -> Callable[[], int]:
+    """Time left: Lambda's own deadline, capped by API Gateway's 29 s for WebSocket routes."""
+    get = getattr(context, "get_remaining_time_in_millis", None)
+    cap_ms: float | None = None
+    if isinstance(raw, Mapping) and isinstance(raw.get("requestContext"), Mapping):
+        cap_ms = INTEGRATION_TIMEOUT_S * 1000
+
+    def remaining() -> int:
+        elapsed_ms = (time.monotonic() - started) * 1000
+        left = float(get()) if callable(get) else 900_000 - elapsed_ms
+        if cap_ms is not None:
+            left = min(left, cap_ms - elapsed_ms)
+        return max(0, int(left))
+
+    return remaining

@@ -1,0 +1,52 @@
+"""The ``warmline`` command: one module per subcommand, imported only when it runs.
+
+Each subcommand module exposes ``add_parser(subparsers)`` and ``run(args) -> int``.
+Only the chosen module is imported, so ``warmline --help`` stays quick and a missing
+optional extra only matters for the command that needs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+__all__ = ["COMMANDS", "main"]
+
+#: subcommand -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "dev": ("warmline.cli.dev", "run the local API Gateway WebSocket + Lambda emulator"),
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``warmline`` console script."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(
+        prog="warmline",
+        description="Voice and chat AI backends on serverless WebSockets.",
+    )
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    chosen = next((a for a in args_list if not a.startswith("-")), None)
+    for name, (module, help_text) in COMMANDS.items():
+        if name == chosen:
+            importlib.import_module(module).add_parser(subparsers)
+        else:
+            subparsers.add_parser(name, help=help_text)
+    args = parser.parse_args(args_list)
+    if args.version:
+        from warmline import __version__
+
+        print(__version__)
+        return 0
+    if not args.command:
+        parser.print_help()
+        return 2
+    module = importlib.import_module(COMMANDS[args.command][0])
+    return int(module.run(args))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,187 @@
+"""The normalized events the core handles, whatever delivered them.
+
+An adapter (Lambda, the dev emulator, an ASGI server, a Connect flow) turns its raw input
+into exactly one of these; the :class:`~warmline.core.app.App` never sees raw AWS shapes.
+Events are frozen, slotted dataclasses: they are facts about the past.
+
+========================  ===================================================================
+``Connect``               API Gateway ``$connect`` (handshake headers and query string)
+``Message``               a WebSocket message (``$default`` or a custom route)
+``Disconnect``            ``$disconnect`` (best effort on AWS, PROTOCOLS.md §2.1)
+``WarmUp``                a warm-up ping: EventBridge, serverless-plugin-warmup, lambda-warmer,
+                          warmline's own call-tied pre-warm (PROTOCOLS.md §4.4)
+``Scheduled``             an EventBridge scheduled event that is *not* a warm-up
+``WorkerTask``            async work: Lambda ``Event`` invoke, SNS or SQS record
+``ContactFlow``           an Amazon Connect contact-flow invocation (PROTOCOLS.md §4.5)
+========================  ===================================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "Connect",
+    "ConnectionRef",
+    "ContactFlow",
+    "Disconnect",
+    "Event",
+    "Headers",
+    "Message",
+    "Scheduled",
+    "WarmUp",
+    "WorkerTask",
+]
+
+
+class Headers(Mapping[str, str]):
+    """Read-only, case-insensitive header mapping.
+
+    API Gateway passes header names with the case the client sent (PROTOCOLS.md §2.2), so
+    ``X-Twilio-Signature`` may arrive as ``x-twilio-signature``.
+    """
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Mapping[str, str] | None = None) -> None:
+        self._items: dict[str, tuple[str, str]] = {}
+        for name, value in (items or {}).items():
+            self._items[name.lower()] = (name, value)
+
+    def __getitem__(self, name: str) -> str:
+        return self._items[name.lower()][1]
+
+    def __iter__(self) -> Iterator[str]:
+        return (original for original, _ in self._items.values())
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._items
+
+    def __repr__(self) -> str:
+        return f"Headers({dict(self.items())!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionRef:
+    """Where a WebSocket event came from: enough to answer through ``@connections``.
+
+    Attributes:
+        connection_id: API Gateway's connection id.
+        domain_name: the API's domain (``abc.execute-api.REGION.amazonaws.com`` or custom).
+        stage: the stage name.
+        api_id: the API id.
+        request_id: API Gateway's id for this request.
+        connected_at_ms: epoch ms of the connect.
+        request_time_ms: epoch ms of this request.
+        source_ip: the client's IP.
+        user_agent: the client's User-Agent.
+    """
+
+    connection_id: str
+    domain_name: str = ""
+    stage: str = ""
+    api_id: str = ""
+    request_id: str = ""
+    connected_at_ms: int = 0
+    request_time_ms: int = 0
+    source_ip: str = ""
+    user_agent: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Connect:
+    """``$connect``: the handshake. Returning non-2xx rejects it (PROTOCOLS.md §2.3)."""
+
+    connection: ConnectionRef
+    headers: Headers = field(default_factory=Headers)
+    query: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A WebSocket message.
+
+    Attributes:
+        connection: where it came from.
+        body: the raw message text (API Gateway delivers text; binary closes with 1003).
+        route_key: the route API Gateway chose (``$default`` or a custom key), if any.
+        message_id: API Gateway's message id.
+    """
+
+    connection: ConnectionRef
+    body: str
+    route_key: str = "$default"
+    message_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Disconnect:
+    """``$disconnect``: the socket is already closed; posting to it gets 410."""
+
+    connection: ConnectionRef
+    status_code: int | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class WarmUp:
+    """A warm-up ping. Never reaches a route handler or the session store.
+
+    Attributes:
+        source: ``aws.events``, ``serverless-plugin-warmup``, ``lambda-warmer``,
+            ``warmline`` (call-tied pre-warm) or ``input`` (a configured constant input).
+        concurrency: how many environments the pinger wants warm (lambda-warmer fan-out).
+        invocation: this ping's index within the fan-out (1-based).
+        correlation_id: lambda-warmer's correlation id, if any.
+        raw: the original payload.
+    """
+
+    source: str
+    concurrency: int = 1
+    invocation: int = 1
+    correlation_id: str = ""
+    raw: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class Scheduled:
+    """An EventBridge scheduled event that is not a warm-up (PROTOCOLS.md §4.1)."""
+
+    rule_arns: tuple[str, ...]
+    time: str
+    raw: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerTask:
+    """Work handed to a worker function (PROTOCOLS.md §3.4, §4.2, §4.3).
+
+    Attributes:
+        payload: the dispatched JSON object.
+        delivery: ``invoke`` (Lambda async), ``sns`` or ``sqs``.
+        message_id: the delivery's id (SQS messageId, SNS MessageId), for partial failures.
+        attempt: SQS ApproximateReceiveCount, else 1.
+    """
+
+    payload: Mapping[str, Any]
+    delivery: str = "invoke"
+    message_id: str = ""
+    attempt: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class ContactFlow:
+    """An Amazon Connect contact-flow invocation (PROTOCOLS.md §4.5)."""
+
+    contact_id: str
+    initial_contact_id: str
+    parameters: Mapping[str, str]
+    contact_data: Mapping[str, Any]
+
+
+Event = Connect | Message | Disconnect | WarmUp | Scheduled | WorkerTask | ContactFlow

@@ -1,0 +1,78 @@
+"""The Lambda hot path stays lean: checked in a fresh interpreter, where nothing is cached."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import warmline
+
+#: What must never load on the hot path (DEVELOPERS.md; issue 3's acceptance list),
+#: plus modules whose cost we keep off it on purpose (asyncio ~30 ms, logging ~14 ms).
+HEAVY = (
+    "boto3",
+    "botocore",
+    "twilio",
+    "openai",
+    "numpy",
+    "redis",
+    "pydantic",
+    "starlette",
+    "uvicorn",
+    "aiobotocore",
+    "websockets",
+    "httpx",
+)
+AVOIDED = ("asyncio", "logging", "ssl", "inspect")
+
+
+def _modules_after(code: str) -> set[str]:
+    probe = code + "\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))\n"
+    out = subprocess.run(
+        [sys.executable, "-c", probe], check=True, capture_output=True, text=True
+    ).stdout
+    return set(json.loads(out.strip().splitlines()[-1]))
+
+
+def test_hot_path_import_loads_no_heavy_module() -> None:
+    loaded = _modules_after("import warmline, warmline.adapters.aws_lambda")
+    heavy = sorted(m for m in loaded if m.split(".")[0] in HEAVY)
+    assert heavy == []
+
+
+def test_hot_path_import_avoids_costly_stdlib_modules() -> None:
+    loaded = _modules_after("import warmline, warmline.adapters.aws_lambda")
+    assert sorted(m for m in AVOIDED if m in loaded) == []
+
+
+def test_a_sync_call_through_the_lambda_handler_never_imports_asyncio() -> None:
+    code = (
+        "import json\n"
+        "from warmline import App, lambda_handler\n"
+        "from warmline.connections.local import LocalConnections\n"
+        "from warmline.stores.memory import MemoryStore\n"
+        "from warmline.testing import LambdaContext, websocket_event\n"
+        "conns = LocalConnections()\n"
+        "app = App(store=MemoryStore(), connections=lambda ref: conns)\n"
+        "app.route('prompt')(lambda ctx: 'hi')\n"
+        "h = lambda_handler(app)\n"
+        "conns.open('c1')\n"
+        "body = json.dumps({'type': 'prompt', 'voicePrompt': 'x', 'lang': 'en-US', 'last': True})\n"
+        "h(websocket_event('MESSAGE', body=body, connection_id='c1'), LambdaContext())\n"
+    )
+    loaded = _modules_after(code)
+    assert "asyncio" not in loaded
+    assert sorted(m for m in loaded if m.split(".")[0] in HEAVY) == []
+
+
+def test_package_all_names_resolve() -> None:
+    for name in warmline.__all__:
+        assert getattr(warmline, name) is not None
+
+
+def test_unknown_attribute_raises_attribute_error() -> None:
+    with pytest.raises(AttributeError):
+        _ = warmline.not_a_name  # type: ignore[attr-defined]
