@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint style types tests bench clean
+.PHONY: dev test lint style types tests coldstart bench clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "warmline needs Python >= 3.11; set PYTHON=python3.11")'
@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 dev: $(STAMP)
 	$(BIN)/warmline dev --config examples/agent/warmline.toml
 
-test: lint tests
+test: lint tests coldstart
 
 lint: style types
 
@@ -35,6 +35,10 @@ types: $(STAMP)
 # pytest exits 5 when it collected no test; make treats that as a failure, as it should.
 tests: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# The sample handlers' cold start, in Lambda's init order, held to a budget (issue 7).
+coldstart: $(STAMP)
+	$(BIN)/warmline coldstart app.handler --path examples/echo --lambda --runs 11 --budget-ms 40
 
 bench: $(STAMP)
 	$(BIN)/python bench/import_cost.py

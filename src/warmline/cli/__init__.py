@@ -17,6 +17,7 @@ __all__ = ["COMMANDS", "main"]
 #: subcommand -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "dev": ("warmline.cli.dev", "run the local API Gateway WebSocket + Lambda emulator"),
+    "coldstart": ("warmline.cli.coldstart", "profile handlers' cold start; fail over a budget"),
 }
 
 
@@ -30,9 +31,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     chosen = next((a for a in args_list if not a.startswith("-")), None)
-    for name, (module, help_text) in COMMANDS.items():
+    for name, (module_name, help_text) in COMMANDS.items():
         if name == chosen:
-            importlib.import_module(module).add_parser(subparsers)
+            importlib.import_module(module_name).add_parser(subparsers)
         else:
             subparsers.add_parser(name, help=help_text)
     args = parser.parse_args(args_list)

@@ -1,0 +1,305 @@
+"""``warmline coldstart``: what a handler's cold start spends, module by module.
+
+A Lambda cold start runs the handler module's top level in a fresh interpreter; every
+import there is paid by the first caller (PROTOCOLS.md §3.1). This tool measures exactly
+that, in fresh interpreters, many times:
+
+- **Total**: wall time of ``python -c "import handler_module"`` minus a bare ``python -c
+  pass``, interleaved run by run so machine noise hits both alike; medians.
+- **Attribution**: CPython's own ``-X importtime`` (self and cumulative µs per module, as
+  a tree), medians per module across runs.
+- **Chains**: each import edge that crosses into another top-level package and costs
+  more than a threshold, named with the path from the handler, e.g. ``boto3 via
+  yourapp.utils -> yourapp`` — the "barrel ``__init__``" that re-exports a slow module is
+  the usual culprit.
+- **Flame graph**: an SVG and a speedscope JSON file of the median run.
+- **Budget**: ``--budget-ms`` makes the exit code 1 when the total is over, for CI.
+
+``--lambda`` reproduces Lambda's init order: the runtime's bootstrap modules (its own
+``json``, ``http.client``, ``socket``, ``decimal``...) are imported first, so the handler is
+charged only for what it adds, as ``Init Duration`` would show it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = [
+    "LAMBDA_BOOTSTRAP_MODULES",
+    "Chain",
+    "ImportNode",
+    "Profile",
+    "parse_importtime",
+    "profile_handler",
+]
+
+#: Standard-library modules the AWS Lambda Python runtime has imported before it imports
+#: the handler (its bootstrap is a Python program: an HTTP client to the Runtime API,
+#: JSON, decimal for its encoder, socket, logging). Charging them to the handler would
+#: overstate its cold start.
+LAMBDA_BOOTSTRAP_MODULES = (
+    "json",
+    "decimal",
+    "http.client",
+    "socket",
+    "logging",
+    "traceback",
+    "time",
+    "uuid",
+    "importlib",
+    "os",
+    "site",
+    "warnings",
+)
+
+_MARK = "@@warmline-coldstart@@"
+_FILES = "@@warmline-files@@"
+
+
+@dataclass
+class ImportNode:
+    """One module in the import tree, with median times in microseconds."""
+
+    name: str
+    self_us: float
+    cumulative_us: float
+    children: list[ImportNode] = field(default_factory=list)
+
+    def walk(self, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], ImportNode]]:
+        """Every node below and including this one, with the path of names to it."""
+        here = (*path, self.name)
+        out = [(here, self)]
+        for child in self.children:
+            out.extend(child.walk(here))
+        return out
+
+
+@dataclass(frozen=True)
+class Chain:
+    """An expensive import edge into another top-level package."""
+
+    module: str
+    via: tuple[str, ...]
+    cumulative_ms: float
+
+    def describe(self) -> str:
+        """``boto3 via yourapp.utils -> yourapp`` (nearest importer first)."""
+        if not self.via:
+            return self.module
+        return f"{self.module} via {' -> '.join(reversed(self.via))}"
+
+
+@dataclass
+class Profile:
+    """The result of profiling one handler."""
+
+    target: str
+    runs: int
+    bare_ms: float
+    total_ms: float
+    roots: list[ImportNode]
+    chains: list[Chain]
+
+    @property
+    def added_ms(self) -> float:
+        """Cold-start cost of the handler over a bare interpreter."""
+        return max(0.0, self.total_ms - self.bare_ms)
+
+    def heaviest(self, n: int = 15) -> list[tuple[str, float, float]]:
+        """The ``n`` modules with most self time: (name, self ms, cumulative ms)."""
+        nodes = [node for root in self.roots for _, node in root.walk()]
+        nodes.sort(key=lambda node: node.self_us, reverse=True)
+        return [(x.name, x.self_us / 1000, x.cumulative_us / 1000) for x in nodes[:n]]
+
+
+def parse_importtime(stderr: str) -> list[ImportNode]:
+    """Build the import tree from ``-X importtime`` output after the marker line.
+
+    CPython prints a module after its children, indented two spaces per level, so a stack
+    of pending children per depth rebuilds the tree.
+    """
+    lines = stderr.splitlines()
+    if _MARK in stderr:
+        lines = lines[next(i for i, line in enumerate(lines) if _MARK in line) + 1 :]
+    pending: dict[int, list[ImportNode]] = {}
+    roots: list[ImportNode] = []
+    for line in lines:
+        if not line.startswith("import time:") or "imported package" in line:
+            continue
+        fields = line[len("import time:") :].split("|")
+        if len(fields) != 3:
+            continue
+        self_us, cum_us, name_part = fields
+        depth = (len(name_part) - len(name_part.lstrip(" ")) - 1) // 2
+        node = ImportNode(name_part.strip(), float(self_us), float(cum_us))
+        node.children = pending.pop(depth + 1, [])
+        if depth == 0:
+            roots.append(node)
+        else:
+            pending.setdefault(depth, []).append(node)
+    return roots
+
+
+def _merge_median(trees: list[list[ImportNode]]) -> list[ImportNode]:
+    """Per-module medians across runs, keeping the first run's tree shape."""
+    samples: dict[tuple[str, ...], list[tuple[float, float]]] = {}
+    for roots in trees:
+        for root in roots:
+            for path, node in root.walk():
+                samples.setdefault(path, []).append((node.self_us, node.cumulative_us))
+
+    def rebuild(node: ImportNode, path: tuple[str, ...]) -> ImportNode:
+        here = (*path, node.name)
+        values = samples.get(here, [(node.self_us, node.cumulative_us)])
+        return ImportNode(
+            node.name,
+            statistics.median(v[0] for v in values),
+            statistics.median(v[1] for v in values),
+            [rebuild(child, here) for child in node.children],
+        )
+
+    return [rebuild(root, ()) for root in trees[0]] if trees else []
+
+
+def find_chains(
+    roots: list[ImportNode],
+    *,
+    threshold_ms: float = 5.0,
+    own: set[str] | None = None,
+) -> list[Chain]:
+    """Where the handler's own code imports something costly from elsewhere.
+
+    Args:
+        roots: the import tree.
+        threshold_ms: the smallest cumulative cost reported.
+        own: the handler's own modules (not stdlib, not site-packages). An edge from an
+            own module to a foreign one is where the user can act (import lazily, drop a
+            barrel re-export). Without it, every edge into another top-level package counts.
+    """
+    chains: list[Chain] = []
+    for root in roots:
+        for path, node in root.walk():
+            if len(path) < 2 or node.cumulative_us / 1000 < threshold_ms:
+                continue
+            parent = path[-2]
+            if own is not None:
+                crosses = parent in own and node.name not in own
+            else:
+                crosses = node.name.split(".")[0] != parent.split(".")[0]
+            if crosses:
+                chains.append(Chain(node.name, path[:-1], node.cumulative_us / 1000))
+    chains.sort(key=lambda c: c.cumulative_ms, reverse=True)
+    return chains
+
+
+def _own_modules(stderr: str) -> set[str] | None:
+    """Modules whose files are outside the interpreter's stdlib and site-packages."""
+    for line in stderr.splitlines():
+        if line.startswith(_FILES):
+            files: dict[str, str] = json.loads(line[len(_FILES) :])
+            return {name for name, path in files.items() if not _is_installed(path)}
+    return None
+
+
+def _is_installed(path: str) -> bool:
+    parts = Path(path).parts
+    if "site-packages" in parts or "dist-packages" in parts:
+        return True
+    prefixes = {sys.base_prefix, sys.prefix, sys.exec_prefix}
+    return any(path.startswith(os.path.join(p, "lib")) for p in prefixes)
+
+
+def _probe_code(module: str, attribute: str | None, lambda_mode: bool) -> str:
+    pre = f"import {', '.join(LAMBDA_BOOTSTRAP_MODULES)}\n" if lambda_mode else ""
+    get = f"getattr(_m, {attribute!r})\n" if attribute else ""
+    return (
+        f"{pre}import sys, importlib\nsys.stderr.write({_MARK!r} + '\\n')\n"
+        f"__import__({module!r})\n_m = sys.modules[{module!r}]\n{get}"
+        "import json as _j\n"
+        f"sys.stderr.write({_FILES!r} + _j.dumps({{k: getattr(v, '__file__', None) or ''"
+        " for k, v in list(sys.modules.items())}) + '\\n')\n"
+    )
+
+
+def split_handler(target: str) -> tuple[str, str | None]:
+    """``pkg.mod.func`` -> (``pkg.mod``, ``func``); a path ``dir/app.py:handler`` too."""
+    if ":" in target:
+        module, attribute = target.rsplit(":", 1)
+        return module, attribute or None
+    if "." not in target:
+        return target, None
+    module, attribute = target.rsplit(".", 1)
+    return module, attribute
+
+
+def profile_handler(
+    target: str,
+    *,
+    runs: int = 15,
+    lambda_mode: bool = False,
+    python: str = sys.executable,
+    paths: Sequence[str | Path] = (),
+    threshold_ms: float = 5.0,
+) -> Profile:
+    """Profile the cold start of ``target`` (``module.handler``) in fresh interpreters.
+
+    Args:
+        target: the handler as Lambda names it (``module.function``), or a module.
+        runs: fresh interpreters per measurement (medians are reported).
+        lambda_mode: import Lambda's bootstrap modules first (see module docstring).
+        python: the interpreter to measure with.
+        paths: directories put first on ``PYTHONPATH`` (the function's code root).
+        threshold_ms: the smallest cross-package import edge reported as a chain.
+
+    Raises:
+        RuntimeError: the handler fails to import (its error output is included).
+    """
+    module, attribute = split_handler(target)
+    code = _probe_code(module, attribute, lambda_mode)
+    bare_code = _probe_code("sys", None, lambda_mode)
+    env = dict(os.environ)
+    extra = os.pathsep.join(str(Path(p).resolve()) for p in paths)
+    if extra:
+        env["PYTHONPATH"] = extra + (
+            os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else ""
+        )
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+
+    def run(source: str, importtime: bool) -> tuple[float, str]:
+        argv = [python, *(["-X", "importtime"] if importtime else []), "-c", source]
+        start = time.perf_counter()
+        done = subprocess.run(argv, capture_output=True, text=True, env=env)
+        elapsed = (time.perf_counter() - start) * 1000
+        if done.returncode != 0:
+            tail = "\n".join(done.stderr.strip().splitlines()[-8:])
+            raise RuntimeError(f"importing {target} failed:\n{tail}")
+        return elapsed, done.stderr
+
+    run(code, False)  # warm the file cache and write bytecode, as a deployed zip has it
+    bare: list[float] = []
+    total: list[float] = []
+    trees: list[list[ImportNode]] = []
+    own: set[str] | None = None
+    for _ in range(max(1, runs)):
+        bare.append(run(bare_code, False)[0])
+        total.append(run(code, False)[0])
+        stderr = run(code, True)[1]
+        trees.append(parse_importtime(stderr))
+        own = own if own is not None else _own_modules(stderr)
+    roots = _merge_median(trees)
+    return Profile(
+        target=target,
+        runs=runs,
+        bare_ms=statistics.median(bare),
+        total_ms=statistics.median(total),
+        roots=roots,
+        chains=find_chains(roots, threshold_ms=threshold_ms, own=own),
+    )

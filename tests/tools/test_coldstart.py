@@ -1,0 +1,111 @@
+"""warmline coldstart: finds a planted heavy import chain, names it, holds a budget."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from warmline.cli import main
+from warmline.tools.coldstart import find_chains, parse_importtime, split_handler
+from warmline.tools.flamegraph import to_speedscope, to_svg
+
+SAMPLE = """\
+import time: self [us] | cumulative | imported package
+import time:       100 |        100 | site
+@@warmline-coldstart@@
+import time:       300 |        300 |     slowdep.core
+import time:      5000 |       5300 |   slowdep
+import time:        50 |       5350 |   yourapp.utils
+import time:        20 |       5370 | yourapp
+import time:        10 |         10 | tiny
+"""
+
+
+def test_importtime_output_becomes_a_tree() -> None:
+    roots = parse_importtime(SAMPLE)
+    assert [r.name for r in roots] == ["yourapp", "tiny"]
+    yourapp = roots[0]
+    assert [c.name for c in yourapp.children] == ["slowdep", "yourapp.utils"]
+    assert yourapp.children[0].children[0].name == "slowdep.core"
+    assert yourapp.cumulative_us == 5370
+
+
+def test_chains_are_named_from_the_importer_back_to_the_handler() -> None:
+    roots = parse_importtime(SAMPLE)
+    chains = find_chains(roots, threshold_ms=1.0, own={"yourapp", "yourapp.utils"})
+    assert [c.describe() for c in chains] == ["slowdep via yourapp"]
+
+
+def test_handler_names_split_like_lambda() -> None:
+    assert split_handler("pkg.mod.handler") == ("pkg.mod", "handler")
+    assert split_handler("app:handler") == ("app", "handler")
+    assert split_handler("module") == ("module", None)
+
+
+def test_flame_graphs_are_well_formed() -> None:
+    roots = parse_importtime(SAMPLE)
+    svg = to_svg(roots, "t <&>")
+    assert svg.startswith("<svg") and "slowdep" in svg and "t &lt;&amp;&gt;" in svg
+    prof = to_speedscope(roots, "t")
+    events = prof["profiles"][0]["events"]
+    assert len(events) == 2 * 5
+    assert [e["at"] for e in events] == sorted(e["at"] for e in events)
+
+
+@pytest.fixture
+def planted(tmp_path: Path) -> Path:
+    """A barrel __init__ re-exporting a module that imports boto3 at top level."""
+    pkg = tmp_path / "yourapp"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("from .utils import *  # barrel\n")
+    (pkg / "utils.py").write_text("import boto3\n\n__all__ = ['client']\nclient = None\n")
+    (tmp_path / "handler.py").write_text("import yourapp\n\ndef handler(e, c):\n    return 1\n")
+    return tmp_path
+
+
+@pytest.mark.slow
+def test_coldstart_names_the_planted_chain_and_fails_over_budget(
+    planted: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_json = tmp_path / "report.json"
+    svg = tmp_path / "flame.svg"
+    code = main(
+        [
+            "coldstart",
+            "handler.handler",
+            "--path",
+            str(planted),
+            "--runs",
+            "2",
+            "--budget-ms",
+            "1",
+            "--json",
+            str(out_json),
+            "--svg",
+            str(svg),
+        ]
+    )
+    assert code == 1
+    printed = capsys.readouterr().out
+    assert "boto3 via yourapp.utils -> yourapp -> handler" in printed
+    assert "OVER budget" in printed
+    report = json.loads(out_json.read_text())
+    assert report["handlers"][0]["over_budget"] is True
+    assert report["handlers"][0]["chains"][0]["module"] == "boto3"
+    assert "boto3" in svg.read_text()
+
+
+@pytest.mark.slow
+def test_coldstart_passes_under_a_generous_budget(planted: Path) -> None:
+    argv = ["coldstart", "handler.handler", "--path", str(planted), "--runs", "1"]
+    assert main([*argv, "--budget-ms", "100000"]) == 0
+
+
+def test_a_handler_that_fails_to_import_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "broken.py").write_text("raise ImportError('nope')\n")
+    assert main(["coldstart", "broken.handler", "--path", str(tmp_path), "--runs", "1"]) == 2
+    assert "ImportError: nope" in capsys.readouterr().err
