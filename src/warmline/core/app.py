@@ -142,6 +142,8 @@ class Context:
         "_session_loaded",
         "_connections",
         "_stream_open",
+        "_started",
+        "sends",
     )
 
     def __init__(self, app: App, event: Event, invocation: Invocation, route: str = "") -> None:
@@ -157,6 +159,9 @@ class Context:
         self._session_loaded = False
         self._connections: ConnectionClient | None = None
         self._stream_open = False
+        self._started = invocation.clock()
+        #: how many frames this invocation sent.
+        self.sends = 0
 
     # --- facts -------------------------------------------------------------------------
     @property
@@ -267,6 +272,11 @@ class Context:
             self.log("gone")
             return False
         self._stream_open = self.app.protocol == "relay" and not _closes_talk_cycle(item)
+        if self.sends == 0:
+            # Time to the first frame the caller hears: the latency a voice team watches.
+            elapsed = self.invocation.clock() - self._started
+            self.fields["firstSendMs"] = round(elapsed * 1000, 2)
+        self.sends += 1
         return True
 
     def end_stream(self) -> None:
@@ -497,12 +507,17 @@ class App:
         handler = self.routes.get(CONNECT)
         result = self._call(handler, ctx) if handler is not None else None
         response = _connect_response(result)
-        ctx.log("connect", statusCode=response.status_code, cold=inv.cold)
+        ctx.log(
+            "connect",
+            statusCode=response.status_code,
+            cold=inv.cold,
+            durationMs=round((inv.clock() - ctx._started) * 1000, 2),
+        )
         return response
 
     def _handle_message(self, event: Message, inv: Invocation) -> Response:
-        started = inv.clock()
         ctx = Context(self, event, inv)
+        started = ctx._started
         body = event.body
         if len(body) * 4 > MAX_MESSAGE_BYTES and len(body.encode()) > MAX_MESSAGE_BYTES:
             ctx.log("rejected", "warning", error="message over 128 KB", bytes=len(body.encode()))
@@ -527,6 +542,7 @@ class App:
             "message",
             cold=inv.cold,
             durationMs=round((inv.clock() - started) * 1000, 2),
+            sends=ctx.sends,
             **ctx.fields,
         )
         return response
