@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["LambdaContext", "new_id", "websocket_event"]
+__all__ = ["LambdaContext", "http_event", "new_id", "websocket_event"]
 
 
 def new_id() -> str:
@@ -106,3 +106,40 @@ def websocket_event(
     else:
         raise ValueError(f"event_type must be CONNECT, MESSAGE or DISCONNECT, not {event_type!r}")
     return event
+
+
+def http_event(
+    method: str,
+    path: str,
+    *,
+    form: Mapping[str, str] | None = None,
+    query: str = "",
+    headers: Mapping[str, str] | None = None,
+    host: str = "abc123.lambda-url.us-east-1.on.aws",
+) -> dict[str, Any]:
+    """A Lambda function URL / HTTP API (payload format 2.0) request event.
+
+    ``form`` becomes an ``application/x-www-form-urlencoded`` body, as Twilio posts it.
+    """
+    from urllib.parse import urlencode
+
+    body = urlencode(dict(form)) if form is not None else ""
+    hdrs = {"host": host, "x-forwarded-proto": "https"}
+    if form is not None:
+        hdrs["content-type"] = "application/x-www-form-urlencoded"
+    hdrs.update({k.lower(): v for k, v in (headers or {}).items()})
+    return {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": query,
+        "headers": hdrs,
+        "requestContext": {
+            "domainName": host,
+            "http": {"method": method, "path": path, "sourceIp": "203.0.113.9"},
+            "requestId": new_id(),
+            "stage": "$default",
+        },
+        "body": body,
+        "isBase64Encoded": False,
+    }

@@ -34,6 +34,7 @@ from warmline.core.events import (
     Disconnect,
     Event,
     Headers,
+    HttpRequest,
     Message,
     WorkerTask,
 )
@@ -108,6 +109,49 @@ def _websocket_event(raw: Mapping[str, Any], rc: Mapping[str, Any]) -> Event:
     raise InvalidEventError(f"unknown requestContext.eventType {kind!r}")
 
 
+def _http_event(raw: Mapping[str, Any], rc: Mapping[str, Any]) -> HttpRequest:
+    """Function URL / HTTP API (payload 2.0) or REST API (1.0) request."""
+    headers = Headers(_str_map(raw.get("headers")))
+    http = rc.get("http") if isinstance(rc.get("http"), Mapping) else None
+    if http is not None:
+        method = str(http.get("method") or "GET").upper()
+        path = str(raw.get("rawPath") or http.get("path") or "/")
+        query_string = str(raw.get("rawQueryString") or "")
+        source_ip = str(http.get("sourceIp") or "")
+    else:
+        method = str(raw.get("httpMethod") or "GET").upper()
+        path = str(raw.get("path") or "/")
+        from urllib.parse import urlencode
+
+        query_string = urlencode(_str_map(raw.get("queryStringParameters")))
+        identity = rc.get("identity") if isinstance(rc.get("identity"), Mapping) else {}
+        source_ip = str(identity.get("sourceIp") or "") if isinstance(identity, Mapping) else ""
+    body = raw.get("body") or ""
+    if raw.get("isBase64Encoded"):
+        import base64
+
+        try:
+            data = base64.b64decode(str(body))
+        except ValueError as exc:
+            raise InvalidEventError("isBase64Encoded body is not base64") from exc
+    else:
+        data = str(body).encode("utf-8")
+    host = headers.get("Host") or str(rc.get("domainName") or "localhost")
+    scheme = headers.get("X-Forwarded-Proto") or "https"
+    url = f"{scheme}://{host}{path}" + (f"?{query_string}" if query_string else "")
+    from urllib.parse import parse_qsl
+
+    return HttpRequest(
+        method=method,
+        path=path,
+        url=url,
+        headers=headers,
+        query=dict(parse_qsl(query_string, keep_blank_values=True)),
+        body=data,
+        source_ip=source_ip,
+    )
+
+
 def _records(raw: Mapping[str, Any]) -> list[WorkerTask] | None:
     records = raw.get("Records")
     if not isinstance(records, list):
@@ -178,6 +222,8 @@ def to_event(
     rc = raw.get("requestContext")
     if isinstance(rc, Mapping) and "eventType" in rc:
         return _websocket_event(raw, rc)
+    if isinstance(rc, Mapping) and ("http" in rc or "httpMethod" in raw):
+        return _http_event(raw, rc)
     if raw.get("Name") == "ContactFlowEvent":
         details = raw.get("Details") or {}
         data = details.get("ContactData") or {}

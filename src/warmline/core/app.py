@@ -30,6 +30,7 @@ from warmline.core.events import (
     ContactFlow,
     Disconnect,
     Event,
+    HttpRequest,
     Message,
     Scheduled,
     WarmUp,
@@ -330,6 +331,8 @@ class App:
         self.protocol = protocol
         self.selector = RouteSelector(route_selection_expression)
         self.routes: dict[str, Handler] = {}
+        #: HTTP routes: path -> method -> handler (Twilio webhooks, health checks).
+        self.http_routes: dict[str, dict[str, Handler]] = {}
         self.prewarm_hooks: list[Callable[[], Any]] = []
         self._special: dict[str, Handler] = {}
         self._store_arg = store
@@ -369,6 +372,25 @@ class App:
         """Decorator: handle messages no other route matches."""
         return self.route(DEFAULT)(fn)
 
+    def http(self, path: str, methods: tuple[str, ...] = ("POST",)) -> Callable[[Handler], Handler]:
+        """Decorator: handle HTTP requests to ``path`` (e.g. Twilio's TwiML webhook).
+
+        The handler returns a :class:`Response`, a ``str`` (sent as ``text/xml`` when it
+        starts with ``<``, else ``text/plain``) or a JSON-serialisable ``dict``.
+        """
+        if not path.startswith("/"):
+            raise ConfigurationError(f"an HTTP path must start with '/': {path!r}")
+
+        def register(fn: Handler) -> Handler:
+            by_method = self.http_routes.setdefault(path, {})
+            for method in methods:
+                if method.upper() in by_method:
+                    raise ConfigurationError(f"{method} {path} is already handled")
+                by_method[method.upper()] = fn
+            return fn
+
+        return register
+
     def prewarm(self, fn: Callable[[], Any]) -> Callable[[], Any]:
         """Decorator: run ``fn`` on the first warm-up ping of an environment.
 
@@ -396,16 +418,17 @@ class App:
     @property
     def store(self) -> SessionStore:
         """The session store, created on first use."""
-        store = self._store
-        if store is None:
-            arg = self._store_arg
-            if arg is None:
-                store = _default_store()
-            elif callable(arg) and not hasattr(arg, "put"):
-                store = arg()
-            else:
-                store = arg  # type: ignore[assignment]
-            self._store = store
+        if self._store is not None:
+            return self._store
+        arg = self._store_arg
+        store: SessionStore
+        if arg is None:
+            store = _default_store()
+        elif callable(arg) and not hasattr(arg, "put"):
+            store = arg()
+        else:
+            store = arg  # type: ignore[assignment]
+        self._store = store
         return store
 
     def connections_for(self, ref: ConnectionRef) -> ConnectionClient:
@@ -455,6 +478,8 @@ class App:
             return self._handle_message(event, inv)
         if isinstance(event, Connect):
             return self._handle_connect(event, inv)
+        if isinstance(event, HttpRequest):
+            return self._handle_http(event, inv)
         if isinstance(event, Disconnect):
             ctx = Context(self, event, inv, DISCONNECT)
             handler = self.routes.get(DISCONNECT)
@@ -512,6 +537,25 @@ class App:
             statusCode=response.status_code,
             cold=inv.cold,
             durationMs=round((inv.clock() - ctx._started) * 1000, 2),
+        )
+        return response
+
+    def _handle_http(self, event: HttpRequest, inv: Invocation) -> Response:
+        ctx = Context(self, event, inv, f"{event.method} {event.path}")
+        by_method = self.http_routes.get(event.path)
+        if by_method is None:
+            response = Response(404, {"Content-Type": "text/plain"}, "not found")
+        elif event.method not in by_method:
+            allow = ", ".join(sorted(by_method))
+            response = Response(405, {"Allow": allow, "Content-Type": "text/plain"}, "")
+        else:
+            response = _http_response(self._call(by_method[event.method], ctx))
+        ctx.log(
+            "http",
+            statusCode=response.status_code,
+            cold=inv.cold,
+            durationMs=round((inv.clock() - ctx._started) * 1000, 2),
+            **ctx.fields,
         )
         return response
 
@@ -650,6 +694,20 @@ def _handshake_url(event: Connect) -> str:
 
         url += "?" + urlencode(dict(event.query))
     return url
+
+
+def _http_response(result: Any) -> Response:
+    if isinstance(result, Response):
+        return result
+    if result is None:
+        return Response(204)
+    if isinstance(result, str):
+        kind = "text/xml" if result.lstrip().startswith("<") else "text/plain; charset=utf-8"
+        return Response(200, {"Content-Type": kind}, result)
+    if isinstance(result, Mapping | list):
+        body = json.dumps(result, ensure_ascii=False, separators=(",", ":"))
+        return Response(200, {"Content-Type": "application/json"}, body)
+    raise ConfigurationError(f"an HTTP handler returned a {type(result).__name__}")
 
 
 def _connect_response(result: Any) -> Response:

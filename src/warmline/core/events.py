@@ -13,6 +13,7 @@ Events are frozen, slotted dataclasses: they are facts about the past.
 ``Scheduled``             an EventBridge scheduled event that is *not* a warm-up
 ``WorkerTask``            async work: Lambda ``Event`` invoke, SNS or SQS record
 ``ContactFlow``           an Amazon Connect contact-flow invocation (PROTOCOLS.md §4.5)
+``HttpRequest``           an HTTP request (Twilio webhooks: the TwiML endpoint, ``action``)
 ========================  ===================================================================
 """
 
@@ -29,6 +30,7 @@ __all__ = [
     "Disconnect",
     "Event",
     "Headers",
+    "HttpRequest",
     "Message",
     "Scheduled",
     "WarmUp",
@@ -184,4 +186,34 @@ class ContactFlow:
     contact_data: Mapping[str, Any]
 
 
-Event = Connect | Message | Disconnect | WarmUp | Scheduled | WorkerTask | ContactFlow
+@dataclass(frozen=True, slots=True)
+class HttpRequest:
+    """An HTTP request: Lambda function URL, API Gateway HTTP/REST API, or a local server.
+
+    Attributes:
+        method: upper-case HTTP method.
+        path: the path as the client requested it (without the query string).
+        url: the full public URL, as the client (Twilio) requested it; signatures cover it.
+        headers: case-insensitive headers.
+        query: query-string parameters (last value wins).
+        body: the raw body.
+        source_ip: the client's address.
+    """
+
+    method: str
+    path: str
+    url: str
+    headers: Headers = field(default_factory=Headers)
+    query: Mapping[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    source_ip: str = ""
+
+    def form(self) -> dict[str, str]:
+        """The body as ``application/x-www-form-urlencoded`` fields (last value wins)."""
+        from urllib.parse import parse_qsl
+
+        text = self.body.decode("utf-8", errors="replace")
+        return dict(parse_qsl(text, keep_blank_values=True))
+
+
+Event = Connect | Message | Disconnect | WarmUp | Scheduled | WorkerTask | ContactFlow | HttpRequest

@@ -1,0 +1,153 @@
+"""The voice webhooks: the TwiML endpoint Twilio calls for an incoming call, and the
+``<Connect action>`` callback it calls when the relay session ends.
+
+::
+
+    app = App(twilio_auth_token=..., public_url="wss://abc.execute-api.../prod")
+    mount_voice(app, RelaySettings(url="wss://abc.execute-api.../prod", welcome_greeting=...),
+                public_base_url="https://xyz.lambda-url.us-east-1.on.aws",
+                handoff_number="+15550123")
+
+Both webhooks check ``X-Twilio-Signature`` over the public URL Twilio requested plus the
+form parameters (PROTOCOLS.md §1.5) when the app has a Twilio auth token; a bad signature
+gets 403 and changes nothing. The action callback records ``SessionStatus``,
+``SessionDuration``, ``HandoffData`` and ``ErrorCode`` on the call's session (§1.7) and
+answers with the next TwiML: dial a human when the app ended with a handoff, else hang up.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from warmline.core.app import App, Context, Response
+from warmline.core.events import HttpRequest
+from warmline.errors import InvalidSignatureError, VersionConflictError
+from warmline.twilio.twiml import RelaySettings, connect_relay, dial, hangup
+
+__all__ = ["ACTION_FIELDS", "mount_voice"]
+
+#: Fields of the ``<Connect action>`` request that are kept on the session (§1.7).
+ACTION_FIELDS = (
+    "SessionStatus",
+    "SessionDuration",
+    "HandoffData",
+    "ErrorCode",
+    "ErrorMessage",
+    "CallStatus",
+)
+
+SettingsSource = RelaySettings | Callable[[HttpRequest], RelaySettings]
+
+
+def _public_url(request: HttpRequest, base: str | None) -> str:
+    if not base:
+        return request.url
+    query = request.url.partition("?")[2]
+    return base.rstrip("/") + request.path + (f"?{query}" if query else "")
+
+
+def _verified(ctx: Context, request: HttpRequest, base: str | None) -> bool:
+    token = ctx.app.twilio_auth_token()
+    if not token:
+        return True
+    from warmline.twilio.signature import validate_webhook
+
+    form = request.form() if request.method == "POST" else {}
+    try:
+        validate_webhook(
+            _public_url(request, base), form, request.headers, token, body=request.body
+        )
+    except InvalidSignatureError as exc:
+        ctx.log("signature_rejected", "warning", path=request.path, error=str(exc))
+        return False
+    return True
+
+
+def _handoff_wanted(handoff_data: str) -> bool:
+    if not handoff_data:
+        return False
+    try:
+        data: Any = json.loads(handoff_data)
+    except ValueError:
+        return True  # an opaque, non-JSON handoff string still asks for a transfer
+    return not isinstance(data, dict) or data.get("reason", "handoff") != "end"
+
+
+def mount_voice(
+    app: App,
+    settings: SettingsSource,
+    *,
+    twiml_path: str = "/twiml",
+    action_path: str = "/cr-action",
+    public_base_url: str | None = None,
+    handoff_number: str | None = None,
+    handoff_message: str = "Connecting you to a person now.",
+    on_incoming: Callable[[Context, dict[str, str]], Any] | None = None,
+) -> None:
+    """Register the TwiML and action webhooks on ``app``.
+
+    Args:
+        app: the App (its ``twilio_auth_token`` turns signature checks on).
+        settings: the ``<ConversationRelay>`` settings, or a function of the request.
+        twiml_path: path of the incoming-call webhook.
+        action_path: path of the ``<Connect action>`` callback.
+        public_base_url: ``https://host`` as Twilio reaches it (behind proxies the
+            request's own Host may differ; signatures cover the public URL).
+        handoff_number: where a handoff is dialed; without it the call hangs up.
+        handoff_message: said before dialing.
+        on_incoming: called for each verified incoming call (e.g. to pre-warm the
+            WebSocket functions before Twilio connects).
+    """
+
+    def incoming(ctx: Context) -> Response | str:
+        request = ctx.event
+        assert isinstance(request, HttpRequest)
+        if not _verified(ctx, request, public_base_url):
+            return Response(403, {"Content-Type": "text/plain"}, "invalid signature")
+        form = request.form() if request.method == "POST" else dict(request.query)
+        ctx.annotate(callSid=form.get("CallSid"), direction=form.get("Direction"))
+        if on_incoming is not None:
+            on_incoming(ctx, form)
+        relay = settings(request) if callable(settings) else settings
+        action = (public_base_url or request.url.split(request.path, 1)[0]) + action_path
+        return connect_relay(relay, action=action, method="POST")
+
+    def action(ctx: Context) -> Response | str:
+        request = ctx.event
+        assert isinstance(request, HttpRequest)
+        if not _verified(ctx, request, public_base_url):
+            return Response(403, {"Content-Type": "text/plain"}, "invalid signature")
+        form = request.form()
+        ended = {k: form[k] for k in ACTION_FIELDS if k in form}
+        ctx.annotate(
+            callSid=form.get("CallSid"),
+            sessionId=form.get("SessionId"),
+            sessionStatus=form.get("SessionStatus"),
+            errorCode=form.get("ErrorCode"),
+        )
+        _record_end(ctx, form.get("SessionId", ""), form.get("CallSid", ""), ended)
+        if handoff_number and _handoff_wanted(form.get("HandoffData", "")):
+            return dial(handoff_number, say=handoff_message)
+        return hangup()
+
+    app.http(twiml_path, ("POST", "GET"))(incoming)
+    app.http(action_path, ("POST",))(action)
+
+
+def _record_end(ctx: Context, session_id: str, call_sid: str, ended: dict[str, str]) -> None:
+    """Keep the end of the relay session on its record (compare-and-set, retried)."""
+    store = ctx.store
+    for _ in range(8):
+        record = (store.get(session_id) if session_id else None) or (
+            store.by_call_sid(call_sid) if call_sid else None
+        )
+        if record is None:
+            ctx.log("action_without_session", "warning", sessionId=session_id or None)
+            return
+        try:
+            store.put(record.evolve(data={**record.data, "end": ended}))
+            return
+        except VersionConflictError:
+            continue

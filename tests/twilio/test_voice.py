@@ -1,0 +1,134 @@
+"""The TwiML and action webhooks through the Lambda adapter (function URL events)."""
+
+from __future__ import annotations
+
+import io
+import json
+import xml.etree.ElementTree as ET
+from typing import Any
+
+import pytest
+
+from warmline.adapters.aws_lambda import lambda_handler
+from warmline.core.app import App
+from warmline.core.session import SessionRecord
+from warmline.log import StepLogger
+from warmline.stores.memory import MemoryStore
+from warmline.testing import LambdaContext, http_event
+from warmline.twilio.twiml import RelaySettings
+from warmline.twilio.voice import mount_voice
+
+TOKEN = "twilio-token"
+HOST = "abc123.lambda-url.us-east-1.on.aws"
+WSS = "wss://ws.example.com/prod"
+
+
+def signed(path: str, form: dict[str, str], query: str = "") -> dict[str, Any]:
+    from twilio.request_validator import RequestValidator
+
+    url = f"https://{HOST}{path}" + (f"?{query}" if query else "")
+    signature = RequestValidator(TOKEN).compute_signature(url, form)
+    return http_event(
+        "POST", path, form=form, query=query, headers={"X-Twilio-Signature": signature}
+    )
+
+
+def make(**kwargs: Any) -> tuple[Any, MemoryStore, list[dict[str, Any]]]:
+    store = MemoryStore()
+    app = App(store=store, twilio_auth_token=TOKEN)
+    settings = RelaySettings(url=WSS, welcome_greeting="Hi there", dtmf_detection=True)
+    mount_voice(app, settings, **kwargs)
+    log = StepLogger(stream=io.StringIO(), keep=True)
+    assert log.records is not None
+    return lambda_handler(app, log=log), store, log.records
+
+
+CALL = {"CallSid": "CA1", "From": "+15550100", "To": "+15550101", "Direction": "inbound"}
+
+
+def test_incoming_call_gets_connect_conversation_relay() -> None:
+    handler, _, records = make()
+    result = handler(signed("/twiml", CALL, query="lang=en"), LambdaContext())
+    assert result["statusCode"] == 200
+    assert result["headers"]["Content-Type"] == "text/xml"
+    root = ET.fromstring(result["body"].split("?>", 1)[1])
+    connect = root.find("Connect")
+    assert connect is not None
+    assert connect.get("action") == f"https://{HOST}/cr-action"
+    relay = connect.find("ConversationRelay")
+    assert relay is not None
+    assert (relay.get("url"), relay.get("welcomeGreeting"), relay.get("dtmfDetection")) == (
+        WSS,
+        "Hi there",
+        "true",
+    )
+    assert records[-1]["callSid"] == "CA1"
+
+
+@pytest.mark.parametrize("signature", [None, "AAAA"])
+def test_unsigned_or_wrongly_signed_webhooks_get_403(signature: str | None) -> None:
+    handler, _, _ = make()
+    headers = {} if signature is None else {"X-Twilio-Signature": signature}
+    event = http_event("POST", "/twiml", form=CALL, headers=headers)
+    assert handler(event, LambdaContext())["statusCode"] == 403
+
+
+def test_a_signature_for_other_params_is_rejected() -> None:
+    handler, _, _ = make()
+    event = signed("/twiml", CALL)
+    event["body"] = event["body"].replace("CA1", "CA2")
+    assert handler(event, LambdaContext())["statusCode"] == 403
+
+
+def test_action_records_the_end_and_dials_a_human_on_handoff() -> None:
+    handler, store, _ = make(handoff_number="+15550123")
+    store.put(SessionRecord(session_id="VX1", connection_id="c", call_sid="CA1"))
+    form = {
+        "CallSid": "CA1",
+        "SessionId": "VX1",
+        "SessionStatus": "ended",
+        "SessionDuration": "42",
+        "HandoffData": json.dumps({"reason": "handoff", "topic": "billing"}),
+        "CallStatus": "in-progress",
+    }
+    result = handler(signed("/cr-action", form), LambdaContext())
+    root = ET.fromstring(result["body"].split("?>", 1)[1])
+    assert root.findtext("Dial") == "+15550123"
+    record = store.get("VX1")
+    assert record is not None
+    assert record.data["end"]["SessionStatus"] == "ended"
+    assert json.loads(record.data["end"]["HandoffData"])["topic"] == "billing"
+
+
+def test_action_hangs_up_when_the_caller_hung_up_or_no_number() -> None:
+    handler, store, _ = make(handoff_number="+15550123")
+    form = {"CallSid": "CA9", "SessionId": "VX9", "SessionStatus": "completed"}
+    result = handler(signed("/cr-action", form), LambdaContext())
+    root = ET.fromstring(result["body"].split("?>", 1)[1])
+    assert root.find("Hangup") is not None and root.find("Dial") is None
+    handler2, _, _ = make()
+    form = {"CallSid": "CA1", "SessionId": "VX1", "HandoffData": '{"reason":"handoff"}'}
+    root = ET.fromstring(handler2(signed("/cr-action", form), LambdaContext())["body"][38:])
+    assert root.find("Hangup") is not None
+
+
+def test_failed_sessions_keep_the_error_code() -> None:
+    handler, store, _ = make()
+    store.put(SessionRecord(session_id="VX2", connection_id="c", call_sid="CA2"))
+    form = {
+        "CallSid": "CA2",
+        "SessionId": "VX2",
+        "SessionStatus": "failed",
+        "ErrorCode": "64105",
+        "ErrorMessage": "Websocket ended",
+    }
+    handler(signed("/cr-action", form), LambdaContext())
+    record = store.get("VX2")
+    assert record is not None and record.data["end"]["ErrorCode"] == "64105"
+
+
+def test_unknown_paths_and_methods() -> None:
+    handler, _, _ = make()
+    assert handler(http_event("GET", "/nope"), LambdaContext())["statusCode"] == 404
+    result = handler(http_event("DELETE", "/cr-action"), LambdaContext())
+    assert result["statusCode"] == 405 and result["headers"]["Allow"] == "POST"
