@@ -1,1 +1,43 @@
-"""warmline.connections."""
+"""Clients that send to WebSocket connections: the ``@connections`` API and a local stand-in.
+
+* :class:`ApiGatewayConnections` (``warmline.connections.apigw``): API Gateway's management
+  API over ``http.client``, signed by :mod:`warmline.connections.sigv4` (no boto3).
+* :class:`LocalConnections` (``warmline.connections.local``): in memory, for tests and a
+  single-process server.
+
+Names resolve on first use (PEP 562), so ``import warmline.connections`` loads no backend:
+the local client never pays for the HTTP stack and the HTTP client never for the other.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# name -> module that defines it; imported on first attribute access.
+_LAZY = {
+    "ApiGatewayConnections": "warmline.connections.apigw",
+    "LocalConnections": "warmline.connections.local",
+    "Credentials": "warmline.connections.sigv4",
+    "SigV4Signer": "warmline.connections.sigv4",
+}
+
+__all__ = ["ApiGatewayConnections", "Credentials", "LocalConnections", "SigV4Signer"]
+
+if TYPE_CHECKING:
+    from warmline.connections.apigw import ApiGatewayConnections
+    from warmline.connections.local import LocalConnections
+    from warmline.connections.sigv4 import Credentials, SigV4Signer
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'warmline.connections' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

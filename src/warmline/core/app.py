@@ -506,6 +506,7 @@ class App:
         ran = 0
         if not self._prewarmed:
             self._prewarmed = True
+            self._prewarm_builtin()
             for hook in self.prewarm_hooks:
                 self._resolve(hook())
                 ran += 1
@@ -519,6 +520,16 @@ class App:
             hooks=ran,
         )
         return warmup_response(event)
+
+    def _prewarm_builtin(self) -> None:
+        """Load what the first real message needs, so a warmed environment is fully warm:
+        the relay messages, the session store (its connection) and the HTTP client module.
+        """
+        if self.protocol == "relay":
+            import warmline.core.relay  # noqa: F401
+        _ = self.store
+        if self._connections_factory is _default_connections:
+            import warmline.connections.apigw  # noqa: F401
 
     def _handle_connect(self, event: Connect, inv: Invocation) -> Response:
         ctx = Context(self, event, inv, CONNECT)
