@@ -529,7 +529,19 @@ class App:
             import warmline.core.relay  # noqa: F401
         _ = self.store
         if self._connections_factory is _default_connections:
+            # http.client (~20 ms, most of it email.parser) and, on AWS, ssl and the CA
+            # bundle: paid here instead of by the first caller's first answer.
+            import http.client  # noqa: F401
+            import os
+
             import warmline.connections.apigw  # noqa: F401
+
+            if os.environ.get("AWS_LAMBDA_FUNCTION_NAME") and not os.environ.get(
+                "AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI", ""
+            ).startswith("http://"):
+                import ssl
+
+                ssl.create_default_context()
 
     def _handle_connect(self, event: Connect, inv: Invocation) -> Response:
         ctx = Context(self, event, inv, CONNECT)

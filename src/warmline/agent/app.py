@@ -1,0 +1,494 @@
+"""The reference voice agent: a ConversationRelay App that answers from a knowledge base.
+
+Routes (relay protocol, one message per invocation, nothing kept in memory but caches):
+
+- ``setup``: the App has created the session; the agent says its greeting.
+- ``prompt`` (final only): detect the intent. *Answer*: search the index (``hitCount``,
+  ``topScore`` logged), and if the top hit is trusted stream the answer as ``text``
+  tokens, else say it doesn't know and offer a person. *Handoff*: a short line, then
+  ``end`` with ``handoffData`` (the ``<Connect action>`` callback dials a human).
+  *End*: goodbye, then ``end``.
+- ``dtmf``: the menu (1 billing, 2 technical support, 0 a person by default).
+- ``interrupt``: the caller barged in; the last assistant turn in the history is cut to
+  what the caller actually heard (``utteranceUntilInterrupt``), so the history, and any
+  LLM that reads it, matches the call.
+- ``info`` / ``error``: logged.
+
+The history lives in the session record (``data["history"]``, the last
+``history_limit`` turns, each ``{"role": "user"|"assistant", "text": ...}``) because
+every message may land in a different environment.
+
+Import cost: this module imports the App and the intent rules only. The index (SQLite),
+the retriever and the answerer are created at the first prompt (or on a warm-up ping,
+through a pre-warm hook) and cached for the environment's life. Measured on this
+project's machine (2026-11, Python 3.11, bytecode cached, best of 11 fresh interpreters):
+``import warmline.agent.app`` adds 2.2 ms to ``warmline.core.app`` (the intent rules
+0.8 ms); the rest of the agent (kb, speech, answerers) is 8 ms more, paid at the first
+prompt, where the first answer takes ~10 ms in all (sqlite3 import, index open, search)
+and later ones ~1 ms. With ``PYTHONDONTWRITEBYTECODE`` every module is compiled from
+source on every cold start, which costs several times more: ship the ``.pyc`` files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from warmline.agent.intents import (
+    DEFAULT_MENU,
+    Intent,
+    Menu,
+    MenuOption,
+    detect_intent,
+    intent_for_digit,
+    is_affirmative,
+    is_negative,
+)
+from warmline.core.app import App, Context
+from warmline.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from warmline.agent.answerers import Answerer
+    from warmline.agent.kb import Retriever
+    from warmline.core.session import SessionRecord
+
+__all__ = [
+    "HISTORY_LIMIT",
+    "Agent",
+    "AgentConfig",
+    "append_history",
+    "build_app",
+    "truncate_history",
+]
+
+#: Turns of conversation kept in the session (older ones are dropped).
+HISTORY_LIMIT = 20
+#: Longest info value copied into a log line (``tokensPlayed`` carries spoken text).
+_INFO_VALUE_CHARS = 120
+
+
+class AgentConfig(NamedTuple):
+    """What the agent says and how it decides. Every line is spoken as written.
+
+    Attributes:
+        company: used in LLM prompts.
+        greeting: said on ``setup``; empty when the TwiML ``welcomeGreeting`` says it.
+        dont_know: said below the score threshold; it must offer a person (a "yes" to
+            it hands off).
+        handoff: said before ``end`` when transferring to a person.
+        goodbye: said before ``end`` when the caller is done.
+        declined: said when the caller turns down the offer of a person.
+        unknown_key: said for a key that is not on the menu (the menu follows).
+        menu: the DTMF menu.
+        history_limit: turns kept in the session.
+        index_path: the knowledge-base index (default: the shipped sample).
+        min_score: the retrieval threshold (default: the retriever's).
+    """
+
+    company: str = "Brightwave Internet"
+    greeting: str = (
+        "Hi, thanks for calling Brightwave Internet. I'm the automated assistant. "
+        "How can I help you today?"
+    )
+    dont_know: str = (
+        "Sorry, I don't have an answer to that. Would you like me to connect you to a person?"
+    )
+    handoff: str = "Okay, I'm connecting you to a person now. Please hold."
+    goodbye: str = "Thanks for calling Brightwave. Goodbye!"
+    declined: str = "Okay. What else can I help you with?"
+    unknown_key: str = "Sorry, that key isn't on the menu."
+    menu: Menu = DEFAULT_MENU
+    history_limit: int = HISTORY_LIMIT
+    index_path: str | None = None
+    min_score: float | None = None
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> AgentConfig:
+        """A config from a ``[agent]`` table (warmline.toml); unset keys keep defaults.
+
+        ``menu`` is a table of digit -> ``{name, label, say, handoff}``.
+
+        Raises:
+            ConfigurationError: an unknown key or a value of the wrong type.
+        """
+        known = set(cls._fields)
+        unknown = set(data) - known
+        if unknown:
+            raise ConfigurationError(f"unknown [agent] settings: {', '.join(sorted(unknown))}")
+        values: dict[str, Any] = {}
+        for key, value in data.items():
+            if key == "menu":
+                values["menu"] = _menu_from(value)
+            elif key == "history_limit":
+                if not isinstance(value, int) or isinstance(value, bool) or value < 2:
+                    raise ConfigurationError("[agent] history_limit must be an integer >= 2")
+                values[key] = value
+            elif key == "min_score":
+                if not isinstance(value, int | float) or isinstance(value, bool):
+                    raise ConfigurationError("[agent] min_score must be a number")
+                values[key] = float(value)
+            elif not isinstance(value, str):
+                raise ConfigurationError(f"[agent] {key} must be a string")
+            else:
+                values[key] = value
+        return cls(**values)
+
+
+def _menu_from(value: Any) -> Menu:
+    if not isinstance(value, Mapping):
+        raise ConfigurationError("[agent.menu] must be a table of digit -> option")
+    options: dict[str, MenuOption] = {}
+    for digit, raw in value.items():
+        if digit not in tuple("0123456789*#") or not isinstance(raw, Mapping):
+            raise ConfigurationError(f"[agent.menu] {digit!r}: a key 0-9, * or # with a table")
+        name = raw.get("name")
+        if not isinstance(name, str) or not name:
+            raise ConfigurationError(f"[agent.menu] {digit!r}: name is required")
+        options[digit] = MenuOption(
+            name,
+            str(raw.get("label", name)),
+            str(raw.get("say", "")),
+            bool(raw.get("handoff", False)),
+        )
+    return Menu(options)
+
+
+# --- history (pure) --------------------------------------------------------------------
+def append_history(
+    history: Iterable[Mapping[str, Any]], *turns: tuple[str, str], limit: int = HISTORY_LIMIT
+) -> list[dict[str, Any]]:
+    """``history`` plus ``(role, text)`` turns, keeping the last ``limit`` entries."""
+    out = [dict(turn) for turn in history]
+    out.extend({"role": role, "text": text} for role, text in turns if text)
+    return out[-limit:] if limit > 0 else []
+
+
+def truncate_history(history: Iterable[Mapping[str, Any]], heard: str) -> list[dict[str, Any]]:
+    """Cut the last assistant turn to what the caller heard before barging in.
+
+    The turn gets ``"interrupted": True``. Nothing heard removes it. When the answer was
+    not recorded yet (the interrupt overtook the stream's write), the heard part is
+    appended as the assistant turn.
+    """
+    out = [dict(turn) for turn in history]
+    heard = heard.strip()
+    if out and out[-1].get("role") == "assistant":
+        if heard:
+            out[-1] = {"role": "assistant", "text": heard, "interrupted": True}
+        else:
+            out.pop()
+    elif heard:
+        out.append({"role": "assistant", "text": heard, "interrupted": True})
+    return out
+
+
+def _history(record: SessionRecord | None) -> list[dict[str, Any]]:
+    if record is None:
+        return []
+    history = record.data.get("history")
+    return list(history) if isinstance(history, list) else []
+
+
+class Agent:
+    """The agent's behaviour; :func:`build_app` registers its methods as routes.
+
+    Args:
+        config: what it says and decides.
+        retriever: the knowledge-base search (default: the shipped index, lazily).
+        answerer: produces answers (default: :class:`ExtractiveAnswerer`).
+    """
+
+    def __init__(
+        self,
+        config: AgentConfig | None = None,
+        *,
+        retriever: Retriever | None = None,
+        answerer: Answerer | None = None,
+    ) -> None:
+        self.config = config or AgentConfig()
+        self._retriever = retriever
+        self._answerer = answerer
+
+    @property
+    def retriever(self) -> Retriever:
+        """The retriever (created on first use: the index opens at its first search)."""
+        if self._retriever is None:
+            from warmline.agent.kb import DEFAULT_MIN_SCORE, Retriever
+
+            cfg = self.config
+            self._retriever = Retriever(
+                cfg.index_path,
+                min_score=DEFAULT_MIN_SCORE if cfg.min_score is None else cfg.min_score,
+            )
+        return self._retriever
+
+    @property
+    def answerer(self) -> Answerer:
+        """The answerer (the offline extractive one unless another was given)."""
+        if self._answerer is None:
+            from warmline.agent.answerers import ExtractiveAnswerer
+
+            self._answerer = ExtractiveAnswerer()
+        return self._answerer
+
+    def prewarm(self) -> None:
+        """Open the index and import the answer path (run on warm-up pings)."""
+        from warmline.agent.speech import for_speech
+
+        self.retriever.meta()
+        _ = self.answerer
+        detect_intent("warm up, thanks", menu=self.config.menu)  # compiles the rules
+        for_speech("Warm **up**.")
+
+    # --- routes ------------------------------------------------------------------------
+    def on_setup(self, ctx: Context) -> Any:
+        """Greet the caller (the App already created the session)."""
+        return self._say(ctx, None, self.config.greeting)
+
+    def on_prompt(self, ctx: Context) -> Any:
+        """A final utterance: hand off, end, or answer from the knowledge base."""
+        msg = ctx.message
+        if msg is None or not getattr(msg, "last", True):
+            return None  # partial prompts: wait for the final one
+        text = str(getattr(msg, "voice_prompt", "")).strip()
+        if not text:
+            return None
+        record = ctx.session
+        offered = record is not None and record.data.get("offer") == "human"
+        if offered and is_affirmative(text):
+            intent = Intent("handoff", reason="accepted offer")
+        elif offered and is_negative(text):
+            ctx.annotate(intent="declined")
+            return self._say(ctx, text, self.config.declined, offer=None)
+        else:
+            intent = detect_intent(text, menu=self.config.menu)
+        ctx.annotate(intent=intent.kind)
+        if intent.kind == "handoff":
+            return self._handoff(ctx, text, intent)
+        if intent.kind == "end":
+            return self._end(ctx, text, intent)
+        if intent.kind == "action":
+            return self._menu_option(ctx, text, intent)
+        return self._answer(ctx, text, str(getattr(msg, "lang", "") or "en-US"))
+
+    def on_dtmf(self, ctx: Context) -> Any:
+        """A key press: the menu's option, a handoff, or the menu read again."""
+        digit = str(getattr(ctx.message, "digit", ""))
+        intent = intent_for_digit(digit, menu=self.config.menu)
+        ctx.annotate(intent=intent.kind, digit=digit, action=intent.action)
+        if intent.kind == "handoff":
+            return self._handoff(ctx, None, intent)
+        if intent.kind == "action":
+            return self._menu_option(ctx, None, intent)
+        line = f"{self.config.unknown_key} {self.config.menu.prompt()}".strip()
+        return self._say(ctx, None, line, offer=None)
+
+    def on_interrupt(self, ctx: Context) -> None:
+        """Barge-in: the history keeps only what the caller heard."""
+        heard = str(getattr(ctx.message, "utterance_until_interrupt", "") or "")
+        ctx.annotate(heardChars=len(heard))
+        ctx.update_session(
+            lambda r: r.evolve(data={**r.data, "history": truncate_history(_history(r), heard)})
+        )
+
+    def on_info(self, ctx: Context) -> None:
+        """Twilio's info events (speaker, tokens played, round-trip delay): logged."""
+        msg = ctx.message
+        value = str(getattr(msg, "value", ""))
+        ctx.annotate(info=getattr(msg, "name", ""), value=value[:_INFO_VALUE_CHARS])
+
+    def on_error(self, ctx: Context) -> None:
+        """Twilio reports an error (e.g. 64107 for a frame it dropped): logged."""
+        description = str(getattr(ctx.message, "description", ""))
+        ctx.log("relay_error", "warning", description=description)
+        ctx.annotate(relayError=description[:200])
+
+    def on_other(self, ctx: Context) -> None:
+        """Unknown message types: logged, nothing sent."""
+        ctx.annotate(type=getattr(ctx.message, "type", None))
+
+    # --- behaviours --------------------------------------------------------------------
+    def _answer(self, ctx: Context, text: str, lang: str) -> Any:
+        from warmline.agent.answerers import AnswerRequest
+
+        retriever = self.retriever
+        hits = retriever.search(text, ctx=ctx)
+        if not retriever.confident(hits):
+            ctx.annotate(answered=False)
+            return self._say(ctx, text, self.config.dont_know, offer="human")
+        ctx.annotate(answered=True, entry=hits[0].id)
+        history = _history(ctx.session)
+        stream = self.answerer.answer(AnswerRequest(text, hits, history, lang))
+        if isinstance(stream, list | tuple):
+            return self._say(ctx, text, "".join(stream), chunks=list(stream), offer=None)
+        turn = self._record(ctx, [("user", text)], offer=None)
+        if isinstance(stream, AsyncIterable):
+            return self._relay_async(ctx, turn, stream)
+        return self._relay_sync(ctx, turn, stream)
+
+    def _menu_option(self, ctx: Context, text: str | None, intent: Intent) -> list[Any]:
+        """A menu option chosen by key or by voice: its line, and it becomes the topic."""
+        option = next(
+            (o for o in self.config.menu.options.values() if o.name == intent.action), None
+        )
+        if option is None:  # pragma: no cover - intents only name options of the menu
+            return self._say(ctx, text, self.config.menu.prompt(), offer=None)
+        return self._say(ctx, text, option.say or option.label, topic=option.name, offer=None)
+
+    def _handoff(self, ctx: Context, text: str | None, intent: Intent) -> list[Any]:
+        from warmline.core.relay import End, Text
+
+        record = ctx.session
+        data = record.data if record is not None else {}
+        question = next(
+            (t.get("text") for t in reversed(_history(record)) if t.get("role") == "user"),
+            None,
+        )
+        handoff: dict[str, Any] = {"reason": "handoff", "trigger": intent.reason}
+        for key, value in (
+            ("callSid", record.call_sid if record else None),
+            ("topic", data.get("topic")),
+            ("lastQuestion", question),
+        ):
+            if value:
+                handoff[key] = value
+        line = self.config.handoff
+        self._record(ctx, [("user", text or ""), ("assistant", line)], offer=None, handoff=handoff)
+        return [Text(token=line, last=True), End(handoff_data=handoff)]
+
+    def _end(self, ctx: Context, text: str, intent: Intent) -> list[Any]:
+        from warmline.core.relay import End, Text
+
+        line = self.config.goodbye
+        self._record(ctx, [("user", text), ("assistant", line)], offer=None)
+        return [Text(token=line, last=True), End(handoff_data={"reason": "end"})]
+
+    def _say(
+        self,
+        ctx: Context,
+        user_text: str | None,
+        reply: str,
+        *,
+        chunks: list[str] | None = None,
+        **changes: Any,
+    ) -> list[Any]:
+        """Record the exchange in one write, then return the reply's text frames."""
+        from warmline.agent.speech import speech_chunks
+        from warmline.core.relay import Text
+
+        self._record(ctx, [("user", user_text or ""), ("assistant", reply)], **changes)
+        parts = [c for c in (chunks if chunks is not None else speech_chunks(reply)) if c]
+        if not parts:
+            return []
+        return [Text(token=c, last=n == len(parts) - 1) for n, c in enumerate(parts)]
+
+    def _record(self, ctx: Context, turns: list[tuple[str, str]], **changes: Any) -> int:
+        """Append ``turns`` to the history and apply ``changes`` (None deletes a key).
+
+        Returns:
+            The session's turn number (0 without a session).
+        """
+        limit = self.config.history_limit
+        if not any(text for _, text in turns) and not changes:
+            record = ctx.session
+            return record.turn if record is not None else 0  # nothing to write
+
+        def change(r: SessionRecord) -> SessionRecord:
+            data = {**r.data, "history": append_history(_history(r), *turns, limit=limit)}
+            for key, value in changes.items():
+                if value is None:
+                    data.pop(key, None)
+                else:
+                    data[key] = value
+            return r.evolve(data=data)
+
+        stored = ctx.update_session(change)
+        return stored.turn if stored is not None else 0
+
+    def _record_reply(self, ctx: Context, turn: int, spoken: str) -> None:
+        """Record a streamed reply, unless a barge-in or newer prompt took the turn.
+
+        The interrupt handler has then recorded what was heard; writing the whole
+        answer now would undo it.
+        """
+        if not spoken:
+            return
+        limit = self.config.history_limit
+
+        def change(r: SessionRecord) -> SessionRecord:
+            if r.turn != turn:
+                return r
+            history = append_history(_history(r), ("assistant", spoken), limit=limit)
+            return r.evolve(data={**r.data, "history": history})
+
+        record = ctx.session
+        if record is not None and record.turn == turn:
+            ctx.update_session(change)
+
+    def _relay_sync(self, ctx: Context, turn: int, chunks: Iterable[str]) -> Iterator[Any]:
+        """Stream chunks as text frames, the last with ``last: true`` (one-chunk lookahead).
+
+        The lookahead costs nothing for an instant answerer and saves the empty closing
+        frame; async streams (LLMs) are not held back (see :meth:`_relay_async`).
+        """
+        from warmline.core.relay import Text
+
+        spoken: list[str] = []
+        previous: str | None = None
+        try:
+            for chunk in chunks:
+                if not chunk:
+                    continue
+                if previous is not None:
+                    spoken.append(previous)
+                    yield Text(token=previous)
+                previous = chunk
+            if previous is not None:
+                spoken.append(previous)
+                yield Text(token=previous, last=True)
+        finally:
+            self._record_reply(ctx, turn, "".join(spoken))
+
+    async def _relay_async(
+        self, ctx: Context, turn: int, chunks: AsyncIterable[str]
+    ) -> AsyncIterator[Any]:
+        """Stream chunks as they come; the App closes the talk cycle after the last."""
+        spoken: list[str] = []
+        try:
+            async for chunk in chunks:
+                if chunk:
+                    spoken.append(chunk)
+                    yield chunk
+        finally:
+            self._record_reply(ctx, turn, "".join(spoken))
+
+
+def build_app(
+    *,
+    config: AgentConfig | None = None,
+    retriever: Retriever | None = None,
+    answerer: Answerer | None = None,
+    **app_kwargs: Any,
+) -> App:
+    """The reference agent as an App (``protocol="relay"``).
+
+    Args:
+        config: what the agent says and decides (defaults: the Brightwave sample).
+        retriever: knowledge-base search (default: the shipped index, opened lazily).
+        answerer: how answers are produced (default: offline extractive).
+        **app_kwargs: passed to :class:`~warmline.core.app.App` (``store``,
+            ``connections``, ``twilio_auth_token``, ``public_url``, ...).
+    """
+    app_kwargs.setdefault("name", "warmline-agent")
+    app = App(**app_kwargs)
+    agent = Agent(config, retriever=retriever, answerer=answerer)
+    app.agent = agent  # type: ignore[attr-defined]
+    app.route("setup")(agent.on_setup)
+    app.route("prompt")(agent.on_prompt)
+    app.route("dtmf")(agent.on_dtmf)
+    app.route("interrupt")(agent.on_interrupt)
+    app.route("info")(agent.on_info)
+    app.route("error")(agent.on_error)
+    app.default(agent.on_other)
+    app.prewarm(agent.prewarm)
+    return app

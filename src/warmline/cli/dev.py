@@ -1,0 +1,83 @@
+"""``warmline dev``: run the local API Gateway WebSocket + Lambda emulator.
+
+Reads ``warmline.toml`` (or ``[tool.warmline]`` in ``pyproject.toml``) from the current
+directory unless ``--config`` names a file, starts :class:`warmline.dev.server.DevServer`
+and prints the URLs a client and a handler need. Runs until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from warmline.dev.config import DevConfig
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``warmline dev`` and its options."""
+    parser = subparsers.add_parser(
+        "dev",
+        help="run the local API Gateway WebSocket + Lambda emulator",
+        description="Run the local API Gateway WebSocket + Lambda emulator.",
+    )
+    parser.add_argument("--config", type=Path, default=None, help="warmline.toml or pyproject.toml")
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=3001, help="port (default 3001; 0 = any free)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Start the emulator and serve until interrupted; returns the exit status."""
+    from warmline.dev.config import find_config, load_config
+    from warmline.errors import ConfigurationError, MissingExtraError
+
+    try:
+        path = args.config if args.config is not None else find_config(Path.cwd())
+        config = load_config(path)
+    except ConfigurationError as exc:
+        print(f"warmline dev: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(_serve(config, args.host, args.port))
+    except MissingExtraError as exc:
+        print(f"warmline dev: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"warmline dev: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+
+
+async def _serve(config: DevConfig, host: str, port: int) -> int:
+    from warmline.dev.server import DevServer
+
+    server = DevServer(config, host=host, port=port)
+    await server.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        routes = ", ".join(config.websocket.routes) or "(none)"
+        print(f"warmline dev: {len(config.functions)} function(s); routes: {routes}")
+        print(f"  WebSocket:    {server.ws_url}")
+        print(f"  @connections: {server.connections_url}  (also {server.https_connections_url})")
+        print(f"  Lambda API:   {server.lambda_url}/2015-03-31/functions/NAME/invocations")
+        for name, schedule in config.schedules.items():
+            state = "" if schedule.enabled else " (disabled)"
+            print(
+                f"  schedule {name}: {schedule.expression} -> {', '.join(schedule.targets)}{state}"
+            )
+        sys.stdout.flush()
+        await stop.wait()
+    finally:
+        print("warmline dev: shutting down", file=sys.stderr)
+        await server.close()
+    return 0
