@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "dev": ("warmline.cli.dev", "run the local API Gateway WebSocket + Lambda emulator"),
     "coldstart": ("warmline.cli.coldstart", "profile handlers' cold start; fail over a budget"),
     "report": ("warmline.cli.report", "summarize cold starts and call timings from logs"),
+    "call": ("warmline.cli.call", "call the agent like Twilio ConversationRelay, signed"),
     "kb": ("warmline.cli.kb", "build the knowledge-base index the agent ships with"),
 }
 
