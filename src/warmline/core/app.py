@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 
+from warmline.core._struct import Struct, init_fields
 from warmline.core.events import (
     Connect,
     ConnectionRef,
@@ -68,17 +68,25 @@ __all__ = ["App", "Context", "Invocation", "Response"]
 _CAS_ATTEMPTS = 8
 
 
-@dataclass(slots=True)
-class Response:
+class Response(Struct):
     """What a route returns to API Gateway.
 
     ``$connect``: a non-2xx status rejects the handshake (PROTOCOLS.md §2.3). Other routes:
     ``body`` reaches the client only where a route response is configured (§2.1).
     """
 
-    status_code: int = 200
-    headers: dict[str, str] | None = None
-    body: str | None = None
+    __slots__ = ("status_code", "headers", "body")
+    status_code: int
+    headers: dict[str, str] | None
+    body: str | None
+
+    def __init__(
+        self,
+        status_code: int = 200,
+        headers: dict[str, str] | None = None,
+        body: str | None = None,
+    ) -> None:
+        init_fields(self, status_code=status_code, headers=headers, body=body)
 
     def to_lambda(self) -> dict[str, Any]:
         """The Lambda proxy integration result."""
@@ -102,7 +110,14 @@ def _default_connections(ref: ConnectionRef) -> ConnectionClient:
     return ApiGatewayConnections.for_request(ref.domain_name, ref.stage)
 
 
-@dataclass(slots=True)
+def _no_deadline() -> int:
+    return 29_000
+
+
+def _no_clock() -> float:
+    return 0.0
+
+
 class Invocation:
     """What the adapter knows about this invocation and environment.
 
@@ -115,12 +130,23 @@ class Invocation:
         function_name: the function's name.
     """
 
-    cold: bool = False
-    remaining_ms: Callable[[], int] = lambda: 29_000
-    clock: Callable[[], float] = lambda: 0.0
-    log: StepLogger = field(default_factory=StepLogger)
-    request_id: str = ""
-    function_name: str = ""
+    __slots__ = ("cold", "remaining_ms", "clock", "log", "request_id", "function_name")
+
+    def __init__(
+        self,
+        cold: bool = False,
+        remaining_ms: Callable[[], int] = _no_deadline,
+        clock: Callable[[], float] = _no_clock,
+        log: StepLogger | None = None,
+        request_id: str = "",
+        function_name: str = "",
+    ) -> None:
+        self.cold = cold
+        self.remaining_ms = remaining_ms
+        self.clock = clock
+        self.log = log if log is not None else StepLogger()
+        self.request_id = request_id
+        self.function_name = function_name
 
 
 class Context:

@@ -20,7 +20,8 @@ Events are frozen, slotted dataclasses: they are facts about the past.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+
+from warmline.core._struct import Struct, init_fields
 
 # typing costs ~5 ms to import; annotations are strings, so it is only needed
 # by the type checker.
@@ -73,8 +74,7 @@ class Headers(Mapping[str, str]):
         return f"Headers({dict(self.items())!r})"
 
 
-@dataclass(frozen=True, slots=True)
-class ConnectionRef:
+class ConnectionRef(Struct):
     """Where a WebSocket event came from: enough to answer through ``@connections``.
 
     Attributes:
@@ -89,28 +89,76 @@ class ConnectionRef:
         user_agent: the client's User-Agent.
     """
 
+    __slots__ = (
+        "connection_id",
+        "domain_name",
+        "stage",
+        "api_id",
+        "request_id",
+        "connected_at_ms",
+        "request_time_ms",
+        "source_ip",
+        "user_agent",
+    )
     connection_id: str
-    domain_name: str = ""
-    stage: str = ""
-    api_id: str = ""
-    request_id: str = ""
-    connected_at_ms: int = 0
-    request_time_ms: int = 0
-    source_ip: str = ""
-    user_agent: str = ""
+    domain_name: str
+    stage: str
+    api_id: str
+    request_id: str
+    connected_at_ms: int
+    request_time_ms: int
+    source_ip: str
+    user_agent: str
+
+    def __init__(
+        self,
+        connection_id: str,
+        domain_name: str = "",
+        stage: str = "",
+        api_id: str = "",
+        request_id: str = "",
+        connected_at_ms: int = 0,
+        request_time_ms: int = 0,
+        source_ip: str = "",
+        user_agent: str = "",
+    ) -> None:
+        init_fields(
+            self,
+            connection_id=connection_id,
+            domain_name=domain_name,
+            stage=stage,
+            api_id=api_id,
+            request_id=request_id,
+            connected_at_ms=connected_at_ms,
+            request_time_ms=request_time_ms,
+            source_ip=source_ip,
+            user_agent=user_agent,
+        )
 
 
-@dataclass(frozen=True, slots=True)
-class Connect:
+class Connect(Struct):
     """``$connect``: the handshake. Returning non-2xx rejects it (PROTOCOLS.md §2.3)."""
 
+    __slots__ = ("connection", "headers", "query")
     connection: ConnectionRef
-    headers: Headers = field(default_factory=Headers)
-    query: Mapping[str, str] = field(default_factory=dict)
+    headers: Headers
+    query: Mapping[str, str]
+
+    def __init__(
+        self,
+        connection: ConnectionRef,
+        headers: Headers | None = None,
+        query: Mapping[str, str] | None = None,
+    ) -> None:
+        init_fields(
+            self,
+            connection=connection,
+            headers=headers if headers is not None else Headers(),
+            query=query if query is not None else {},
+        )
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
+class Message(Struct):
     """A WebSocket message.
 
     Attributes:
@@ -120,23 +168,39 @@ class Message:
         message_id: API Gateway's message id.
     """
 
+    __slots__ = ("connection", "body", "route_key", "message_id")
     connection: ConnectionRef
     body: str
-    route_key: str = "$default"
-    message_id: str = ""
+    route_key: str
+    message_id: str
+
+    def __init__(
+        self,
+        connection: ConnectionRef,
+        body: str,
+        route_key: str = "$default",
+        message_id: str = "",
+    ) -> None:
+        init_fields(
+            self, connection=connection, body=body, route_key=route_key, message_id=message_id
+        )
 
 
-@dataclass(frozen=True, slots=True)
-class Disconnect:
+class Disconnect(Struct):
     """``$disconnect``: the socket is already closed; posting to it gets 410."""
 
+    __slots__ = ("connection", "status_code", "reason")
     connection: ConnectionRef
-    status_code: int | None = None
-    reason: str = ""
+    status_code: int | None
+    reason: str
+
+    def __init__(
+        self, connection: ConnectionRef, status_code: int | None = None, reason: str = ""
+    ) -> None:
+        init_fields(self, connection=connection, status_code=status_code, reason=reason)
 
 
-@dataclass(frozen=True, slots=True)
-class WarmUp:
+class WarmUp(Struct):
     """A warm-up ping. Never reaches a route handler or the session store.
 
     Attributes:
@@ -148,24 +212,44 @@ class WarmUp:
         raw: the original payload.
     """
 
+    __slots__ = ("source", "concurrency", "invocation", "correlation_id", "raw")
     source: str
-    concurrency: int = 1
-    invocation: int = 1
-    correlation_id: str = ""
-    raw: Any = None
+    concurrency: int
+    invocation: int
+    correlation_id: str
+    raw: Any
+
+    def __init__(
+        self,
+        source: str,
+        concurrency: int = 1,
+        invocation: int = 1,
+        correlation_id: str = "",
+        raw: Any = None,
+    ) -> None:
+        init_fields(
+            self,
+            source=source,
+            concurrency=concurrency,
+            invocation=invocation,
+            correlation_id=correlation_id,
+            raw=raw,
+        )
 
 
-@dataclass(frozen=True, slots=True)
-class Scheduled:
+class Scheduled(Struct):
     """An EventBridge scheduled event that is not a warm-up (PROTOCOLS.md §4.1)."""
 
+    __slots__ = ("rule_arns", "time", "raw")
     rule_arns: tuple[str, ...]
     time: str
     raw: Mapping[str, Any]
 
+    def __init__(self, rule_arns: tuple[str, ...], time: str, raw: Mapping[str, Any]) -> None:
+        init_fields(self, rule_arns=rule_arns, time=time, raw=raw)
 
-@dataclass(frozen=True, slots=True)
-class WorkerTask:
+
+class WorkerTask(Struct):
     """Work handed to a worker function (PROTOCOLS.md §3.4, §4.2, §4.3).
 
     Attributes:
@@ -175,24 +259,50 @@ class WorkerTask:
         attempt: SQS ApproximateReceiveCount, else 1.
     """
 
+    __slots__ = ("payload", "delivery", "message_id", "attempt")
     payload: Mapping[str, Any]
-    delivery: str = "invoke"
-    message_id: str = ""
-    attempt: int = 1
+    delivery: str
+    message_id: str
+    attempt: int
+
+    def __init__(
+        self,
+        payload: Mapping[str, Any],
+        delivery: str = "invoke",
+        message_id: str = "",
+        attempt: int = 1,
+    ) -> None:
+        init_fields(
+            self, payload=payload, delivery=delivery, message_id=message_id, attempt=attempt
+        )
 
 
-@dataclass(frozen=True, slots=True)
-class ContactFlow:
+class ContactFlow(Struct):
     """An Amazon Connect contact-flow invocation (PROTOCOLS.md §4.5)."""
 
+    __slots__ = ("contact_id", "initial_contact_id", "parameters", "contact_data")
     contact_id: str
     initial_contact_id: str
     parameters: Mapping[str, str]
     contact_data: Mapping[str, Any]
 
+    def __init__(
+        self,
+        contact_id: str,
+        initial_contact_id: str,
+        parameters: Mapping[str, str],
+        contact_data: Mapping[str, Any],
+    ) -> None:
+        init_fields(
+            self,
+            contact_id=contact_id,
+            initial_contact_id=initial_contact_id,
+            parameters=parameters,
+            contact_data=contact_data,
+        )
 
-@dataclass(frozen=True, slots=True)
-class HttpRequest:
+
+class HttpRequest(Struct):
     """An HTTP request: Lambda function URL, API Gateway HTTP/REST API, or a local server.
 
     Attributes:
@@ -205,13 +315,35 @@ class HttpRequest:
         source_ip: the client's address.
     """
 
+    __slots__ = ("method", "path", "url", "headers", "query", "body", "source_ip")
     method: str
     path: str
     url: str
-    headers: Headers = field(default_factory=Headers)
-    query: Mapping[str, str] = field(default_factory=dict)
-    body: bytes = b""
-    source_ip: str = ""
+    headers: Headers
+    query: Mapping[str, str]
+    body: bytes
+    source_ip: str
+
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        url: str,
+        headers: Headers | None = None,
+        query: Mapping[str, str] | None = None,
+        body: bytes = b"",
+        source_ip: str = "",
+    ) -> None:
+        init_fields(
+            self,
+            method=method,
+            path=path,
+            url=url,
+            headers=headers if headers is not None else Headers(),
+            query=query if query is not None else {},
+            body=body,
+            source_ip=source_ip,
+        )
 
     def form(self) -> dict[str, str]:
         """The body as ``application/x-www-form-urlencoded`` fields (last value wins)."""

@@ -15,8 +15,7 @@ PROTOCOLS.md §7) and records are "expired" relative to a ``now`` the caller pas
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
+from warmline.core._struct import Struct, init_fields
 
 # typing costs ~5 ms to import; annotations are strings, so it is only needed
 # by the type checker.
@@ -30,8 +29,7 @@ __all__ = ["DEFAULT_TTL_S", "SessionRecord"]
 DEFAULT_TTL_S = 3 * 60 * 60
 
 
-@dataclass(frozen=True, slots=True)
-class SessionRecord:
+class SessionRecord(Struct):
     """One call's (or chat's) state.
 
     Attributes:
@@ -45,13 +43,35 @@ class SessionRecord:
         data: JSON-serialisable state (setup fields, history, handoff data, ...).
     """
 
+    __slots__ = ("session_id", "connection_id", "call_sid", "version", "expires_at", "turn", "data")
     session_id: str
-    connection_id: str = ""
-    call_sid: str | None = None
-    version: int = 0
-    expires_at: int = 0
-    turn: int = 0
-    data: dict[str, Any] = field(default_factory=dict)
+    connection_id: str
+    call_sid: str | None
+    version: int
+    expires_at: int
+    turn: int
+    data: dict[str, Any]
+
+    def __init__(
+        self,
+        session_id: str,
+        connection_id: str = "",
+        call_sid: str | None = None,
+        version: int = 0,
+        expires_at: int = 0,
+        turn: int = 0,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        init_fields(
+            self,
+            session_id=session_id,
+            connection_id=connection_id,
+            call_sid=call_sid,
+            version=version,
+            expires_at=expires_at,
+            turn=turn,
+            data=data if data is not None else {},
+        )
 
     def is_expired(self, now: float) -> bool:
         """True when the record's TTL has passed at ``now`` (epoch seconds)."""
@@ -59,4 +79,5 @@ class SessionRecord:
 
     def evolve(self, **changes: Any) -> SessionRecord:
         """A copy with ``changes`` applied (the version is kept; the store bumps it)."""
-        return dataclasses.replace(self, **changes)
+        record: SessionRecord = self.replace(**changes)
+        return record
