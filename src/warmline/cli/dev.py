@@ -66,7 +66,8 @@ async def _serve(config: DevConfig, host: str, port: int) -> int:
             loop.add_signal_handler(sig, stop.set)
     try:
         routes = ", ".join(config.websocket.routes) or "(none)"
-        print(f"warmline dev: {len(config.functions)} function(s); routes: {routes}")
+        count = len(config.functions)
+        print(f"warmline dev: {config.source}: {count} function(s); routes: {routes}")
         print(f"  WebSocket:    {server.ws_url}")
         print(f"  @connections: {server.connections_url}  (also {server.https_connections_url})")
         print(f"  Lambda API:   {server.lambda_url}/2015-03-31/functions/NAME/invocations")

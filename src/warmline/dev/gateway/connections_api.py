@@ -1,0 +1,71 @@
+"""The ``@connections`` management API (PROTOCOLS.md §2.4), as boto3 expects it.
+
+``POST/GET/DELETE /{stage}/@connections/{id}`` with AWS's statuses and the error type in
+``x-amzn-ErrorType`` (botocore's rest-json parser reads the code from it), so
+``boto3.client("apigatewaymanagementapi", endpoint_url=...)`` works unchanged. Requests must
+carry a SigV4 ``Authorization`` header (its signature is not checked: credentials are
+dummies locally), because code that forgets to sign fails on AWS and should fail here.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from warmline.dev.gateway.events import iso_time
+from warmline.dev.gateway.http import Request, Response, json_response
+
+if TYPE_CHECKING:
+    from warmline.dev.gateway.gateway import Gateway
+
+__all__ = ["handle"]
+
+#: Close code/reason when DeleteConnection closes a socket [inf: AWS's are unpublished].
+DELETE_CLOSE_CODE = 1000
+DELETE_CLOSE_REASON = ""
+
+
+def _error(status: int, error_type: str, message: str | None) -> Response:
+    return json_response(status, {"message": message}, [("x-amzn-ErrorType", error_type)])
+
+
+def handle(gateway: Gateway, request: Request, connection_id: str) -> Response:
+    """Serve one ``@connections`` request.
+
+    Args:
+        gateway: holds the open connections and limits.
+        request: the HTTP request.
+        connection_id: the percent-decoded id from the path.
+    """
+    auth = request.header("Authorization") or ""
+    if not auth.startswith("AWS4-HMAC-SHA256 "):
+        return _error(403, "ForbiddenException", "Missing Authentication Token")
+    if request.method not in ("POST", "GET", "DELETE"):
+        return _error(403, "ForbiddenException", "Missing Authentication Token")
+    ws = gateway.connections.get(connection_id)
+    if ws is None or not ws.open:
+        return _error(410, "GoneException", None)
+    if request.method == "GET":
+        return json_response(
+            200,
+            {
+                "connectedAt": iso_time(ws.connected_at),
+                "identity": {"sourceIp": ws.info.source_ip, "userAgent": ws.info.user_agent},
+                "lastActiveAt": iso_time(ws.last_active_at),
+            },
+        )
+    if request.method == "DELETE":
+        ws.close(DELETE_CLOSE_CODE, DELETE_CLOSE_REASON)
+        return Response(204)
+    data = request.body
+    limits = gateway.config.limits
+    if len(data) > limits.max_post_bytes:
+        return _error(413, "PayloadTooLargeException", "Message too long")
+    if ws.write_buffer_size() > limits.write_buffer_limit_bytes:
+        return _error(429, "LimitExceededException", "Client buffer is full")
+    try:
+        text = data.decode()
+    except UnicodeDecodeError:
+        ws.send_bytes(data)
+    else:
+        ws.send_text(text)
+    return Response(200)

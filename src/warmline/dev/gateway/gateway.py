@@ -1,0 +1,325 @@
+"""API Gateway WebSocket semantics over the runtime: ``$connect``, routing, ``$disconnect``.
+
+The gateway owns the table of open connections (what ``@connections`` acts on), turns
+socket happenings into Lambda proxy events (PROTOCOLS.md §2.2) and turns invocation
+results into what API Gateway sends the client:
+
+- ``$connect``: non-2xx, an error or a timeout refuses the upgrade with that status (500 for
+  errors, 504 for the 29 s timeout [inf]); response ``headers`` (e.g.
+  ``Sec-WebSocket-Protocol``) go on the 101 (§2.3). A connection is only postable after it.
+- messages: route selection (§2.1); no route and no ``$default`` -> the ``Forbidden`` frame;
+  integrations run concurrently (no per-connection ordering, as on AWS); after the
+  integration timeout the client gets ``Endpoint request timed out`` and the Lambda runs on
+  to its own timeout (§2.6); a failed invocation -> ``Internal server error``; the return
+  ``body`` is sent only on routes with a route response.
+- ``$disconnect``: fired once, whoever closed, with ``disconnectStatusCode``/``Reason``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
+
+from warmline.core import limits
+from warmline.dev.gateway import connections_api, invoke_api
+from warmline.dev.gateway.events import (
+    ConnectionInfo,
+    aws_id,
+    connect_event,
+    disconnect_event,
+    message_event,
+    select_route,
+)
+from warmline.dev.gateway.frames import accept_key
+from warmline.dev.gateway.http import Request, Response, json_response
+from warmline.dev.gateway.websocket import (
+    CLOSE_GOING_AWAY,
+    GOING_AWAY_REASON,
+    WebSocketConnection,
+)
+
+if TYPE_CHECKING:
+    from warmline.dev.config import DevConfig
+    from warmline.dev.gateway.bus import AsyncBus
+    from warmline.dev.gateway.listener import GatewayProtocol
+    from warmline.dev.runtime import InvokeResult, Runtime
+
+__all__ = ["Gateway"]
+
+#: Frames API Gateway sends the client on integration problems (PROTOCOLS.md §2.6).
+INTERNAL_ERROR_MESSAGE = "Internal server error"
+FORBIDDEN_MESSAGE = "Forbidden"
+#: Status for a ``$connect`` integration error / timeout (§2.3; 504 is [inf]).
+CONNECT_ERROR_STATUS = 500
+CONNECT_TIMEOUT_STATUS = 504
+
+
+class Gateway:
+    """The WebSocket API and its HTTP neighbours on one port.
+
+    Args:
+        config: the emulator's configuration.
+        runtime: runs the functions.
+        bus: async (``Event``) invocations.
+        host_port: ``HOST:PORT`` for ``domainName`` when the client sends no Host header.
+    """
+
+    def __init__(self, config: DevConfig, runtime: Runtime, bus: AsyncBus, host_port: str) -> None:
+        self.config = config
+        self.runtime = runtime
+        self.bus = bus
+        self.host_port = host_port
+        self.connections: dict[str, WebSocketConnection] = {}
+        self.pending: set[str] = set()
+        self.protocols: set[GatewayProtocol] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._ws = config.websocket
+        self._limits = config.limits
+        self._path = config.websocket.selection_path
+
+    # --- bookkeeping ----------------------------------------------------------------------
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Run ``coro`` as a task that :meth:`drain` waits for."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            print(f"[warmline dev] gateway task failed: {task.exception()!r}", file=sys.stderr)
+
+    @property
+    def in_flight(self) -> int:
+        """Tasks still running: handshakes, invocations, frames waiting on results."""
+        return len(self._tasks)
+
+    async def drain(self, timeout: float) -> None:
+        """Wait (bounded) for in-flight invocations, e.g. ``$disconnect`` at shutdown."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=timeout)
+
+    async def close(self) -> None:
+        """Send open connections a 1001 close frame, drop every socket, cancel the rest."""
+        for ws in list(self.connections.values()):
+            ws.close(CLOSE_GOING_AWAY, GOING_AWAY_REASON)
+        for protocol in list(self.protocols):
+            protocol.abort()
+        await asyncio.sleep(0)
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=5)
+
+    # --- HTTP -----------------------------------------------------------------------------
+
+    def handle_http_now(self, request: Request) -> Response | None:
+        """Answer at once when no invocation is needed (``@connections``, 404), else None.
+
+        The ``@connections`` path is the hot one under load (every echo is a post), so it is
+        served inside ``data_received`` without a task.
+        """
+        segments = request.path_segments()
+        if len(segments) == 3 and segments[0] == self._ws.stage and segments[1] == "@connections":
+            return connections_api.handle(self, request, segments[2])
+        if len(segments) == 4 and segments[:2] == ["2015-03-31", "functions"]:
+            if segments[3] == "invocations":
+                return None
+        return json_response(404, {"message": "Not Found"})
+
+    async def handle_http(self, request: Request) -> Response:
+        """Any HTTP request: ``@connections``, the Lambda Invoke API, else 404."""
+        response = self.handle_http_now(request)
+        if response is not None:
+            return response
+        return await invoke_api.handle(self, request, request.path_segments()[2])
+
+    # --- $connect -------------------------------------------------------------------------
+
+    async def upgrade(
+        self, protocol: GatewayProtocol, request: Request
+    ) -> WebSocketConnection | None:
+        """Run ``$connect`` and answer the handshake; the connection, or None if refused."""
+        segments = request.path_segments()
+        if request.method != "GET" or [s for s in segments if s] != [self._ws.stage]:
+            protocol.reject(
+                json_response(404 if request.method == "GET" else 405, {"message": "Not Found"})
+            )
+            return None
+        key = request.header("Sec-WebSocket-Key")
+        if not key or request.header("Sec-WebSocket-Version") != "13":
+            protocol.reject(Response(400, b"bad WebSocket handshake"))
+            return None
+        now = time.time()
+        headers = list(request.headers)
+        forwarded = [
+            ("X-Forwarded-For", protocol.peer_ip),
+            ("X-Forwarded-Port", str(self.host_port.rsplit(":", 1)[-1])),
+            ("X-Forwarded-Proto", "https" if protocol.tls else "http"),
+        ]
+        names = {k.lower() for k, _ in headers}
+        headers += [(k, v) for k, v in forwarded if k.lower() not in names]
+        info = ConnectionInfo(
+            connection_id=aws_id(),
+            connected_at_ms=int(now * 1000),
+            source_ip=protocol.peer_ip,
+            user_agent=request.header("User-Agent"),
+            domain_name=request.header("Host") or self.host_port,
+            stage=self._ws.stage,
+            api_id=self._ws.api_id,
+            headers=headers,
+            query=request.query,
+        )
+        extra_headers: list[tuple[str, str]] = []
+        route = self._ws.routes.get("$connect")
+        if route is not None:
+            self.pending.add(info.connection_id)
+            try:
+                status, extra_headers, body = await self._run_connect(route.function, info, now)
+            finally:
+                self.pending.discard(info.connection_id)
+            if not 200 <= status < 300:
+                protocol.reject(Response(status, body, [("Content-Type", "application/json")]))
+                return None
+        if protocol.lost or protocol.transport is None:
+            return None
+        response = Response(
+            101,
+            headers=[
+                ("Upgrade", "websocket"),
+                ("Connection", "Upgrade"),
+                ("Sec-WebSocket-Accept", accept_key(key)),
+                *extra_headers,
+            ],
+        )
+        protocol.write_raw(response.encode())
+        ws = WebSocketConnection(
+            protocol.transport,
+            info,
+            max_frame_bytes=self._limits.max_frame_bytes,
+            max_message_bytes=self._limits.max_message_bytes,
+            idle_timeout_s=self._limits.idle_timeout_s,
+            max_connection_s=self._limits.max_connection_s,
+            on_message=self._on_message,
+            on_closed=self._on_closed,
+        )
+        self.connections[info.connection_id] = ws
+        return ws
+
+    async def _run_connect(
+        self, function: str, info: ConnectionInfo, now: float
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        event = connect_event(info, now, aws_id())
+        invocation = self.spawn(self.runtime.invoke(function, event))
+        try:
+            result: InvokeResult = await asyncio.wait_for(
+                asyncio.shield(invocation), self._limits.integration_timeout_s
+            )
+        except TimeoutError:
+            body = json.dumps({"message": limits.TIMEOUT_MESSAGE}).encode()
+            return CONNECT_TIMEOUT_STATUS, [], body
+        if result.status != "ok":
+            body = json.dumps({"message": INTERNAL_ERROR_MESSAGE}).encode()
+            return CONNECT_ERROR_STATUS, [], body
+        payload = result.payload
+        if not isinstance(payload, dict):
+            return 200, [], b""  # no proxy response: API Gateway accepts [inf]
+        status = payload.get("statusCode", 200)
+        if not isinstance(status, int):
+            return (
+                CONNECT_ERROR_STATUS,
+                [],
+                json.dumps({"message": INTERNAL_ERROR_MESSAGE}).encode(),
+            )
+        headers = [(str(k), str(v)) for k, v in (payload.get("headers") or {}).items()]
+        skip = {"upgrade", "connection", "sec-websocket-accept", "content-length"}
+        headers = [(k, v) for k, v in headers if k.lower() not in skip]
+        body_value = payload.get("body")
+        body = body_value.encode() if isinstance(body_value, str) else b""
+        return status, headers, body
+
+    # --- messages -------------------------------------------------------------------------
+
+    def _on_message(self, ws: WebSocketConnection, text: str) -> None:
+        route_key = select_route(text, self._path, self._ws.routes)
+        request_id = aws_id()
+        if route_key is None:
+            ws.send_text(self._error_frame(FORBIDDEN_MESSAGE, ws, request_id))
+            return
+        route = self._ws.routes[route_key]
+        event = message_event(ws.info, route_key, text, time.time(), request_id, aws_id())
+        # One task per message (the invocation) plus a timer, no wrapper task: this is the
+        # per-message hot path (ANCHORS.md: emulator CPU per message is the throughput cap).
+        pending = _PendingMessage(ws, route.route_response, request_id)
+        task = self.spawn(self.runtime.invoke(route.function, event))
+        pending.timer = asyncio.get_running_loop().call_later(
+            self._limits.integration_timeout_s, self._message_timed_out, pending
+        )
+        task.add_done_callback(pending.finish)
+
+    def _message_timed_out(self, pending: _PendingMessage) -> None:
+        pending.timed_out = True
+        ws = pending.ws
+        ws.send_text(self._error_frame(limits.TIMEOUT_MESSAGE, ws, pending.request_id))
+
+    @staticmethod
+    def _error_frame(message: str, ws: WebSocketConnection, request_id: str) -> str:
+        return json.dumps(
+            {"message": message, "connectionId": ws.connection_id, "requestId": request_id}
+        )
+
+    # --- $disconnect ----------------------------------------------------------------------
+
+    def _on_closed(self, ws: WebSocketConnection, code: int, reason: str) -> None:
+        self.connections.pop(ws.connection_id, None)
+        route = self._ws.routes.get("$disconnect")
+        if route is None:
+            return
+        event = disconnect_event(ws.info, time.time(), aws_id(), code, reason)
+        self.spawn(self.runtime.invoke(route.function, event))
+
+
+class _PendingMessage:
+    """A message whose integration is running: answers the client when it ends."""
+
+    __slots__ = ("request_id", "route_response", "timed_out", "timer", "ws")
+
+    def __init__(self, ws: WebSocketConnection, route_response: bool, request_id: str) -> None:
+        self.ws = ws
+        self.route_response = route_response
+        self.request_id = request_id
+        self.timed_out = False
+        self.timer: asyncio.TimerHandle | None = None
+
+    def finish(self, task: asyncio.Task[InvokeResult]) -> None:
+        """The invocation ended: send the error frame or the route response, if any."""
+        if self.timer is not None:
+            self.timer.cancel()
+        if self.timed_out or task.cancelled() or task.exception() is not None:
+            return  # API Gateway already answered; or shutdown (logged by Gateway.spawn)
+        result = task.result()
+        ws = self.ws
+        if result.status != "ok":
+            ws.send_text(Gateway._error_frame(INTERNAL_ERROR_MESSAGE, ws, self.request_id))
+        elif self.route_response:
+            body = _response_body(result.payload)
+            if body is not None:
+                ws.send_text(body)
+
+
+def _response_body(payload: Any) -> str | None:
+    """What a route response sends: the proxy ``body``, else the JSON of the return value."""
+    if isinstance(payload, dict) and ("statusCode" in payload or "body" in payload):
+        body = payload.get("body")
+        if body is None:
+            return None
+        return body if isinstance(body, str) else json.dumps(body)
+    if payload is None:
+        return None
+    return payload if isinstance(payload, str) else json.dumps(payload)

@@ -1,0 +1,178 @@
+"""A tiny HTTP/1.1 request parser and response writer, sans-I/O.
+
+One port serves WebSocket upgrades, ``@connections`` and the Lambda Invoke API, as one
+API Gateway host serves both ``wss://`` and the ``@connections`` callback URL. websockets'
+own server refuses non-GET requests, so requests are parsed here: request line, headers,
+``Content-Length`` bodies and keep-alive (boto3 keeps connections open). Chunked request
+bodies are not needed by boto3's clients and are refused with 411.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+
+__all__ = ["HttpError", "Request", "RequestParser", "Response", "json_response"]
+
+#: Largest request head (line + headers); API Gateway's URL limit is 4096 chars (§2.5).
+MAX_HEAD_BYTES = 64 * 1024
+#: Largest request body accepted at all (the Invoke API's 6 MB sync payload, §3.4).
+MAX_BODY_BYTES = 6 * 1024 * 1024 + 1024
+
+_REASONS = {
+    101: "Switching Protocols",
+    200: "OK",
+    202: "Accepted",
+    204: "No Content",
+    400: "Bad Request",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    410: "Gone",
+    411: "Length Required",
+    413: "Payload Too Large",
+    426: "Upgrade Required",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    504: "Gateway Timeout",
+}
+
+
+class HttpError(Exception):
+    """A request that cannot be parsed; answer with ``status`` and close."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(slots=True)
+class Request:
+    """One parsed request; header names keep the client's case."""
+
+    method: str
+    target: str
+    version: str
+    headers: list[tuple[str, str]]
+    body: bytes = b""
+
+    @property
+    def path(self) -> str:
+        """The raw (still percent-encoded) path."""
+        return self.target.split("?", 1)[0]
+
+    @property
+    def query(self) -> list[tuple[str, str]]:
+        """Decoded query parameters in order."""
+        if "?" not in self.target:
+            return []
+        return parse_qsl(self.target.split("?", 1)[1], keep_blank_values=True)
+
+    def header(self, name: str) -> str | None:
+        """A header's value, looked up case-insensitively (last one wins)."""
+        lower = name.lower()
+        found = None
+        for key, value in self.headers:
+            if key.lower() == lower:
+                found = value
+        return found
+
+    @property
+    def keep_alive(self) -> bool:
+        """Whether the connection stays open after the response."""
+        conn = (self.header("Connection") or "").lower()
+        if self.version == "HTTP/1.0":
+            return "keep-alive" in conn
+        return "close" not in conn
+
+    def path_segments(self) -> list[str]:
+        """Path segments, each percent-decoded (so ``R1k%3D`` becomes ``R1k=``)."""
+        return [unquote(p) for p in self.path.split("/")[1:]]
+
+
+@dataclass(slots=True)
+class Response:
+    """A response to serialize with :meth:`encode`."""
+
+    status: int
+    body: bytes = b""
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+    def encode(self, *, keep_alive: bool = True) -> bytes:
+        """Status line, headers (plus Content-Length/Connection) and body."""
+        lines = [f"HTTP/1.1 {self.status} {_REASONS.get(self.status, 'Status')}"]
+        lines += [f"{k}: {v}" for k, v in self.headers]
+        if self.status != 101:
+            lines.append(f"Content-Length: {len(self.body)}")
+            if not keep_alive:
+                lines.append("Connection: close")
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + self.body
+
+
+def json_response(
+    status: int, payload: Any, headers: list[tuple[str, str]] | None = None
+) -> Response:
+    """A JSON response with ``Content-Type: application/json``."""
+    return Response(
+        status,
+        json.dumps(payload).encode(),
+        [("Content-Type", "application/json"), *(headers or [])],
+    )
+
+
+class RequestParser:
+    """Incremental parser: ``feed(bytes)``, then ``next_request()`` until None."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+
+    def feed(self, data: bytes) -> None:
+        """Append received bytes."""
+        self._buf += data
+
+    def take_rest(self) -> bytes:
+        """Bytes received after the last request (e.g. early WebSocket frames)."""
+        rest = bytes(self._buf)
+        self._buf.clear()
+        return rest
+
+    def next_request(self) -> Request | None:
+        """The next complete request, or None when more bytes are needed.
+
+        Raises:
+            HttpError: malformed request, or over the size limits.
+        """
+        end = self._buf.find(b"\r\n\r\n")
+        if end < 0:
+            if len(self._buf) > MAX_HEAD_BYTES:
+                raise HttpError(400, "request head too large")
+            return None
+        head = bytes(self._buf[:end]).decode("latin-1")
+        lines = head.split("\r\n")
+        parts = lines[0].split(" ")
+        if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+            raise HttpError(400, "bad request line")
+        headers: list[tuple[str, str]] = []
+        for line in lines[1:]:
+            name, sep, value = line.partition(":")
+            if not sep or not name or name != name.strip():
+                raise HttpError(400, "bad header line")
+            headers.append((name, value.strip()))
+        request = Request(parts[0], parts[1], parts[2], headers)
+        if (request.header("Transfer-Encoding") or "").lower() not in ("", "identity"):
+            raise HttpError(411, "chunked request bodies are not supported")
+        length_text = request.header("Content-Length") or "0"
+        if not length_text.isdigit():
+            raise HttpError(400, "bad Content-Length")
+        length = int(length_text)
+        if length > MAX_BODY_BYTES:
+            raise HttpError(413, "request body too large")
+        total = end + 4 + length
+        if len(self._buf) < total:
+            return None
+        request.body = bytes(self._buf[end + 4 : total])
+        del self._buf[:total]
+        return request

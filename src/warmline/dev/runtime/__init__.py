@@ -1,0 +1,55 @@
+"""The emulated AWS Lambda runtime of ``warmline dev``.
+
+One OS process per execution environment, forked from a pre-started single-threaded runtime
+process (the zygote); user code is imported in each environment, so init is paid and
+measured per environment as on AWS. The contract with the gateway is
+``notes/EMULATOR_INTERFACE.md``::
+
+    runtime = Runtime([FunctionSpec("ws", "app.handler", Path("src"))])
+    await runtime.start()
+    result = await runtime.invoke("ws", event)
+    await runtime.close()
+
+Names resolve on first use (PEP 562): the zygote imports this package and must stay small.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__all__ = [
+    "EnvironmentInfo",
+    "FunctionSpec",
+    "InvokeResult",
+    "LogRecord",
+    "LogSink",
+    "Runtime",
+]
+
+_LAZY = {
+    "EnvironmentInfo": "warmline.dev.runtime.spec",
+    "FunctionSpec": "warmline.dev.runtime.spec",
+    "InvokeResult": "warmline.dev.runtime.spec",
+    "LogRecord": "warmline.dev.runtime.logs",
+    "LogSink": "warmline.dev.runtime.logs",
+    "Runtime": "warmline.dev.runtime.runtime",
+}
+
+if TYPE_CHECKING:
+    from warmline.dev.runtime.logs import LogRecord, LogSink
+    from warmline.dev.runtime.runtime import Runtime
+    from warmline.dev.runtime.spec import EnvironmentInfo, FunctionSpec, InvokeResult
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

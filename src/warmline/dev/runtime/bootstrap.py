@@ -1,0 +1,362 @@
+"""Inside one environment: set it up, import the handler, then serve invocations forever.
+
+This is the emulator's stand-in for Lambda's Python runtime (the runtime interface client).
+It runs in the environment process, forked from the pre-started runtime process (see
+:mod:`warmline.dev.runtime.zygote`) or, as a fallback, in a fresh interpreter
+(``python -m warmline.dev.runtime.bootstrap FD T0``). Either way the user's module is
+imported *here*, once per environment, so its init cost is paid and measured as on AWS
+(ANCHORS.md, last section).
+
+Faithful details, after the AWS runtime interface client:
+
+* handler names ``"pkg/mod.func"`` or ``"pkg.mod.func"``; init failures are classified as
+  ``Runtime.MalformedHandlerName``, ``Runtime.ImportModuleError``,
+  ``Runtime.UserCodeSyntaxError``, ``Runtime.HandlerNotFound`` or the exception's class;
+* a handler exception becomes ``{"errorType", "errorMessage", "stackTrace"}`` and the
+  environment lives on; an unserialisable return value is ``Runtime.MarshalError``;
+  ``Decimal`` serialises as a number;
+* stdout is line-buffered and the root logger writes
+  ``[LEVEL]\\t<time>Z\\t<request id>\\tmessage`` lines, as on Lambda.
+
+After each invocation the environment writes an end marker on stdout and stderr, so the
+emulator knows every line the invocation printed has arrived before it logs END.
+
+Standard library only: this module is what the pre-started process imports.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import resource
+import socket
+import sys
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from typing import Any, NoReturn
+
+from warmline.dev.runtime import snapshot_hooks
+from warmline.dev.runtime.context import LambdaContext
+from warmline.dev.runtime.wire import MAX_RESPONSE_BYTES, SyncChannel, frame
+
+__all__ = [
+    "END_MARKER",
+    "apply_environment",
+    "exit_for",
+    "load_handler",
+    "main",
+    "prepare",
+    "run",
+    "serve",
+]
+
+#: Written to stdout and stderr after each invocation: ``END_MARKER + request_id + "\n"``.
+END_MARKER = "\x00warmline-end "
+
+Handler = Callable[[Any, Any], Any]
+
+#: The request being served, for the Lambda log format of the root logger.
+_current_request_id = ""
+
+
+class _RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.aws_request_id = _current_request_id
+        return True
+
+
+def _install_logging() -> None:
+    """Give the root logger Lambda's handler and format (level stays WARNING, as there)."""
+    handler = logging.StreamHandler(sys.stderr)
+    formatter = logging.Formatter(
+        "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s",
+        "%Y-%m-%dT%H:%M:%S",
+    )
+    formatter.converter = time.gmtime
+    handler.setFormatter(formatter)
+    handler.addFilter(_RequestIdFilter())
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+
+
+_prepared = False
+
+
+def prepare() -> None:
+    """The part of runtime set-up that does not depend on the function.
+
+    A spare environment (forked by the zygote before any request) runs this while it waits
+    for its configuration, so it is off the cold-start path; otherwise
+    :func:`apply_environment` runs it.
+    """
+    global _prepared
+    if _prepared:
+        return
+    _prepared = True
+    os.environ.clear()
+    # User code must pay for importing warmline itself, as it would on AWS.
+    for name in [m for m in sys.modules if m == "warmline" or m.startswith("warmline.")]:
+        del sys.modules[name]
+    sys.modules["snapshot_restore_py"] = snapshot_hooks
+    try:
+        sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+    except AttributeError:  # replaced by something that is not a TextIOWrapper
+        pass
+    _install_logging()
+
+
+def apply_environment(config: Mapping[str, Any], *, clear: bool = True) -> None:
+    """Make this process look like a Lambda environment of the configured function.
+
+    Args:
+        config: the environment's configuration from the emulator (``env``, ``code_dir``).
+        clear: a new environment (replace every variable, put ``code_dir`` on
+            ``sys.path``) rather than a restore in snapstart mode (update the variables).
+    """
+    env: Mapping[str, str] = config["env"]
+    code_dir = str(config["code_dir"])
+    if clear:
+        prepare()
+        os.environ.clear()
+        sys.path.insert(0, code_dir)
+    os.environ.update(env)
+    time.tzset()
+    os.chdir(code_dir)
+    if not clear:
+        _install_logging()
+
+
+def _fault(error_type: str, message: str, trace: list[str] | None = None) -> dict[str, Any]:
+    return {"errorType": error_type, "errorMessage": message, "stackTrace": trace or []}
+
+
+def _user_trace(tb: Any) -> list[str]:
+    frames = [f for f in traceback.extract_tb(tb) if f.filename != __file__]
+    return traceback.format_list(frames)
+
+
+def load_handler(name: str) -> tuple[Handler | None, dict[str, Any] | None]:
+    """Import the handler's module and find the function, as Lambda's runtime does.
+
+    Args:
+        name: ``"module.func"``, module path with dots or slashes.
+
+    Returns:
+        ``(handler, None)`` or ``(None, error)`` with a Lambda-style error dict.
+    """
+    try:
+        modname, fname = name.rsplit(".", 1)
+    except ValueError as exc:
+        return None, _fault("Runtime.MalformedHandlerName", f"Bad handler '{name}': {exc}")
+    try:
+        if modname.split(".")[0] in sys.builtin_module_names:
+            return None, _fault(
+                "Runtime.BuiltInModuleConflict",
+                f"Cannot use built-in module {modname} as a handler module",
+            )
+        module = importlib.import_module(modname.replace("/", "."))
+    except ImportError as exc:
+        return None, _fault(
+            "Runtime.ImportModuleError",
+            f"Unable to import module '{modname}': {exc}",
+            _user_trace(exc.__traceback__),
+        )
+    except SyntaxError as exc:
+        trace = [f'  File "{exc.filename}" Line {exc.lineno}\n    {exc.text}']
+        return None, _fault(
+            "Runtime.UserCodeSyntaxError", f"Syntax error in module '{modname}': {exc}", trace
+        )
+    except Exception as exc:  # noqa: BLE001 - any init failure is reported, not raised
+        return None, _fault(type(exc).__name__, str(exc), _user_trace(exc.__traceback__))
+    handler = getattr(module, fname, None)
+    if handler is None:
+        return None, _fault(
+            "Runtime.HandlerNotFound", f"Handler '{fname}' missing on module '{modname}'"
+        )
+    return handler, None
+
+
+def _log_error(error: Mapping[str, Any]) -> None:
+    lines = [f"[ERROR] {error['errorType']}: {error['errorMessage']}"]
+    trace = error.get("stackTrace") or []
+    if trace:
+        lines.append("Traceback (most recent call last):")
+        lines.extend(str(entry).rstrip("\n") for entry in trace)
+    sys.stderr.write("\n".join(lines) + "\n")
+
+
+def _default(obj: Any) -> Any:
+    # The AWS runtime serialises Decimal (DynamoDB numbers) as a float.
+    if type(obj).__name__ == "Decimal" and type(obj).__module__ in ("decimal", "_decimal"):
+        return float(obj)
+    raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
+
+
+def _maxrss_kb() -> int:
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+def _flush_with_marker(request_id: str) -> None:
+    marker = (END_MARKER + request_id + "\n").encode()
+    for stream, fd in ((sys.stdout, 1), (sys.stderr, 2)):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+        try:
+            os.write(fd, marker)
+        except OSError:
+            pass
+
+
+def serve(channel: SyncChannel, handler: Handler, config: Mapping[str, Any]) -> NoReturn:
+    """Run invocations until the emulator closes the socket, then exit.
+
+    Args:
+        channel: the environment's socket.
+        handler: the user's function.
+        config: the environment's configuration (names for the context object).
+    """
+    global _current_request_id
+    arn = str(config["arn"])
+    name = str(config["function"])
+    memory = str(config["memory_mb"])
+    group = str(config["log_group"])
+    stream = str(config["log_stream"])
+    perf = time.perf_counter
+    while True:
+        message = channel.recv()
+        if message is None:
+            os._exit(0)
+        request_id = str(message["id"])
+        _current_request_id = request_id
+        context = LambdaContext(
+            aws_request_id=request_id,
+            deadline_ms=int(message["deadline_ms"]),
+            invoked_function_arn=arn,
+            function_name=name,
+            function_version="$LATEST",
+            memory_limit_in_mb=memory,
+            log_group_name=group,
+            log_stream_name=stream,
+            client_context=message.get("client_context"),
+        )
+        started = perf()
+        body: bytes
+        try:
+            result = handler(message["event"], context)
+            try:
+                payload = json.dumps(result, default=_default)
+            except (TypeError, ValueError, OverflowError) as exc:
+                error = _fault("Runtime.MarshalError", f"Unable to marshal response: {exc}")
+                _log_error(error)
+                body = _error_body(request_id, error, started)
+            else:
+                if len(payload) > MAX_RESPONSE_BYTES:
+                    error = _fault(
+                        "Function.ResponseSizeTooLarge",
+                        "Response payload size exceeded maximum allowed payload size "
+                        f"({MAX_RESPONSE_BYTES} bytes).",
+                    )
+                    _log_error(error)
+                    body = _error_body(request_id, error, started)
+                    _flush_with_marker(request_id)
+                    channel.send_bytes(frame(body))
+                    continue
+                head = json.dumps(
+                    {
+                        "t": "result",
+                        "id": request_id,
+                        "ok": True,
+                        "duration_ms": (perf() - started) * 1000.0,
+                        "maxrss_kb": _maxrss_kb(),
+                    },
+                    separators=(",", ":"),
+                )
+                body = (head[:-1] + ',"payload":' + payload + "}").encode()
+        except Exception as exc:  # noqa: BLE001 - the handler's error is the result
+            error = _fault(type(exc).__name__, str(exc), _user_trace(exc.__traceback__))
+            error["requestId"] = request_id
+            _log_error(error)
+            body = _error_body(request_id, error, started)
+        _flush_with_marker(request_id)
+        channel.send_bytes(frame(body))
+
+
+def _error_body(request_id: str, error: dict[str, Any], started: float) -> bytes:
+    message = {
+        "t": "result",
+        "id": request_id,
+        "ok": False,
+        "error": error,
+        "duration_ms": (time.perf_counter() - started) * 1000.0,
+        "maxrss_kb": _maxrss_kb(),
+    }
+    return json.dumps(message, default=repr).encode()
+
+
+def _init_ms(t0: float) -> float:
+    return (time.monotonic() - t0) * 1000.0
+
+
+def run(channel: SyncChannel, config: Mapping[str, Any], t0: float) -> NoReturn:
+    """A new on-demand environment: set up, import the handler, report, serve.
+
+    Args:
+        channel: this environment's socket to the emulator.
+        config: its configuration.
+        t0: ``time.monotonic()`` when the environment started (init starts there).
+    """
+    apply_environment(config)
+    handler, error = load_handler(str(config["handler"]))
+    if handler is None:
+        assert error is not None
+        channel.send({"t": "init_error", "error": error, "init_ms": _init_ms(t0)})
+        os._exit(1)
+    channel.send({"t": "ready", "init_ms": _init_ms(t0), "pid": os.getpid()})
+    serve(channel, handler, config)
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    """Fallback entry point: a fresh interpreter per environment.
+
+    ``python -m warmline.dev.runtime.bootstrap FD T0`` where FD is the inherited socket
+    and T0 the emulator's ``time.monotonic()`` when it started this process (so the
+    interpreter's own start-up counts as runtime init, as on AWS). The configuration is
+    the first frame on the socket.
+    """
+    args = sys.argv[1:] if argv is None else argv
+    sock = socket.socket(fileno=int(args[0]))
+    t0 = float(args[1])
+    channel = SyncChannel(sock)
+    config = channel.recv()
+    if config is None:
+        os._exit(0)
+    try:
+        run(channel, config, t0)
+    except SystemExit as exc:
+        exit_for(exc)
+
+
+def exit_for(exc: SystemExit) -> NoReturn:
+    """Leave the process with the status ``sys.exit`` asked for, without cleanup handlers."""
+    code = exc.code
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    finally:
+        if code is None:
+            os._exit(0)
+        if isinstance(code, int):
+            os._exit(code & 0xFF)
+        sys.stderr.write(f"{code}\n")
+        os._exit(1)
+
+
+if __name__ == "__main__":
+    main()

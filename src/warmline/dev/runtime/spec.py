@@ -1,0 +1,130 @@
+"""Value types shared by the emulated Lambda runtime and its callers (the gateway).
+
+These are the names of the contract in ``notes/EMULATOR_INTERFACE.md``; they are plain
+frozen dataclasses so the gateway and the dashboard can hold them without touching the
+runtime's internals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+__all__ = [
+    "DEFAULT_MEMORY_MB",
+    "DEFAULT_TIMEOUT_S",
+    "EnvironmentInfo",
+    "FunctionSpec",
+    "InvokeResult",
+    "InvokeStatus",
+]
+
+#: Lambda's default memory size and function timeout (PROTOCOLS.md §3.1, §3.7).
+DEFAULT_MEMORY_MB = 128
+DEFAULT_TIMEOUT_S = 3.0
+
+InvokeStatus = Literal["ok", "error", "timeout", "crash", "init_error", "throttled"]
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionSpec:
+    """One Lambda function as the emulator runs it.
+
+    Attributes:
+        name: the function name, e.g. ``"ws"``.
+        handler: AWS style ``"module.func"`` (module path relative to ``code_dir``, dots or
+            slashes for packages).
+        code_dir: first on ``sys.path`` and the environment's cwd (``LAMBDA_TASK_ROOT``).
+        memory_mb: reported as Memory Size and ``context.memory_limit_in_mb``.
+        timeout_s: the function timeout; an invocation running longer is killed.
+        environment: the function's own variables (win over every other source).
+        reserved_concurrency: most environments at once; ``None`` is unbounded.
+    """
+
+    name: str
+    handler: str
+    code_dir: Path
+    memory_mb: int = DEFAULT_MEMORY_MB
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    environment: Mapping[str, str] = field(default_factory=dict)
+    reserved_concurrency: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InvokeResult:
+    """What one invocation produced.
+
+    Attributes:
+        request_id: uuid4, the same as in START/END/REPORT and ``context.aws_request_id``.
+        status: ``"ok"`` or how it failed.
+        payload: the handler's return value, JSON round-tripped, when ``status == "ok"``.
+        error: Lambda-style ``{"errorType", "errorMessage", "stackTrace"?}`` otherwise.
+        cold: this invocation paid an init (or a restore in snapstart mode).
+        init_ms: Init Duration (or Restore Duration) when cold.
+        duration_ms: the REPORT Duration.
+        billed_ms: the REPORT Billed Duration.
+        environment_id: the environment that ran it (empty when throttled).
+    """
+
+    request_id: str
+    status: InvokeStatus
+    payload: Any
+    error: dict[str, Any] | None
+    cold: bool
+    init_ms: float | None
+    duration_ms: float
+    billed_ms: int
+    environment_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class EnvironmentInfo:
+    """A snapshot of one execution environment, for the dashboard and tests.
+
+    Attributes:
+        environment_id: 32 hex digits; also the tail of the log stream name.
+        function: the function's name.
+        pid: the environment's OS process.
+        state: ``"initializing"``, ``"idle"``, ``"busy"`` or ``"dead"``.
+        invocations: how many invocations it has started.
+        created_at: epoch seconds.
+        last_used_at: epoch seconds of the last invocation's end (or creation).
+        init_ms: its Init (or Restore) Duration, once known.
+    """
+
+    environment_id: str
+    function: str
+    pid: int
+    state: str
+    invocations: int
+    created_at: float
+    last_used_at: float
+    init_ms: float | None
+
+
+def throttled_result(request_id: str) -> InvokeResult:
+    """What a throttled invoke returns: ``TooManyRequestsException``, nothing ran.
+
+    Args:
+        request_id: the invocation's id.
+
+    Returns:
+        The result (no environment, no logs, as on AWS).
+    """
+    return InvokeResult(
+        request_id=request_id,
+        status="throttled",
+        payload=None,
+        error={
+            "errorType": "TooManyRequestsException",
+            "errorMessage": "Rate Exceeded.",
+            "Reason": "ReservedFunctionConcurrentInvocationLimitExceeded",
+        },
+        cold=False,
+        init_ms=None,
+        duration_ms=0.0,
+        billed_ms=0,
+        environment_id="",
+    )

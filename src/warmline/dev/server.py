@@ -1,0 +1,240 @@
+"""``DevServer``: the whole local emulator behind one port.
+
+Wires the configuration to the Lambda runtime (one process per environment), the gateway
+(WebSocket API, ``@connections``, Invoke API and TLS on one port), the async bus (Event
+invocations, SQS, SNS) and the scheduler. Start order matters: the port is bound first so
+the endpoint URLs are known before any environment exists, because functions read them
+from their environment at init, as they would read AWS's::
+
+    server = DevServer(load_config(Path("warmline.toml")), port=0)
+    await server.start()
+    print(server.ws_url)            # ws://127.0.0.1:PORT/dev
+    ...
+    await server.close()
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from warmline.dev.config import DevConfig
+from warmline.dev.gateway.bus import AsyncBus
+from warmline.dev.gateway.gateway import Gateway
+from warmline.dev.gateway.listener import Listener
+from warmline.dev.gateway.scheduler import Scheduler
+from warmline.dev.gateway.tls import Certificates, make_certificates, server_context
+from warmline.dev.runtime import FunctionSpec, InvokeResult, LogSink, Runtime
+from warmline.dev.runtime.runtime import ProcessMode
+
+__all__ = ["ConnectionSnapshot", "DevServer"]
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionSnapshot:
+    """An open WebSocket connection, for tests and the console."""
+
+    connection_id: str
+    source_ip: str
+    user_agent: str | None
+    connected_at: float
+    last_active_at: float
+
+
+class DevServer:
+    """The emulator: API Gateway WebSocket + Lambda on ``host:port``.
+
+    Args:
+        config: the parsed configuration.
+        host: interface to bind (loopback by default).
+        port: TCP port; 0 picks a free one (see :attr:`port` after start).
+        log_sink: where Lambda log lines go (default: the console).
+        process_mode: the runtime's ``"auto"``, ``"fork"`` or ``"spawn"``.
+        tls: also serve https/wss on the same port (needed by handlers that build
+            ``https://`` endpoints).
+    """
+
+    def __init__(
+        self,
+        config: DevConfig,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 3001,
+        log_sink: LogSink | None = None,
+        process_mode: ProcessMode = "auto",
+        tls: bool = True,
+    ) -> None:
+        self.config = config
+        self.host = host
+        self._requested_port = port
+        self._port: int | None = None
+        self._tls = tls
+        self._tmp: Path | None = None
+        self.certificates: Certificates | None = None
+        specs = [
+            FunctionSpec(
+                name=f.name,
+                handler=f.handler,
+                code_dir=f.code_dir,
+                memory_mb=f.memory_mb,
+                timeout_s=f.timeout_s,
+                environment=dict(f.environment),
+                reserved_concurrency=f.reserved_concurrency,
+            )
+            for f in config.functions.values()
+        ]
+        self.runtime = Runtime(
+            specs,
+            log_sink=log_sink,
+            idle_reclaim_s=config.limits.idle_reclaim_s,
+            region=config.region,
+            process_mode=process_mode,
+        )
+        self.bus = AsyncBus(self.runtime.invoke, config, self._log)
+        self.scheduler = Scheduler(config, self.bus.submit)
+        self.gateway: Gateway | None = None
+        self._listener: Listener | None = None
+
+    # --- URLs -----------------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        """The bound port (after :meth:`start`)."""
+        if self._port is None:
+            raise RuntimeError("DevServer is not started")
+        return self._port
+
+    @property
+    def host_port(self) -> str:
+        """``HOST:PORT`` as in ``domainName``."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        """``ws://HOST:PORT/STAGE``."""
+        return f"ws://{self.host_port}/{self.config.websocket.stage}"
+
+    @property
+    def connections_url(self) -> str:
+        """The ``@connections`` endpoint URL for boto3 (``http://HOST:PORT/STAGE``)."""
+        return f"http://{self.host_port}/{self.config.websocket.stage}"
+
+    @property
+    def https_connections_url(self) -> str:
+        """The same endpoint over TLS (trust :attr:`certificates` ``.ca_cert``)."""
+        return f"https://{self.host_port}/{self.config.websocket.stage}"
+
+    @property
+    def lambda_url(self) -> str:
+        """``endpoint_url`` for boto3's ``lambda`` client."""
+        return f"http://{self.host_port}"
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Bind the port, make the TLS certificate, start the runtime, serve."""
+        listener_gateway = Gateway(self.config, self.runtime, self.bus, "")
+        listener = Listener(listener_gateway, None)
+        self._port = listener.bind(self.host, self._requested_port)
+        listener_gateway.host_port = self.host_port
+        self.gateway = listener_gateway
+        self._listener = listener
+        env = {"AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI": self.connections_url}
+        try:
+            if self._tls:
+                self._tmp = Path(tempfile.mkdtemp(prefix="warmline-dev-"))
+                names = [self.host, "127.0.0.1", "localhost", "::1"]
+                self.certificates = make_certificates(self._tmp, names)
+                listener.ssl_context = server_context(self.certificates)
+                env["AWS_CA_BUNDLE"] = str(self.certificates.ca_cert)
+            self.runtime.set_extra_env(env)
+            await self.runtime.start()
+        except BaseException:
+            await listener.close()
+            self._cleanup_tmp()
+            raise
+        listener.start()
+        self.bus.start()
+        self.scheduler.start()
+
+    async def close(self) -> None:
+        """Stop serving, drop every socket, stop the runtime."""
+        await self.scheduler.close()
+        if self._listener is not None:
+            await self._listener.close()
+        if self.gateway is not None:
+            await self.gateway.close()
+        await self.bus.close()
+        await self.runtime.close()
+        self._cleanup_tmp()
+
+    def _cleanup_tmp(self) -> None:
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
+
+    # --- for tests and the console ----------------------------------------------------------
+
+    def connections(self) -> list[ConnectionSnapshot]:
+        """The open WebSocket connections."""
+        if self.gateway is None:
+            return []
+        return [
+            ConnectionSnapshot(
+                ws.connection_id,
+                ws.info.source_ip,
+                ws.info.user_agent,
+                ws.connected_at,
+                ws.last_active_at,
+            )
+            for ws in self.gateway.connections.values()
+            if ws.open
+        ]
+
+    async def invoke(self, function: str, event: Any) -> InvokeResult:
+        """A RequestResponse invocation."""
+        return await self.runtime.invoke(function, event)
+
+    def invoke_async(self, function: str, event: Any) -> str:
+        """An Event invocation (queued with retries); returns its request id."""
+        if function not in self.config.functions:
+            raise KeyError(function)
+        return self.bus.submit(function, event)
+
+    def send_sqs(self, queue: str, body: str, attributes: Mapping[str, Any] | None = None) -> str:
+        """SendMessage to a configured queue; returns the MessageId.
+
+        Raises:
+            KeyError: unknown queue.
+        """
+        return self.bus.queues[queue].send(body, attributes)
+
+    def publish_sns(self, topic: str, message: str, subject: str | None = None) -> str:
+        """Publish to a configured topic; returns the MessageId.
+
+        Raises:
+            KeyError: unknown topic.
+        """
+        return self.bus.publish_sns(topic, message, subject)
+
+    def trigger_schedule(self, name: str) -> list[str]:
+        """Fire a schedule now; returns the async request ids.
+
+        Raises:
+            KeyError: unknown schedule.
+        """
+        return self.scheduler.fire(name)
+
+    async def drain(self, timeout: float = 10.0) -> bool:
+        """Wait until the async bus and queues are idle; False on timeout."""
+        return await self.bus.drain(timeout)
+
+    @staticmethod
+    def _log(line: str) -> None:
+        print(f"[warmline dev] {line}", file=sys.stderr)
