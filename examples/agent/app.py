@@ -1,9 +1,16 @@
 """The reference voice agent: answers Brightwave Internet's FAQ over ConversationRelay.
 
-Deploy ``handler`` as the function of all three WebSocket routes (``$connect``,
-``$default``, ``$disconnect``); run it locally with ``warmline dev``. The knowledge-base
-index ships inside the package (``warmline/agent/data/faq.index.sqlite3``) and opens at
-the first prompt; rebuild it after editing the FAQ with ``warmline kb build``.
+One function serves everything: the three WebSocket routes (``$connect``, ``$default``,
+``$disconnect``) and, through a function URL, Twilio's incoming-call webhook (``/twiml``)
+and the ``<Connect action>`` callback (``/cr-action``). Run it locally with ``make dev``.
+The knowledge-base index ships inside the package and opens at the first prompt; rebuild
+it after editing the FAQ with ``warmline kb build``.
+
+Environment:
+    TWILIO_AUTH_TOKEN: checks X-Twilio-Signature on webhooks and on every connect.
+    WARMLINE_PUBLIC_URL: the ``wss://`` URL of the WebSocket API as Twilio reaches it
+        (locally ``warmline dev`` provides WARMLINE_DEV_WS_URL instead).
+    WARMLINE_HANDOFF_NUMBER: where a handoff to a person is dialed.
 """
 
 from __future__ import annotations
@@ -12,11 +19,34 @@ import os
 
 from warmline import lambda_handler
 from warmline.agent.app import build_app
+from warmline.core.events import HttpRequest
+from warmline.twilio.twiml import RelaySettings
+from warmline.twilio.voice import mount_voice
+
+PUBLIC_URL = os.environ.get("WARMLINE_PUBLIC_URL") or os.environ.get("WARMLINE_DEV_WS_URL")
 
 app = build_app(
-    # Set TWILIO_AUTH_TOKEN to check X-Twilio-Signature on every connect.
     twilio_auth_token=os.environ.get("TWILIO_AUTH_TOKEN") or None,
-    public_url=os.environ.get("WARMLINE_PUBLIC_URL") or None,
+    public_url=PUBLIC_URL,
+)
+
+
+def relay_settings(request: HttpRequest) -> RelaySettings:
+    """The ``<ConversationRelay>`` for an incoming call: our WebSocket API, DTMF on."""
+    url = PUBLIC_URL or f"wss://{request.headers.get('Host', 'localhost')}/prod"
+    return RelaySettings(
+        url=url,
+        language="en-US",
+        interruptible="any",
+        dtmf_detection=True,
+        parameters={"channel": "phone"},
+    )
+
+
+mount_voice(
+    app,
+    relay_settings,
+    handoff_number=os.environ.get("WARMLINE_HANDOFF_NUMBER") or None,
 )
 
 handler = lambda_handler(app)

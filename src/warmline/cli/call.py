@@ -56,6 +56,10 @@ def run(args: argparse.Namespace) -> int:
             sys.stdout.write(token_text)
             sys.stdout.flush()
 
+    def turn_done(prompt: str) -> None:
+        if live:
+            print(f"\ncaller: {prompt}\nagent: ", end="", flush=True)
+
     try:
         params: dict[str, str] = {}
         action = None
@@ -77,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             steps = typed_steps()
         if live:
-            print(f"calling {ws_url}")
+            print(f"calling {ws_url}\nagent: ", end="")
         result = asyncio.run(
             run_call(
                 ws_url,
@@ -90,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
                 turn_timeout_s=args.timeout,
                 on_token=show,
                 connect_url=args.connect_url,
+                on_prompt=turn_done,
             )
         )
     except (WarmlineError, OSError) as exc:
@@ -99,14 +104,14 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(result.to_dict(), indent=2))
     else:
         if result.rejected is not None:
-            print(f"\nconnect rejected: HTTP {result.rejected}")
+            print(f"connect rejected: HTTP {result.rejected}")
         for turn in result.turns:
             print(
-                f"\n  [{turn.prompt!r}: first token {turn.first_token_ms} ms, "
+                f"  [{turn.prompt!r}: first token {turn.first_token_ms} ms, "
                 f"last {turn.last_token_ms} ms{', interrupted' if turn.interrupted else ''}]"
             )
         if result.end is not None:
-            print(f"\ncall ended by the agent: {json.dumps(result.end)}")
+            print(f"call ended by the agent: {json.dumps(result.end)}")
         if result.action_twiml:
             print(f"action TwiML: {result.action_twiml}")
     return 1 if result.rejected is not None else 0

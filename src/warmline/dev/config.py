@@ -186,10 +186,17 @@ class DevConfig:
     limits: Limits = field(default_factory=Limits)
     region: str = "us-east-1"
     account: str = "123456789012"
+    #: The function behind a Lambda function URL: every HTTP request that is neither
+    #: ``@connections`` nor the Invoke API goes to it (payload format 2.0).
+    http_function: str | None = None
     source: Path | None = None
 
 
 # --- loading ----------------------------------------------------------------------------
+
+
+#: Tables that other warmline commands read from the same file; ``warmline dev`` ignores them.
+_OTHER_TOOLS = frozenset({"deploy", "agent", "coldstart"})
 
 
 def find_config(start: Path) -> Path:
@@ -251,9 +258,16 @@ def parse_config(
     _only(
         data,
         "",
-        {"functions", "websocket", "schedules", "sqs", "sns", "limits", "region", "account"},
+        {"functions", "websocket", "schedules", "sqs", "sns", "limits", "region", "account"}
+        | {"http"}
+        | _OTHER_TOOLS,
     )
     functions = _functions(_table(data, "functions", required=True), base_dir)
+    http_table = _table(data, "http")
+    _only(http_table, "http", {"function"})
+    http_function = _str(http_table, "function", "http", "") or None
+    if http_function is not None and http_function not in functions:
+        raise ConfigurationError(f"http.function: no function named {http_function!r}")
     websocket = _websocket(_table(data, "websocket"), functions)
     schedules = {
         name: _schedule(name, _as_table(value, f"schedules.{name}"), functions)
@@ -276,6 +290,7 @@ def parse_config(
         limits=_limits(_table(data, "limits")),
         region=_str(data, "region", "", "us-east-1"),
         account=_str(data, "account", "", "123456789012"),
+        http_function=http_function,
         source=source,
     )
 

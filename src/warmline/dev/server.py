@@ -145,7 +145,13 @@ class DevServer:
         listener_gateway.host_port = self.host_port
         self.gateway = listener_gateway
         self._listener = listener
-        env = {"AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI": self.connections_url}
+        env = {
+            "AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI": self.connections_url,
+            # Where the local WebSocket API and the Lambda API are, for apps that hand
+            # out their own URL (the TwiML endpoint) or invoke other functions.
+            "WARMLINE_DEV_WS_URL": self.ws_url,
+            "AWS_ENDPOINT_URL_LAMBDA": self.lambda_url,
+        }
         try:
             if self._tls:
                 self._tmp = Path(tempfile.mkdtemp(prefix="warmline-dev-"))

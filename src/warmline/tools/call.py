@@ -204,6 +204,7 @@ async def run_call(
     turn_timeout_s: float = 30.0,
     on_token: Callable[[str], None] | None = None,
     connect_url: str | None = None,
+    on_prompt: Callable[[str], None] | None = None,
 ) -> CallResult:
     """Run one scripted call against ``ws_url`` and return what happened.
 
@@ -285,9 +286,14 @@ async def run_call(
                 )
                 turn = Turn(step.value if step.kind == "say" else f"dtmf {step.value}")
                 result.turns.append(turn)
+                if on_prompt is not None:
+                    on_prompt(turn.prompt)
                 await ws.send(json.dumps(frame))
                 stop_after = nxt.after if nxt is not None and nxt.kind == "interrupt" else None
                 await _collect(frames, turn, result, turn_timeout_s, on_token, stop_after)
+                if stop_after is None and result.end is None:
+                    # An ``end`` (handoff, goodbye) follows the answer's last text frame.
+                    await _drain(frames, result, 0.15)
             elif step.kind == "interrupt" and result.turns:
                 turn = result.turns[-1]
                 turn.interrupted = True
@@ -376,7 +382,8 @@ async def _collect(
 async def _drain(
     frames: asyncio.Queue[dict[str, Any] | None], result: CallResult, quiet_s: float
 ) -> None:
-    """After a barge-in, count what still arrives for the interrupted answer."""
+    """Read what arrives until ``quiet_s`` of silence: after a barge-in, the frames that
+    still came for the interrupted answer; after an answer, a possible ``end``."""
     while True:
         try:
             frame = await asyncio.wait_for(frames.get(), quiet_s)
@@ -384,7 +391,10 @@ async def _drain(
             return
         if frame is None:
             return
-        result.other_frames.append({"afterInterrupt": True, **frame})
+        if frame.get("type") == "end":
+            result.end = frame
+            return
+        result.other_frames.append({"late": True, **frame})
         if frame.get("type") == "text" and frame.get("last"):
             return
 

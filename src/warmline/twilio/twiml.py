@@ -36,6 +36,16 @@ _STT_PROVIDERS = frozenset({"Google", "Deepgram"})
 _DEBUG_CHANNELS = frozenset({"debugging", "speaker-events", "tokens-played"})
 
 
+def _is_local_ws(url: str) -> bool:
+    """``ws://localhost...`` / ``ws://127.x``: the local emulator, never Twilio."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    local = host == "localhost" or host.startswith("127.") or host == "::1"
+    return parts.scheme == "ws" and local
+
+
 def _flag(value: bool | None) -> str | None:
     return None if value is None else ("true" if value else "false")
 
@@ -90,8 +100,11 @@ class RelaySettings:
     languages: Sequence[RelayLanguage] = ()
 
     def __post_init__(self) -> None:
-        if not self.url.startswith("wss://"):
-            raise ConfigurationError(f"ConversationRelay url must start with wss://: {self.url!r}")
+        if not (self.url.startswith("wss://") or _is_local_ws(self.url)):
+            raise ConfigurationError(
+                f"ConversationRelay url must start with wss:// (ws:// only for a local "
+                f"emulator on localhost): {self.url!r}"
+            )
         for name in (
             "interruptible",
             "welcome_greeting_interruptible",

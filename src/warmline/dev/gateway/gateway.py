@@ -25,7 +25,7 @@ from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 from warmline.core import limits
-from warmline.dev.gateway import connections_api, invoke_api
+from warmline.dev.gateway import connections_api, function_url, invoke_api
 from warmline.dev.gateway.events import (
     ConnectionInfo,
     aws_id,
@@ -131,14 +131,25 @@ class Gateway:
         if len(segments) == 4 and segments[:2] == ["2015-03-31", "functions"]:
             if segments[3] == "invocations":
                 return None
+        if self.config.http_function is not None:
+            return None  # the function URL's function answers it
         return json_response(404, {"message": "Not Found"})
 
-    async def handle_http(self, request: Request) -> Response:
-        """Any HTTP request: ``@connections``, the Lambda Invoke API, else 404."""
+    async def handle_http(
+        self, request: Request, *, tls: bool = False, peer_ip: str = "127.0.0.1"
+    ) -> Response:
+        """Any HTTP request: ``@connections``, the Invoke API, the function URL, else 404."""
         response = self.handle_http_now(request)
         if response is not None:
             return response
-        return await invoke_api.handle(self, request, request.path_segments()[2])
+        segments = request.path_segments()
+        if len(segments) == 4 and segments[:2] == ["2015-03-31", "functions"]:
+            return await invoke_api.handle(self, request, segments[2])
+        function = self.config.http_function
+        assert function is not None
+        event = function_url.request_event(request, host=self.host_port, tls=tls, source_ip=peer_ip)
+        result = await self.spawn(self.runtime.invoke(function, event))
+        return function_url.to_response(result)
 
     # --- $connect -------------------------------------------------------------------------
 

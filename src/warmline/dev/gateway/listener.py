@@ -98,7 +98,7 @@ class GatewayProtocol(asyncio.Protocol):
                 if rest:
                     self.ws.data_received(rest)
             return
-        response = await self.gateway.handle_http(request)
+        response = await self.gateway.handle_http(request, tls=self.tls, peer_ip=self.peer_ip)
         self._write(response, keep_alive=request.keep_alive)
         self._busy = False
         self._next()
