@@ -76,6 +76,11 @@ async def _serve(config: DevConfig, host: str, port: int) -> int:
             print(
                 f"  schedule {name}: {schedule.expression} -> {', '.join(schedule.targets)}{state}"
             )
+        if config.http_function is not None:
+            base = server.lambda_url
+            print(f"  Function URL: {base}/ -> {config.http_function}")
+            print("\nCall it as Twilio would (signed TwiML webhook, then the WebSocket):")
+            print(f"  .venv/bin/warmline call --twiml {base}/twiml")
         sys.stdout.flush()
         await stop.wait()
     finally:
