@@ -20,6 +20,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "coldstart": ("warmline.cli.coldstart", "profile handlers' cold start; fail over a budget"),
     "report": ("warmline.cli.report", "summarize cold starts and call timings from logs"),
     "call": ("warmline.cli.call", "call the agent like Twilio ConversationRelay, signed"),
+    "cost": ("warmline.cli.cost", "monthly cost: API Gateway + Lambda vs ECS/Fargate + ALB"),
+    "warmup": ("warmline.cli.warmup", "cost of keeping environments warm: pings, PC, SnapStart"),
     "kb": ("warmline.cli.kb", "build the knowledge-base index the agent ships with"),
 }
 

@@ -8,6 +8,8 @@ conformance suite:
 - :class:`~warmline.stores.sqlite.SQLiteStore`: one file, the embedded default; safe
   across processes (WAL, ``BEGIN IMMEDIATE``).
 - :class:`~warmline.stores.dynamodb.DynamoDBStore`: one table (``warmline[aws]``).
+- :class:`~warmline.stores.redis.RedisStore`: one Redis server, compare-and-set in Lua
+  (``warmline[redis]``).
 
 Shared rules and :func:`~warmline.stores.base.update` (the read / change /
 compare-and-set / retry loop) are in :mod:`warmline.stores.base`.
@@ -26,15 +28,17 @@ _LAZY = {
     "MemoryStore": "warmline.stores.memory",
     "SQLiteStore": "warmline.stores.sqlite",
     "DynamoDBStore": "warmline.stores.dynamodb",
+    "RedisStore": "warmline.stores.redis",
     "update": "warmline.stores.base",
 }
 
-__all__ = ["DynamoDBStore", "MemoryStore", "SQLiteStore", "update"]
+__all__ = ["DynamoDBStore", "MemoryStore", "RedisStore", "SQLiteStore", "update"]
 
 if TYPE_CHECKING:
     from warmline.stores.base import update
     from warmline.stores.dynamodb import DynamoDBStore
     from warmline.stores.memory import MemoryStore
+    from warmline.stores.redis import RedisStore
     from warmline.stores.sqlite import SQLiteStore
 
 

@@ -1,0 +1,108 @@
+"""warmline cost: the arithmetic against hand-computed cases and the published case."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+
+from warmline.cli import main
+from warmline.tools.cost import (
+    PUBLISHED_CASE,
+    CallProfile,
+    ContainerFleet,
+    WarmupPlan,
+    container_cost,
+    serverless_cost,
+    warmup_options,
+)
+from warmline.tools.prices import price
+
+
+def item(estimate: object, name: str) -> float:
+    return next(i.usd for i in estimate.items if i.name == name)  # type: ignore[attr-defined]
+
+
+def test_the_published_case_lands_in_its_ranges() -> None:
+    serverless = serverless_cost(PUBLISHED_CASE["profile"])
+    container = container_cost(PUBLISHED_CASE["fleet"])
+    assert 16.0 <= serverless.total <= 20.0
+    assert 130.0 <= container.total <= 150.0
+
+
+def test_websocket_messages_and_minutes_by_hand() -> None:
+    # 2,000 calls x (1 setup + 4 turns x (3 in + 10 out)) = 106,000 messages -> $0.106
+    p = CallProfile(
+        calls_per_month=2_000,
+        turns_per_call=4,
+        inbound_frames_per_turn=3,
+        posts_per_turn=10,
+        minutes_per_call=3.0,
+    )
+    est = serverless_cost(p)
+    assert item(est, "WebSocket messages") == pytest.approx(0.106)
+    # 6,000 connection minutes x $0.25 / million
+    assert item(est, "WebSocket connection minutes") == pytest.approx(6_000 * 0.25 / 1e6)
+
+
+def test_lambda_duration_and_provisioned_concurrency_by_hand() -> None:
+    p = CallProfile(
+        calls_per_month=1_000,
+        turns_per_call=10,
+        worker_seconds_per_turn=2.0,
+        worker_memory_mb=512,
+        provisioned_environments=0,
+        ws_memory_mb=1024,
+        ws_ms_per_invocation=100.0,
+        cold_starts_per_month=10,
+        init_ms=500.0,
+    )
+    est = serverless_cost(p)
+    # worker: 10,000 turns x 2 s x 0.5 GB = 10,000 GB-s x $0.0000166667
+    assert item(est, "Lambda duration (worker)") == pytest.approx(10_000 * 0.0000166667)
+    # WebSocket function on demand: 13,000 invocations x 0.1 s x 1 GB
+    assert item(est, "Lambda duration (WebSocket function)") == pytest.approx(1_300 * 0.0000166667)
+    # INIT billed: 10 x 0.5 s x 1 GB
+    assert item(est, "Lambda INIT (billed since Aug 2025)") == pytest.approx(5 * 0.0000166667)
+    pc = serverless_cost(replace(p, provisioned_environments=2))
+    # 2 x 1 GB x 730 h x 3600 s x $0.0000041667
+    assert item(pc, "Provisioned concurrency (WebSocket function)") == pytest.approx(
+        2 * 2_628_000 * 0.0000041667
+    )
+
+
+def test_the_container_fleet_does_not_depend_on_call_volume() -> None:
+    fleet = ContainerFleet(tasks=3, vcpu_per_task=0.5, gb_per_task=1.0, nat_gateways=0)
+    est = container_cost(fleet)
+    assert item(est, "Fargate vCPU") == pytest.approx(3 * 0.5 * 730 * 0.04048)
+    assert item(est, "NAT gateway") == 0.0
+    many = serverless_cost(CallProfile(calls_per_month=100_000))
+    few = serverless_cost(CallProfile(calls_per_month=1_000))
+    assert many.total > few.total
+
+
+def test_warmup_options_by_hand() -> None:
+    pings, pc, snap = warmup_options(WarmupPlan(environments=3, memory_mb=2048, ping_minutes=5))
+    # 730 h x 12 pings/h x 3 environments = 26,280 requests
+    assert item(pings, "ping invocations") == pytest.approx(26_280 / 1e6 * 0.20)
+    assert pc.total == pytest.approx(3 * 2 * 2_628_000 * 0.0000041667)
+    assert item(snap, "snapshot cache") == pytest.approx(2 * 2_628_000 * 0.0000015046)
+    assert pings.total < snap.total < pc.total
+
+
+def test_unknown_region_is_a_clear_error() -> None:
+    with pytest.raises(KeyError, match="no prices for region"):
+        price("mars-1", "lambda_per_million_requests")
+
+
+def test_cli_prints_tables_and_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["cost", "--calls", "5000", "--provisioned", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "5,000 calls/month" in out and "container / serverless" in out
+    assert main(["cost", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert 16 <= data["serverless"]["totalUsd"] <= 20
+    assert main(["warmup", "plan", "--environments", "2", "--json"]) == 0
+    plans = json.loads(capsys.readouterr().out)
+    assert plans[0]["architecture"] == "scheduled warm-up pings"
