@@ -251,3 +251,44 @@ def test_simultaneous_cold_starts_respect_reserved_concurrency(snapstart: bool) 
             assert len(rt.environments()) == 1
 
     run(main())
+
+
+@pytest.mark.parametrize("snapstart", [False, True])
+def test_recycle_makes_the_next_invoke_load_the_edited_code(
+    tmp_path: Path, snapstart: bool
+) -> None:
+    code = tmp_path / "app.py"
+    release = tmp_path / "go"
+    source = (
+        "import os, time\n"
+        "VERSION = {version}\n"
+        "def handler(event, context):\n"
+        "    while event.get('wait') and not os.path.exists(event['wait']):\n"
+        "        time.sleep(0.005)\n"
+        "    return VERSION\n"
+    )
+    code.write_text(source.format(version=1))
+
+    async def main() -> None:
+        from warmline.dev.runtime.spec import FunctionSpec
+
+        fn = FunctionSpec("f", "app.handler", tmp_path)
+        async with started(fn, snapstart=snapstart) as (rt, logs):
+            busy = asyncio.ensure_future(rt.invoke("f", {"wait": str(release)}))
+            idle = await rt.invoke("f", {})
+            assert await eventually(
+                lambda: sorted(e.state for e in rt.environments()) == ["busy", "idle"]
+            )
+            code.write_text(source.format(version=2))
+            retired = await rt.recycle()
+            assert [e.state for e in rt.environments()] == ["busy"]
+            release.touch()
+            finished = await busy
+            fresh = await rt.invoke("f", {})
+            assert retired == 2
+            assert (idle.payload, finished.status, finished.payload) == (1, "ok", 1)
+            assert fresh.cold and fresh.payload == 2
+            assert [e.environment_id for e in rt.environments()] == [fresh.environment_id]
+            assert logs.lines().count("[warmline] environment recycled") == 2
+
+    run(main())

@@ -92,3 +92,16 @@ def test_a_timed_out_restored_environment_is_replaced_by_a_new_restore() -> None
             assert reports[timed.request_id]["restore"] is not None
 
     run(main())
+
+
+def test_snapstart_needs_fork() -> None:
+    import pytest
+
+    from warmline.errors import ConfigurationError
+
+    async def main() -> None:
+        with pytest.raises(ConfigurationError):
+            async with started(snapstart=True, process_mode="spawn"):
+                pass
+
+    run(main())

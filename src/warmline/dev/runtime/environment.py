@@ -128,6 +128,10 @@ class Environment:
         self.init_ms: float | None = None
         #: Forked from a snapstart template: ``init_ms`` is a Restore Duration.
         self.restored = False
+        #: Retire after the current invocation (the code changed).
+        self.retired = False
+        #: The snapstart template it was forked from (it must outlive the environment).
+        self.template: object | None = None
         self.max_memory_mb = 0
         self.idle_timer: asyncio.TimerHandle | None = None
         self._markers: dict[str, int] = {}

@@ -12,6 +12,7 @@ This module also formats the platform lines, so their exact shape lives in one p
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -123,6 +124,7 @@ class LogSink:
 # --- platform lines (PROTOCOLS.md §3.3) -------------------------------------------------
 
 
+@functools.lru_cache(maxsize=8)
 def runtime_version(region: str) -> tuple[str, str]:
     """The ``Runtime Version`` and its ARN for this interpreter, stable per version.
 

@@ -139,6 +139,7 @@ class Runtime:
         self._closed = False
         self._inflight = 0
         self._drained: asyncio.Event | None = None
+        self._retired_templates: list[templates.Template] = []
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -148,7 +149,11 @@ class Runtime:
         return self._mode
 
     async def start(self) -> None:
-        """Start the runtime process that forks environments (idempotent)."""
+        """Start the runtime process that forks environments (idempotent).
+
+        Raises:
+            ConfigurationError: snapstart mode without fork.
+        """
         if self._start_lock is None:
             self._start_lock = asyncio.Lock()
         async with self._start_lock:
@@ -158,6 +163,8 @@ class Runtime:
                 raise RuntimeError("runtime is closed")
             if self._mode == "auto":
                 self._mode = "fork" if fork_available() else "spawn"
+            if self._snapstart and self._mode != "fork":
+                raise ConfigurationError("snapstart mode needs fork (process_mode='fork')")
             if self._mode == "fork":
                 self._spawner = await ZygoteSpawner.start()
             else:
@@ -191,6 +198,9 @@ class Runtime:
             if fn.template is not None:
                 await templates.close_template(fn.template)
                 fn.template = None
+        for template in self._retired_templates:
+            await templates.close_template(template)
+        self._retired_templates = []
         if self._spawner is not None:
             await self._spawner.close()
 
@@ -201,6 +211,48 @@ class Runtime:
             env: e.g. ``AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI`` once the port is known.
         """
         self._extra_env = dict(env)
+
+    async def recycle(self, function: str | None = None) -> int:
+        """Retire environments so that the next invokes import the code afresh.
+
+        For ``warmline dev`` after a code edit (not an AWS operation; a deploy does the
+        same there). Idle environments and snapstart templates go now; busy ones finish
+        their invocation first.
+
+        Args:
+            function: one function's name, or ``None`` for all.
+
+        Returns:
+            How many environments were retired.
+
+        Raises:
+            KeyError: unknown function.
+        """
+        fns = [self._functions[function]] if function is not None else self._functions.values()
+        count = 0
+        for fn in list(fns):
+            for env in list(fn.envs.values()):
+                count += 1
+                if env.state == "idle":
+                    self._discard(fn, env)
+                    self._emit(fn, env.id, "[warmline] environment recycled")
+                    env.close()
+                else:
+                    env.retired = True
+            if fn.template is not None:
+                # Its restored environments die with it: keep it until they are gone.
+                self._retired_templates.append(fn.template)
+                fn.template = None
+        await self._close_unused_templates()
+        return count
+
+    async def _close_unused_templates(self) -> None:
+        in_use = {id(env.template) for fn in self._functions.values() for env in fn.envs.values()}
+        keep = [t for t in self._retired_templates if id(t) in in_use]
+        unused = [t for t in self._retired_templates if id(t) not in in_use]
+        self._retired_templates = keep
+        for template in unused:
+            await templates.close_template(template)
 
     def environments(self) -> list[EnvironmentInfo]:
         """Every live environment of every function."""
@@ -304,9 +356,8 @@ class Runtime:
             fn.template = None
             if old is not None:
                 await templates.close_template(old)
-            zygote = self._spawner
-            if not isinstance(zygote, ZygoteSpawner):
-                raise ConfigurationError("snapstart mode needs fork (process_mode='fork')")
+            zygote = await self._live_spawner()
+            assert isinstance(zygote, ZygoteSpawner)  # start() refuses snapstart otherwise
             env_id = new_environment_id()
             name = fn.spec.name
             self._emit(fn, env_id, logs.init_start_line(self._region))
@@ -339,9 +390,11 @@ class Runtime:
                 return None, failure
             spawner = template.spawner
             config["kind"] = "restore"
+            owner: templates.Template | None = template
             started = time.monotonic()
             self._emit(fn, env_id, logs.restore_start_line(self._region))
         else:
+            owner = None
             spawner = await self._live_spawner()
             self._emit(fn, env_id, logs.init_start_line(self._region))
         assert spawner is not None
@@ -359,6 +412,7 @@ class Runtime:
             emit=lambda line: self._sink.emit(name, env_id, line),
             kill=spawner.kill,
         )
+        env.template = owner
         fn.creating -= 1  # the caller's reserved slot is now this environment
         fn.envs[env_id] = env
         env.exited.add_done_callback(lambda _f: self._on_exit(fn, env, spawner))
@@ -572,7 +626,11 @@ class Runtime:
             ),
         )
         env.last_used_at = time.time()
-        if env.state == "busy" and not self._closed:
+        if env.retired:
+            self._discard(fn, env)
+            self._emit(fn, env.id, "[warmline] environment recycled")
+            asyncio.get_running_loop().call_soon(env.close)
+        elif env.state == "busy" and not self._closed:
             env.state = "idle"
             fn.idle.append(env)
             loop = asyncio.get_running_loop()

@@ -20,6 +20,9 @@ from warmline.dev.runtime.spec import FunctionSpec
 
 __all__ = ["ACCOUNT_ID", "DUMMY_CREDENTIALS", "INHERITED_ENV", "environment_config"]
 
+#: ``LAMBDA_RUNTIME_DIR``: where the (emulated) runtime's code lives.
+_RUNTIME_DIR = str(Path(__file__).resolve().parent)
+
 #: The account id in emulated ARNs (AWS's documentation example account).
 ACCOUNT_ID = "123456789012"
 #: Host variables an environment keeps; the rest of the emulator's environment (and any
@@ -82,7 +85,7 @@ def environment_config(
             "AWS_DEFAULT_REGION": region,
             "AWS_EXECUTION_ENV": f"AWS_Lambda_python{major}.{minor}",
             "LAMBDA_TASK_ROOT": code_dir,
-            "LAMBDA_RUNTIME_DIR": str(Path(__file__).resolve().parent),
+            "LAMBDA_RUNTIME_DIR": _RUNTIME_DIR,
             "_HANDLER": spec.handler,
             "TZ": ":UTC",
         }
