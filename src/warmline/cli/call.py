@@ -103,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
     if args.as_json:
         print(json.dumps(result.to_dict(), indent=2))
     else:
+        print("\n")
         if result.rejected is not None:
             print(f"connect rejected: HTTP {result.rejected}")
         for turn in result.turns:
