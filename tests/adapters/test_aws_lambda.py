@@ -213,6 +213,8 @@ def test_sns_record_payload_is_decoded() -> None:
         {"requestContext": {"eventType": "MESSAGE"}},
         {"Records": [{"eventSource": "aws:kinesis"}]},
         {"Records": [{"eventSource": "aws:sqs", "body": "not json"}]},
+        {"Name": "ContactFlowEvent", "Details": "x"},
+        {"Name": "ContactFlowEvent", "Details": {"ContactData": {"ContactId": 5}}},
     ],
 )
 def test_unknown_or_broken_events_get_a_clear_400(raw: Any) -> None:

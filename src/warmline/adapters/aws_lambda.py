@@ -29,7 +29,6 @@ from warmline.core.app import App, Invocation, Response
 from warmline.core.events import (
     Connect,
     ConnectionRef,
-    ContactFlow,
     Disconnect,
     Event,
     Headers,
@@ -51,7 +50,6 @@ if TYPE_CHECKING:
     LambdaHandler = Callable[[Any, Any], Any]
 
 __all__ = ["lambda_handler", "to_event"]
-
 
 
 def _str_map(value: Any) -> dict[str, str]:
@@ -231,14 +229,9 @@ def to_event(
     if isinstance(rc, Mapping) and ("http" in rc or "httpMethod" in raw):
         return _http_event(raw, rc)
     if raw.get("Name") == "ContactFlowEvent":
-        details = raw.get("Details") or {}
-        data = details.get("ContactData") or {}
-        return ContactFlow(
-            contact_id=str(data.get("ContactId") or ""),
-            initial_contact_id=str(data.get("InitialContactId") or data.get("ContactId") or ""),
-            parameters=_str_map(details.get("Parameters")),
-            contact_data=data if isinstance(data, Mapping) else {},
-        )
+        from warmline.adapters.connect_flow import parse_contact_flow
+
+        return parse_contact_flow(raw)
     scheduled = parse_scheduled(raw)
     if scheduled is not None:
         return scheduled
