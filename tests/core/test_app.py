@@ -283,3 +283,20 @@ def test_routes_are_validated() -> None:
         App(route_selection_expression="$request.header.type")
     with pytest.raises(ConfigurationError):
         App(protocol="xml")  # type: ignore[arg-type]
+
+
+def test_the_turn_fence_moves_even_without_an_interrupt_route() -> None:
+    h = Harness()
+    h.app.route("prompt")(lambda ctx: None)
+    h.message(SETUP)  # no setup route either: the session is still created
+    h.message(prompt("hello"))
+    h.message(frame(type="interrupt", utteranceUntilInterrupt="", durationUntilInterruptMs=5))
+    record = h.store.get("VX1")
+    assert record is not None and record.turn == 2
+
+
+def test_annotating_a_field_the_app_also_logs_does_not_break_the_request() -> None:
+    h = Harness()
+    h.app.route("prompt")(lambda ctx: ctx.annotate(turn=99, route="mine", sends=7, cold=None))
+    assert h.message(prompt("x")).status_code == 200
+    assert h.log.records is not None and h.log.records[-1]["turn"] == 99

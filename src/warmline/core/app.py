@@ -216,8 +216,8 @@ class Context:
         self.fields.update(fields)
 
     def log(self, step: str, level: str = "info", **fields: Any) -> None:
-        """Write a structured log line tagged with this call's ids."""
-        self.invocation.log(step, level, **self._ids(), **fields)
+        """Write a structured log line tagged with this call's ids (``fields`` win)."""
+        self.invocation.log(step, level, **{**self._ids(), **fields})
 
     def _ids(self) -> dict[str, Any]:
         ids: dict[str, Any] = {"route": self.route or None}
@@ -602,13 +602,12 @@ class App:
             response = Response(405, {"Allow": allow, "Content-Type": "text/plain"}, "")
         else:
             response = _http_response(self._call(by_method[event.method], ctx))
-        ctx.log(
-            "http",
-            statusCode=response.status_code,
-            cold=inv.cold,
-            durationMs=round((inv.clock() - ctx._started) * 1000, 2),
-            **ctx.fields,
-        )
+        measured = {
+            "statusCode": response.status_code,
+            "cold": inv.cold,
+            "durationMs": round((inv.clock() - ctx._started) * 1000, 2),
+        }
+        ctx.log("http", **{**measured, **ctx.fields})
         return response
 
     def _handle_message(self, event: Message, inv: Invocation) -> Response:
@@ -627,20 +626,22 @@ class App:
                 ctx.log("malformed_frame", "warning", error=str(exc))
                 return Response(400)
         ctx.route = self._route_for(event, ctx)
+        # Session bookkeeping (create on setup, bump the turn on a final prompt or an
+        # interrupt) happens whether or not the app handles that type itself: the turn
+        # fence must move on every barge-in.
+        self._before_relay(ctx)
         handler = self.routes.get(ctx.route)
         if handler is None:
             ctx.log("no_route", "warning", selected=ctx.route)
             return Response(404)
-        self._before_relay(ctx)
         result = self._call(handler, ctx)
         response = self._emit(ctx, result)
-        ctx.log(
-            "message",
-            cold=inv.cold,
-            durationMs=round((inv.clock() - started) * 1000, 2),
-            sends=ctx.sends,
-            **ctx.fields,
-        )
+        measured = {
+            "cold": inv.cold,
+            "durationMs": round((inv.clock() - started) * 1000, 2),
+            "sends": ctx.sends,
+        }
+        ctx.log("message", **{**measured, **ctx.fields})
         return response
 
     def _route_for(self, event: Message, ctx: Context) -> str:

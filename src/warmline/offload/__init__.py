@@ -1,1 +1,97 @@
-"""warmline.offload."""
+"""Offload: answer a turn in another function, streamed, exactly once, fenced.
+
+A route integration dies at 29 s (PROTOCOLS.md §2.5); an LLM answer may take longer. The
+route hands the turn to a worker through a :class:`~warmline.types.Dispatcher` and returns
+in milliseconds; the worker streams the answer through ``@connections``::
+
+    worker = TurnWorker(answer)                       # answer(turn) -> tokens
+    offload(app, LambdaInvokeDispatcher("my-worker"), worker=worker)
+
+Names are loaded on first use (module ``__getattr__``), so importing this package costs
+nothing until a piece is needed: the router needs the payload and its dispatcher, not the
+streaming engine.
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from warmline.offload.claims import (
+        Claim,
+        ClaimLostError,
+        TurnBusyError,
+        TurnClaims,
+        claim_key,
+    )
+    from warmline.offload.dispatchers import (
+        Delivery,
+        LocalDispatcher,
+        SnsDispatcher,
+        SqsDispatcher,
+    )
+    from warmline.offload.lambda_invoke import DispatchError, LambdaInvokeDispatcher
+    from warmline.offload.payload import SCHEMA_VERSION, TurnPayload, is_turn_payload
+    from warmline.offload.route import offload, route_mode
+    from warmline.offload.stream import StreamOutcome, StreamPolicy, TurnStream
+    from warmline.offload.worker import TurnContext, TurnWorker, mark_over
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Claim",
+    "ClaimLostError",
+    "Delivery",
+    "DispatchError",
+    "LambdaInvokeDispatcher",
+    "LocalDispatcher",
+    "SnsDispatcher",
+    "SqsDispatcher",
+    "StreamOutcome",
+    "StreamPolicy",
+    "TurnBusyError",
+    "TurnClaims",
+    "TurnContext",
+    "TurnPayload",
+    "TurnStream",
+    "TurnWorker",
+    "claim_key",
+    "is_turn_payload",
+    "mark_over",
+    "offload",
+    "route_mode",
+]
+
+_WHERE = {
+    "Claim": "claims",
+    "ClaimLostError": "claims",
+    "TurnBusyError": "claims",
+    "TurnClaims": "claims",
+    "claim_key": "claims",
+    "Delivery": "dispatchers",
+    "LocalDispatcher": "dispatchers",
+    "SnsDispatcher": "dispatchers",
+    "SqsDispatcher": "dispatchers",
+    "DispatchError": "lambda_invoke",
+    "LambdaInvokeDispatcher": "lambda_invoke",
+    "SCHEMA_VERSION": "payload",
+    "TurnPayload": "payload",
+    "is_turn_payload": "payload",
+    "offload": "route",
+    "route_mode": "route",
+    "StreamOutcome": "stream",
+    "StreamPolicy": "stream",
+    "TurnStream": "stream",
+    "TurnContext": "worker",
+    "TurnWorker": "worker",
+    "mark_over": "worker",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'warmline.offload' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"warmline.offload.{module}"), name)
+    globals()[name] = value
+    return value
