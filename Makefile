@@ -39,6 +39,7 @@ tests: $(STAMP)
 # The sample handlers' cold start, in Lambda's init order, held to a budget (issue 7).
 coldstart: $(STAMP)
 	$(BIN)/warmline coldstart app.handler --path examples/echo --lambda --runs 11 --budget-ms 40
+	$(BIN)/warmline coldstart app.handler --path examples/agent --lambda --runs 11 --budget-ms 40
 
 bench: $(STAMP)
 	$(BIN)/python bench/import_cost.py

@@ -94,8 +94,9 @@ def run(args: argparse.Namespace) -> int:
             verdict = f"  [{'ok' if ok else 'OVER'} budget {budget:g} ms]"
         mode = " (Lambda init order)" if args.lambda_mode else ""
         print(
-            f"\n{target}{mode}: +{prof.added_ms:.1f} ms over a bare interpreter "
-            f"(median of {prof.runs}; bare {prof.bare_ms:.1f} ms){verdict}"
+            f"\n{target}{mode}: +{prof.added_ms:.1f} ms cold-start import cost "
+            f"(imports {prof.import_ms:.1f} ms; wall +{prof.wall_added_ms:.1f} ms over a "
+            f"bare interpreter of {prof.bare_ms:.1f} ms; medians of {prof.runs}){verdict}"
         )
         print(f"  {'module':<48} {'self ms':>8} {'cum ms':>8}")
         for name, self_ms, cum_ms in prof.heaviest(args.top):
