@@ -226,9 +226,16 @@ class Agent:
     def answerer(self) -> Answerer:
         """The answerer (the offline extractive one unless another was given)."""
         if self._answerer is None:
-            from warmline.agent.answerers import ExtractiveAnswerer
+            # An LLM when the environment names one (WARMLINE_LLM_PROVIDER, ...), else the
+            # offline extractive answerer.
+            from warmline.agent.providers.config import answerer_from_config
 
-            self._answerer = ExtractiveAnswerer()
+            configured = answerer_from_config(None)
+            if configured is None:
+                from warmline.agent.answerers import ExtractiveAnswerer
+
+                configured = ExtractiveAnswerer()
+            self._answerer = configured
         return self._answerer
 
     def prewarm(self) -> None:
@@ -236,7 +243,9 @@ class Agent:
         from warmline.agent.speech import for_speech
 
         self.retriever.meta()
-        _ = self.answerer
+        prewarm = getattr(self.answerer, "prewarm", None)
+        if callable(prewarm):
+            prewarm()
         detect_intent("warm up, thanks", menu=self.config.menu)  # compiles the rules
         for_speech("Warm **up**.")
 
@@ -453,12 +462,23 @@ class Agent:
         self, ctx: Context, turn: int, chunks: AsyncIterable[str]
     ) -> AsyncIterator[Any]:
         """Stream chunks as they come; the App closes the talk cycle after the last."""
+        from warmline.agent.providers.errors import ProviderError
+
         spoken: list[str] = []
         try:
             async for chunk in chunks:
                 if chunk:
                     spoken.append(chunk)
                     yield chunk
+        except ProviderError as exc:
+            # The model failed (down, slow first token, cut mid-stream): never leave the
+            # caller in silence; say so and offer a person, as below the score threshold.
+            ctx.log("llm_error", "warning", error=str(exc), kind=exc.kind)
+            ctx.annotate(llmError=exc.kind)
+            gap = " " if spoken and not spoken[-1][-1:].isspace() else ""
+            line = gap + self.config.dont_know
+            spoken.append(line)
+            yield line
         finally:
             self._record_reply(ctx, turn, "".join(spoken))
 
