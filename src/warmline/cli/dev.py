@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from warmline.dev.sources.cli_options import add_source_arguments, config_from_args
+
 if TYPE_CHECKING:
     from warmline.dev.config import DevConfig
 
@@ -31,6 +33,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument("--config", type=Path, default=None, help="warmline.toml or pyproject.toml")
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=3001, help="port (default 3001; 0 = any free)")
+    add_source_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,8 +42,7 @@ def run(args: argparse.Namespace) -> int:
     from warmline.errors import ConfigurationError, MissingExtraError
 
     try:
-        path = args.config if args.config is not None else find_config(Path.cwd())
-        config = load_config(path)
+        config = config_from_args(args) or load_config(args.config or find_config(Path.cwd()))
     except ConfigurationError as exc:
         print(f"warmline dev: {exc}", file=sys.stderr)
         return 2
