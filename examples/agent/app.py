@@ -11,6 +11,10 @@ Environment:
     WARMLINE_PUBLIC_URL: the ``wss://`` URL of the WebSocket API as Twilio reaches it
         (locally ``warmline dev`` provides WARMLINE_DEV_WS_URL instead).
     WARMLINE_HANDOFF_NUMBER: where a handoff to a person is dialed.
+    WARMLINE_PREWARM_FUNCTIONS: when the WebSocket routes are a separate function, its
+        name(s), comma-separated: each incoming call warms them before Twilio connects.
+    WARMLINE_PREWARM_CONCURRENCY: environments to warm per function and call (default 2:
+        a prompt sent while the previous answer's invocation finishes needs a second).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import os
 from warmline import lambda_handler
 from warmline.agent.app import build_app
 from warmline.core.events import HttpRequest
+from warmline.twilio.prewarm import prewarm_on_call
 from warmline.twilio.twiml import RelaySettings
 from warmline.twilio.voice import mount_voice
 
@@ -43,10 +48,17 @@ def relay_settings(request: HttpRequest) -> RelaySettings:
     )
 
 
+PREWARM = [f for f in os.environ.get("WARMLINE_PREWARM_FUNCTIONS", "").split(",") if f]
+
 mount_voice(
     app,
     relay_settings,
     handoff_number=os.environ.get("WARMLINE_HANDOFF_NUMBER") or None,
+    on_incoming=prewarm_on_call(
+        PREWARM, concurrency=int(os.environ.get("WARMLINE_PREWARM_CONCURRENCY", "2"))
+    )
+    if PREWARM
+    else None,
 )
 
 handler = lambda_handler(app)

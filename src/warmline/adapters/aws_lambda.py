@@ -34,9 +34,10 @@ from warmline.core.events import (
     Headers,
     HttpRequest,
     Message,
+    WarmUp,
     WorkerTask,
 )
-from warmline.core.limits import INTEGRATION_TIMEOUT_S
+from warmline.core.limits import INTEGRATION_TIMEOUT_S, WARMUP_HOLD_S
 from warmline.core.warmup import detect_warmup, parse_scheduled
 from warmline.errors import InvalidEventError
 from warmline.log import StepLogger
@@ -295,6 +296,10 @@ def lambda_handler(
         if isinstance(event, list):
             return _handle_batch(app, event, invocation)
         result = app.handle(event, invocation)
+        if isinstance(event, WarmUp) and event.concurrency > 1:
+            # Hold this environment a moment so the fan-out's other pings find it busy
+            # and land in other environments (lambda-warmer does the same, PROTOCOLS §4.4).
+            time.sleep(WARMUP_HOLD_S)
         return result.to_lambda() if isinstance(result, Response) else result
 
     handler.app = app  # type: ignore[attr-defined]

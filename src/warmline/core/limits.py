@@ -34,6 +34,10 @@ ASYNC_MAX_RETRIES = 2
 #: Measured idle reclaim of an unused environment (not contractual) (§3.2).
 IDLE_RECLAIM_S = 10 * 60
 
+#: How long a warm-up of a fan-out (concurrency > 1) holds its environment, so the other
+#: pings land in other environments: lambda-warmer's ``delay`` (75 ms) (§4.4).
+WARMUP_HOLD_S = 0.075
+
 # --- Twilio ConversationRelay (PROTOCOLS.md §1.4) ----------------------------------------
 #: Consecutive unidentified messages after which Twilio closes with 1007 (error 64105).
 MAX_CONSECUTIVE_MALFORMED = 10

@@ -1,0 +1,62 @@
+"""Call-tied pre-warm: when Twilio asks for TwiML, warm the WebSocket function.
+
+The incoming-call webhook runs about a second before Twilio opens the WebSocket
+(PROTOCOLS.md §1.1). Firing an asynchronous warm-up invocation of the WebSocket function
+at that moment means the connect, ``setup`` and first ``prompt`` land in an environment
+that has already paid its init — the first caller after an idle period no longer meets a
+cold start. The pings use warmline's own warm-up format, which the App answers before any
+routing (``{"warmline": "warmup", ...}``, :mod:`warmline.core.warmup`), so they never
+reach business logic, and go through Lambda's async Invoke API
+(:class:`~warmline.offload.lambda_invoke.LambdaInvokeDispatcher`: no boto3, and
+``warmline dev`` serves the same API). A failed ping is logged and never fails the call.
+
+Scheduled pings remain the safety net for environments that are recycled between calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from warmline.core.app import Context
+
+__all__ = ["prewarm_on_call"]
+
+
+def prewarm_on_call(
+    functions: Sequence[str], *, concurrency: int = 1, region: str | None = None
+) -> Callable[[Context, dict[str, str]], None]:
+    """An ``on_incoming`` hook for :func:`warmline.twilio.voice.mount_voice`.
+
+    Args:
+        functions: the functions to warm (the WebSocket function; a worker too).
+        concurrency: environments to warm per function for each call.
+        region: default ``AWS_REGION``.
+    """
+    dispatchers: dict[str, Any] = {}
+
+    def fire(ctx: Context, form: dict[str, str]) -> None:
+        from warmline.errors import WarmlineError
+        from warmline.offload.lambda_invoke import LambdaInvokeDispatcher
+
+        call_sid = form.get("CallSid", "")
+        sent = 0
+        for name in functions:
+            dispatcher = dispatchers.get(name)
+            if dispatcher is None:
+                dispatcher = dispatchers[name] = LambdaInvokeDispatcher(name, region=region)
+            for i in range(1, concurrency + 1):
+                payload = {
+                    "warmline": "warmup",
+                    "concurrency": concurrency,
+                    "invocation": i,
+                    "correlationId": call_sid,
+                }
+                try:
+                    dispatcher.dispatch(payload)
+                    sent += 1
+                except (WarmlineError, OSError) as exc:
+                    ctx.log("prewarm_failed", "warning", function=name, error=str(exc))
+        ctx.annotate(prewarmed=sent)
+
+    return fire
