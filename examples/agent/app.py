@@ -7,7 +7,8 @@ The knowledge-base index ships inside the package and opens at the first prompt;
 it after editing the FAQ with ``warmline kb build``.
 
 Environment:
-    TWILIO_AUTH_TOKEN: checks X-Twilio-Signature on webhooks and on every connect.
+    TWILIO_AUTH_TOKEN: checks X-Twilio-Signature on webhooks and on every connect (or
+        TWILIO_AUTH_TOKEN_PARAMETER: the SSM parameter holding it, as deployed).
     WARMLINE_PUBLIC_URL: the ``wss://`` URL of the WebSocket API as Twilio reaches it
         (locally ``warmline dev`` provides WARMLINE_DEV_WS_URL instead).
     WARMLINE_HANDOFF_NUMBER: where a handoff to a person is dialed.
@@ -24,6 +25,7 @@ import os
 from warmline import lambda_handler
 from warmline.agent.app import build_app
 from warmline.core.events import HttpRequest
+from warmline.secrets import secret_getter
 from warmline.twilio.prewarm import prewarm_on_call
 from warmline.twilio.twiml import RelaySettings
 from warmline.twilio.voice import mount_voice
@@ -31,7 +33,8 @@ from warmline.twilio.voice import mount_voice
 PUBLIC_URL = os.environ.get("WARMLINE_PUBLIC_URL") or os.environ.get("WARMLINE_DEV_WS_URL")
 
 app = build_app(
-    twilio_auth_token=os.environ.get("TWILIO_AUTH_TOKEN") or None,
+    # TWILIO_AUTH_TOKEN, or TWILIO_AUTH_TOKEN_PARAMETER (an SSM name) read on first use.
+    twilio_auth_token=secret_getter("TWILIO_AUTH_TOKEN"),
     public_url=PUBLIC_URL,
 )
 

@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "call": ("warmline.cli.call", "call the agent like Twilio ConversationRelay, signed"),
     "cost": ("warmline.cli.cost", "monthly cost: API Gateway + Lambda vs ECS/Fargate + ALB"),
     "warmup": ("warmline.cli.warmup", "cost of keeping environments warm: pings, PC, SnapStart"),
+    "deploy": ("warmline.cli.deploy", "render SAM/Terraform templates and build Lambda zips"),
     "kb": ("warmline.cli.kb", "build the knowledge-base index the agent ships with"),
 }
 

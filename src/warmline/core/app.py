@@ -99,6 +99,31 @@ class Response(Struct):
 
 
 def _default_store() -> SessionStore:
+    """The store ``WARMLINE_STORE`` names (``sqlite`` by default, ``dynamodb`` with
+    ``WARMLINE_DYNAMODB_TABLE``, ``redis`` with ``WARMLINE_REDIS_URL``, ``memory``): what
+    ``warmline deploy render`` sets on the functions it deploys."""
+    import os
+
+    kind = os.environ.get("WARMLINE_STORE", "sqlite").lower()
+    if kind == "dynamodb":
+        from warmline.stores.dynamodb import DynamoDBStore
+
+        table = os.environ.get("WARMLINE_DYNAMODB_TABLE")
+        if not table:
+            raise ConfigurationError("WARMLINE_STORE=dynamodb needs WARMLINE_DYNAMODB_TABLE")
+        return DynamoDBStore(table)
+    if kind == "redis":
+        from warmline.stores.redis import RedisStore
+
+        return RedisStore.from_environment()
+    if kind == "memory":
+        from warmline.stores.memory import MemoryStore
+
+        return MemoryStore()
+    if kind != "sqlite":
+        raise ConfigurationError(
+            f"WARMLINE_STORE must be sqlite, dynamodb, redis or memory: {kind!r}"
+        )
     from warmline.stores.sqlite import SQLiteStore
 
     return SQLiteStore.from_environment()
