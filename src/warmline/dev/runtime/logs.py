@@ -89,6 +89,16 @@ class LogSink:
         self._color = color
         self._file: TextIO | None = path.open("a", encoding="utf-8") if path else None
         self._on_record = on_record
+        self._listeners: list[Callable[[LogRecord], None]] = []
+
+    def subscribe(self, listener: Callable[[LogRecord], None]) -> None:
+        """Also call ``listener`` with each record (the ``warmline dev`` dashboard's feed)."""
+        self._listeners.append(listener)
+
+    def unsubscribe(self, listener: Callable[[LogRecord], None]) -> None:
+        """Stop calling ``listener`` (no error if it was not subscribed)."""
+        if listener in self._listeners:
+            self._listeners.remove(listener)
 
     def emit(self, function: str, environment_id: str, line: str) -> None:
         """Record one line.
@@ -113,6 +123,8 @@ class LogSink:
             self._file.flush()
         if self._on_record is not None:
             self._on_record(record)
+        for listener in self._listeners:
+            listener(record)
 
     def close(self) -> None:
         """Close the file (idempotent)."""

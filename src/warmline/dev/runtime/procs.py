@@ -146,6 +146,7 @@ class ZygoteSpawner:
         self._exits: dict[int, asyncio.Future[int]] = {}
         self._closed = False
         self.hello: asyncio.Future[dict[str, Any]] = self._loop.create_future()
+        self._pong: asyncio.Future[None] | None = None
         self._send_lock = asyncio.Lock()
         self._loop.add_reader(control.fileno(), self._on_readable)
 
@@ -219,6 +220,18 @@ class ZygoteSpawner:
                 future.set_exception(SpawnError(str(message.get("error"))))
         elif kind in ("ready", "init_error") and not self.hello.done():
             self.hello.set_result(message)
+        elif kind == "pong" and self._pong is not None and not self._pong.done():
+            self._pong.set_result(None)
+
+    async def ready(self, timeout_s: float = 10.0) -> None:
+        """Wait until the runtime process serves requests (a ping answered)."""
+        self._pong = self._loop.create_future()
+        try:
+            async with self._send_lock:
+                await self._loop.sock_sendall(self._control, json.dumps({"t": "ping"}).encode())
+        except OSError as exc:
+            raise SpawnError("the runtime process exited") from exc
+        await asyncio.wait_for(asyncio.shield(self._pong), timeout_s)
 
     def _on_eof(self) -> None:
         """The runtime process is gone: fail what waits, kill the orphans it left."""
@@ -232,6 +245,8 @@ class ZygoteSpawner:
         self._pending.clear()
         if not self.hello.done():
             self.hello.set_exception(SpawnError("the runtime process exited"))
+        if self._pong is not None and not self._pong.done():
+            self._pong.set_exception(SpawnError("the runtime process exited"))
         for pid, exited in self._exits.items():
             if not exited.done():
                 _kill_group(pid)

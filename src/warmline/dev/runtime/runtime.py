@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import os
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -121,6 +122,7 @@ class Runtime:
         extra_env: Mapping[str, str] | None = None,
         region: str = "us-east-1",
         process_mode: ProcessMode = "auto",
+        max_concurrent_inits: int | None = None,
     ) -> None:
         self._functions: dict[str, _Function] = {}
         for spec in functions:
@@ -140,6 +142,13 @@ class Runtime:
         self._inflight = 0
         self._drained: asyncio.Event | None = None
         self._retired_templates: list[templates.Template] = []
+        # On AWS every environment initialises on its own share of a machine; here they
+        # share a few cores. Fifty boto3 imports at once on two cores would all blow the
+        # 10 s init cap, which AWS would never show. So at most this many inits run at
+        # once; the rest wait their turn, and waiting is not init time (it is not on AWS
+        # either), though it is time the caller waits.
+        self._max_inits = max_concurrent_inits or max(2, os.cpu_count() or 2)
+        self._init_slots: asyncio.Semaphore | None = None
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -166,7 +175,9 @@ class Runtime:
             if self._snapstart and self._mode != "fork":
                 raise ConfigurationError("snapstart mode needs fork (process_mode='fork')")
             if self._mode == "fork":
-                self._spawner = await ZygoteSpawner.start()
+                spawner = await ZygoteSpawner.start()
+                await spawner.ready()
+                self._spawner = spawner
             else:
                 self._spawner = SubprocessSpawner()
 
@@ -313,14 +324,17 @@ class Runtime:
         # _init_env turns the slot into an environment, or leaves it reserved on failure.
         fn.creating += 1
         env: Environment | None = None
+        if self._init_slots is None:
+            self._init_slots = asyncio.Semaphore(self._max_inits)
         try:
-            env, failure = await self._init_env(fn, "init", self._init_timeout_s)
-            deadline = None
-            if failure is not None and failure.kind == "timeout" and not self._closed:
-                # Lambda retries a timed-out init during the invoke, bounded by the function
-                # timeout (PROTOCOLS.md §3.1).
-                deadline = time.monotonic() + fn.spec.timeout_s
-                env, failure = await self._init_env(fn, "invoke", fn.spec.timeout_s)
+            async with self._init_slots:
+                env, failure = await self._init_env(fn, "init", self._init_timeout_s)
+                deadline = None
+                if failure is not None and failure.kind == "timeout" and not self._closed:
+                    # Lambda retries a timed-out init during the invoke, bounded by the
+                    # function timeout (PROTOCOLS.md §3.1).
+                    deadline = time.monotonic() + fn.spec.timeout_s
+                    env, failure = await self._init_env(fn, "invoke", fn.spec.timeout_s)
         finally:
             if env is None:
                 fn.creating -= 1

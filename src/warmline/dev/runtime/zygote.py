@@ -10,7 +10,7 @@ Protocol on the control socket (``AF_UNIX``/``SOCK_SEQPACKET``: one JSON object 
 datagram, file descriptors as ``SCM_RIGHTS``):
 
 * emulator -> here: ``{"t": "spawn", "id": n, "config": {...}}``,
-  ``{"t": "kill", "pid": p}``;
+  ``{"t": "kill", "pid": p}``, ``{"t": "ping"}`` (answered ``{"t": "pong"}``);
 * here -> emulator: ``{"t": "spawned", "id": n, "pid": p}`` carrying three descriptors
   (the environment's stream socket, its stdout and its stderr read ends),
   ``{"t": "spawn_failed", "id": n, "error": "..."}``, ``{"t": "exit", "pid": p, "code": c}``
@@ -294,6 +294,10 @@ def serve(
                 os.close(err_r)
                 if taken is not None:
                     configure(taken, config)
+        elif kind == "ping":
+            # Answered once this loop serves (its spare child is forked): the emulator
+            # starts listening only then, so a first connect does not wait for us.
+            _send(control, {"t": "pong"})
         elif kind == "kill":
             pid = int(message["pid"])
             if pid in children:
