@@ -92,3 +92,12 @@ def test_cli_prints_tables_and_json(tmp_path: Path, capsys: pytest.CaptureFixtur
     data = json.loads(capsys.readouterr().out)
     assert data["functions"][0]["cold_starts"] == 2
     assert main(["report", str(tmp_path / "missing.log")]) == 2
+
+
+def test_plots_are_png_files(tmp_path: Path) -> None:
+    log = tmp_path / "dev.log"
+    log.write_text("\n".join(LOG) + "\n")
+    assert main(["report", str(log), "--plot", str(tmp_path / "plots")]) == 0
+    for name in ("durations.png", "first_token.png"):
+        data = (tmp_path / "plots" / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 1000

@@ -21,6 +21,7 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("logs", nargs="+", help="log files (emulator JSON lines or CloudWatch text)")
     p.add_argument("--function", default="-", help="function name for lines that carry none")
     p.add_argument("--json", dest="as_json", action="store_true", help="print JSON")
+    p.add_argument("--plot", metavar="DIR", help="also write PNG plots here (warmline[report])")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,4 +40,9 @@ def run(args: argparse.Namespace) -> int:
         lines.extend(path.read_text(errors="replace").splitlines())
     report = parse_lines(lines, default_function=args.function)
     print(json.dumps(report.to_dict(), indent=2) if args.as_json else render(report))
+    if args.plot:
+        from warmline.tools.report import write_plots
+
+        for written in write_plots(report, args.plot):
+            print(f"wrote {written}", file=sys.stderr)
     return 0

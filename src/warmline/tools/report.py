@@ -274,3 +274,73 @@ def render(report: Report) -> str:
                     f"p99 {ms(percentile(firsts, 99))} ms ({len(firsts)} calls)"
                 )
     return "\n".join(lines)
+
+
+def write_plots(report: Report, directory: str) -> list[str]:
+    """PNG plots of the report (``warmline[report]``: matplotlib, imported here only).
+
+    - ``durations.png``: per function, Init Duration of cold starts and Duration of warm
+      invocations (warm-ups left out), as strip plots on a log scale;
+    - ``first_token.png``: per call, prompt -> first token, cold calls apart from warm.
+
+    Returns:
+        The files written.
+
+    Raises:
+        MissingExtraError: matplotlib is not installed.
+    """
+    import os
+
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        from warmline.errors import MissingExtraError
+
+        raise MissingExtraError("matplotlib", "report") from exc
+
+    os.makedirs(directory, exist_ok=True)
+    written: list[str] = []
+    functions = sorted({i.function for i in report.invocations})
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for n, name in enumerate(functions):
+        real = [i for i in report.invocations if i.function == name and not i.warmup]
+        inits = [i.init_ms or i.restore_ms or 0.0 for i in real if i.cold]
+        warm = [i.duration_ms for i in real if not i.cold]
+        ax.scatter([n - 0.15] * len(inits), inits, color="#d9534f", s=14, label=None)
+        ax.scatter([n + 0.15] * len(warm), warm, color="#2a7ab0", s=14, label=None)
+    ax.scatter([], [], color="#d9534f", label="Init Duration (cold)")
+    ax.scatter([], [], color="#2a7ab0", label="Duration (warm)")
+    ax.set_xticks(range(len(functions)), functions)
+    ax.set_yscale("log")
+    ax.set_ylabel("ms")
+    ax.set_title("Cold starts vs warm invocations (warm-ups excluded)")
+    ax.legend()
+    fig.tight_layout()
+    path = os.path.join(directory, "durations.png")
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    written.append(path)
+
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for label, cold, color in (("cold calls", True, "#d9534f"), ("warm calls", False, "#2a7ab0")):
+        values = [
+            v
+            for c in report.calls
+            if c.cold is cold
+            for v in [c.span_ms(c.first_prompt, c.first_token)]
+            if v is not None
+        ]
+        ax.hist(values, bins=20, alpha=0.7, color=color, label=f"{label} ({len(values)})")
+    ax.set_xlabel("prompt -> first token (ms)")
+    ax.set_ylabel("calls")
+    ax.set_title("First answer token, cold vs warm calls")
+    ax.legend()
+    fig.tight_layout()
+    path = os.path.join(directory, "first_token.png")
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    written.append(path)
+    return written
