@@ -1,0 +1,174 @@
+"""``warmline load``: many concurrent scripted calls; counts what a caller would notice.
+
+Each call is a full ConversationRelay call made with :func:`warmline.tools.call.run_call`
+(signed handshake, ``setup``, prompts); calls start at a target rate (ramp-up) up to a
+concurrency cap, all bounded in count and time, loopback only. Per call and turn it counts:
+
+- **answered**: a complete answer (a ``text`` frame with ``last: true``) arrived;
+- **lost**: a prompt with no complete answer before the turn timeout — dead air;
+- **doubled**: a second complete answer for the same prompt (a frame with ``last: true``
+  that arrived after the turn's answer was complete);
+- errors by kind (connect refused with a status, timeouts, exceptions);
+- prompt -> first token latency (p50/p95/p99).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from warmline.tools.call import CallResult, Step, run_call
+
+__all__ = ["LoadResult", "run_load"]
+
+DEFAULT_QUESTIONS = (
+    "What are your support hours?",
+    "How much is the Spark 300 plan?",
+    "How do I reset my router?",
+    "Do you have a student discount?",
+    "How do I pay my bill?",
+)
+
+
+def _pct(values: Sequence[float], pct: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(1, math.ceil(pct / 100 * len(ordered))) - 1]
+
+
+@dataclass
+class LoadResult:
+    """What the load run saw."""
+
+    calls: int = 0
+    completed: int = 0
+    turns_sent: int = 0
+    answered: int = 0
+    lost: int = 0
+    doubled: int = 0
+    first_token_ms: list[float] = field(default_factory=list)
+    errors: Counter[str] = field(default_factory=Counter)
+    elapsed_s: float = 0.0
+
+    def summary(self) -> dict[str, Any]:
+        firsts = self.first_token_ms
+        return {
+            "calls": self.calls,
+            "completed": self.completed,
+            "turnsSent": self.turns_sent,
+            "answered": self.answered,
+            "lost": self.lost,
+            "doubled": self.doubled,
+            "firstTokenMs": {
+                "p50": _pct(firsts, 50),
+                "p95": _pct(firsts, 95),
+                "p99": _pct(firsts, 99),
+            },
+            "turnsPerSecond": round(self.answered / self.elapsed_s, 1) if self.elapsed_s else 0,
+            "errors": dict(self.errors),
+            "elapsedS": round(self.elapsed_s, 2),
+        }
+
+    def add(self, result: CallResult, turns: int) -> None:
+        self.turns_sent += len(result.turns)
+        if result.rejected is not None:
+            self.errors[f"connect rejected: HTTP {result.rejected}"] += 1
+            self.lost += turns
+            return
+        complete = True
+        for turn in result.turns:
+            if turn.last_token_ms is not None and turn.tokens:
+                self.answered += 1
+                if turn.first_token_ms is not None:
+                    self.first_token_ms.append(turn.first_token_ms)
+            else:
+                self.lost += 1
+                complete = False
+        self.lost += max(0, turns - len(result.turns))
+        self.doubled += sum(
+            1
+            for frame in result.other_frames
+            if frame.get("late") and frame.get("type") == "text" and frame.get("last")
+        )
+        if complete and len(result.turns) == turns:
+            self.completed += 1
+
+
+async def run_load(
+    ws_url: str,
+    *,
+    calls: int = 200,
+    concurrency: int = 200,
+    turns: int = 5,
+    rate: float = 50.0,
+    questions: Sequence[str] = DEFAULT_QUESTIONS,
+    auth_token: str | None = None,
+    turn_timeout_s: float = 30.0,
+    deadline_s: float = 600.0,
+    progress: Callable[[LoadResult], None] | None = None,
+) -> LoadResult:
+    """Run ``calls`` calls of ``turns`` prompts each, at most ``concurrency`` at a time.
+
+    Args:
+        rate: calls started per second during ramp-up.
+        deadline_s: the whole run is cut after this (calls still running count as lost).
+    """
+    result = LoadResult(calls=calls)
+    gate = asyncio.Semaphore(concurrency)
+    started = time.monotonic()
+
+    async def one(index: int) -> None:
+        await asyncio.sleep(index / rate if rate > 0 else 0)
+        async with gate:
+            steps = [Step("say", questions[(index + t) % len(questions)]) for t in range(turns)]
+            try:
+                call = await run_call(
+                    ws_url, steps, auth_token=auth_token, turn_timeout_s=turn_timeout_s
+                )
+            except (TimeoutError, OSError) as exc:
+                result.errors[type(exc).__name__] += 1
+                result.lost += turns
+            except Exception as exc:  # noqa: BLE001 - a load test reports, never stops
+                result.errors[f"{type(exc).__name__}: {str(exc)[:60]}"] += 1
+                result.lost += turns
+            else:
+                result.add(call, turns)
+        if progress is not None:
+            progress(result)
+
+    tasks = [asyncio.create_task(one(i)) for i in range(calls)]
+    done, pending = await asyncio.wait(tasks, timeout=deadline_s)
+    for task in pending:
+        task.cancel()
+    if pending:
+        result.errors["cut by the run deadline"] += len(pending)
+        result.lost += turns * len(pending)
+        await asyncio.gather(*pending, return_exceptions=True)
+    result.elapsed_s = time.monotonic() - started
+    return result
+
+
+def progress_bar(total: int) -> Callable[[LoadResult], None]:
+    """A one-line progress bar on stderr."""
+    seen = [0]
+
+    def show(result: LoadResult) -> None:
+        seen[0] += 1
+        width = 30
+        filled = int(width * seen[0] / max(total, 1))
+        sys.stderr.write(
+            f"\r[{'#' * filled}{'.' * (width - filled)}] {seen[0]}/{total} calls, "
+            f"{result.answered} answered, {result.lost} lost"
+        )
+        if seen[0] == total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    return show

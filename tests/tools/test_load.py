@@ -1,0 +1,65 @@
+"""warmline load: what counts as answered, lost and doubled; a small real run."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from warmline.tools.call import CallResult, Turn
+from warmline.tools.load import LoadResult, run_load
+
+
+def _turn(prompt: str, tokens: list[str], last: bool) -> Turn:
+    turn = Turn(prompt, tokens=tokens, first_token_ms=1.0 if tokens else None)
+    turn.last_token_ms = 2.0 if last else None
+    return turn
+
+
+def test_turns_are_counted_answered_lost_and_doubled() -> None:
+    result = LoadResult(calls=3)
+    ok = CallResult("ws://x", turns=[_turn("a", ["x"], True), _turn("b", ["y"], True)])
+    ok.other_frames.append({"late": True, "type": "text", "token": "y", "last": True})
+    lost = CallResult("ws://x", turns=[_turn("a", ["x"], True), _turn("b", [], False)])
+    refused = CallResult("ws://x", rejected=403)
+    for call in (ok, lost, refused):
+        result.add(call, turns=2)
+    summary = result.summary()
+    assert (summary["answered"], summary["lost"], summary["doubled"]) == (3, 3, 1)
+    assert summary["completed"] == 1
+    assert summary["errors"] == {"connect rejected: HTTP 403": 1}
+
+
+@pytest.mark.slow
+def test_a_small_load_through_warmline_dev_loses_nothing(tmp_path: Path) -> None:
+    from warmline.dev.config import parse_config
+    from warmline.dev.runtime import LogSink
+    from warmline.dev.server import DevServer
+
+    agent = Path(__file__).resolve().parents[2] / "examples" / "agent"
+    env = {"WARMLINE_SQLITE_PATH": str(tmp_path / "s.sqlite3")}
+    config = parse_config(
+        {
+            "functions": {"agent": {"handler": "app.handler", "code": ".", "environment": env}},
+            "websocket": {
+                "stage": "dev",
+                "routes": {"$connect": "agent", "$disconnect": "agent", "$default": "agent"},
+            },
+        },
+        base_dir=agent,
+    )
+
+    async def scenario() -> LoadResult:
+        sink = LogSink(console=None)
+        server = DevServer(config, port=0, log_sink=sink)
+        await server.start()
+        try:
+            return await run_load(server.ws_url, calls=8, concurrency=8, turns=2, rate=100)
+        finally:
+            await server.close()
+            sink.close()
+
+    summary = asyncio.run(scenario()).summary()
+    assert (summary["completed"], summary["answered"], summary["lost"]) == (8, 16, 0)
+    assert summary["doubled"] == 0
