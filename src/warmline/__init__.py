@@ -6,13 +6,10 @@ resolved on first use (PEP 562), and nothing heavy is imported until it is neede
 
 from __future__ import annotations
 
-import importlib
+from warmline._lazy import lazy_names
 
-# typing costs ~5 ms to import; annotations are strings, so it is only needed
-# by the type checker.
+# typing costs ~5 ms to import; annotations are strings, so only the checker needs it.
 TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Any
 
 __version__ = "0.1.0.dev0"
 
@@ -33,14 +30,4 @@ if TYPE_CHECKING:
     from warmline.core.session import SessionRecord
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'warmline' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_names(__name__, _LAZY, globals(), __all__)

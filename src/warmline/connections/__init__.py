@@ -11,8 +11,9 @@ the local client never pays for the HTTP stack and the HTTP client never for the
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from warmline._lazy import lazy_names
+
+TYPE_CHECKING = False
 
 # name -> module that defines it; imported on first attribute access.
 _LAZY = {
@@ -30,14 +31,4 @@ if TYPE_CHECKING:
     from warmline.connections.sigv4 import Credentials, SigV4Signer
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'warmline.connections' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_names(__name__, _LAZY, globals(), __all__)

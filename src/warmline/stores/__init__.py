@@ -20,8 +20,9 @@ and a backend's heavy client (boto3, redis) loads only when that store is used.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from warmline._lazy import lazy_names
+
+TYPE_CHECKING = False
 
 # name -> module that defines it; imported on first attribute access.
 _LAZY = {
@@ -42,14 +43,4 @@ if TYPE_CHECKING:
     from warmline.stores.sqlite import SQLiteStore
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'warmline.stores' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_names(__name__, _LAZY, globals(), __all__)

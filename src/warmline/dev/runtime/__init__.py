@@ -15,8 +15,9 @@ Names resolve on first use (PEP 562): the zygote imports this package and must s
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from warmline._lazy import lazy_names
+
+TYPE_CHECKING = False
 
 __all__ = [
     "EnvironmentInfo",
@@ -42,14 +43,4 @@ if TYPE_CHECKING:
     from warmline.dev.runtime.spec import EnvironmentInfo, FunctionSpec, InvokeResult
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_names(__name__, _LAZY, globals(), __all__)
