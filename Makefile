@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint style types tests coldstart bench clean
+.PHONY: dev test lint style types tests coldstart bench clean chromium
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "warmline needs Python >= 3.11; set PYTHON=python3.11")'
@@ -32,8 +32,15 @@ style: $(STAMP)
 types: $(STAMP)
 	$(BIN)/mypy
 
+# The browser tests use Debian's chromium (never a browser download): installed here when
+# missing and running as root (CI, the dev machines); otherwise they skip with the reason.
+chromium:
+	@command -v chromium >/dev/null || { if [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+	  else echo "chromium missing: browser tests will be skipped (as root: apt-get install -y chromium)"; fi; }
+
 # pytest exits 5 when it collected no test; make treats that as a failure, as it should.
-tests: $(STAMP)
+tests: $(STAMP) chromium
 	$(BIN)/python -m pytest -q
 
 # The sample handlers' cold start, in Lambda's init order, held to a budget (issue 7).

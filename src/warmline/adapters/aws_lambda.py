@@ -39,7 +39,7 @@ from warmline.core.events import (
 )
 from warmline.core.limits import INTEGRATION_TIMEOUT_S, WARMUP_HOLD_S
 from warmline.core.warmup import detect_warmup, parse_scheduled
-from warmline.errors import InvalidEventError
+from warmline.errors import InvalidEventError, StoreError
 from warmline.log import StepLogger
 
 # typing costs ~5 ms to import; annotations are strings, so it is only needed
@@ -50,13 +50,31 @@ if TYPE_CHECKING:
 
     LambdaHandler = Callable[[Any, Any], Any]
 
-__all__ = ["lambda_handler", "to_event"]
+__all__ = ["STORE_APOLOGY", "lambda_handler", "to_event"]
+
+#: Said to the caller when the session store fails during a message: an exception would
+#: leave dead air (API Gateway forwards nothing on a one-way route and does not retry).
+STORE_APOLOGY = "Sorry, I'm having trouble on my side right now. Please say that again."
 
 
 def _str_map(value: Any) -> dict[str, str]:
     if not isinstance(value, Mapping):
         return {}
     return {str(k): str(v) for k, v in value.items() if v is not None}
+
+
+def _int(value: Any, default: int) -> int:
+    """A number field of an event, or ``default`` when it is missing or not a finite number.
+
+    The timestamps and counters are informational: a garbled one must not turn a valid
+    message into an exception (``int("x")`` raises ValueError, ``int(1e400)`` OverflowError).
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return default
+    try:
+        return int(value)
+    except (ValueError, OverflowError):
+        return default
 
 
 def _connection_ref(rc: Mapping[str, Any]) -> ConnectionRef:
@@ -71,8 +89,8 @@ def _connection_ref(rc: Mapping[str, Any]) -> ConnectionRef:
         stage=str(rc.get("stage") or ""),
         api_id=str(rc.get("apiId") or ""),
         request_id=str(rc.get("requestId") or ""),
-        connected_at_ms=int(rc.get("connectedAt") or 0),
-        request_time_ms=int(rc.get("requestTimeEpoch") or 0),
+        connected_at_ms=_int(rc.get("connectedAt"), 0),
+        request_time_ms=_int(rc.get("requestTimeEpoch"), 0),
         source_ip=str(identity.get("sourceIp") or ""),
         user_agent=str(identity.get("userAgent") or ""),
     )
@@ -166,17 +184,19 @@ def _records(raw: Mapping[str, Any]) -> list[WorkerTask] | None:
         if not isinstance(record, Mapping):
             raise InvalidEventError("a Records entry is not an object")
         if record.get("eventSource") == "aws:sqs":
-            attrs = record.get("attributes") or {}
+            attrs = record.get("attributes")
+            attrs = attrs if isinstance(attrs, Mapping) else {}
             tasks.append(
                 WorkerTask(
                     payload=_json_object(record.get("body"), "SQS body"),
                     delivery="sqs",
                     message_id=str(record.get("messageId") or ""),
-                    attempt=int(attrs.get("ApproximateReceiveCount") or 1),
+                    attempt=_int(attrs.get("ApproximateReceiveCount"), 1),
                 )
             )
         elif record.get("EventSource") == "aws:sns":
-            sns = record.get("Sns") or {}
+            sns = record.get("Sns")
+            sns = sns if isinstance(sns, Mapping) else {}
             tasks.append(
                 WorkerTask(
                     payload=_json_object(sns.get("Message"), "SNS Message"),
@@ -295,7 +315,17 @@ def lambda_handler(
             return {"statusCode": 400}
         if isinstance(event, list):
             return _handle_batch(app, event, invocation)
-        result = app.handle(event, invocation)
+        if isinstance(event, WorkerTask) and "worker" not in app._special:
+            # An object of no known shape is async work only if the app takes async work;
+            # otherwise it is garbage: a 400, not an exception (and no async retries).
+            logger("invalid_event", "error", error="an event of no known shape", cold=cold)
+            return {"statusCode": 400}
+        try:
+            result = app.handle(event, invocation)
+        except StoreError as exc:
+            if not isinstance(event, Message):
+                raise  # async work: let Lambda's retries and the DLQ have it
+            return _store_failed(app, event, logger, exc, cold)
         if isinstance(event, WarmUp) and event.concurrency > 1:
             # Hold this environment a moment so the fan-out's other pings find it busy
             # and land in other environments (lambda-warmer does the same, PROTOCOLS §4.4).
@@ -304,6 +334,30 @@ def lambda_handler(
 
     handler.app = app  # type: ignore[attr-defined]
     return handler
+
+
+def _store_failed(
+    app: App, event: Message, logger: StepLogger, exc: StoreError, cold: bool
+) -> dict[str, int]:
+    """The store failed during a message: tell the caller, log it, answer 503.
+
+    Nothing is half-written: each store write is one compare-and-set, and the one that
+    failed did not happen (the turn was not bumped, no partial record was saved). The
+    caller hears :data:`STORE_APOLOGY` and may repeat the prompt once the store is back.
+    """
+    conn = event.connection
+    logger(
+        "store_unavailable", "error", connectionId=conn.connection_id, error=repr(exc), cold=cold
+    )
+    if app.protocol == "relay":
+        from warmline.core.relay import Text
+
+        try:
+            frame = app.encode(Text(token=STORE_APOLOGY, last=True))
+            app.connections_for(conn).post(conn.connection_id, frame)
+        except Exception as post_exc:  # noqa: BLE001 - the apology is best effort
+            logger("apology_failed", "error", connectionId=conn.connection_id, error=repr(post_exc))
+    return {"statusCode": 503}
 
 
 def _handle_batch(app: App, tasks: list[WorkerTask], invocation: Invocation) -> Any:

@@ -488,6 +488,7 @@ def build_app(
     config: AgentConfig | None = None,
     retriever: Retriever | None = None,
     answerer: Answerer | None = None,
+    chat: bool = True,
     **app_kwargs: Any,
 ) -> App:
     """The reference agent as an App (``protocol="relay"``).
@@ -496,6 +497,8 @@ def build_app(
         config: what the agent says and decides (defaults: the Brightwave sample).
         retriever: knowledge-base search (default: the shipped index, opened lazily).
         answerer: how answers are produced (default: offline extractive).
+        chat: also serve the browser channel (:mod:`warmline.agent.chat`) on the same
+            WebSocket.
         **app_kwargs: passed to :class:`~warmline.core.app.App` (``store``,
             ``connections``, ``twilio_auth_token``, ``public_url``, ...).
     """
@@ -511,4 +514,8 @@ def build_app(
     app.route("error")(agent.on_error)
     app.default(agent.on_other)
     app.prewarm(agent.prewarm)
+    if chat:
+        from warmline.agent.chat import ChatChannel
+
+        app.channel(ChatChannel())
     return app

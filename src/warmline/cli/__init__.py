@@ -23,6 +23,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "cost": ("warmline.cli.cost", "monthly cost: API Gateway + Lambda vs ECS/Fargate + ALB"),
     "warmup": ("warmline.cli.warmup", "cost of keeping environments warm: pings, PC, SnapStart"),
     "deploy": ("warmline.cli.deploy", "render SAM/Terraform templates and build Lambda zips"),
+    "serve": ("warmline.cli.serve", "run an App as an ASGI server (WebSocket + HTTP, one port)"),
+    "load": ("warmline.cli.load", "many concurrent scripted calls: lost turns, latency"),
     "kb": ("warmline.cli.kb", "build the knowledge-base index the agent ships with"),
 }
 

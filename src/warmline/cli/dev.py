@@ -79,10 +79,12 @@ async def _serve(config: DevConfig, host: str, port: int) -> int:
                 f"  schedule {name}: {schedule.expression} -> {', '.join(schedule.targets)}{state}"
             )
         if config.http_function is not None:
-            base = server.lambda_url
-            print(f"  Function URL: {base}/ -> {config.http_function}")
-            print("\nCall it as Twilio would (signed TwiML webhook, then the WebSocket):")
-            print(f"  .venv/bin/warmline call --twiml {base}/twiml")
+            print(f"  Function URL: {server.lambda_url}/ -> {config.http_function}")
+        print(f"\nOpen the softphone:  {server.web_url}")
+        print(f"Watch the backend:   {server.web_url}dashboard")
+        if config.http_function is not None:
+            print("Call it as Twilio would (signed TwiML webhook, then the WebSocket):")
+            print(f"  .venv/bin/warmline call --twiml {server.lambda_url}/twiml")
         sys.stdout.flush()
         await stop.wait()
     finally:

@@ -248,6 +248,8 @@ class ApiGatewayConnections:
             ForbiddenError: 403, the role lacks ``execute-api:ManageConnections``.
             ThrottledError: 429/5xx until the retry budget ran out.
             ConnectionsError: the request failed on the network.
+            LocalProtocolError: ``connection_id`` is empty, a dot segment or holds lone
+                surrogates: refused before anything is sent.
         """
         body = data.encode("utf-8") if isinstance(data, str) else bytes(data)
         if len(body) > MAX_POST_BYTES:
@@ -320,7 +322,10 @@ class ApiGatewayConnections:
         if not connection_id or connection_id in (".", ".."):
             # "" and dot segments would address another resource once AWS normalises the path.
             raise LocalProtocolError(f"not a connection id: {connection_id!r}")
-        path = connection_path(self._base_path, connection_id)
+        try:
+            path = connection_path(self._base_path, connection_id)
+        except UnicodeEncodeError as exc:  # lone surrogates: no UTF-8 form, no wire form
+            raise LocalProtocolError(f"not a connection id: {connection_id!a}") from exc
         with self._lock:
             deadline = self._monotonic() + self._retry_budget_s
             attempt = 0

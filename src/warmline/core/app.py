@@ -14,12 +14,15 @@ Rules of this module:
    any handler runs and before anything is stored.
 4. Sync first. Handlers may be plain functions or coroutines (and may return generators or
    async generators of tokens). ``asyncio`` (~30 ms to import) is loaded only when a handler
-   actually needs it, and one event loop is then kept for the life of the environment.
+   actually needs it, and one event loop per thread is then kept for the life of the
+   environment (Lambda runs one thread; the ASGI adapter runs ``handle`` in worker
+   threads, and a loop cannot run in two threads at once).
 """
 
 from __future__ import annotations
 
 import json
+from _thread import get_ident  # the thread id without importing threading
 from collections.abc import Callable, Iterable, Mapping
 
 from warmline.core._struct import Struct, init_fields
@@ -52,7 +55,7 @@ from warmline.log import StepLogger
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from asyncio import AbstractEventLoop
-    from typing import Any, Literal
+    from typing import Any, Literal, Protocol
 
     from warmline.core.relay import InboundMessage
     from warmline.types import ConnectionClient, SessionStore
@@ -60,6 +63,16 @@ if TYPE_CHECKING:
     Handler = Callable[["Context"], Any]
     StoreFactory = Callable[[], SessionStore]
     ConnectionsFactory = Callable[[ConnectionRef], ConnectionClient]
+
+    class FrameTranslator(Protocol):
+        """Another wire protocol served on the relay routes (see :meth:`App.channel`)."""
+
+        name: str
+
+        def inbound(self, body: str) -> str | None: ...
+
+        def outbound(self, frame: bytes | str, ctx: Context) -> bytes | str | None: ...
+
 
 __all__ = ["App", "Context", "Invocation", "Response"]
 
@@ -199,6 +212,7 @@ class Context:
         "_stream_open",
         "_started",
         "sends",
+        "channel",
     )
 
     def __init__(self, app: App, event: Event, invocation: Invocation, route: str = "") -> None:
@@ -217,6 +231,8 @@ class Context:
         self._started = invocation.clock()
         #: how many frames this invocation sent.
         self.sends = 0
+        #: the translator of the channel this message came on (None: the app's protocol).
+        self.channel: FrameTranslator | None = None
 
     # --- facts -------------------------------------------------------------------------
     @property
@@ -317,6 +333,11 @@ class Context:
         if self.gone:
             return False
         data = self.app.encode(item)
+        if self.channel is not None:
+            translated = self.channel.outbound(data, self)
+            if translated is None:
+                return True  # nothing to say on this channel
+            data = translated
         conn = self.connection
         if conn is None:
             raise ConfigurationError("this event has no WebSocket connection to send to")
@@ -388,6 +409,8 @@ class App:
         #: HTTP routes: path -> method -> handler (Twilio webhooks, health checks).
         self.http_routes: dict[str, dict[str, Handler]] = {}
         self.prewarm_hooks: list[Callable[[], Any]] = []
+        #: other wire protocols served on the same routes (:meth:`channel`).
+        self.channels: list[FrameTranslator] = []
         self._special: dict[str, Handler] = {}
         self._store_arg = store
         self._store: SessionStore | None = None
@@ -397,7 +420,8 @@ class App:
         self.session_ttl_s = session_ttl_s
         self.name = name
         self._prewarmed = False
-        self._loop: AbstractEventLoop | None = None
+        #: one event loop per thread that ran a coroutine (thread id -> loop).
+        self._loops: dict[int, AbstractEventLoop] = {}
 
     # --- registration ------------------------------------------------------------------
     def route(self, key: str) -> Callable[[Handler], Handler]:
@@ -445,6 +469,19 @@ class App:
 
         return register
 
+    def channel(self, translator: FrameTranslator) -> FrameTranslator:
+        """Serve another wire protocol (e.g. a browser's chat frames) on the relay routes.
+
+        A message ``translator.inbound(body)`` recognises (it returns the equivalent relay
+        frame, or None for frames that are not its own; it may raise
+        MalformedFrameError) runs the routes, session bookkeeping and logging of that
+        relay frame, and every frame sent during that invocation goes through
+        ``translator.outbound(frame, ctx)`` (None drops it). Translating at the edge
+        keeps one agent for both channels: same sessions, intents and retrieval.
+        """
+        self.channels.append(translator)
+        return translator
+
     def prewarm(self, fn: Callable[[], Any]) -> Callable[[], Any]:
         """Decorator: run ``fn`` on the first warm-up ping of an environment.
 
@@ -488,6 +525,11 @@ class App:
     def connections_for(self, ref: ConnectionRef) -> ConnectionClient:
         """The ConnectionClient for ``ref``'s API and stage."""
         return self._connections_factory(ref)
+
+    def use_connections(self, factory: ConnectionsFactory) -> None:
+        """Replace the ConnectionClient factory: an adapter that owns the sockets itself
+        (the ASGI server) sends on them directly instead of through ``@connections``."""
+        self._connections_factory = factory
 
     def twilio_auth_token(self) -> str | None:
         """The Twilio auth token, if signature checks are on."""
@@ -646,6 +688,12 @@ class App:
             from warmline.core.relay import parse_inbound
 
             try:
+                for channel in self.channels:
+                    translated = channel.inbound(body)
+                    if translated is not None:
+                        ctx.channel, body = channel, translated
+                        ctx.fields["channel"] = channel.name
+                        break
                 ctx.message = parse_inbound(body)
             except (MalformedFrameError, FrameTooLargeError) as exc:
                 ctx.log("malformed_frame", "warning", error=str(exc))
@@ -750,18 +798,20 @@ class App:
         return value
 
     def _run(self, awaitable: Any) -> Any:
-        """Run a coroutine on the environment's one event loop (created on first need)."""
-        if self._loop is None:
+        """Run a coroutine on this thread's event loop (created on first need)."""
+        loop = self._loops.get(get_ident())
+        if loop is None:
             import asyncio
 
-            self._loop = asyncio.new_event_loop()
-        return self._loop.run_until_complete(awaitable)
+            loop = self._loops[get_ident()] = asyncio.new_event_loop()
+        return loop.run_until_complete(awaitable)
 
     def close(self) -> None:
-        """Close the event loop, if one was made (tests; Lambda never calls this)."""
-        if self._loop is not None:
-            self._loop.close()
-            self._loop = None
+        """Close the event loops, if any were made (tests, servers; Lambda never calls
+        this). Call it once no thread is handling an event."""
+        loops, self._loops = self._loops, {}
+        for loop in loops.values():
+            loop.close()
 
 
 def _handshake_url(event: Connect) -> str:
@@ -770,7 +820,8 @@ def _handshake_url(event: Connect) -> str:
     if event.query:
         from urllib.parse import urlencode
 
-        url += "?" + urlencode(dict(event.query))
+        # surrogatepass: a lone surrogate from the event is a failed check, not a crash
+        url += "?" + urlencode(dict(event.query), errors="surrogatepass")
     return url
 
 

@@ -238,8 +238,10 @@ def _read_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(fh)
     except OSError as exc:
         raise ConfigurationError(f"cannot read {path}: {exc}") from exc
-    except tomllib.TOMLDecodeError as exc:
+    except ValueError as exc:  # TOMLDecodeError, bad UTF-8, a 4300+ digit integer
         raise ConfigurationError(f"{path} is not valid TOML: {exc}") from exc
+    except RecursionError as exc:  # tomllib recurses once per nested array or table
+        raise ConfigurationError(f"{path} is not valid TOML: nested too deeply") from exc
 
 
 def parse_config(
@@ -310,8 +312,13 @@ def _functions(table: Mapping[str, Any], base_dir: Path) -> dict[str, FunctionCo
         handler = _str(fn, "handler", where, None)
         if "." not in handler or handler.startswith(".") or handler.endswith("."):
             raise ConfigurationError(f"{where}.handler must be 'module.func', got {handler!r}")
-        code_dir = (base_dir / _str(fn, "code", where, ".")).resolve()
-        if not code_dir.is_dir():
+        code = _str(fn, "code", where, ".")
+        try:
+            code_dir = (base_dir / code).resolve()
+            is_dir = code_dir.is_dir()
+        except (ValueError, OSError) as exc:  # a NUL byte or lone surrogate in the path
+            raise ConfigurationError(f"{where}.code: not a usable path: {code!r}") from exc
+        if not is_dir:
             raise ConfigurationError(f"{where}.code: {code_dir} is not a directory")
         memory = _int(fn, "memory", where, 128)
         if not 128 <= memory <= 10_240:

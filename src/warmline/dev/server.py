@@ -29,6 +29,7 @@ from warmline.dev.gateway.gateway import Gateway
 from warmline.dev.gateway.listener import Listener
 from warmline.dev.gateway.scheduler import Scheduler
 from warmline.dev.gateway.tls import Certificates, make_certificates, server_context
+from warmline.dev.gateway.web import WebConsole
 from warmline.dev.runtime import FunctionSpec, InvokeResult, LogSink, Runtime
 from warmline.dev.runtime.runtime import ProcessMode
 
@@ -88,9 +89,11 @@ class DevServer:
             )
             for f in config.functions.values()
         ]
+        #: every log line of every environment (the dashboard subscribes to it).
+        self.log_sink = log_sink if log_sink is not None else LogSink()
         self.runtime = Runtime(
             specs,
-            log_sink=log_sink,
+            log_sink=self.log_sink,
             idle_reclaim_s=config.limits.idle_reclaim_s,
             region=config.region,
             process_mode=process_mode,
@@ -131,6 +134,11 @@ class DevServer:
         return f"https://{self.host_port}/{self.config.websocket.stage}"
 
     @property
+    def web_url(self) -> str:
+        """The softphone page (``/dashboard`` under it: the live dashboard)."""
+        return f"http://{self.host_port}/_warmline/"
+
+    @property
     def lambda_url(self) -> str:
         """``endpoint_url`` for boto3's ``lambda`` client."""
         return f"http://{self.host_port}"
@@ -143,6 +151,9 @@ class DevServer:
         listener = Listener(listener_gateway, None)
         self._port = listener.bind(self.host, self._requested_port)
         listener_gateway.host_port = self.host_port
+        # The browser pages at /_warmline/: the softphone and the live dashboard.
+        listener_gateway.web = WebConsole(listener_gateway)
+        self.log_sink.subscribe(listener_gateway.web.on_record)
         self.gateway = listener_gateway
         self._listener = listener
         env = {
@@ -172,6 +183,8 @@ class DevServer:
     async def close(self) -> None:
         """Stop serving, drop every socket, stop the runtime."""
         await self.scheduler.close()
+        if self.gateway is not None and self.gateway.web is not None:
+            self.log_sink.unsubscribe(self.gateway.web.on_record)
         if self._listener is not None:
             await self._listener.close()
         if self.gateway is not None:

@@ -122,7 +122,10 @@ class TurnPayload:
             InvalidEventError: over :data:`MAX_TURN_PAYLOAD_BYTES` once encoded.
         """
         text = json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
-        size = len(text.encode("utf-8"))
+        try:
+            size = len(text.encode("utf-8"))
+        except UnicodeEncodeError as exc:  # a lone surrogate cannot cross any wire
+            raise InvalidEventError("turn payload has text that is not valid Unicode") from exc
         if size > MAX_TURN_PAYLOAD_BYTES:
             raise InvalidEventError(
                 f"turn payload is {size} bytes, over the {MAX_TURN_PAYLOAD_BYTES}-byte limit"
@@ -162,15 +165,22 @@ class TurnPayload:
             value = doc.get(name, "")
             if not isinstance(value, str):
                 raise InvalidEventError(f"turn payload: {name} must be a string")
+        for name in (*_REQUIRED_STR, *_OPTIONAL_STR):
+            try:
+                str(doc.get(name, "")).encode("utf-8")
+            except UnicodeEncodeError as exc:  # a lone surrogate: no wire can carry it
+                raise InvalidEventError(f"turn payload: {name} is not valid Unicode") from exc
         turn = doc.get("turn")
         if not isinstance(turn, int) or isinstance(turn, bool) or turn < 0:
             raise InvalidEventError(f"turn payload: turn must be an int >= 0, not {turn!r}")
         created = doc.get("createdAt", 0.0)
-        if (
-            not isinstance(created, int | float)
-            or isinstance(created, bool)
-            or not math.isfinite(created)
-        ):
+        if not isinstance(created, int | float) or isinstance(created, bool):
+            raise InvalidEventError("turn payload: createdAt must be a finite number")
+        try:
+            finite = math.isfinite(created)  # an int past 1e308 overflows here
+        except OverflowError:
+            finite = False
+        if not finite:
             raise InvalidEventError("turn payload: createdAt must be a finite number")
         return cls(
             connection_id=doc["connectionId"],

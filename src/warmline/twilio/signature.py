@@ -257,6 +257,23 @@ def _failure(
         raise ConfigurationError("the Twilio auth token is empty; cannot check signatures")
     if not signature:
         return f"missing {SIGNATURE_HEADER} header"
+    try:
+        return _mismatch(url, params, signature, auth_token, body, algorithm, need_body)
+    except UnicodeEncodeError:
+        # Lone surrogates (a "\ud800" escape in the event's JSON) have no UTF-8 form, so
+        # Twilio cannot have signed them: a failed check, not an exception (a 403, not a 502).
+        return f"the request holds text with no UTF-8 form; not signed by Twilio ({_redact(url)!a})"
+
+
+def _mismatch(
+    url: str,
+    params: Params | None,
+    signature: str,
+    auth_token: str,
+    body: bytes | str | None,
+    algorithm: str,
+    need_body: bool,
+) -> str | None:
     body_hashes = parse_qs(urlsplit(url).query).get(BODY_HASH_PARAM)
     if body_hashes:
         params = None  # JSON webhook: the URL carries the body's hash instead (§1.5)

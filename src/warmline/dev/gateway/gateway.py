@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from warmline.dev.config import DevConfig
     from warmline.dev.gateway.bus import AsyncBus
     from warmline.dev.gateway.listener import GatewayProtocol
+    from warmline.dev.gateway.web import WebConsole
     from warmline.dev.runtime import InvokeResult, Runtime
 
 __all__ = ["Gateway"]
@@ -80,6 +81,8 @@ class Gateway:
         self._ws = config.websocket
         self._limits = config.limits
         self._path = config.websocket.selection_path
+        #: the emulator's pages under /_warmline/ (set by DevServer; None: not served).
+        self.web: WebConsole | None = None
 
     # --- bookkeeping ----------------------------------------------------------------------
 
@@ -125,6 +128,9 @@ class Gateway:
         The ``@connections`` path is the hot one under load (every echo is a post), so it is
         served inside ``data_received`` without a task.
         """
+        web = self.web
+        if web is not None and web.owns(request) and request.path != web.EVENTS_PATH:
+            return web.handle(request)  # the emulator's own pages, before the function URL
         segments = request.path_segments()
         if len(segments) == 3 and segments[0] == self._ws.stage and segments[1] == "@connections":
             return connections_api.handle(self, request, segments[2])
@@ -139,6 +145,8 @@ class Gateway:
         self, request: Request, *, tls: bool = False, peer_ip: str = "127.0.0.1"
     ) -> Response:
         """Any HTTP request: ``@connections``, the Invoke API, the function URL, else 404."""
+        if self.web is not None and self.web.owns(request):
+            return self.web.handle(request)  # the event stream (the rest was served now)
         response = self.handle_http_now(request)
         if response is not None:
             return response

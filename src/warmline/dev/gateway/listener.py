@@ -16,6 +16,7 @@ import ssl
 from typing import TYPE_CHECKING
 
 from warmline.dev.gateway.http import HttpError, Request, RequestParser, Response
+from warmline.dev.gateway.web import EventStream
 from warmline.dev.gateway.websocket import WebSocketConnection
 
 if TYPE_CHECKING:
@@ -99,6 +100,16 @@ class GatewayProtocol(asyncio.Protocol):
                     self.ws.data_received(rest)
             return
         response = await self.gateway.handle_http(request, tls=self.tls, peer_ip=self.peer_ip)
+        if isinstance(response, EventStream):
+            # Server-sent events (the dashboard): the socket stays on this stream.
+            self.write_raw(response.head())
+            try:
+                await response.run(self._write_stream, self._stream_gone)
+            finally:
+                if self.transport is not None and not self._lost:
+                    self.transport.close()
+                self._lost = True
+            return
         self._write(response, keep_alive=request.keep_alive)
         self._busy = False
         self._next()
@@ -110,6 +121,13 @@ class GatewayProtocol(asyncio.Protocol):
         if not keep_alive:
             self.transport.close()
             self._lost = True
+
+    def _stream_gone(self) -> bool:
+        return self._lost or self.transport is None or self.transport.is_closing()
+
+    def _write_stream(self, data: bytes) -> None:
+        if not self._stream_gone():
+            self.write_raw(data)
 
     def write_raw(self, data: bytes) -> None:
         """Write bytes as they are (the 101 response)."""

@@ -1,0 +1,444 @@
+"""Container mode: the same :class:`~warmline.core.app.App` as a raw ASGI application.
+
+One port serves everything a Twilio call needs, as API Gateway + a function URL do on AWS:
+
+- the ConversationRelay WebSocket at ``ws_path`` (default ``/ws``): the handshake becomes a
+  ``Connect`` event (the App checks ``X-Twilio-Signature`` and may reject with any
+  status, sent as the HTTP answer to the upgrade, PROTOCOLS.md §2.3), each text message a
+  ``Message`` event, the close a ``Disconnect`` event;
+- the App's ``@app.http`` routes (``/twiml``, ``/cr-action``) as ``HttpRequest`` events;
+- ``/healthz`` (liveness: the process answers) and ``/readyz`` (readiness: 503 once
+  draining) for an ALB target group.
+
+Why worker threads: ``App.handle`` is synchronous (it is what Lambda calls) and may block
+on the session store; running it on the event loop would stall every other call. Each
+event runs in a thread of a bounded pool; a handler's coroutines run on that thread's own
+loop (``App._run``). Messages of one socket are handled concurrently, as API Gateway
+invokes one Lambda per message: an ``interrupt`` is seen while the ``prompt`` it cuts off
+is still streaming, which is what the App's turn fencing expects.
+
+Sends go straight onto the sockets (:class:`~warmline.adapters.asgi_sockets.SocketRegistry`,
+installed as the App's ConnectionClient); with a router (:mod:`warmline.adapters.asgi_redis`)
+posts for sockets on other instances are forwarded there.
+
+Graceful shutdown (:meth:`AsgiApp.drain`): stop accepting calls (new handshakes get 503),
+report not ready, wait (bounded) until the open calls end. HTTP keeps being served while
+draining: the ``<Connect action>`` callback of a call that ends then must still work.
+
+The API Gateway limits are kept so an app behaves the same on both (§2.1): a binary frame
+closes with 1003, a message over 128 KB with 1009. Standard library only; uvicorn is
+imported by :mod:`warmline.adapters.asgi_server`, never here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from binascii import b2a_base64
+from collections.abc import Awaitable, Callable, MutableMapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+from urllib.parse import parse_qsl
+
+from warmline.adapters.asgi_sockets import CLOSE, Router, SocketRegistry
+from warmline.core.app import App, Invocation, Response
+from warmline.core.events import (
+    Connect,
+    ConnectionRef,
+    Disconnect,
+    Event,
+    Headers,
+    HttpRequest,
+    Message,
+    WarmUp,
+)
+from warmline.core.limits import MAX_MESSAGE_BYTES
+from warmline.log import StepLogger
+
+__all__ = [
+    "CLOSE_BINARY",
+    "CLOSE_TOO_BIG",
+    "MAX_HTTP_BODY_BYTES",
+    "AsgiApp",
+]
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+#: Close code for a binary frame (API Gateway, PROTOCOLS.md §2.1).
+CLOSE_BINARY = 1003
+#: Close code for a message over 128 KB (PROTOCOLS.md §2.1).
+CLOSE_TOO_BIG = 1009
+#: Largest webhook body read (not an AWS limit: Twilio's forms are a few KB; a guard).
+MAX_HTTP_BODY_BYTES = 1024 * 1024
+#: Default size of the worker pool (events handled at once).
+DEFAULT_WORKERS = 64
+#: Default bound of the drain: ECS gives a task ``stopTimeout`` (30 s default, 120 s max)
+#: between SIGTERM and SIGKILL; set the task's stopTimeout above this.
+DEFAULT_DRAIN_TIMEOUT_S = 25.0
+
+
+class AsgiApp:
+    """The ASGI application of ``warmline serve``.
+
+    Args:
+        app: the App; its ConnectionClient is replaced by this server's sockets.
+        ws_path: the WebSocket path (the TwiML's ``<ConversationRelay url>`` path).
+        router: forwards posts to other instances (multi-instance), or None.
+        workers: worker threads (events handled at once).
+        log: the step logger (default: JSON lines on stdout).
+    """
+
+    def __init__(
+        self,
+        app: App,
+        *,
+        ws_path: str = "/ws",
+        router: Router | None = None,
+        workers: int = DEFAULT_WORKERS,
+        log: StepLogger | None = None,
+    ) -> None:
+        if not ws_path.startswith("/"):
+            raise ValueError(f"ws_path must start with '/': {ws_path!r}")
+        self.app = app
+        self.ws_path = ws_path
+        self.router = router
+        self.registry = SocketRegistry(router)
+        bind = getattr(router, "bind", None)
+        if bind is not None:
+            bind(self.registry.deliver)  # posts forwarded by other instances land here
+        registry = self.registry
+        app.use_connections(lambda ref: registry)
+        self.log = log or StepLogger(base={"app": app.name, "mode": "serve"})
+        #: False once draining: new calls are refused and ``/readyz`` answers 503.
+        self.accepting = True
+        self.started = False
+        self._executor = ThreadPoolExecutor(max(1, workers), thread_name_prefix="warmline")
+        self._cold = True
+        self._calls = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._closed = False
+
+    # --- lifecycle -----------------------------------------------------------------------
+    @property
+    def open_calls(self) -> int:
+        """WebSocket connections open on this instance."""
+        return self._calls
+
+    async def start(self) -> None:
+        """Warm up before reporting ready: the App's pre-warm hooks, the store, the router."""
+        if self.started:
+            return
+        if self.router is not None:
+            start = getattr(self.router, "start", None)
+            if start is not None:
+                await asyncio.to_thread(start)
+        await self._invoke(WarmUp(source="warmline-serve", concurrency=1, invocation=1))
+        self.started = True
+
+    async def drain(self, timeout_s: float = DEFAULT_DRAIN_TIMEOUT_S) -> int:
+        """Stop accepting calls and wait, at most ``timeout_s``, for the open ones to end.
+
+        Returns:
+            How many calls were still open when the wait ended (0: all drained).
+        """
+        if self.accepting:
+            self.accepting = False
+            self.log("draining", openCalls=self._calls, timeoutS=timeout_s)
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout=max(0.0, timeout_s))
+        except TimeoutError:
+            pass
+        self.log("drained", openCalls=self._calls)
+        return self._calls
+
+    async def close(self) -> None:
+        """Release the router, the worker threads and the App's event loops."""
+        if self._closed:
+            return
+        self._closed = True
+        self.accepting = False
+        if self.router is not None:
+            close = getattr(self.router, "close", None)
+            if close is not None:
+                await asyncio.to_thread(close)
+        await asyncio.to_thread(self._executor.shutdown, True)
+        self.app.close()
+
+    # --- ASGI ----------------------------------------------------------------------------
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "websocket":
+            await self._websocket(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.start()
+                except Exception as exc:  # noqa: BLE001 - reported to the server, which exits
+                    await send({"type": "lifespan.startup.failed", "message": repr(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _invoke(self, event: Event) -> Any:
+        cold, self._cold = self._cold, False
+        invocation = Invocation(cold=cold, clock=time.monotonic, log=self.log, request_id=_new_id())
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self.app.handle, event, invocation)
+
+    # --- HTTP ----------------------------------------------------------------------------
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = str(scope.get("path") or "/")
+        if path == "/healthz":
+            await _respond(send, 200, {"Content-Type": "text/plain"}, b"ok")
+            return
+        if path == "/readyz":
+            ready = self.accepting and self.started
+            body = b"ready" if ready else b"draining" if self.started else b"starting"
+            await _respond(send, 200 if ready else 503, {"Content-Type": "text/plain"}, body)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > MAX_HTTP_BODY_BYTES:
+                await _respond(send, 413, {"Content-Type": "text/plain"}, b"body too large")
+                return
+            chunks.append(chunk)
+            more = bool(message.get("more_body", False))
+        headers = _headers(scope)
+        query_string = bytes(scope.get("query_string") or b"").decode("latin-1")
+        scheme = headers.get("X-Forwarded-Proto") or str(scope.get("scheme") or "http")
+        host = headers.get("Host") or _server_host(scope)
+        url = f"{scheme}://{host}{path}" + (f"?{query_string}" if query_string else "")
+        event = HttpRequest(
+            method=str(scope.get("method") or "GET").upper(),
+            path=path,
+            url=url,
+            headers=headers,
+            query=dict(parse_qsl(query_string, keep_blank_values=True)),
+            body=b"".join(chunks),
+            source_ip=_client_ip(scope, headers),
+        )
+        try:
+            result = await self._invoke(event)
+        except Exception as exc:  # noqa: BLE001 - a handler bug is a 500, as on a function URL
+            self.log("http_failed", "error", path=path, error=repr(exc))
+            await _respond(send, 500, {"Content-Type": "text/plain"}, b"internal error")
+            return
+        response = result if isinstance(result, Response) else Response(200)
+        body = response.body.encode("utf-8") if response.body is not None else b""
+        await _respond(send, response.status_code, response.headers or {}, body)
+
+    # --- WebSocket -----------------------------------------------------------------------
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        first = await receive()
+        if first["type"] != "websocket.connect":
+            return
+        if scope.get("path") != self.ws_path:
+            await _deny(scope, send, 404)
+            return
+        if not self.accepting:
+            await _deny(scope, send, 503)
+            return
+        headers = _headers(scope)
+        now_ms = int(time.time() * 1000)
+        ref = ConnectionRef(
+            connection_id=_new_id(),
+            domain_name=headers.get("Host") or _server_host(scope),
+            stage=self.ws_path.strip("/"),
+            request_id=_new_id(),
+            connected_at_ms=now_ms,
+            request_time_ms=now_ms,
+            source_ip=_client_ip(scope, headers),
+            user_agent=headers.get("User-Agent", ""),
+        )
+        query = bytes(scope.get("query_string") or b"").decode("latin-1")
+        try:
+            result = await self._invoke(Connect(ref, headers, dict(parse_qsl(query))))
+        except Exception as exc:  # noqa: BLE001 - API Gateway answers a failed $connect 500
+            self.log("connect_failed", "error", connectionId=ref.connection_id, error=repr(exc))
+            await _deny(scope, send, 500)
+            return
+        status = result.status_code if isinstance(result, Response) else 200
+        if not 200 <= status < 300:
+            await _deny(scope, send, status)
+            return
+        accept: dict[str, Any] = {"type": "websocket.accept"}
+        protocol = (result.headers or {}).get("Sec-WebSocket-Protocol") if result else None
+        if protocol:
+            accept["subprotocol"] = protocol
+        await send(accept)
+        await self._converse(ref, receive, send)
+
+    async def _converse(self, ref: ConnectionRef, receive: Receive, send: Send) -> None:
+        """The life of one accepted call: deliver posts, hand each message to the App."""
+        cid = ref.connection_id
+        queue: asyncio.Queue[bytes | int | None] = asyncio.Queue()
+        self.registry.register(
+            cid, asyncio.get_running_loop(), queue, source_ip=ref.source_ip,
+            user_agent=ref.user_agent,
+        )  # fmt: skip
+        self._calls += 1
+        self._idle.clear()
+        loop = asyncio.get_running_loop()
+        router = self.router
+        if router is not None:
+            # Other instances may post to this call from now on (network I/O: off the loop).
+            await loop.run_in_executor(self._executor, router.claim, cid)
+        sender = asyncio.create_task(_sender(send, queue))
+        inflight: set[asyncio.Task[Any]] = set()
+        code: int | None = None
+        reason = ""
+        try:
+            while True:
+                message = await receive()
+                if message["type"] == "websocket.disconnect":
+                    code = message.get("code")
+                    reason = str(message.get("reason") or "")
+                    break
+                if message["type"] != "websocket.receive":
+                    continue
+                text = message.get("text")
+                close = _check_frame(text, message.get("bytes"))
+                if close is not None:
+                    queue.put_nowait(close[0])
+                    code, reason = close
+                    await sender
+                    break
+                self.registry.touch(cid)
+                event = Message(connection=ref, body=str(text), message_id=_new_id())
+                task = asyncio.create_task(self._message(event))
+                inflight.add(task)
+                task.add_done_callback(inflight.discard)
+        finally:
+            self.registry.unregister(cid)
+            if router is not None:
+                try:
+                    await loop.run_in_executor(self._executor, router.release, cid)
+                except Exception as exc:  # noqa: BLE001 - the claim's TTL cleans up
+                    self.log("release_failed", "warning", connectionId=cid, error=repr(exc))
+            if inflight:
+                # Handlers still streaming now get 410 on their next post and stop.
+                await asyncio.gather(*inflight, return_exceptions=True)
+            sender.cancel()
+            await asyncio.gather(sender, return_exceptions=True)
+            try:
+                await self._invoke(Disconnect(connection=ref, status_code=code, reason=reason))
+            except Exception as exc:  # noqa: BLE001 - $disconnect is best effort
+                self.log("disconnect_failed", "error", connectionId=cid, error=repr(exc))
+            self._calls -= 1
+            if self._calls == 0:
+                self._idle.set()
+
+    async def _message(self, event: Message) -> None:
+        try:
+            await self._invoke(event)
+        except Exception as exc:  # noqa: BLE001 - one failed message must not end the call
+            self.log(
+                "message_failed", "error", connectionId=event.connection.connection_id,
+                error=repr(exc),
+            )  # fmt: skip
+
+
+def _check_frame(text: str | None, data: bytes | None) -> tuple[int, str] | None:
+    """API Gateway's frame rules (PROTOCOLS.md §2.1): the close to send, or None."""
+    if text is None:
+        return CLOSE_BINARY, "binary frames are not supported"
+    if len(text) * 4 > MAX_MESSAGE_BYTES and len(text.encode("utf-8")) > MAX_MESSAGE_BYTES:
+        return CLOSE_TOO_BIG, "message over 128 KB"
+    return None
+
+
+async def _sender(send: Send, queue: asyncio.Queue[bytes | int | None]) -> None:
+    """Write queued posts to the socket, in order; ``CLOSE`` closes it (1000), an ``int``
+    with that code."""
+    while True:
+        item = await queue.get()
+        try:
+            if item is CLOSE or isinstance(item, int):
+                await send({"type": "websocket.close", "code": 1000 if item is None else item})
+                return
+            try:
+                await send({"type": "websocket.send", "text": item.decode("utf-8")})
+            except UnicodeDecodeError:
+                await send({"type": "websocket.send", "bytes": item})
+        except (OSError, RuntimeError):  # the client went away meanwhile
+            return
+
+
+async def _respond(send: Send, status: int, headers: dict[str, str], body: bytes) -> None:
+    raw = [
+        (k.lower().encode("latin-1"), v.encode("latin-1"))
+        for k, v in headers.items()
+        if k.lower() != "content-length"  # set below, from the body actually sent
+    ]
+    raw.append((b"content-length", str(len(body)).encode("ascii")))
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _deny(scope: Scope, send: Send, status: int) -> None:
+    """Refuse a handshake with ``status`` (servers without the denial extension say 403).
+
+    403 goes as ``websocket.close``, which every server answers 403 (uvicorn logs a
+    spurious error after a denial response, and 403 is the common case: a bad signature).
+    """
+    if status != 403 and "websocket.http.response" in (scope.get("extensions") or {}):
+        await send(
+            {
+                "type": "websocket.http.response.start",
+                "status": status,
+                "headers": [(b"content-length", b"0")],
+            }
+        )
+        await send({"type": "websocket.http.response.body", "body": b""})
+    else:
+        await send({"type": "websocket.close", "code": 1008})
+
+
+def _headers(scope: Scope) -> Headers:
+    merged: dict[str, str] = {}
+    for name, value in scope.get("headers") or ():
+        key = bytes(name).decode("latin-1")
+        text = bytes(value).decode("latin-1")
+        merged[key] = f"{merged[key]},{text}" if key in merged else text
+    return Headers(merged)
+
+
+def _server_host(scope: Scope) -> str:
+    server = scope.get("server")
+    if server and server[1] is not None:
+        return f"{server[0]}:{server[1]}"
+    return "localhost"
+
+
+def _client_ip(scope: Scope, headers: Headers) -> str:
+    forwarded = headers.get("X-Forwarded-For")
+    if forwarded:
+        return forwarded.split(",")[0].strip()
+    client = scope.get("client")
+    return str(client[0]) if client else ""
+
+
+def _new_id() -> str:
+    """An id shaped like API Gateway's connection ids: base64 of 10 random bytes."""
+    return b2a_base64(os.urandom(10), newline=False).decode("ascii")

@@ -1,0 +1,157 @@
+"""``warmline serve``: run an App as one always-on ASGI server (container mode).
+
+Examples::
+
+    warmline serve app:app --app-dir examples/agent --port 8080
+    warmline serve examples/agent/app.py:app --port 0            # a free port, printed
+    warmline serve app:app --redis redis://cache:6379/0          # one of several instances
+
+One port serves the ConversationRelay WebSocket (``--ws-path``, default ``/ws``), the App's
+HTTP routes (``/twiml``, ``/cr-action``) and ``/healthz`` + ``/readyz`` for a load balancer.
+SIGTERM drains: new calls are refused, ``/readyz`` answers 503, open calls get up to
+``--drain-timeout`` seconds to end; a second SIGTERM stops at once.
+
+The public URL (what the TwiML names and Twilio signs): ``--public-url``, else
+``$WARMLINE_PUBLIC_URL``, else, on a loopback ``--host``, this server's own
+``ws://127.0.0.1:PORT/ws``; it is exported as ``WARMLINE_PUBLIC_URL`` before the app is
+imported (the sample agent reads it). In a container (``--host 0.0.0.0``) set it: without
+it the App checks handshakes against ``wss://<Host header><ws-path>``.
+
+Several instances: give each the same ``--redis`` (or ``$WARMLINE_SERVE_REDIS_URL``) and
+a shared session store (``WARMLINE_STORE=redis`` or ``dynamodb``); a post for a call held
+by another instance is forwarded to it (see :mod:`warmline.adapters.asgi_redis`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["add_parser", "load_app", "run"]
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register the ``serve`` subcommand."""
+    p = subparsers.add_parser(
+        "serve",
+        help="run an App as an ASGI server (WebSocket + HTTP on one port) under uvicorn",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _arguments(p)
+
+
+def _arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("app", help="module:attribute (or path/to/file.py:attribute) of the App")
+    p.add_argument("--app-dir", default=None, help="directory added to sys.path first")
+    p.add_argument("--host", default="127.0.0.1", help="bind address (0.0.0.0 in a container)")
+    p.add_argument("--port", type=int, default=8080, help="port (0: a free one)")
+    p.add_argument("--workers", type=int, default=1, help="processes (only 1: scale out)")
+    p.add_argument("--threads", type=int, default=64, help="events handled at once")
+    p.add_argument("--ws-path", default="/ws", help="path of the WebSocket")
+    p.add_argument("--public-url", default=None, help="the wss:// URL Twilio signs")
+    p.add_argument("--drain-timeout", type=float, default=25.0, help="seconds to drain calls")
+    p.add_argument("--redis", default=None, help="route posts between instances via Redis")
+    p.add_argument("--log-level", default="warning", help="uvicorn's log level")
+
+
+def load_app(spec: str, app_dir: str | None = None) -> Any:
+    """Import ``module:attribute`` (or ``file.py:attribute``) and return the App.
+
+    A Lambda handler made by ``lambda_handler(app)`` is accepted too (its ``app``).
+
+    Raises:
+        ConfigurationError: a malformed spec or an attribute that is not an App.
+    """
+    from warmline.core.app import App
+    from warmline.errors import ConfigurationError
+
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise ConfigurationError(f"APP must be module:attribute, got {spec!r}")
+    if module_name.endswith(".py"):
+        path = Path(module_name).resolve()
+        app_dir = app_dir or str(path.parent)
+        module_name = path.stem
+    if app_dir:
+        sys.path.insert(0, str(Path(app_dir).resolve()))
+    value: Any = importlib.import_module(module_name)
+    for part in attr.split("."):
+        value = getattr(value, part)
+    value = getattr(value, "app", value)
+    if not isinstance(value, App):
+        raise ConfigurationError(f"{spec} is a {type(value).__name__}, not a warmline App")
+    return value
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until SIGTERM/SIGINT; 0 after a clean shutdown, 2 on configuration errors."""
+    import asyncio
+
+    from warmline.adapters.asgi import AsgiApp
+    from warmline.adapters.asgi_server import bind_socket, make_server
+    from warmline.errors import WarmlineError
+
+    if args.workers != 1:
+        print(
+            "warmline serve: --workers must be 1 (open calls live in one process; run more "
+            "instances behind the load balancer with --redis instead)",
+            file=sys.stderr,
+        )
+        return 2
+    if not args.ws_path.startswith("/"):
+        print("warmline serve: --ws-path must start with '/'", file=sys.stderr)
+        return 2
+    try:
+        sock = bind_socket(args.host, args.port)
+    except OSError as exc:
+        print(f"warmline serve: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 2
+    try:
+        port = sock.getsockname()[1]
+        shown = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
+        base = f"http://{shown}:{port}"
+        public = args.public_url or os.environ.get("WARMLINE_PUBLIC_URL")
+        if public:
+            os.environ["WARMLINE_PUBLIC_URL"] = public
+        elif args.host in ("127.0.0.1", "localhost", "::1"):
+            os.environ["WARMLINE_PUBLIC_URL"] = f"ws://{shown}:{port}{args.ws_path}"
+        try:
+            app = load_app(args.app, args.app_dir)
+            if args.public_url:
+                app.public_url = args.public_url
+            router = None
+            redis_url = args.redis or os.environ.get("WARMLINE_SERVE_REDIS_URL")
+            if redis_url:
+                from warmline.adapters.asgi_redis import RedisRouter
+
+                router = RedisRouter(redis_url)
+            asgi = AsgiApp(app, ws_path=args.ws_path, router=router, workers=args.threads)
+            server = make_server(asgi, drain_timeout_s=args.drain_timeout, log_level=args.log_level)
+        except (WarmlineError, ImportError, AttributeError) as exc:
+            print(f"warmline serve: {exc}", file=sys.stderr)
+            return 2
+        print(f"warmline serve: {base} (WebSocket {base.replace('http', 'ws', 1)}{args.ws_path})")
+        public = os.environ.get("WARMLINE_PUBLIC_URL") or (
+            f"(unset: signatures checked against wss://<Host>{args.ws_path})"
+        )
+        print(f"  public URL {public}; health {base}/readyz", flush=True)
+        asyncio.run(server.serve(sockets=[sock]))
+    finally:
+        sock.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m warmline.cli.serve``: the same command without the ``warmline`` entry."""
+    parser = argparse.ArgumentParser(prog="warmline serve", description=__doc__)
+    _arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,311 @@
+"""The emulator's own pages: the softphone and the live dashboard under ``/_warmline/``.
+
+A developer running ``warmline dev`` opens one URL to talk to the agent (the browser
+channel, :mod:`warmline.agent.chat`, on the same WebSocket API) and to watch what the
+backend does. These routes belong to the emulator, not to the app: they are answered in
+the gateway before the function URL, so no invocation (and no cold start) is spent on
+them and the app's own HTTP routes are untouched. ``_warmline`` is not a path Twilio or
+AWS uses.
+
+- ``GET /_warmline/``, ``/_warmline/dashboard``: the pages; ``/_warmline/static/NAME``:
+  their CSS and ES modules, read from the installed package (``warmline/web/static``)
+  with :mod:`importlib.resources`, so ``pip install warmline`` serves them, no build step.
+- ``GET /_warmline/config.json``: the stage, so the softphone finds the WebSocket.
+- ``GET /_warmline/events``: ``text/event-stream``. Events are built from the log sink's
+  records (CloudWatch ``INIT_START``/``REPORT`` lines and the app's JSON step lines, the
+  same lines ``warmline report`` reads) plus snapshots of the runtime's environments and
+  the open connections: the dashboard never polls logs. A new client first gets the
+  recent history, so a page opened after a call still shows it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+from warmline.dev.gateway.http import Request, Response, json_response
+
+#: Snapshots of environments and connections pushed to open dashboards at most this often.
+SNAPSHOT_INTERVAL_S = 0.25
+
+if TYPE_CHECKING:
+    from warmline.dev.gateway.gateway import Gateway
+    from warmline.dev.runtime.logs import LogRecord
+
+__all__ = ["PREFIX", "EventStream", "WebConsole"]
+
+#: Where the emulator's pages live (never forwarded to the function URL).
+PREFIX = "/_warmline"
+#: Events kept for clients that connect later (a dev session, not a log store).
+HISTORY_EVENTS = 1000
+#: How often open dashboards get an environments/connections snapshot (idle countdown).
+SNAPSHOT_INTERVAL_S = 1.0
+#: A comment line at least this often keeps proxies and the browser from timing out.
+KEEPALIVE_S = 15.0
+
+_PAGES = {"": "softphone.html", "/": "softphone.html", "/dashboard": "dashboard.html"}
+_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".svg": "image/svg+xml",
+}
+#: Same-origin only: the pages load nothing from elsewhere (the network may be closed).
+_CSP = (
+    "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; "
+    "style-src 'self'; script-src 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+_STATIC_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*\.(html|css|js|svg)$")
+_REPORT_FIELD = re.compile(r"(Duration|Billed Duration|Init Duration|Max Memory Used): ([\d.]+)")
+#: Fields of a step line passed to the dashboard (ids and measurements, no payloads).
+_STEP_FIELDS = (
+    "step",
+    "route",
+    "connectionId",
+    "callSid",
+    "sessionId",
+    "turn",
+    "cold",
+    "warmup",
+    "durationMs",
+    "firstSendMs",
+    "statusCode",
+    "intent",
+    "channel",
+    "hitCount",
+    "topScore",
+    "sends",
+    "source",
+)
+
+
+def _asset(name: str) -> bytes | None:
+    try:
+        return (resources.files("warmline.web") / "static" / name).read_bytes()
+    except (FileNotFoundError, IsADirectoryError, ModuleNotFoundError):
+        return None
+
+
+def _file_response(name: str) -> Response:
+    body = _asset(name)
+    if body is None:
+        return json_response(404, {"message": "Not Found"})
+    kind = _TYPES[name[name.rindex(".") :]]
+    headers = [
+        ("Content-Type", kind),
+        ("Cache-Control", "no-store"),
+        ("Content-Security-Policy", _CSP),
+        ("X-Content-Type-Options", "nosniff"),
+    ]
+    return Response(200, body, headers)
+
+
+def parse_record(record: LogRecord) -> dict[str, Any] | None:
+    """The dashboard event for one log line, or None for lines it does not show.
+
+    Args:
+        record: a line of one environment.
+
+    Returns:
+        ``{"kind": "init" | "report" | "step", "ts", "function", "env", ...}``.
+    """
+    line = record.line
+    base: dict[str, Any] = {"ts": record.ts, "function": record.function, "env": record.env}
+    if line.startswith(("INIT_START", "RESTORE_START")):
+        return {"kind": "init", **base, "restore": line.startswith("RESTORE")}
+    if line.startswith("REPORT RequestId: "):
+        fields = dict(_REPORT_FIELD.findall(line))
+        status = re.search(r"Status: (\w+)", line)
+        return {
+            "kind": "report",
+            **base,
+            "requestId": line.split("\t", 1)[0].removeprefix("REPORT RequestId: "),
+            "durationMs": float(fields.get("Duration", 0)),
+            "billedMs": float(fields.get("Billed Duration", 0)),
+            "initMs": float(fields["Init Duration"]) if "Init Duration" in fields else None,
+            "maxMemoryMb": float(fields.get("Max Memory Used", 0)),
+            "status": status.group(1) if status else "ok",
+        }
+    if line.startswith("{") and '"step"' in line:
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            return None
+        if not isinstance(obj, dict) or not isinstance(obj.get("step"), str):
+            return None
+        return {"kind": "step", **base, **{k: obj[k] for k in _STEP_FIELDS if k in obj}}
+    return None
+
+
+@dataclass(eq=False)
+class EventStream(Response):
+    """A response that stays open: ``text/event-stream`` fed by :class:`WebConsole`.
+
+    The listener writes :meth:`head`, then awaits :meth:`run` with its writer.
+    """
+
+    console: WebConsole | None = None
+
+    def head(self) -> bytes:
+        """Status line and headers (no Content-Length: the body never ends)."""
+        return (
+            "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+            "Cache-Control: no-store\r\nConnection: close\r\n\r\n"
+        ).encode("latin-1")
+
+    async def run(self, write: Callable[[bytes], None], lost: Callable[[], bool]) -> None:
+        """Write events until the client goes away (or the server closes)."""
+        assert self.console is not None
+        await self.console.pump(write, lost)
+
+
+class WebConsole:
+    """Serves the pages and fans log-derived events out to dashboards.
+
+    Args:
+        gateway: the gateway (connections, runtime, config, task bookkeeping).
+    """
+
+    #: the one streamed path (served in a task; every other page is answered in place).
+    EVENTS_PATH = PREFIX + "/events"
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+        self.history: deque[dict[str, Any]] = deque(maxlen=HISTORY_EVENTS)
+        self._queues: set[asyncio.Queue[dict[str, Any]]] = set()
+        self._last_snapshot = 0.0
+        self._warmup_envs: set[str] = set()
+        self._ticker: asyncio.Task[Any] | None = None
+
+    # --- HTTP -----------------------------------------------------------------------------
+
+    @staticmethod
+    def owns(request: Request) -> bool:
+        """Whether ``request`` is for the emulator's pages."""
+        path = request.path
+        return path == PREFIX or path.startswith(PREFIX + "/")
+
+    def handle(self, request: Request) -> Response:
+        """The page, asset, config or event stream for a ``/_warmline`` request."""
+        if request.method not in ("GET", "HEAD"):
+            return json_response(405, {"message": "Method Not Allowed"}, [("Allow", "GET")])
+        rest = request.path[len(PREFIX) :]
+        if rest in _PAGES:
+            return _file_response(_PAGES[rest])
+        if rest.startswith("/static/"):
+            name = rest[len("/static/") :]
+            if not _STATIC_NAME.match(name):
+                return json_response(404, {"message": "Not Found"})
+            return _file_response(name)
+        if rest == "/config.json":
+            stage = self.gateway.config.websocket.stage
+            return json_response(200, {"stage": stage, "wsPath": f"/{stage}"})
+        if rest == "/events":
+            return EventStream(200, console=self)
+        return json_response(404, {"message": "Not Found"})
+
+    # --- events ---------------------------------------------------------------------------
+
+    def on_record(self, record: LogRecord) -> None:
+        """The log sink's listener: turn the line into an event and fan it out."""
+        event = parse_record(record)
+        if event is None:
+            return
+        if event["kind"] == "step" and event.get("step") == "warmup":
+            self._warmup_envs.add(record.env)
+        elif event["kind"] == "report":
+            # A ping's REPORT follows its step line in the same environment.
+            event["warmup"] = record.env in self._warmup_envs
+            self._warmup_envs.discard(record.env)
+        self.publish(event)
+        if event["kind"] in ("init", "report") and self._queues:
+            # Only when someone watches, and at most a few times a second: a snapshot walks
+            # every environment and connection, which under load is most of the emulator's
+            # CPU per message if done for every REPORT (bench/emulator_vs_offline.py).
+            now = time.monotonic()
+            if now - self._last_snapshot >= SNAPSHOT_INTERVAL_S:
+                self._last_snapshot = now
+                self.publish(self.snapshot())
+
+    def publish(self, event: dict[str, Any]) -> None:
+        """Keep ``event`` in the history and queue it for every open stream."""
+        if event["kind"] != "snapshot":
+            self.history.append(event)
+        for queue in self._queues:
+            queue.put_nowait(event)
+
+    def snapshot(self) -> dict[str, Any]:
+        """Environments and open connections now."""
+        gateway = self.gateway
+        envs = [
+            {
+                "id": e.environment_id,
+                "function": e.function,
+                "state": e.state,
+                "invocations": e.invocations,
+                "createdAt": e.created_at,
+                "lastUsedAt": e.last_used_at,
+                "initMs": e.init_ms,
+            }
+            for e in gateway.runtime.environments()
+        ]
+        conns = [
+            {
+                "id": ws.connection_id,
+                "connectedAt": ws.connected_at,
+                "lastActiveAt": ws.last_active_at,
+                "userAgent": ws.info.user_agent,
+                "sourceIp": ws.info.source_ip,
+            }
+            for ws in gateway.connections.values()
+            if ws.open
+        ]
+        return {
+            "kind": "snapshot",
+            "now": time.time(),
+            "idleReclaimS": gateway.config.limits.idle_reclaim_s,
+            "envs": envs,
+            "connections": conns,
+        }
+
+    async def pump(self, write: Callable[[bytes], None], lost: Callable[[], bool]) -> None:
+        """Send the history, then live events, to one client until it goes away."""
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._queues.add(queue)
+        self._ensure_ticker()
+        try:
+            write(b"retry: 1000\n\n")
+            for event in [*self.history, self.snapshot()]:
+                write(_sse(event))
+            while not lost():
+                try:
+                    event = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
+                except TimeoutError:
+                    write(b": keep-alive\n\n")
+                    continue
+                write(_sse(event))
+        finally:
+            self._queues.discard(queue)
+
+    def _ensure_ticker(self) -> None:
+        if self._ticker is None or self._ticker.done():
+            self._ticker = self.gateway.spawn(self._tick())
+
+    async def _tick(self) -> None:
+        """Snapshots while anyone watches: the idle-reclaim countdown moves on its own."""
+        while self._queues:
+            await asyncio.sleep(SNAPSHOT_INTERVAL_S)
+            with contextlib.suppress(RuntimeError):  # the runtime closed under us
+                self.publish(self.snapshot())
+
+
+def _sse(event: dict[str, Any]) -> bytes:
+    return b"data: " + json.dumps(event, separators=(",", ":")).encode() + b"\n\n"
