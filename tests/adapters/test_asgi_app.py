@@ -202,3 +202,22 @@ def test_drain_refuses_new_calls_flips_readiness_and_waits_for_open_ones() -> No
 async def _until(condition: Any) -> None:
     while not condition():
         await asyncio.sleep(0.01)
+
+
+def test_serve_also_serves_the_softphone_page() -> None:
+    async def scenario() -> dict[str, Any]:
+        app, _ = build()
+        async with running(AsgiApp(app)) as (_server, port):
+            base = f"http://127.0.0.1:{port}/_warmline"
+            return {
+                "page": await asyncio.to_thread(http_get, base + "/"),
+                "config": await asyncio.to_thread(http_get, base + "/config.json"),
+                "asset": await asyncio.to_thread(http_get, base + "/static/softphone.js"),
+                "escape": await asyncio.to_thread(http_get, base + "/static/..%2Fchat.py"),
+            }
+
+    out = asyncio.run(scenario())
+    assert out["page"][0] == 200 and "softphone" in out["page"][1]
+    assert json.loads(out["config"][1])["wsPath"] == "/ws"
+    assert out["asset"][0] == 200
+    assert out["escape"][0] == 404

@@ -33,6 +33,7 @@ imported by :mod:`warmline.adapters.asgi_server`, never here.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 from binascii import b2a_base64
@@ -210,6 +211,9 @@ class AsgiApp:
             body = b"ready" if ready else b"draining" if self.started else b"starting"
             await _respond(send, 200 if ready else 503, {"Content-Type": "text/plain"}, body)
             return
+        if path == "/_warmline" or path.startswith("/_warmline/"):
+            await self._page(path[len("/_warmline") :], send)
+            return
         chunks: list[bytes] = []
         size = 0
         more = True
@@ -247,6 +251,21 @@ class AsgiApp:
         response = result if isinstance(result, Response) else Response(200)
         body = response.body.encode("utf-8") if response.body is not None else b""
         await _respond(send, response.status_code, response.headers or {}, body)
+
+    async def _page(self, rest: str, send: Send) -> None:
+        """The softphone (and its assets) from the package, as ``warmline dev`` serves it."""
+        if rest == "/config.json":
+            body = json.dumps({"stage": "", "wsPath": self.ws_path}).encode()
+            await _respond(send, 200, {"Content-Type": "application/json"}, body)
+            return
+        from warmline.web import page
+
+        found = page(rest)
+        if found is None:
+            await _respond(send, 404, {"Content-Type": "text/plain"}, b"not found")
+            return
+        content, headers = found
+        await _respond(send, 200, dict(headers), content)
 
     # --- WebSocket -----------------------------------------------------------------------
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:

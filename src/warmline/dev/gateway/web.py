@@ -28,10 +28,10 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from warmline.dev.gateway.http import Request, Response, json_response
+from warmline.web import PREFIX, page
 
 #: Snapshots of environments and connections pushed to open dashboards at most this often.
 SNAPSHOT_INTERVAL_S = 0.25
@@ -43,7 +43,6 @@ if TYPE_CHECKING:
 __all__ = ["PREFIX", "EventStream", "WebConsole"]
 
 #: Where the emulator's pages live (never forwarded to the function URL).
-PREFIX = "/_warmline"
 #: Events kept for clients that connect later (a dev session, not a log store).
 HISTORY_EVENTS = 1000
 #: How often open dashboards get an environments/connections snapshot (idle countdown).
@@ -51,19 +50,6 @@ SNAPSHOT_INTERVAL_S = 1.0
 #: A comment line at least this often keeps proxies and the browser from timing out.
 KEEPALIVE_S = 15.0
 
-_PAGES = {"": "softphone.html", "/": "softphone.html", "/dashboard": "dashboard.html"}
-_TYPES = {
-    ".html": "text/html; charset=utf-8",
-    ".css": "text/css; charset=utf-8",
-    ".js": "text/javascript; charset=utf-8",
-    ".svg": "image/svg+xml",
-}
-#: Same-origin only: the pages load nothing from elsewhere (the network may be closed).
-_CSP = (
-    "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; "
-    "style-src 'self'; script-src 'self'; base-uri 'none'; frame-ancestors 'none'"
-)
-_STATIC_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*\.(html|css|js|svg)$")
 _REPORT_FIELD = re.compile(r"(Duration|Billed Duration|Init Duration|Max Memory Used): ([\d.]+)")
 #: Fields of a step line passed to the dashboard (ids and measurements, no payloads).
 _STEP_FIELDS = (
@@ -87,24 +73,11 @@ _STEP_FIELDS = (
 )
 
 
-def _asset(name: str) -> bytes | None:
-    try:
-        return (resources.files("warmline.web") / "static" / name).read_bytes()
-    except (FileNotFoundError, IsADirectoryError, ModuleNotFoundError):
-        return None
-
-
-def _file_response(name: str) -> Response:
-    body = _asset(name)
-    if body is None:
+def _page_response(rest: str) -> Response:
+    found = page(rest)
+    if found is None:
         return json_response(404, {"message": "Not Found"})
-    kind = _TYPES[name[name.rindex(".") :]]
-    headers = [
-        ("Content-Type", kind),
-        ("Cache-Control", "no-store"),
-        ("Content-Security-Policy", _CSP),
-        ("X-Content-Type-Options", "nosniff"),
-    ]
+    body, headers = found
     return Response(200, body, headers)
 
 
@@ -198,19 +171,12 @@ class WebConsole:
         if request.method not in ("GET", "HEAD"):
             return json_response(405, {"message": "Method Not Allowed"}, [("Allow", "GET")])
         rest = request.path[len(PREFIX) :]
-        if rest in _PAGES:
-            return _file_response(_PAGES[rest])
-        if rest.startswith("/static/"):
-            name = rest[len("/static/") :]
-            if not _STATIC_NAME.match(name):
-                return json_response(404, {"message": "Not Found"})
-            return _file_response(name)
         if rest == "/config.json":
             stage = self.gateway.config.websocket.stage
             return json_response(200, {"stage": stage, "wsPath": f"/{stage}"})
         if rest == "/events":
             return EventStream(200, console=self)
-        return json_response(404, {"message": "Not Found"})
+        return _page_response(rest)
 
     # --- events ---------------------------------------------------------------------------
 
