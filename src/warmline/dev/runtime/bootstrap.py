@@ -21,11 +21,19 @@ Faithful details, after the AWS runtime interface client:
 After each invocation the environment writes an end marker on stdout and stderr, so the
 emulator knows every line the invocation printed has arrived before it logs END.
 
-Standard library only: this module is what the pre-started process imports.
+Standard library only: this module is what the pre-started process imports. It also
+imports what AWS's Python runtime has loaded before it imports the handler module (its
+runtime interface client talks HTTP to the Runtime API and encodes JSON with Decimal
+support): ``http.client``, ``decimal``, ``uuid``, ``json``, ``logging``, ``socket``,
+``traceback``. Environments forked from it start with them, so user init is measured on
+top of them as on AWS — the same list ``warmline coldstart --lambda`` preloads
+(``warmline.tools.coldstart.LAMBDA_BOOTSTRAP_MODULES``).
 """
 
 from __future__ import annotations
 
+import decimal  # noqa: F401 - preloaded as by AWS's runtime (module docstring)
+import http.client  # noqa: F401 - preloaded as by AWS's runtime (module docstring)
 import importlib
 import json
 import logging
@@ -35,6 +43,7 @@ import socket
 import sys
 import time
 import traceback
+import uuid  # noqa: F401 - preloaded as by AWS's runtime (module docstring)
 from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
 
