@@ -14,6 +14,8 @@ streaming engine.
 
 from __future__ import annotations
 
+from warmline._lazy import lazy_names
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from warmline.offload.claims import (
@@ -86,12 +88,6 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str) -> object:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'warmline.offload' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(f"warmline.offload.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_names(
+    __name__, {k: f"warmline.offload.{v}" for k, v in _WHERE.items()}, globals(), __all__
+)

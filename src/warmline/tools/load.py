@@ -15,7 +15,6 @@ concurrency cap, all bounded in count and time, loopback only. Per call and turn
 from __future__ import annotations
 
 import asyncio
-import math
 import sys
 import time
 from collections import Counter
@@ -24,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from warmline.tools.call import CallResult, Step, run_call
+from warmline.tools.report import percentile as _pct
 
 __all__ = ["LoadResult", "run_load"]
 
@@ -34,13 +34,6 @@ DEFAULT_QUESTIONS = (
     "Do you have a student discount?",
     "How do I pay my bill?",
 )
-
-
-def _pct(values: Sequence[float], pct: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(1, math.ceil(pct / 100 * len(ordered))) - 1]
 
 
 @dataclass

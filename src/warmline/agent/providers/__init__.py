@@ -16,8 +16,9 @@ resolve on first use (PEP 562), so ``import warmline.agent.providers`` costs not
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from warmline._lazy import lazy_names
+
+TYPE_CHECKING = False
 
 if TYPE_CHECKING:
     from warmline.agent.providers.bedrock import BedrockConverseAnswerer, BedrockEmbeddings
@@ -47,8 +48,6 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(f"{__name__}.{module}"), name)
+__getattr__, __dir__ = lazy_names(
+    __name__, {k: f"warmline.agent.providers.{v}" for k, v in _WHERE.items()}, globals(), __all__
+)
