@@ -675,40 +675,17 @@ class Runtime:
         await env.drain_output(KILL_GRACE_S)
         env.close()
         timeout_s = fn.spec.timeout_s
-        duration = limit_s * 1000
-        restore_ms, init_only = (init_ms, None) if env.restored else (None, init_ms)
-        billed = logs.billed_ms(duration + (init_only or 0.0))
-        self._emit(fn, env.id, logs.timed_out_line(request_id, timeout_s))
-        self._emit(fn, env.id, logs.end_line(request_id))
-        self._emit(
+        message = f"RequestId: {request_id} Error: Task timed out after {timeout_s:.2f} seconds"
+        return self._ended_badly(
             fn,
-            env.id,
-            logs.report_line(
-                request_id,
-                duration_ms=duration,
-                billed=billed,
-                memory_mb=fn.spec.memory_mb,
-                max_memory_mb=memory,
-                init_ms=init_only,
-                restore_ms=restore_ms,
-                status="timeout",
-            ),
-        )
-        return InvokeResult(
-            request_id=request_id,
-            status="timeout",
-            payload=None,
-            error={
-                "errorType": "Sandbox.Timedout",
-                "errorMessage": (
-                    f"RequestId: {request_id} Error: Task timed out after {timeout_s:.2f} seconds"
-                ),
-            },
-            cold=init_ms is not None,
+            env,
+            request_id,
+            duration=limit_s * 1000,
+            memory=memory,
             init_ms=init_ms,
-            duration_ms=duration,
-            billed_ms=billed,
-            environment_id=env.id,
+            lines=[logs.timed_out_line(request_id, timeout_s)],
+            status="timeout",
+            error={"errorType": "Sandbox.Timedout", "errorMessage": message},
         )
 
     async def _crashed(
@@ -726,14 +703,40 @@ class Runtime:
         code = env.exited.result() if env.exited.done() else None
         await env.drain_output(KILL_GRACE_S)
         env.close()
-        duration = (time.monotonic() - started) * 1000
-        restore_ms, init_only = (init_ms, None) if env.restored else (None, init_ms)
-        billed = logs.billed_ms(duration + (init_only or 0.0))
         message = f"RequestId: {request_id} Error: Runtime exited with error: "
         message += logs.exit_description(code)
-        self._emit(fn, env.id, message)
-        self._emit(fn, env.id, "Runtime.ExitError")
+        return self._ended_badly(
+            fn,
+            env,
+            request_id,
+            duration=(time.monotonic() - started) * 1000,
+            memory=memory,
+            init_ms=init_ms,
+            lines=[message, "Runtime.ExitError"],
+            status="crash",
+            error={"errorType": "Runtime.ExitError", "errorMessage": message},
+        )
+
+    def _ended_badly(
+        self,
+        fn: _Function,
+        env: Environment,
+        request_id: str,
+        *,
+        duration: float,
+        memory: int,
+        init_ms: float | None,
+        lines: list[str],
+        status: InvokeStatus,
+        error: dict[str, Any],
+    ) -> InvokeResult:
+        """Log ``lines``, END and REPORT for an invocation that killed its environment."""
+        restore_ms, init_only = (init_ms, None) if env.restored else (None, init_ms)
+        billed = logs.billed_ms(duration + (init_only or 0.0))
+        for line in lines:
+            self._emit(fn, env.id, line)
         self._emit(fn, env.id, logs.end_line(request_id))
+        crashed = status == "crash"
         self._emit(
             fn,
             env.id,
@@ -745,15 +748,15 @@ class Runtime:
                 max_memory_mb=memory,
                 init_ms=init_only,
                 restore_ms=restore_ms,
-                status="error",
-                error_type="Runtime.ExitError",
+                status="error" if crashed else "timeout",
+                **({"error_type": "Runtime.ExitError"} if crashed else {}),
             ),
         )
         return InvokeResult(
             request_id=request_id,
-            status="crash",
+            status=status,
             payload=None,
-            error={"errorType": "Runtime.ExitError", "errorMessage": message},
+            error=error,
             cold=init_ms is not None,
             init_ms=init_ms,
             duration_ms=duration,
