@@ -116,7 +116,6 @@ def prepare() -> None:
         sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     except AttributeError:  # replaced by something that is not a TextIOWrapper
         pass
-    _watch_streams()
     _install_logging()
 
 
@@ -211,51 +210,6 @@ def _maxrss_kb() -> int:
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
-class _Watched:
-    """``sys.stdout``/``sys.stderr`` with a flag set on every write.
-
-    An invocation that printed nothing (the common case under load) needs no end markers:
-    skipping them saves two writes here and two reads and wake-ups in the emulator per
-    invocation. Output written straight to the file descriptors (a C extension) bypasses
-    the flag; it is still logged, only possibly after that invocation's END line.
-    """
-
-    def __init__(self, stream: Any) -> None:
-        self._stream = stream
-        self.written = False
-
-    def write(self, text: str) -> int:
-        self.written = True
-        return int(self._stream.write(text))
-
-    def writelines(self, lines: Any) -> None:
-        self.written = True
-        self._stream.writelines(lines)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
-
-
-_watched: list[_Watched] = []
-
-
-def _watch_streams() -> None:
-    """Wrap ``sys.stdout``/``sys.stderr`` once (before logging binds to them)."""
-    if _watched:
-        return
-    out, err = _Watched(sys.stdout), _Watched(sys.stderr)
-    sys.stdout, sys.stderr = out, err
-    _watched.extend([out, err])
-
-
-def _wrote_since_last_call() -> bool:
-    """Whether the invocation wrote through ``sys.stdout``/``sys.stderr``; resets."""
-    wrote = any(w.written for w in _watched) or not _watched
-    for w in _watched:
-        w.written = False
-    return wrote
-
-
 def _flush_with_marker(request_id: str) -> None:
     marker = (END_MARKER + request_id + "\n").encode()
     for stream, fd in ((sys.stdout, 1), (sys.stderr, 2)):
@@ -304,7 +258,6 @@ def serve(channel: SyncChannel, handler: Handler, config: Mapping[str, Any]) -> 
         started = perf()
         body: bytes
         try:
-            _wrote_since_last_call()  # what printed between invocations is not this one's
             result = handler(message["event"], context)
             try:
                 payload = json.dumps(result, default=_default)
@@ -324,7 +277,6 @@ def serve(channel: SyncChannel, handler: Handler, config: Mapping[str, Any]) -> 
                     _flush_with_marker(request_id)
                     channel.send_bytes(frame(body))
                     continue
-                wrote = _wrote_since_last_call()
                 head = json.dumps(
                     {
                         "t": "result",
@@ -332,14 +284,10 @@ def serve(channel: SyncChannel, handler: Handler, config: Mapping[str, Any]) -> 
                         "ok": True,
                         "duration_ms": (perf() - started) * 1000.0,
                         "maxrss_kb": _maxrss_kb(),
-                        "o": wrote,  # False: no end markers follow (nothing printed)
                     },
                     separators=(",", ":"),
                 )
                 body = (head[:-1] + ',"payload":' + payload + "}").encode()
-                if not wrote:
-                    channel.send_bytes(frame(body))
-                    continue
         except Exception as exc:  # noqa: BLE001 - the handler's error is the result
             error = _fault(type(exc).__name__, str(exc), _user_trace(exc.__traceback__))
             error["requestId"] = request_id

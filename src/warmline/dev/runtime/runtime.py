@@ -621,8 +621,7 @@ class Runtime:
             raise
         if message is None or message.get("t") != "result":
             return await self._crashed(fn, env, request_id, now, init_ms)
-        if message.get("o", True):  # the environment printed: wait for its end markers
-            await env.wait_output(request_id, OUTPUT_GRACE_S)
+        await env.wait_output(request_id, OUTPUT_GRACE_S)
         duration = float(message.get("duration_ms", (time.monotonic() - now) * 1000))
         env.max_memory_mb = max(env.max_memory_mb, math.ceil(message.get("maxrss_kb", 0) / 1024))
         billed = logs.billed_ms(duration + (init_only or 0.0))
