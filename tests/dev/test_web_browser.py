@@ -89,8 +89,14 @@ def greeted(page: Any) -> None:
     expect(page.locator("#status")).to_have_text("connected")
 
 
+def settled(page: Any) -> None:
+    """No answer is still streaming (typing over one would be a barge-in)."""
+    expect(page.locator("#transcript .msg.agent.streaming")).to_have_count(0)
+
+
 def ask(page: Any, text: str) -> Any:
-    """Type ``text``, press Enter; the agent bubble that answers it."""
+    """Once the agent has finished, type ``text``, press Enter; the bubble that answers."""
+    settled(page)
     before = agent_bubbles(page).count()
     page.fill("#say", text)
     page.press("#say", "Enter")
