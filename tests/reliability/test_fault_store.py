@@ -145,3 +145,17 @@ def test_store_down_on_an_sqs_worker_task_still_raises_for_a_retry() -> None:
     handler = lambda_handler(app, log=StepLogger(io.StringIO()))
     event = {"Records": [{"eventSource": "aws:sqs", "messageId": "m1", "body": "{}"}]}
     assert handler(event, LambdaContext()) == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
+
+
+def test_a_browser_caller_gets_the_apology_as_chat() -> None:
+    """The apology goes through the message's channel, not as a raw relay frame."""
+    handler, store, conns, _out = agent()
+    start = {"type": "chat.start"}
+    assert handler(message(start), LambdaContext())["statusCode"] == 200
+    sent_before = len(conns.sent(CID))
+    store.down = {"*"}
+    ask = {"type": "chat.message", "text": "What are your support hours?"}
+    assert handler(message(ask), LambdaContext()) == {"statusCode": 503}
+    (frame,) = spoken(conns, sent_before)
+    assert frame["type"] == "chat.token" and frame["text"] == STORE_APOLOGY
+    assert frame["last"] is True

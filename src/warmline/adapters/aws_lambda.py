@@ -25,7 +25,7 @@ import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 
-from warmline.core.app import App, Invocation, Response
+from warmline.core.app import STORE_APOLOGY, App, Invocation, Response
 from warmline.core.events import (
     Connect,
     ConnectionRef,
@@ -39,7 +39,7 @@ from warmline.core.events import (
 )
 from warmline.core.limits import INTEGRATION_TIMEOUT_S, WARMUP_HOLD_S
 from warmline.core.warmup import detect_warmup, parse_scheduled
-from warmline.errors import InvalidEventError, StoreError
+from warmline.errors import InvalidEventError
 from warmline.log import StepLogger
 
 # typing costs ~5 ms to import; annotations are strings, so it is only needed
@@ -54,7 +54,6 @@ __all__ = ["STORE_APOLOGY", "lambda_handler", "to_event"]
 
 #: Said to the caller when the session store fails during a message: an exception would
 #: leave dead air (API Gateway forwards nothing on a one-way route and does not retry).
-STORE_APOLOGY = "Sorry, I'm having trouble on my side right now. Please say that again."
 
 
 def _str_map(value: Any) -> dict[str, str]:
@@ -320,12 +319,7 @@ def lambda_handler(
             # otherwise it is garbage: a 400, not an exception (and no async retries).
             logger("invalid_event", "error", error="an event of no known shape", cold=cold)
             return {"statusCode": 400}
-        try:
-            result = app.handle(event, invocation)
-        except StoreError as exc:
-            if not isinstance(event, Message):
-                raise  # async work: let Lambda's retries and the DLQ have it
-            return _store_failed(app, event, logger, exc, cold)
+        result = app.handle(event, invocation)
         if isinstance(event, WarmUp) and event.concurrency > 1:
             # Hold this environment a moment so the fan-out's other pings find it busy
             # and land in other environments (lambda-warmer does the same, PROTOCOLS §4.4).
@@ -334,30 +328,6 @@ def lambda_handler(
 
     handler.app = app  # type: ignore[attr-defined]
     return handler
-
-
-def _store_failed(
-    app: App, event: Message, logger: StepLogger, exc: StoreError, cold: bool
-) -> dict[str, int]:
-    """The store failed during a message: tell the caller, log it, answer 503.
-
-    Nothing is half-written: each store write is one compare-and-set, and the one that
-    failed did not happen (the turn was not bumped, no partial record was saved). The
-    caller hears :data:`STORE_APOLOGY` and may repeat the prompt once the store is back.
-    """
-    conn = event.connection
-    logger(
-        "store_unavailable", "error", connectionId=conn.connection_id, error=repr(exc), cold=cold
-    )
-    if app.protocol == "relay":
-        from warmline.core.relay import Text
-
-        try:
-            frame = app.encode(Text(token=STORE_APOLOGY, last=True))
-            app.connections_for(conn).post(conn.connection_id, frame)
-        except Exception as post_exc:  # noqa: BLE001 - the apology is best effort
-            logger("apology_failed", "error", connectionId=conn.connection_id, error=repr(post_exc))
-    return {"statusCode": 503}
 
 
 def _handle_batch(app: App, tasks: list[WorkerTask], invocation: Invocation) -> Any:

@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from warmline.errors import MalformedFrameError
+from warmline.errors import MalformedFrameError, StoreError
 
 if TYPE_CHECKING:
     from warmline.core.app import Context
@@ -152,8 +152,15 @@ class ChatChannel:
         return to_relay(body)
 
     def outbound(self, frame: bytes | str, ctx: Context) -> str | None:
-        """The chat frame for a relay frame, with the turn and intent of ``ctx``."""
-        record = ctx.session
+        """The chat frame for a relay frame, with the turn and intent of ``ctx``.
+
+        The turn is decoration: when the session store is down (the frame is then the
+        App's spoken apology) the frame goes out without it rather than not at all.
+        """
+        try:
+            record = ctx.session
+        except StoreError:
+            record = None
         intent = ctx.fields.get("intent")
         return to_chat(
             frame,

@@ -47,6 +47,7 @@ from warmline.errors import (
     FrameTooLargeError,
     InvalidSignatureError,
     MalformedFrameError,
+    StoreError,
     VersionConflictError,
 )
 from warmline.log import StepLogger
@@ -74,7 +75,10 @@ if TYPE_CHECKING:
         def outbound(self, frame: bytes | str, ctx: Context) -> bytes | str | None: ...
 
 
-__all__ = ["App", "Context", "Invocation", "Response"]
+__all__ = ["STORE_APOLOGY", "App", "Context", "Invocation", "Response"]
+
+#: Said when the session store fails during a message (the caller may say it again).
+STORE_APOLOGY = "Sorry, I'm having trouble on my side right now. Please say that again."
 
 
 #: How many times a session write that lost a compare-and-set race is retried.
@@ -702,13 +706,16 @@ class App:
         # Session bookkeeping (create on setup, bump the turn on a final prompt or an
         # interrupt) happens whether or not the app handles that type itself: the turn
         # fence must move on every barge-in.
-        self._before_relay(ctx)
-        handler = self.routes.get(ctx.route)
-        if handler is None:
-            ctx.log("no_route", "warning", selected=ctx.route)
-            return Response(404)
-        result = self._call(handler, ctx)
-        response = self._emit(ctx, result)
+        try:
+            self._before_relay(ctx)
+            handler = self.routes.get(ctx.route)
+            if handler is None:
+                ctx.log("no_route", "warning", selected=ctx.route)
+                return Response(404)
+            result = self._call(handler, ctx)
+            response = self._emit(ctx, result)
+        except StoreError as exc:
+            return self._store_failed(ctx, exc)
         measured = {
             "cold": inv.cold,
             "durationMs": round((inv.clock() - started) * 1000, 2),
@@ -716,6 +723,26 @@ class App:
         }
         ctx.log("message", **{**measured, **ctx.fields})
         return response
+
+    def _store_failed(self, ctx: Context, exc: StoreError) -> Response:
+        """The store failed during a message: tell the caller, log it, answer 503.
+
+        Nothing is half-written: each store write is one compare-and-set, and the one that
+        failed did not happen. The caller hears :data:`STORE_APOLOGY` (through the
+        message's channel, so a browser gets it as chat) and may say it again once the
+        store is back; silence would be worse. Async work does not come here: it raises,
+        so the platform's retries and dead-letter queue have it.
+        """
+        ctx.log("store_unavailable", "error", error=repr(exc), cold=ctx.invocation.cold)
+        if self.protocol == "relay":
+            from warmline.core.relay import Text
+
+            try:
+                if not ctx.send(Text(token=STORE_APOLOGY, last=True)):
+                    ctx.log("apology_failed", "error", error="the caller is gone (410)")
+            except Exception as post_exc:  # noqa: BLE001 - the apology is best effort
+                ctx.log("apology_failed", "error", error=repr(post_exc))
+        return Response(503)
 
     def _route_for(self, event: Message, ctx: Context) -> str:
         if event.route_key not in ("", DEFAULT) and event.route_key in self.routes:
