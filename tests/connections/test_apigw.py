@@ -445,19 +445,42 @@ def test_a_reused_socket_that_dies_mid_request_is_resent_once(make: Any) -> None
     assert all(s.signature_ok for s in server.seen)
 
 
-def test_a_socket_that_keeps_dying_is_resent_only_once(make: Any) -> None:
-    server, client = make(lambda seen: Reply() if seen.body == b"one" else Reply(drop=True))
+def test_a_socket_that_keeps_dying_is_retried_within_the_budget_then_fails(make: Any) -> None:
+    fake = FakeTime()
+    server, client = make(
+        lambda seen: Reply() if seen.body == b"one" else Reply(drop=True),
+        retry_budget_s=1.0,
+        monotonic=fake.monotonic,
+        sleep=fake.sleep,
+    )
     client.post(CID, "one")
-    with pytest.raises(ConnectionsError) as info:
+    with pytest.raises(ConnectionsError, match="closed without an answer") as info:
         client.post(CID, "two")
+    assert type(info.value) is ConnectionsError  # not ThrottledError: nobody throttled
     assert info.value.status is None
-    assert [s.body for s in server.seen] == [b"one", b"two", b"two"]
+    bodies = [s.body for s in server.seen]
+    # the reused socket is resent at once, then fresh sockets with backoff until the budget
+    assert bodies[:3] == [b"one", b"two", b"two"] and set(bodies[1:]) == {b"two"}
+    assert len(fake.sleeps) == len(bodies) - 3 >= 1 and sum(fake.sleeps) <= 1.0
+    before = len(server.seen)
     client.post(CID, "one")  # and the client still works afterwards
-    assert len(server.seen) == 4
+    assert len(server.seen) == before + 1
 
 
-def test_a_fresh_socket_that_dies_is_not_resent(make: Any) -> None:
-    server, client = make(lambda seen: Reply(drop=True))
+def test_a_fresh_socket_that_dies_is_retried_with_backoff_and_signed_again(make: Any) -> None:
+    fake = FakeTime()
+    server, client = make(
+        replies(Reply(drop=True), Reply(drop=True)), monotonic=fake.monotonic, sleep=fake.sleep
+    )
+    client.post(CID, "x")
+    assert [s.body for s in server.seen] == [b"x"] * 3
+    assert [s.conn for s in server.seen] == [1, 2, 3]  # a new connection each time
+    assert all(s.signature_ok for s in server.seen)
+    assert len(fake.sleeps) == 2
+
+
+def test_a_zero_budget_does_not_retry_a_dropped_post(make: Any) -> None:
+    server, client = make(lambda seen: Reply(drop=True), retry_budget_s=0.0)
     with pytest.raises(ConnectionsError):
         client.post(CID, "x")
     assert len(server.seen) == 1

@@ -13,7 +13,8 @@ from warmline.tools.load import LoadResult, run_load
 
 def _turn(prompt: str, tokens: list[str], last: bool) -> Turn:
     turn = Turn(prompt, tokens=tokens, first_token_ms=1.0 if tokens else None)
-    turn.last_token_ms = 2.0 if last else None
+    turn.last_token_ms = 2.0 if tokens else None
+    turn.complete = last
     return turn
 
 
@@ -29,6 +30,16 @@ def test_turns_are_counted_answered_lost_and_doubled() -> None:
     assert (summary["answered"], summary["lost"], summary["doubled"]) == (3, 3, 1)
     assert summary["completed"] == 1
     assert summary["errors"] == {"connect rejected: HTTP 403": 1}
+
+
+def test_a_partial_answer_is_lost_and_a_dropped_socket_is_an_error() -> None:
+    result = LoadResult(calls=1)
+    # tokens arrived but never the ``last: true``: the caller heard half an answer
+    cut = CallResult("ws://x", turns=[_turn("a", ["x", "y"], False)], closed="1006")
+    result.add(cut, turns=2)
+    summary = result.summary()
+    assert (summary["answered"], summary["lost"], summary["completed"]) == (0, 2, 0)
+    assert summary["errors"] == {"connection closed by the server: 1006": 1}
 
 
 @pytest.mark.slow

@@ -33,6 +33,20 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument("--config", type=Path, default=None, help="warmline.toml or pyproject.toml")
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=3001, help="port (default 3001; 0 = any free)")
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="NAME[=SPEC]",
+        help="inject a fault (repeatable): NAME, NAME=RATE or NAME=key=value,... "
+        "e.g. connections.throttle=0.1, lambda.kill=ms=150,count=1; names: "
+        "lambda.kill, lambda.throttle, store.fail, store.stall, connections.drop, "
+        "connections.delay, connections.throttle, connections.error, async.duplicate, "
+        "async.delay, client.abort (see warmline.dev.faults)",
+    )
+    parser.add_argument(
+        "--fault-seed", type=int, default=None, help="seed for the faults' dice (repeatable runs)"
+    )
     add_source_arguments(parser)
 
 
@@ -43,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         config = config_from_args(args) or load_config(args.config or find_config(Path.cwd()))
+        config = with_fault_flags(config, args.fault, args.fault_seed)
     except ConfigurationError as exc:
         print(f"warmline dev: {exc}", file=sys.stderr)
         return 2
@@ -54,6 +69,26 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"warmline dev: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1
+
+
+def with_fault_flags(config: DevConfig, flags: list[str], seed: int | None) -> DevConfig:
+    """``config`` with the ``--fault`` flags added to (and overriding) its ``[faults]``.
+
+    Raises:
+        ConfigurationError: a bad flag (names it).
+    """
+    import dataclasses
+
+    from warmline.dev.faults import FaultPlan, parse_fault_flag
+
+    if not flags and seed is None:
+        return config
+    triggers = dict(config.faults.triggers)
+    for flag in flags:
+        name, trigger = parse_fault_flag(flag, tuple(config.functions))
+        triggers[name] = trigger
+    plan = FaultPlan(triggers, seed if seed is not None else config.faults.seed)
+    return dataclasses.replace(config, faults=plan)
 
 
 async def _serve(config: DevConfig, host: str, port: int) -> int:
@@ -80,6 +115,9 @@ async def _serve(config: DevConfig, host: str, port: int) -> int:
             )
         if config.http_function is not None:
             print(f"  Function URL: {server.lambda_url}/ -> {config.http_function}")
+        if config.faults.triggers:
+            names = ", ".join(config.faults.triggers)
+            print(f"  Faults:       {names}  (GET/PUT {server.web_url}faults)")
         print(f"\nOpen the softphone:  {server.web_url}")
         print(f"Watch the backend:   {server.web_url}dashboard")
         if config.http_function is not None:

@@ -14,14 +14,19 @@ Behaviour (PROTOCOLS.md §2.4, §6):
   the request is re-signed and sent once more on a new connection. (If the peer had
   already acted on it before the socket died, the message arrives twice; urllib3 and
   botocore make the same trade, and a socket that died while idle never delivered it.)
+* A fresh socket that the peer closes or resets without an answer is retried like a 5xx
+  (backoff, within the retry budget), as botocore retries ``ConnectionClosedError``. The
+  same trade again: a peer that acted before resetting gets the token twice, but the
+  alternative is failing the whole turn mid-answer, and a doubled word is less harm to a
+  caller than half an answer and an error. (``warmline dev --fault connections.drop``
+  resets before delivering; tests/reliability/test_fault_injection_connections.py.)
 * 200/204 succeed; 410 raises :class:`ConnectionGoneError` at once (the caller hung up);
   413 :class:`PayloadTooLargeError` (bodies over ``MAX_POST_BYTES`` are refused before
   sending); 403 :class:`ForbiddenError`; 429 and 5xx are retried with exponential backoff and
   full jitter while the retry budget lasts, then :class:`ThrottledError`. Every attempt is
   signed again, with a fresh ``X-Amz-Date``.
-* Other network failures (refused, timed out, TLS errors, a fresh socket dropped) raise
-  :class:`ConnectionsError` without a retry: a timed-out post may well have been delivered,
-  and on a call a repeated token is worse than a late error.
+* Other network failures (refused, timed out, TLS errors) raise :class:`ConnectionsError`
+  without a retry: a timed-out post may well be in the peer's hands still.
 
 Imports: ``http.client`` is imported on the first request (or by :meth:`warm`), not at
 module top, and an ``ssl`` context (with the CA bundle) is built only for an ``https``
@@ -82,8 +87,10 @@ BACKOFF_CAP_S = 1.0
 #: A socket idle longer than this is reopened rather than trusted: after a freeze a peer
 #: may have dropped it without a FIN [inf; API Gateway's keep-alive timeout is unpublished].
 DEFAULT_MAX_IDLE_S = 60.0
+#: Pseudo-status of a request whose fresh socket was closed or reset without an answer.
+_NO_ANSWER = 0
 #: Statuses worth retrying: LimitExceededException (rate or client buffer full) and 5xx (§2.4).
-_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504, _NO_ANSWER})
 _MAX_SHARED = 8  # clients kept by ApiGatewayConnections.for_request (one per endpoint)
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _USER_AGENT = "warmline/0.1 (stdlib sigv4)"
@@ -341,6 +348,11 @@ class ApiGatewayConnections:
                     )
                 delay = _backoff(attempt)
                 if self._monotonic() + delay > deadline:
+                    if status == _NO_ANSWER:
+                        raise ConnectionsError(
+                            f"@connections {method} to {self.endpoint}: {detail} "
+                            f"{attempt} times in {self._retry_budget_s:g} s"
+                        )
                     raise ThrottledError(
                         f"@connections {method} still answered {detail} after {attempt} "
                         f"attempts in {self._retry_budget_s:g} s",
@@ -372,9 +384,7 @@ class ApiGatewayConnections:
                     if self._log is not None:
                         self._log("connections.reconnect", error=type(exc).__name__)
                     continue
-                raise ConnectionsError(
-                    f"@connections {method} to {self.endpoint} failed: {type(exc).__name__}"
-                ) from exc
+                return _NO_ANSWER, b"", type(exc).__name__  # retried with backoff
             except (OSError, http.client.HTTPException) as exc:
                 conn.close()
                 raise ConnectionsError(
@@ -483,6 +493,8 @@ def _backoff(attempt: int) -> float:
 
 def _describe(status: int, error_type: str, payload: bytes) -> str:
     """``410 GoneException``, plus the ``message`` of the AWS error body when there is one."""
+    if status == _NO_ANSWER:
+        return f"closed without an answer ({error_type})"
     message = ""
     try:
         doc = json.loads(payload) if payload else None

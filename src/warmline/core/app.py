@@ -523,6 +523,12 @@ class App:
             store = arg()
         else:
             store = arg  # type: ignore[assignment]
+        import os
+
+        if os.environ.get("WARMLINE_DEV_FAULTS"):  # warmline dev may inject store faults
+            from warmline.stores.faulty import FaultyStore
+
+            store = FaultyStore(store)
         self._store = store
         return store
 

@@ -42,6 +42,10 @@ mid-call is not::
 
     [limits]
     integration_timeout_s = 29
+
+    [faults]                         # optional: break things on purpose (dev/faults.py)
+    seed = 7
+    connections.throttle = 0.1
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ from pathlib import Path
 from typing import Any
 
 from warmline.core import limits
+from warmline.dev.faults import FaultPlan, parse_faults
 from warmline.errors import ConfigurationError
 
 __all__ = [
@@ -80,6 +85,11 @@ MAX_SQS_BATCH_SIZE = 10_000
 DEFAULT_SQS_VISIBILITY_TIMEOUT_S = 30.0
 #: Async invocation waits before retry 1 and 2 (PROTOCOLS.md §3.4).
 ASYNC_RETRY_DELAYS_S = (60.0, 120.0)
+#: A throttled async event is retried with backoff from 1 s up to 5 min until it is
+#: 6 h old (PROTOCOLS.md §3.4: "throttles/5xx retried up to 6 h with backoff 1 s -> 5 min").
+ASYNC_THROTTLE_BACKOFF_S = 1.0
+ASYNC_THROTTLE_BACKOFF_MAX_S = 300.0
+MAX_EVENT_AGE_S = 6 * 3600.0
 #: A PostToConnection is refused with 429 when the client's unsent bytes exceed this
 #: (PROTOCOLS.md §2.4 "client buffer full"); AWS does not publish the size [inf].
 WRITE_BUFFER_LIMIT_BYTES = 4 * 1024 * 1024
@@ -172,6 +182,8 @@ class Limits:
     max_post_bytes: int = limits.MAX_POST_BYTES
     async_retry_delays_s: tuple[float, ...] = ASYNC_RETRY_DELAYS_S
     write_buffer_limit_bytes: int = WRITE_BUFFER_LIMIT_BYTES
+    async_throttle_backoff_s: float = ASYNC_THROTTLE_BACKOFF_S
+    max_event_age_s: float = MAX_EVENT_AGE_S
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +201,8 @@ class DevConfig:
     #: The function behind a Lambda function URL: every HTTP request that is neither
     #: ``@connections`` nor the Invoke API goes to it (payload format 2.0).
     http_function: str | None = None
+    #: faults to inject (``[faults]``, :mod:`warmline.dev.faults`); none by default.
+    faults: FaultPlan = field(default_factory=FaultPlan)
     source: Path | None = None
 
 
@@ -261,7 +275,7 @@ def parse_config(
         data,
         "",
         {"functions", "websocket", "schedules", "sqs", "sns", "limits", "region", "account"}
-        | {"http"}
+        | {"http", "faults"}
         | _OTHER_TOOLS,
     )
     functions = _functions(_table(data, "functions", required=True), base_dir)
@@ -293,6 +307,7 @@ def parse_config(
         region=_str(data, "region", "", "us-east-1"),
         account=_str(data, "account", "", "123456789012"),
         http_function=http_function,
+        faults=parse_faults(_table(data, "faults"), tuple(functions)),
         source=source,
     )
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from warmline.dev.config import DevConfig
+from warmline.dev.faults import FaultInjector, FaultPlan
 from warmline.dev.gateway.bus import AsyncBus
 from warmline.dev.gateway.gateway import Gateway
 from warmline.dev.gateway.listener import Listener
@@ -100,6 +101,10 @@ class DevServer:
         )
         self.bus = AsyncBus(self.runtime.invoke, config, self._log)
         self.scheduler = Scheduler(config, self.bus.submit)
+        #: the faults injected on purpose (``[faults]``, ``--fault``, PUT /_warmline/faults).
+        self.faults = FaultInjector(config.faults, log=self._log)
+        self.runtime.faults = self.faults
+        self.bus.faults = self.faults
         self.gateway: Gateway | None = None
         self._listener: Listener | None = None
 
@@ -151,6 +156,7 @@ class DevServer:
         listener = Listener(listener_gateway, None)
         self._port = listener.bind(self.host, self._requested_port)
         listener_gateway.host_port = self.host_port
+        listener_gateway.faults = self.faults
         # The browser pages at /_warmline/: the softphone and the live dashboard.
         listener_gateway.web = WebConsole(listener_gateway)
         self.log_sink.subscribe(listener_gateway.web.on_record)
@@ -162,6 +168,8 @@ class DevServer:
             # out their own URL (the TwiML endpoint) or invoke other functions.
             "WARMLINE_DEV_WS_URL": self.ws_url,
             "AWS_ENDPOINT_URL_LAMBDA": self.lambda_url,
+            # Apps wrap their session store so store.* faults can reach it (stores/faulty.py).
+            "WARMLINE_DEV_FAULTS": "1",
         }
         try:
             if self._tls:
@@ -249,6 +257,10 @@ class DevServer:
             KeyError: unknown schedule.
         """
         return self.scheduler.fire(name)
+
+    def set_faults(self, plan: FaultPlan) -> None:
+        """Inject ``plan`` from now on (counters start over); ``FaultPlan()``: none."""
+        self.faults.replace(plan)
 
     async def drain(self, timeout: float = 10.0) -> bool:
         """Wait until the async bus and queues are idle; False on timeout."""

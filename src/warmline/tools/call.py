@@ -67,6 +67,8 @@ class Turn:
     first_token_ms: float | None = None
     last_token_ms: float | None = None
     interrupted: bool = False
+    #: the answer ended with ``last: true`` (a partial answer is not an answer).
+    complete: bool = False
 
     @property
     def answer(self) -> str:
@@ -80,6 +82,7 @@ class Turn:
             "firstTokenMs": self.first_token_ms,
             "lastTokenMs": self.last_token_ms,
             "interrupted": self.interrupted,
+            "complete": self.complete,
         }
 
 
@@ -94,6 +97,8 @@ class CallResult:
     action_twiml: str | None = None
     rejected: int | None = None
     other_frames: list[dict[str, Any]] = field(default_factory=list)
+    #: the server closed the socket before the caller hung up (``"1006"``, ``"1011 reason"``).
+    closed: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -103,6 +108,7 @@ class CallResult:
             "end": self.end,
             "actionTwiml": self.action_twiml,
             "rejected": self.rejected,
+            "closed": self.closed,
         }
 
 
@@ -263,8 +269,12 @@ async def run_call(
                 await frames.put(frame if isinstance(frame, dict) else {"type": "(not object)"})
         except ConnectionClosed:
             pass
+        if not hanging_up:  # the server closed first: a caller would hear the line go dead
+            code = ws.close_code if ws.close_code is not None else 1006
+            result.closed = f"{code} {ws.close_reason or ''}".strip()
         await frames.put(None)
 
+    hanging_up = False
     reading = asyncio.create_task(reader())
     try:
         await ws.send(json.dumps(setup))
@@ -272,7 +282,7 @@ async def run_call(
         await _collect(frames, greeting, result, turn_timeout_s, on_token, stop_after=None)
         result.greeting = greeting.answer
         async for step, nxt in _with_next(steps):
-            if result.end is not None:
+            if result.end is not None or result.closed is not None:
                 break
             if step.kind == "wait":
                 await asyncio.sleep(float(step.value))
@@ -309,7 +319,10 @@ async def run_call(
                     )
                 )
                 await _drain(frames, result, 0.3)
+    except ConnectionClosed:
+        pass  # a send after the server dropped us; the reader records how it closed
     finally:
+        hanging_up = True
         await ws.close()
         await reading
     if result.end is not None and action_url:
@@ -370,6 +383,8 @@ async def _collect(
             if turn.first_token_ms is None and token:
                 turn.first_token_ms = round(elapsed, 2)
             turn.last_token_ms = round(elapsed, 2)
+            if frame.get("last"):
+                turn.complete = True
             if frame.get("last") or (stop_after is not None and len(turn.tokens) >= stop_after):
                 return
         elif kind == "end":

@@ -75,9 +75,11 @@ class LoadResult:
             self.errors[f"connect rejected: HTTP {result.rejected}"] += 1
             self.lost += turns
             return
+        if result.closed is not None:
+            self.errors[f"connection closed by the server: {result.closed}"] += 1
         complete = True
         for turn in result.turns:
-            if turn.last_token_ms is not None and turn.tokens:
+            if turn.complete:
                 self.answered += 1
                 if turn.first_token_ms is not None:
                     self.first_token_ms.append(turn.first_token_ms)

@@ -2,7 +2,11 @@
 
 - Event invocations (Invoke API ``Event``, schedules, SNS) are at-least-once with AWS's
   retries on a function error: 2 retries, 60 s then 120 s (PROTOCOLS.md §3.4; the waits come
-  from ``limits.async_retry_delays_s`` so tests can shorten them).
+  from ``limits.async_retry_delays_s`` so tests can shorten them). A throttled attempt is
+  not an error: it is retried with backoff (1 s doubling to 5 min) until the event is
+  ``max_event_age_s`` (6 h) old, as Lambda's internal queue does.
+- Faults (:mod:`warmline.dev.faults`): ``async.duplicate`` delivers an event or SQS message
+  twice, ``async.delay`` holds one back so later ones overtake it.
 - SQS queues feed their function through an event source mapping (§4.3): batches of up to
   ``batch_size`` records; an error leaves the whole batch on the queue; with
   ``report_batch_item_failures`` only the ``batchItemFailures`` stay; a record comes back
@@ -20,10 +24,12 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from warmline.dev.config import ASYNC_THROTTLE_BACKOFF_MAX_S
 from warmline.dev.gateway.events import iso_time
 
 if TYPE_CHECKING:
     from warmline.dev.config import DevConfig, SqsQueueConfig
+    from warmline.dev.faults import FaultInjector
     from warmline.dev.runtime import InvokeResult
 
 __all__ = ["AsyncBus", "Delivery", "SqsQueue"]
@@ -40,6 +46,8 @@ class Delivery:
     request_id: str
     attempts: list[str] = field(default_factory=list)  # each attempt's InvokeResult.status
     done: bool = False
+    #: a second delivery of the same event (the async.duplicate fault).
+    duplicate: bool = False
 
 
 class AsyncBus:
@@ -60,6 +68,18 @@ class AsyncBus:
         self.queues: dict[str, SqsQueue] = {}
         for name, queue in config.sqs.items():
             self.queues[name] = SqsQueue(queue, config, invoke, self._spawn, log)
+        self._faults: FaultInjector | None = None
+
+    @property
+    def faults(self) -> FaultInjector | None:
+        """Injects async.* faults (set by DevServer; None: never)."""
+        return self._faults
+
+    @faults.setter
+    def faults(self, faults: FaultInjector | None) -> None:
+        self._faults = faults
+        for queue in self.queues.values():
+            queue.faults = faults
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -73,11 +93,25 @@ class AsyncBus:
         delivery = Delivery(function, event, str(uuid.uuid4()))
         self.deliveries.append(delivery)
         self._spawn(self._deliver(delivery))
+        faults = self._faults
+        if faults is not None and faults.any_async:
+            if faults.fire("async.duplicate", function, delivery.request_id):
+                twin = Delivery(function, event, delivery.request_id, duplicate=True)
+                self.deliveries.append(twin)
+                self._spawn(self._deliver(twin))
         return delivery.request_id
 
     async def _deliver(self, delivery: Delivery) -> None:
-        delays = self._config.limits.async_retry_delays_s
-        for attempt in range(len(delays) + 1):
+        faults = self._faults
+        if faults is not None and faults.any_async:
+            hold = faults.fire("async.delay", delivery.function, delivery.request_id)
+            if hold is not None:
+                await asyncio.sleep(hold.ms / 1000.0)
+        limits = self._config.limits
+        delays = limits.async_retry_delays_s
+        born = time.monotonic()
+        retries = throttles = 0
+        while True:
             try:
                 result = await self._invoke(delivery.function, delivery.event)
             except RuntimeError:  # runtime closed
@@ -85,12 +119,25 @@ class AsyncBus:
             delivery.attempts.append(result.status)
             if result.status == "ok":
                 break
-            if attempt < len(delays):
-                self._log(
-                    f"async invoke of {delivery.function} failed ({result.status}); "
-                    f"retry {attempt + 1} in {delays[attempt]:g} s"
+            if result.status == "throttled":
+                wait = min(
+                    limits.async_throttle_backoff_s * 2**throttles, ASYNC_THROTTLE_BACKOFF_MAX_S
                 )
-                await asyncio.sleep(delays[attempt])
+                throttles += 1
+                if time.monotonic() - born + wait > limits.max_event_age_s:
+                    self._log(f"async event for {delivery.function} too old; dropped")
+                    break
+                self._log(f"async invoke of {delivery.function} throttled; retry in {wait:g} s")
+                await asyncio.sleep(wait)
+                continue
+            if retries >= len(delays):
+                break
+            self._log(
+                f"async invoke of {delivery.function} failed ({result.status}); "
+                f"retry {retries + 1} in {delays[retries]:g} s"
+            )
+            await asyncio.sleep(delays[retries])
+            retries += 1
         delivery.done = True
 
     # --- SNS --------------------------------------------------------------------------------
@@ -160,7 +207,7 @@ class AsyncBus:
             await asyncio.wait(tasks, timeout=5)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)  # by identity: a duplicated message is another object
 class _Message:
     message_id: str
     body: str
@@ -192,6 +239,8 @@ class SqsQueue:
         self._log = log
         self.messages: list[_Message] = []
         self.dead_letters: list[_Message] = []
+        #: injects async.duplicate (set through AsyncBus.faults).
+        self.faults: FaultInjector | None = None
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._in_flight = False
@@ -205,6 +254,12 @@ class SqsQueue:
         """SendMessage; returns the MessageId."""
         message = _Message(str(uuid.uuid4()), body, dict(attributes or {}), int(time.time() * 1000))
         self.messages.append(message)
+        faults = self.faults
+        if faults is not None and faults.any_async:
+            if faults.fire("async.duplicate", self.config.function, message.message_id):
+                self.messages.append(
+                    _Message(message.message_id, body, message.attributes, message.sent_ms)
+                )
         if self._wake is not None:
             self._wake.set()
         return message.message_id

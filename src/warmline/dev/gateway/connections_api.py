@@ -9,15 +9,16 @@ dummies locally), because code that forgets to sign fails on AWS and should fail
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 from warmline.dev.gateway.events import iso_time
-from warmline.dev.gateway.http import Request, Response, json_response
+from warmline.dev.gateway.http import DROP, Request, Response, json_response
 
 if TYPE_CHECKING:
     from warmline.dev.gateway.gateway import Gateway
 
-__all__ = ["handle"]
+__all__ = ["handle", "handle_with_faults"]
 
 #: Close code/reason when DeleteConnection closes a socket [inf: AWS's are unpublished].
 DELETE_CLOSE_CODE = 1000
@@ -69,3 +70,38 @@ def handle(gateway: Gateway, request: Request, connection_id: str) -> Response:
     else:
         ws.send_text(text)
     return Response(200)
+
+
+async def handle_with_faults(gateway: Gateway, request: Request, connection_id: str) -> Response:
+    """:func:`handle` with the ``connections.*`` and ``client.abort`` faults applied.
+
+    Only POSTs to an open connection, correctly addressed, are chances: a fault never
+    hides a 403/410/413 the caller's code must handle anyway. Dropped, throttled and
+    failed posts deliver nothing, so a retry that succeeds delivers exactly once.
+    """
+    faults = gateway.faults
+    ws = gateway.connections.get(connection_id)
+    postable = (
+        faults is not None
+        and request.method == "POST"
+        and ws is not None
+        and ws.open
+        and (request.header("Authorization") or "").startswith("AWS4-HMAC-SHA256 ")
+        and len(request.body) <= gateway.config.limits.max_post_bytes
+    )
+    if not postable:
+        return handle(gateway, request, connection_id)
+    assert faults is not None and ws is not None
+    if faults.fire("connections.drop", detail=connection_id):
+        return DROP
+    if faults.fire("connections.throttle", detail=connection_id):
+        return _error(429, "LimitExceededException", "Rate exceeded")
+    if faults.fire("connections.error", detail=connection_id):
+        return _error(500, "InternalServerErrorException", "Internal server error")
+    delay = faults.fire("connections.delay", detail=connection_id)
+    if delay is not None:
+        await asyncio.sleep(delay.ms / 1000.0)
+    response = handle(gateway, request, connection_id)
+    if response.status == 200 and faults.fire("client.abort", detail=connection_id):
+        ws.abort()
+    return response

@@ -44,6 +44,7 @@ from warmline.dev.gateway.websocket import (
 
 if TYPE_CHECKING:
     from warmline.dev.config import DevConfig
+    from warmline.dev.faults import FaultInjector
     from warmline.dev.gateway.bus import AsyncBus
     from warmline.dev.gateway.listener import GatewayProtocol
     from warmline.dev.gateway.web import WebConsole
@@ -83,6 +84,8 @@ class Gateway:
         self._path = config.websocket.selection_path
         #: the emulator's pages under /_warmline/ (set by DevServer; None: not served).
         self.web: WebConsole | None = None
+        #: injects connections.* and client.* faults (set by DevServer; None: never).
+        self.faults: FaultInjector | None = None
 
     # --- bookkeeping ----------------------------------------------------------------------
 
@@ -133,6 +136,9 @@ class Gateway:
             return web.handle(request)  # the emulator's own pages, before the function URL
         segments = request.path_segments()
         if len(segments) == 3 and segments[0] == self._ws.stage and segments[1] == "@connections":
+            faults = self.faults
+            if faults is not None and faults.any_connections:
+                return None  # served by handle_http, where a fault may wait or drop
             return connections_api.handle(self, request, segments[2])
         if len(segments) == 4 and segments[:2] == ["2015-03-31", "functions"]:
             if segments[3] == "invocations":
@@ -151,6 +157,8 @@ class Gateway:
         if response is not None:
             return response
         segments = request.path_segments()
+        if len(segments) == 3 and segments[0] == self._ws.stage and segments[1] == "@connections":
+            return await connections_api.handle_with_faults(self, request, segments[2])
         if len(segments) == 4 and segments[:2] == ["2015-03-31", "functions"]:
             return await invoke_api.handle(self, request, segments[2])
         function = self.config.http_function

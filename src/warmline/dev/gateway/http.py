@@ -112,6 +112,10 @@ class Response:
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + self.body
 
 
+#: Not an answer: reset the socket without one (the ``connections.drop`` fault).
+DROP = Response(0)
+
+
 def json_response(
     status: int, payload: Any, headers: list[tuple[str, str]] | None = None
 ) -> Response:

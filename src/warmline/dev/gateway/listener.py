@@ -15,7 +15,7 @@ import socket
 import ssl
 from typing import TYPE_CHECKING
 
-from warmline.dev.gateway.http import HttpError, Request, RequestParser, Response
+from warmline.dev.gateway.http import DROP, HttpError, Request, RequestParser, Response
 from warmline.dev.gateway.web import EventStream
 from warmline.dev.gateway.websocket import WebSocketConnection
 
@@ -100,6 +100,10 @@ class GatewayProtocol(asyncio.Protocol):
                     self.ws.data_received(rest)
             return
         response = await self.gateway.handle_http(request, tls=self.tls, peer_ip=self.peer_ip)
+        if response is DROP:  # an injected fault: no answer, the socket is reset
+            self._lost = True
+            self.abort()
+            return
         if isinstance(response, EventStream):
             # Server-sent events (the dashboard): the socket stays on this stream.
             self.write_raw(response.head())

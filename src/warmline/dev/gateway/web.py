@@ -33,6 +33,9 @@ from typing import TYPE_CHECKING, Any
 from warmline.dev.gateway.http import Request, Response, json_response
 from warmline.web import PREFIX, page
 
+#: GET/PUT the injected faults (:mod:`warmline.dev.faults`).
+FAULTS_PATH = PREFIX + "/faults"
+
 #: Snapshots of environments and connections pushed to open dashboards at most this often.
 SNAPSHOT_INTERVAL_S = 0.25
 
@@ -168,6 +171,8 @@ class WebConsole:
 
     def handle(self, request: Request) -> Response:
         """The page, asset, config or event stream for a ``/_warmline`` request."""
+        if request.path == FAULTS_PATH:
+            return self._faults(request)
         if request.method not in ("GET", "HEAD"):
             return json_response(405, {"message": "Method Not Allowed"}, [("Allow", "GET")])
         rest = request.path[len(PREFIX) :]
@@ -177,6 +182,28 @@ class WebConsole:
         if rest == "/events":
             return EventStream(200, console=self)
         return _page_response(rest)
+
+    def _faults(self, request: Request) -> Response:
+        """``GET``: the faults in force and injected so far; ``PUT``: a new ``[faults]``
+        table as JSON (``{}`` switches them off)."""
+        from warmline.dev.faults import parse_faults
+        from warmline.errors import ConfigurationError
+
+        injector = self.gateway.faults
+        if injector is None:
+            return json_response(404, {"message": "fault injection is not available"})
+        if request.method == "PUT":
+            try:
+                table = json.loads(request.body or b"{}")
+                plan = parse_faults(table, tuple(self.gateway.config.functions))
+            except (ValueError, RecursionError) as exc:
+                return json_response(400, {"message": f"not JSON: {exc}"})
+            except ConfigurationError as exc:
+                return json_response(400, {"message": str(exc)})
+            injector.replace(plan)
+        elif request.method not in ("GET", "HEAD"):
+            return json_response(405, {"message": "Method Not Allowed"}, [("Allow", "GET, PUT")])
+        return json_response(200, injector.state())
 
     # --- events ---------------------------------------------------------------------------
 

@@ -122,6 +122,11 @@ class WebSocketConnection:
         self._grace_timer = loop.call_later(CLOSE_GRACE_S, self.transport.abort)
         self._finish(code, reason)
 
+    def abort(self) -> None:
+        """Reset the TCP connection, no close frame (the client.abort fault: a caller whose
+        network vanished); ``on_closed`` fires with 1006 when the socket is gone."""
+        self.transport.abort()
+
     # --- incoming -------------------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:

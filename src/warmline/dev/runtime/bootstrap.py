@@ -238,6 +238,7 @@ def serve(channel: SyncChannel, handler: Handler, config: Mapping[str, Any]) -> 
     group = str(config["log_group"])
     stream = str(config["log_stream"])
     perf = time.perf_counter
+    store_faults = False
     while True:
         message = channel.recv()
         if message is None:
@@ -255,6 +256,12 @@ def serve(channel: SyncChannel, handler: Handler, config: Mapping[str, Any]) -> 
             log_stream_name=stream,
             client_context=message.get("client_context"),
         )
+        faults = message.get("faults")
+        if faults is not None or store_faults:  # store faults injected into this invocation
+            from warmline.stores import faulty
+
+            faulty.set_active(faults.get("store") if faults else None)
+            store_faults = faults is not None
         started = perf()
         body: bytes
         try:

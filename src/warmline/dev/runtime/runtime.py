@@ -31,7 +31,7 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from warmline.core.limits import IDLE_RECLAIM_S, INIT_TIMEOUT_S
 from warmline.dev.runtime import logs, templates
@@ -54,6 +54,9 @@ from warmline.dev.runtime.spec import (
 )
 from warmline.dev.runtime.wire import FrameError, encode
 from warmline.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from warmline.dev.faults import FaultInjector
 
 __all__ = ["ProcessMode", "Runtime"]
 
@@ -149,6 +152,8 @@ class Runtime:
         # either), though it is time the caller waits.
         self._max_inits = max_concurrent_inits or max(2, os.cpu_count() or 2)
         self._init_slots: asyncio.Semaphore | None = None
+        #: injects lambda.* and store.* faults (warmline dev sets it; None: never).
+        self.faults: FaultInjector | None = None
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -297,6 +302,12 @@ class Runtime:
         if client_context:
             body["client_context"] = client_context
         encode(body)  # a bad event is the caller's error; find out before any side effect
+        kill_s: float | None = None
+        faults = self.faults
+        if faults is not None and faults.any_invoke:
+            if faults.fire("lambda.throttle", function, request_id):
+                return throttled_result(request_id)
+            kill_s = self._inject(faults, function, request_id, body)
         if self._spawner is None:
             await self.start()
         self._inflight += 1
@@ -307,17 +318,35 @@ class Runtime:
             while fn.idle:
                 env = fn.idle.pop()
                 if env.state == "idle":
-                    return await self._run(fn, env, request_id, body, cold=False, deadline=None)
+                    return await self._run(
+                        fn, env, request_id, body, cold=False, deadline=None, kill_s=kill_s
+                    )
             if fn.at_capacity():
                 return throttled_result(request_id)
-            return await self._invoke_cold(fn, request_id, body)
+            return await self._invoke_cold(fn, request_id, body, kill_s)
         finally:
             self._inflight -= 1
             if self._inflight == 0:
                 self._drained.set()
 
+    @staticmethod
+    def _inject(
+        faults: FaultInjector, function: str, request_id: str, body: dict[str, Any]
+    ) -> float | None:
+        """Put this invocation's store faults in ``body``; the kill time, if one is due."""
+        store: dict[str, Any] = {}
+        if faults.fire("store.fail", function, request_id):
+            store["fail"] = True
+        stall = faults.fire("store.stall", function, request_id)
+        if stall is not None:
+            store["stall_ms"] = stall.ms
+        if store:
+            body["faults"] = {"store": store}
+        kill = faults.fire("lambda.kill", function, request_id)
+        return None if kill is None else kill.ms / 1000.0
+
     async def _invoke_cold(
-        self, fn: _Function, request_id: str, body: dict[str, Any]
+        self, fn: _Function, request_id: str, body: dict[str, Any], kill_s: float | None
     ) -> InvokeResult:
         # Reserve the environment's slot before the first await, so concurrent invokes
         # cannot all pass the reserved-concurrency check while this one initialises.
@@ -341,7 +370,9 @@ class Runtime:
         if failure is not None or env is None:
             assert failure is not None
             return self._init_failed(fn, request_id, failure)
-        return await self._run(fn, env, request_id, body, cold=True, deadline=deadline)
+        return await self._run(
+            fn, env, request_id, body, cold=True, deadline=deadline, kill_s=kill_s
+        )
 
     # --- environments ---------------------------------------------------------------------
 
@@ -595,6 +626,7 @@ class Runtime:
         *,
         cold: bool,
         deadline: float | None,
+        kill_s: float | None = None,
     ) -> InvokeResult:
         spec = fn.spec
         env.cancel_idle_timer()
@@ -609,6 +641,9 @@ class Runtime:
         init_only = None if env.restored else init_ms
         self._emit(fn, env.id, logs.start_line(request_id))
         message: dict[str, Any] | None
+        killer = None
+        if kill_s is not None:  # the lambda.kill fault: SIGKILL mid-invocation
+            killer = asyncio.get_running_loop().call_later(kill_s, env.kill)
         try:
             await env.channel.send_bytes(encode(body))
             message = await asyncio.wait_for(env.channel.recv(), remaining)
@@ -619,6 +654,9 @@ class Runtime:
         except BaseException:  # cancelled mid-invocation: its environment cannot be reused
             self._abandon(fn, env)
             raise
+        finally:
+            if killer is not None:
+                killer.cancel()
         if message is None or message.get("t") != "result":
             return await self._crashed(fn, env, request_id, now, init_ms)
         await env.wait_output(request_id, OUTPUT_GRACE_S)
