@@ -67,8 +67,9 @@ from warmline.errors import (
 from warmline.types import ConnectionInfo
 
 if TYPE_CHECKING:
-    import http.client
     import ssl
+
+    from warmline.connections.http1 import Http1Connection
 
 __all__ = ["ENDPOINT_ENV", "ApiGatewayConnections"]
 
@@ -186,6 +187,8 @@ class ApiGatewayConnections:
             )
         self.region: str = resolved
         self._credentials = credentials or Credentials.from_environment(env)
+        if any(c in (self._credentials.token or "") for c in "\r\n"):
+            raise ConfigurationError("the AWS session token holds a line break")
         self._signer = SigV4Signer(resolved)
         self._timeout_s = timeout_s
         self._retry_budget_s = retry_budget_s
@@ -196,7 +199,7 @@ class ApiGatewayConnections:
         self._ssl_context = ssl_context
         self._ca_bundle = env.get("AWS_CA_BUNDLE") or None
         self._log = log
-        self._conn: http.client.HTTPConnection | None = None
+        self._conn: Http1Connection | None = None
         self._last_used = 0.0
         self._lock = allocate_lock()
 
@@ -299,11 +302,11 @@ class ApiGatewayConnections:
 
     # --- lifecycle -----------------------------------------------------------------------
     def warm(self) -> None:
-        """Import ``http.client`` and build the TLS context now (e.g. in a pre-warm hook).
+        """Import the HTTP code and build the TLS context now (e.g. in a pre-warm hook).
 
         Opens no socket: one opened before a SnapStart snapshot would be dead on restore.
         """
-        import http.client  # noqa: F401
+        from warmline.connections import http1  # noqa: F401
 
         if self._scheme == "https":
             self._tls_context()
@@ -364,38 +367,39 @@ class ApiGatewayConnections:
 
     def _exchange(self, method: str, path: str, body: bytes) -> tuple[int, bytes, str]:
         """One request's status, body and AWS error type; resent once on a dead reused socket."""
-        import http.client
+        from warmline.connections.http1 import ProtocolError, RemoteDisconnected
 
         for resend in (False, True):
             conn, reused = self._checkout()
-            headers = {"Host": self._host_header, "User-Agent": _USER_AGENT}
-            headers.update(
-                self._signer.sign(
-                    method, self._host_header, path, body, self._credentials, self._clock()
-                )
+            signed = self._signer.sign(
+                method, self._host_header, path, body, self._credentials, self._clock()
             )
+            # What http.client sent for the same call, in one write (see http1.py).
+            head = [f"{method} {path} HTTP/1.1", f"Host: {self._host_header}"]
+            head.append("Accept-Encoding: identity")
+            if method == "POST":
+                head.append(f"Content-Length: {len(body)}")
+            head.append(f"User-Agent: {_USER_AGENT}")
+            head += [f"{name}: {value}" for name, value in signed.items()]
+            message = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1")
             try:
-                conn.request(method, path, body=body if method == "POST" else None, headers=headers)
-                response = conn.getresponse()
-                payload = response.read()
-            except (ConnectionResetError, BrokenPipeError, http.client.BadStatusLine) as exc:
-                conn.close()
+                response = conn.request(message + body if method == "POST" else message)
+            except (ConnectionResetError, BrokenPipeError, RemoteDisconnected) as exc:
                 if reused and not resend:
                     if self._log is not None:
                         self._log("connections.reconnect", error=type(exc).__name__)
                     continue
                 return _NO_ANSWER, b"", type(exc).__name__  # retried with backoff
-            except (OSError, http.client.HTTPException) as exc:
-                conn.close()
+            except (OSError, ProtocolError) as exc:
                 raise ConnectionsError(
                     f"@connections {method} to {self.endpoint} failed: {exc!r}"
                 ) from exc
             self._last_used = self._monotonic()
-            error_type = response.getheader("x-amzn-ErrorType") or ""
-            return response.status, payload, error_type.partition(":")[0]
+            error_type = response.headers.get("x-amzn-errortype", "")
+            return response.status, response.body, error_type.partition(":")[0]
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _checkout(self) -> tuple[http.client.HTTPConnection, bool]:
+    def _checkout(self) -> tuple[Http1Connection, bool]:
         """The connection to use, and whether its socket already carried a request."""
         conn = self._conn
         if conn is None:
@@ -408,15 +412,11 @@ class ApiGatewayConnections:
             return conn, False
         return conn, True
 
-    def _new_connection(self) -> http.client.HTTPConnection:
-        import http.client
+    def _new_connection(self) -> Http1Connection:
+        from warmline.connections.http1 import Http1Connection
 
-        if self._scheme == "https":
-            tls = self._tls_context()
-            return http.client.HTTPSConnection(
-                self._host, self._port, timeout=self._timeout_s, context=tls
-            )
-        return http.client.HTTPConnection(self._host, self._port, timeout=self._timeout_s)
+        tls = self._tls_context() if self._scheme == "https" else None
+        return Http1Connection(self._host, self._port, self._timeout_s, tls)
 
     def _tls_context(self) -> ssl.SSLContext:
         if self._ssl_context is None:
@@ -432,6 +432,9 @@ def _parse_endpoint(endpoint: str) -> tuple[str, str, int, str, str]:
     Written out rather than ``urllib.parse`` (a few ms of import) since only this shape is
     valid: ``scheme://host[:port][/base/path]``.
     """
+    if any(c in endpoint for c in " \t\r\n\x00"):
+        # it becomes the request line and the Host header, written out as they are
+        raise ConfigurationError(f"@connections endpoint holds white space: {endpoint!r}")
     scheme, sep, rest = endpoint.partition("://")
     scheme = scheme.lower()
     if not sep or scheme not in _DEFAULT_PORTS:

@@ -63,8 +63,8 @@ EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 _AMZ_DATE_FORMAT = "%Y%m%dT%H%M%SZ"
 #: RFC 3986 unreserved characters: never percent-encoded.
 _UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
-#: The byte sets the signer itself uses, built once.
-_SAFE_SETS = {"": _UNRESERVED, "/": _UNRESERVED | frozenset(b"/")}
+#: ``safe`` -> the encoded form of each byte value.
+_QUOTE_TABLES: dict[str, tuple[str, ...]] = {}
 #: Signing keys kept per signer; one per (date, region, secret) is normal, a few cover rotation.
 _MAX_CACHED_KEYS = 4
 
@@ -85,10 +85,15 @@ def quote(text: str, safe: str = "") -> str:
     Raises:
         UnicodeEncodeError: ``text`` holds lone surrogates (no UTF-8 form exists).
     """
-    keep = _SAFE_SETS.get(safe)
-    if keep is None:
+    table = _QUOTE_TABLES.get(safe)
+    if table is None:
         keep = _UNRESERVED | frozenset(safe.encode("ascii"))
-    return "".join(chr(b) if b in keep else f"%{b:02X}" for b in text.encode("utf-8"))
+        table = tuple(chr(b) if b in keep else f"%{b:02X}" for b in range(256))
+        if len(_QUOTE_TABLES) < 16:
+            _QUOTE_TABLES[safe] = table
+    # One table lookup per byte in C (map) rather than a generator in Python: this runs
+    # twice per post (wire path, canonical URI) and was a fifth of a post's CPU.
+    return "".join(map(table.__getitem__, text.encode("utf-8")))
 
 
 def connection_path(base_path: str, connection_id: str) -> str:

@@ -199,6 +199,7 @@ class DevServer:
             await self.gateway.close()
         await self.bus.close()
         await self.runtime.close()
+        self.log_sink.flush()
         self._cleanup_tmp()
 
     def _cleanup_tmp(self) -> None:

@@ -58,6 +58,7 @@ class Request:
     version: str
     headers: list[tuple[str, str]]
     body: bytes = b""
+    _by_name: dict[str, str] | None = None
 
     @property
     def path(self) -> str:
@@ -73,12 +74,10 @@ class Request:
 
     def header(self, name: str) -> str | None:
         """A header's value, looked up case-insensitively (last one wins)."""
-        lower = name.lower()
-        found = None
-        for key, value in self.headers:
-            if key.lower() == lower:
-                found = value
-        return found
+        by_name = self._by_name
+        if by_name is None:  # built on the first lookup; a request is looked up ~5 times
+            by_name = self._by_name = {key.lower(): value for key, value in self.headers}
+        return by_name.get(name.lower())
 
     @property
     def keep_alive(self) -> bool:
@@ -90,7 +89,10 @@ class Request:
 
     def path_segments(self) -> list[str]:
         """Path segments, each percent-decoded (so ``R1k%3D`` becomes ``R1k=``)."""
-        return [unquote(p) for p in self.path.split("/")[1:]]
+        segments = self.path.split("/")[1:]
+        if "%" not in self.target:
+            return segments
+        return [unquote(p) for p in segments]
 
 
 @dataclass(slots=True)

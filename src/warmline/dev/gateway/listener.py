@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import socket
 import ssl
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from warmline.dev.gateway.http import DROP, HttpError, Request, RequestParser, Response
 from warmline.dev.gateway.web import EventStream
@@ -44,8 +44,8 @@ class GatewayProtocol(asyncio.Protocol):
         self._lost = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # (uvloop's transports are not asyncio.Transport subclasses; they quack alike)
+        self.transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername")
         if isinstance(peer, tuple) and len(peer) >= 2:
             self.peer_ip, self.peer_port = str(peer[0]), int(peer[1])

@@ -155,7 +155,11 @@ class WebConsole:
 
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
-        self.history: deque[dict[str, Any]] = deque(maxlen=HISTORY_EVENTS)
+        self._history: deque[dict[str, Any]] = deque(maxlen=HISTORY_EVENTS)
+        #: lines not yet turned into events: parsed only when someone looks (a dashboard
+        #: opens, or :attr:`history` is read), so an unwatched emulator does not pay for
+        #: three regex-parsed lines per invocation (bench/emulator_vs_offline.py).
+        self._unparsed: deque[LogRecord] = deque(maxlen=HISTORY_EVENTS * 4)
         self._queues: set[asyncio.Queue[dict[str, Any]]] = set()
         self._last_snapshot = 0.0
         self._warmup_envs: set[str] = set()
@@ -207,8 +211,26 @@ class WebConsole:
 
     # --- events ---------------------------------------------------------------------------
 
+    @property
+    def history(self) -> deque[dict[str, Any]]:
+        """The recent events (a new dashboard gets them first)."""
+        self._catch_up()
+        return self._history
+
     def on_record(self, record: LogRecord) -> None:
         """The log sink's listener: turn the line into an event and fan it out."""
+        if not self._queues:
+            self._unparsed.append(record)
+            return
+        self._catch_up()
+        self._on_event(record)
+
+    def _catch_up(self) -> None:
+        unparsed = self._unparsed
+        while unparsed:
+            self._on_event(unparsed.popleft())
+
+    def _on_event(self, record: LogRecord) -> None:
         event = parse_record(record)
         if event is None:
             return
@@ -231,7 +253,7 @@ class WebConsole:
     def publish(self, event: dict[str, Any]) -> None:
         """Keep ``event`` in the history and queue it for every open stream."""
         if event["kind"] != "snapshot":
-            self.history.append(event)
+            self._history.append(event)
         for queue in self._queues:
             queue.put_nowait(event)
 
@@ -272,11 +294,12 @@ class WebConsole:
     async def pump(self, write: Callable[[bytes], None], lost: Callable[[], bool]) -> None:
         """Send the history, then live events, to one client until it goes away."""
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        backlog = [*self.history, self.snapshot()]  # before the queue: no event twice
         self._queues.add(queue)
         self._ensure_ticker()
         try:
             write(b"retry: 1000\n\n")
-            for event in [*self.history, self.snapshot()]:
+            for event in backlog:
                 write(_sse(event))
             while not lost():
                 try:

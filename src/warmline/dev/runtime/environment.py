@@ -134,6 +134,8 @@ class Environment:
         self.template: object | None = None
         self.max_memory_mb = 0
         self.idle_timer: asyncio.TimerHandle | None = None
+        #: monotonic time it last became idle (the reclaim timer measures from it).
+        self.idle_since = time.monotonic()
         self._markers: dict[str, int] = {}
         self._marker_event = asyncio.Event()
         self._pipes = (

@@ -12,6 +12,7 @@ This module also formats the platform lines, so their exact shape lives in one p
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -90,6 +91,7 @@ class LogSink:
         self._file: TextIO | None = path.open("a", encoding="utf-8") if path else None
         self._on_record = on_record
         self._listeners: list[Callable[[LogRecord], None]] = []
+        self._flush_pending = False
 
     def subscribe(self, listener: Callable[[LogRecord], None]) -> None:
         """Also call ``listener`` with each record (the ``warmline dev`` dashboard's feed)."""
@@ -116,18 +118,42 @@ class LogSink:
                 code = _COLORS[zlib.crc32(function.encode()) % len(_COLORS)]
                 prefix = f"\x1b[{code}m{prefix}\x1b[0m"
             self._console.write(f"{prefix} {line}\n")
-            self._console.flush()
         if self._file is not None:
             data = {"ts": record.ts, "function": function, "env": environment_id, "line": line}
             self._file.write(json.dumps(data) + "\n")
-            self._file.flush()
+        self._flush_soon()
         if self._on_record is not None:
             self._on_record(record)
         for listener in self._listeners:
             listener(record)
 
+    def _flush_soon(self) -> None:
+        # One flush per event-loop pass, not per line: under load an emulator writes three
+        # lines per invocation, and a flush is a system call each (outside a loop: now).
+        if self._flush_pending:
+            return
+        import asyncio  # loaded already in the emulator; logs.py itself stays light
+
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.flush()
+            return
+        self._flush_pending = True
+        loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Write out what the console and the file hold."""
+        self._flush_pending = False
+        if self._console is not None:
+            with contextlib.suppress(OSError, ValueError):  # a closed or broken console
+                self._console.flush()
+        if self._file is not None:
+            self._file.flush()
+
     def close(self) -> None:
         """Close the file (idempotent)."""
+        self.flush()
         if self._file is not None:
             self._file.close()
             self._file = None

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import math
 import os
 import time
@@ -52,7 +53,7 @@ from warmline.dev.runtime.spec import (
     InvokeStatus,
     throttled_result,
 )
-from warmline.dev.runtime.wire import FrameError, encode
+from warmline.dev.runtime.wire import FrameError, frame
 from warmline.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -301,13 +302,17 @@ class Runtime:
         body: dict[str, Any] = {"t": "invoke", "id": request_id, "event": event}
         if client_context:
             body["client_context"] = client_context
-        encode(body)  # a bad event is the caller's error; find out before any side effect
+        # Serialised once, here: a bad event is the caller's error, found before any side
+        # effect; _run splices the deadline in (the event is most of an invocation's bytes).
+        payload = json.dumps(body, separators=(",", ":")).encode()
         kill_s: float | None = None
         faults = self.faults
         if faults is not None and faults.any_invoke:
             if faults.fire("lambda.throttle", function, request_id):
                 return throttled_result(request_id)
             kill_s = self._inject(faults, function, request_id, body)
+            if "faults" in body:
+                payload = json.dumps(body, separators=(",", ":")).encode()
         if self._spawner is None:
             await self.start()
         self._inflight += 1
@@ -319,11 +324,11 @@ class Runtime:
                 env = fn.idle.pop()
                 if env.state == "idle":
                     return await self._run(
-                        fn, env, request_id, body, cold=False, deadline=None, kill_s=kill_s
+                        fn, env, request_id, payload, cold=False, deadline=None, kill_s=kill_s
                     )
             if fn.at_capacity():
                 return throttled_result(request_id)
-            return await self._invoke_cold(fn, request_id, body, kill_s)
+            return await self._invoke_cold(fn, request_id, payload, kill_s)
         finally:
             self._inflight -= 1
             if self._inflight == 0:
@@ -346,7 +351,7 @@ class Runtime:
         return None if kill is None else kill.ms / 1000.0
 
     async def _invoke_cold(
-        self, fn: _Function, request_id: str, body: dict[str, Any], kill_s: float | None
+        self, fn: _Function, request_id: str, payload: bytes, kill_s: float | None
     ) -> InvokeResult:
         # Reserve the environment's slot before the first await, so concurrent invokes
         # cannot all pass the reserved-concurrency check while this one initialises.
@@ -371,7 +376,7 @@ class Runtime:
             assert failure is not None
             return self._init_failed(fn, request_id, failure)
         return await self._run(
-            fn, env, request_id, body, cold=True, deadline=deadline, kill_s=kill_s
+            fn, env, request_id, payload, cold=True, deadline=deadline, kill_s=kill_s
         )
 
     # --- environments ---------------------------------------------------------------------
@@ -463,7 +468,7 @@ class Runtime:
         env.exited.add_done_callback(lambda _f: self._on_exit(fn, env, spawner))
         remaining = limit_s - (time.monotonic() - started)
         try:
-            message = await asyncio.wait_for(env.channel.recv(), max(remaining, 0.0))
+            message = await env.channel.recv(max(remaining, 0.0))
         except TimeoutError:
             message = {"t": "timeout"}
         except (FrameError, ValueError):
@@ -604,8 +609,15 @@ class Runtime:
             env.close()
 
     def _reclaim(self, fn: _Function, env: Environment) -> None:
+        # One timer per environment, not one per invocation: it fires, and re-arms for the
+        # rest of the idle time when the environment was used since it was set.
         env.idle_timer = None
         if env.state != "idle":
+            return  # busy: _run arms a new timer when it is idle again
+        left = env.idle_since + self._idle_reclaim_s - time.monotonic()
+        if left > 0:
+            loop = asyncio.get_running_loop()
+            env.idle_timer = loop.call_later(left, self._reclaim, fn, env)
             return
         self._discard(fn, env)
         self._emit(
@@ -622,20 +634,20 @@ class Runtime:
         fn: _Function,
         env: Environment,
         request_id: str,
-        body: dict[str, Any],
+        payload: bytes,
         *,
         cold: bool,
         deadline: float | None,
         kill_s: float | None = None,
     ) -> InvokeResult:
         spec = fn.spec
-        env.cancel_idle_timer()
         env.state = "busy"
         env.invocations += 1
         now = time.monotonic()
         end = deadline if deadline is not None else now + spec.timeout_s
         remaining = max(end - now, 0.0)
-        body["deadline_ms"] = int((time.time() + remaining) * 1000)
+        deadline_ms = int((time.time() + remaining) * 1000)
+        data = payload[:-1] + b',"deadline_ms":%d}' % deadline_ms
         init_ms = env.init_ms if cold else None
         restore_ms = init_ms if env.restored else None
         init_only = None if env.restored else init_ms
@@ -645,8 +657,8 @@ class Runtime:
         if kill_s is not None:  # the lambda.kill fault: SIGKILL mid-invocation
             killer = asyncio.get_running_loop().call_later(kill_s, env.kill)
         try:
-            await env.channel.send_bytes(encode(body))
-            message = await asyncio.wait_for(env.channel.recv(), remaining)
+            await env.channel.send_bytes(frame(data))
+            message = await env.channel.recv(remaining)
         except TimeoutError:
             return await self._timed_out(fn, env, request_id, remaining, init_ms)
         except (OSError, FrameError, ValueError):
@@ -685,8 +697,10 @@ class Runtime:
         elif env.state == "busy" and not self._closed:
             env.state = "idle"
             fn.idle.append(env)
-            loop = asyncio.get_running_loop()
-            env.idle_timer = loop.call_later(self._idle_reclaim_s, self._reclaim, fn, env)
+            env.idle_since = time.monotonic()
+            if env.idle_timer is None:  # else the running timer re-arms itself (_reclaim)
+                loop = asyncio.get_running_loop()
+                env.idle_timer = loop.call_later(self._idle_reclaim_s, self._reclaim, fn, env)
         ok = bool(message.get("ok"))
         return InvokeResult(
             request_id=request_id,

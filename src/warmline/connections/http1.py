@@ -1,0 +1,212 @@
+"""One keep-alive HTTP/1.1 connection, just enough for the ``@connections`` API.
+
+Why not ``http.client``: it was the first choice (PROTOCOLS.md §6: ~5x cheaper to start
+than boto3) and this module replaced it on the post path after measuring both, because a
+voice call posts every token and a cold environment posts its first token while the caller
+waits. Measured 2026-11-23 on this project's 2-core machine, posting to ``warmline dev``
+over loopback (CPU of the posting thread, 3,000 warm posts; import in a fresh interpreter):
+
+* ``http.client``: ~0.30 ms CPU per post. Two ``sendall`` calls per request (head, then
+  body: two TCP segments, two wake-ups of the peer), a regex check per ``putheader``, and
+  every response's headers parsed by ``email.feedparser``. Importing it costs ~28 ms,
+  two thirds of it ``email.parser``.
+* this module: one ``sendall`` per request and a bytes split of the response head; the
+  per-post figures are in ``connections/apigw.py``. Importing it loads ``socket`` only
+  (``ssl`` as well for https endpoints).
+
+What it does: sends a request that the caller built (head + body) in one write; reads the
+status line and headers; reads the body by ``Content-Length``, by chunked transfer coding,
+or to the end of the stream (then the connection is not reused); honours
+``Connection: close``. What it does not: proxies, redirects, ``Expect: 100-continue``,
+compression (the caller sends ``Accept-Encoding: identity``), pipelining.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import ssl
+
+__all__ = ["Http1Connection", "ProtocolError", "RemoteDisconnected", "Response"]
+
+#: Longest response head we accept; API Gateway's are a few hundred bytes.
+MAX_HEAD_BYTES = 64 * 1024
+#: Longest response body we accept (GetConnection's document is < 1 KB; errors are small).
+MAX_BODY_BYTES = 1024 * 1024
+_READ_SIZE = 65536
+
+
+class RemoteDisconnected(ConnectionResetError):
+    """The peer closed the connection before a complete answer (as ``http.client``'s)."""
+
+
+class ProtocolError(OSError):
+    """The answer is not HTTP/1.x as we can read it (garbage, oversized, bad length)."""
+
+
+class Response:
+    """Status, lower-cased headers and body of one answer."""
+
+    __slots__ = ("body", "headers", "status")
+
+    def __init__(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+
+class Http1Connection:
+    """A socket to ``host:port`` (TLS when ``tls`` is given), opened on first use.
+
+    Args:
+        host: name or address to connect to (also the TLS server name).
+        port: TCP port.
+        timeout_s: connect and per-read timeout.
+        tls: the client TLS context for https, or None for plain http.
+    """
+
+    __slots__ = ("_buffer", "_host", "_port", "_timeout_s", "_tls", "sock")
+
+    def __init__(
+        self, host: str, port: int, timeout_s: float, tls: ssl.SSLContext | None = None
+    ) -> None:
+        self._host = host
+        self._port = port
+        self._timeout_s = timeout_s
+        self._tls = tls
+        self._buffer = b""
+        #: the open socket, or None (never opened, or closed after an error / close).
+        self.sock: socket.socket | None = None
+
+    def close(self) -> None:
+        """Close the socket (the next request opens a new one)."""
+        sock, self.sock = self.sock, None
+        self._buffer = b""
+        if sock is not None:
+            sock.close()
+
+    def request(self, message: bytes) -> Response:
+        """Send ``message`` (head and body, as one write) and read the answer.
+
+        Raises:
+            RemoteDisconnected, ConnectionResetError, BrokenPipeError: the peer closed the
+                connection before answering (the socket is closed).
+            TimeoutError: no answer in time (the socket is closed).
+            ProtocolError: an answer we cannot read (the socket is closed).
+            OSError: connecting failed.
+        """
+        if self.sock is None:
+            self._open()
+        assert self.sock is not None
+        try:
+            self.sock.sendall(message)
+            response, reusable = self._read_response()
+        except BaseException:
+            self.close()
+            raise
+        if not reusable:
+            self.close()
+        return response
+
+    # --- internals -----------------------------------------------------------------------
+    def _open(self) -> None:
+        sock = socket.create_connection((self._host, self._port), self._timeout_s)
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self._tls is not None:
+                sock = self._tls.wrap_socket(sock, server_hostname=self._host)
+        except BaseException:
+            sock.close()
+            raise
+        self.sock = sock
+        self._buffer = b""
+
+    def _fill(self) -> bool:
+        """Read more into the buffer; False at the end of the stream."""
+        assert self.sock is not None
+        chunk = self.sock.recv(_READ_SIZE)
+        if not chunk:
+            return False
+        self._buffer += chunk
+        return True
+
+    def _read_response(self) -> tuple[Response, bool]:
+        while True:
+            end = self._buffer.find(b"\r\n\r\n")
+            if end >= 0:
+                break
+            if len(self._buffer) > MAX_HEAD_BYTES:
+                raise ProtocolError("response head too long")
+            if not self._fill():
+                raise RemoteDisconnected("the peer closed the connection without an answer")
+        head = self._buffer[:end].decode("latin-1")
+        self._buffer = self._buffer[end + 4 :]
+        status_line, _, header_text = head.partition("\r\n")
+        parts = status_line.split(" ", 2)
+        if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
+            raise ProtocolError(f"not an HTTP/1.x status line: {status_line[:80]!r}")
+        status = int(parts[1])
+        headers: dict[str, str] = {}
+        for line in header_text.split("\r\n") if header_text else ():
+            name, sep, value = line.partition(":")
+            if not sep:
+                raise ProtocolError(f"malformed header line: {line[:80]!r}")
+            headers[name.strip().lower()] = value.strip()
+        if 100 <= status < 200:  # an interim answer we did not ask for: skip it
+            return self._read_response()
+        reusable = headers.get("connection", "").lower() != "close" and parts[0] != "HTTP/1.0"
+        if status in (204, 304):
+            return Response(status, headers, b""), reusable
+        if "chunked" in headers.get("transfer-encoding", "").lower():
+            return Response(status, headers, self._read_chunked()), reusable
+        length = headers.get("content-length")
+        if length is not None:
+            if not length.isdigit() or int(length) > MAX_BODY_BYTES:
+                raise ProtocolError(f"bad Content-Length: {length[:40]!r}")
+            return Response(status, headers, self._read_exactly(int(length))), reusable
+        return Response(status, headers, self._read_to_end()), False
+
+    def _read_exactly(self, size: int) -> bytes:
+        while len(self._buffer) < size:
+            if not self._fill():
+                raise RemoteDisconnected("the peer closed the connection mid-answer")
+        body, self._buffer = self._buffer[:size], self._buffer[size:]
+        return body
+
+    def _read_line(self) -> bytes:
+        while True:
+            end = self._buffer.find(b"\r\n")
+            if end >= 0:
+                line, self._buffer = self._buffer[:end], self._buffer[end + 2 :]
+                return line
+            if len(self._buffer) > MAX_HEAD_BYTES:
+                raise ProtocolError("chunk line too long")
+            if not self._fill():
+                raise RemoteDisconnected("the peer closed the connection mid-answer")
+
+    def _read_chunked(self) -> bytes:
+        body = b""
+        while True:
+            size_text = self._read_line().split(b";", 1)[0].strip()
+            try:
+                size = int(size_text, 16)
+            except ValueError:
+                raise ProtocolError(f"bad chunk size: {size_text[:40]!r}") from None
+            if size == 0:
+                while self._read_line():  # trailers, up to the empty line
+                    pass
+                return body
+            if len(body) + size > MAX_BODY_BYTES:
+                raise ProtocolError("chunked body too long")
+            body += self._read_exactly(size)
+            if self._read_line():
+                raise ProtocolError("chunk not followed by CRLF")
+
+    def _read_to_end(self) -> bytes:
+        while self._fill():
+            if len(self._buffer) > MAX_BODY_BYTES:
+                raise ProtocolError("body too long")
+        body, self._buffer = self._buffer, b""
+        return body
