@@ -11,7 +11,7 @@ import asyncio
 import json
 import os
 import xml.etree.ElementTree as ET
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ import pytest
 from warmline.dev.config import parse_config
 from warmline.dev.runtime import LogSink
 from warmline.dev.server import DevServer
-from warmline.tools.call import CallResult, fetch_twiml, parse_script, run_call
+from warmline.tools.call import CallResult, Step, fetch_twiml, parse_script, run_call
 
 ROOT = Path(__file__).resolve().parents[2]
 AGENT = ROOT / "examples" / "agent"
@@ -55,7 +55,12 @@ async def agent_server(tmp_path: Path) -> AsyncIterator[DevServer]:
         sink.close()
 
 
-async def call(server: DevServer, script: str, token: str | None = TOKEN) -> CallResult:
+async def call(
+    server: DevServer,
+    script: str,
+    token: str | None = TOKEN,
+    before_step: Callable[[Step], Awaitable[None]] | None = None,
+) -> CallResult:
     caller = {"CallSid": "CA" + os.urandom(16).hex(), "From": "+15550100", "To": "+15550101"}
     ws_url, params, action = await asyncio.to_thread(
         fetch_twiml, f"{server.lambda_url}/twiml", caller, TOKEN
@@ -68,6 +73,7 @@ async def call(server: DevServer, script: str, token: str | None = TOKEN) -> Cal
         custom_parameters=params,
         action_url=action,
         turn_timeout_s=20,
+        before_step=before_step,
     )
 
 
@@ -101,19 +107,37 @@ def test_a_scripted_call_greets_answers_offers_a_human_and_hands_off(tmp_path: P
 
 
 def test_an_interrupt_mid_answer_is_recorded_as_what_the_caller_heard(tmp_path: Path) -> None:
+    from warmline.stores.sqlite import SQLiteStore
+
+    def stored() -> list[dict[str, Any]]:
+        store = SQLiteStore(tmp_path / "sessions.sqlite3")
+        try:
+            rows = store._connection().execute("select data from warmline_sessions").fetchall()
+        finally:
+            store.close()
+        return [json.loads(r[0]) for r in rows]
+
+    async def interrupt_recorded(step: Step) -> None:
+        # Invocations on one connection are not ordered (as on AWS): the interrupt may be
+        # cold-starting a second environment while the first is free again, and a prompt
+        # sent at once would overtake it. A real caller is still talking then; wait for the
+        # barge-in to be stored before "saying" the next sentence.
+        if step.value != "thanks, bye":
+            return
+        for _ in range(1000):
+            history = stored()[0]["history"]
+            if any(m.get("interrupted") for m in history):
+                return
+            await asyncio.sleep(0.01)
+
     async def scenario() -> tuple[CallResult, list[dict[str, Any]]]:
         async with agent_server(tmp_path) as server:
             result = await call(
-                server, "What internet plans do you offer?\ninterrupt after 1\nthanks, bye\n"
+                server,
+                "What internet plans do you offer?\ninterrupt after 1\nthanks, bye\n",
+                before_step=interrupt_recorded,
             )
-            from warmline.stores.sqlite import SQLiteStore
-
-            store = SQLiteStore(tmp_path / "sessions.sqlite3")
-            try:
-                rows = store._connection().execute("select data from warmline_sessions").fetchall()
-            finally:
-                store.close()
-            return result, [json.loads(r[0]) for r in rows]
+            return result, stored()
 
     result, sessions = asyncio.run(scenario())
     plans = result.turns[0]

@@ -30,7 +30,7 @@ import json
 import os
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -211,6 +211,7 @@ async def run_call(
     on_token: Callable[[str], None] | None = None,
     connect_url: str | None = None,
     on_prompt: Callable[[str], None] | None = None,
+    before_step: Callable[[Step], Awaitable[None]] | None = None,
 ) -> CallResult:
     """Run one scripted call against ``ws_url`` and return what happened.
 
@@ -220,6 +221,8 @@ async def run_call(
         auth_token: signs the handshake; None sends no signature.
         connect_url: where to actually connect when it differs from ``ws_url`` (a
             local ``ws://`` emulator standing in for a public ``wss://`` URL).
+        before_step: awaited before each step (a test waits here for the backend to
+            catch up, as a real caller takes time to say the next sentence).
     """
     try:
         from websockets.asyncio.client import connect
@@ -284,6 +287,8 @@ async def run_call(
         async for step, nxt in _with_next(steps):
             if result.end is not None or result.closed is not None:
                 break
+            if before_step is not None:
+                await before_step(step)
             if step.kind == "wait":
                 await asyncio.sleep(float(step.value))
             elif step.kind == "hangup":

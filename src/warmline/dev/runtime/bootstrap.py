@@ -211,16 +211,17 @@ def _maxrss_kb() -> int:
 
 
 def _flush_with_marker(request_id: str) -> None:
-    marker = (END_MARKER + request_id + "\n").encode()
-    for stream, fd in ((sys.stdout, 1), (sys.stderr, 2)):
+    # stdout and stderr share one pipe (as they share Lambda's log stream): flush both,
+    # then one marker after everything the invocation wrote.
+    for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
         except (OSError, ValueError):
             pass
-        try:
-            os.write(fd, marker)
-        except OSError:
-            pass
+    try:
+        os.write(1, (END_MARKER + request_id + "\n").encode())
+    except OSError:
+        pass
 
 
 def serve(channel: SyncChannel, handler: Handler, config: Mapping[str, Any]) -> NoReturn:

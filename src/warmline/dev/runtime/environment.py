@@ -140,7 +140,6 @@ class Environment:
         self._marker_event = asyncio.Event()
         self._pipes = (
             LinePipe(spawned.stdout_fd, loop, emit, self._marker),
-            LinePipe(spawned.stderr_fd, loop, emit, self._marker),
         )
 
     def _marker(self, request_id: str) -> None:

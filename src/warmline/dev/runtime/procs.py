@@ -60,8 +60,8 @@ class Spawned:
     Attributes:
         pid: its process id (leader of its own process group).
         sock: the emulator's end of its stream socket (blocking mode, caller sets it).
-        stdout_fd: read end of its stdout pipe.
-        stderr_fd: read end of its stderr pipe.
+        stdout_fd: read end of its output pipe (stdout and stderr, as Lambda's one log
+            stream).
         exited: resolves to the exit code (negative = signal) when the process is gone.
         hello: the first message for a template (``ready`` / ``init_error``), else unused.
     """
@@ -69,7 +69,6 @@ class Spawned:
     pid: int
     sock: socket.socket
     stdout_fd: int
-    stderr_fd: int
     exited: asyncio.Future[int]
     hello: asyncio.Future[dict[str, Any]] | None = field(default=None)
 
@@ -197,7 +196,7 @@ class ZygoteSpawner:
         if kind == "spawned":
             future = self._pending.pop(int(message["id"]), None)
             pid = int(message["pid"])
-            if future is None or future.done() or len(fds) != 3:
+            if future is None or future.done() or len(fds) != 2:
                 for fd in fds:
                     os.close(fd)
                 _kill_group(pid)
@@ -206,7 +205,7 @@ class ZygoteSpawner:
                     future.set_exception(SpawnError("environment descriptors not received"))
                 return
             sock = socket.socket(fileno=fds[0])
-            future.set_result(Spawned(pid, sock, fds[1], fds[2], self._exit_future(pid)))
+            future.set_result(Spawned(pid, sock, fds[1], self._exit_future(pid)))
             return
         for fd in fds:
             os.close(fd)
@@ -340,7 +339,6 @@ class SubprocessSpawner:
         """Start one interpreter and send it ``config`` as its first frame."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
         t0 = time.monotonic()
         try:
             process = await asyncio.create_subprocess_exec(
@@ -352,20 +350,18 @@ class SubprocessSpawner:
                 pass_fds=[theirs.fileno()],
                 stdin=subprocess.DEVNULL,
                 stdout=out_w,
-                stderr=err_w,
+                stderr=out_w,
                 env=self._env,
                 cwd=str(config["code_dir"]),
                 start_new_session=True,
             )
         except OSError as exc:
             ours.close()
-            for fd in (out_r, err_r):
-                os.close(fd)
+            os.close(out_r)
             raise SpawnError(f"could not start an interpreter: {exc}") from exc
         finally:
             theirs.close()
             os.close(out_w)
-            os.close(err_w)
         ours.sendall(encode(dict(config)))
         exited: asyncio.Future[int] = self._loop.create_future()
         self._processes[process.pid] = process
@@ -379,7 +375,7 @@ class SubprocessSpawner:
         task = self._loop.create_task(wait())
         self._waiters.add(task)
         task.add_done_callback(self._waiters.discard)
-        return Spawned(process.pid, ours, out_r, err_r, exited)
+        return Spawned(process.pid, ours, out_r, exited)
 
     def kill(self, pid: int) -> None:
         """SIGKILL one environment's process group."""

@@ -34,7 +34,7 @@ class Template:
         environment_id: str,
         spawner: ZygoteSpawner,
         exited: asyncio.Future[int],
-        pipes: tuple[LinePipe, LinePipe],
+        pipes: tuple[LinePipe, ...],
     ) -> None:
         self.environment_id = environment_id
         self.spawner = spawner
@@ -78,7 +78,6 @@ async def start_template(
     loop = asyncio.get_running_loop()
     pipes = (
         LinePipe(spawned.stdout_fd, loop, emit, lambda _rid: None),
-        LinePipe(spawned.stderr_fd, loop, emit, lambda _rid: None),
     )
     spawner = ZygoteSpawner(spawned.sock, pid=spawned.pid)
     template = Template(environment_id, spawner, spawned.exited, pipes)

@@ -67,7 +67,7 @@ def _send(control: socket.socket, message: dict[str, Any], fds: list[int] | None
 
 def spawn(
     config: Mapping[str, Any], child_main: ChildMain, close_in_child: list[int]
-) -> tuple[int, socket.socket, int, int]:
+) -> tuple[int, socket.socket, int]:
     """Fork one environment.
 
     Args:
@@ -77,12 +77,13 @@ def spawn(
         close_in_child: descriptors of this process the child must not keep.
 
     Returns:
-        ``(pid, our end of its socket, its stdout read end, its stderr read end)``.
+        ``(pid, our end of its socket, the read end of its output pipe)``: stdout and
+        stderr share one pipe, as they share one log stream on Lambda, so their lines keep
+        the order they were written in and one end marker closes an invocation's output.
     """
     kind = socket.SOCK_SEQPACKET if config.get("kind") == "template" else socket.SOCK_STREAM
     ours, theirs = socket.socketpair(socket.AF_UNIX, kind)
     out_r, out_w = os.pipe()
-    err_r, err_w = os.pipe()
     pid = os.fork()
     if pid == 0:  # the environment
         t0 = time.monotonic()
@@ -91,13 +92,13 @@ def spawn(
             signal.set_wakeup_fd(-1)
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             os.setpgid(0, 0)
-            for fd in [*close_in_child, ours.detach(), out_r, err_r]:
+            for fd in [*close_in_child, ours.detach(), out_r]:
                 os.close(fd)
             devnull = os.open(os.devnull, os.O_RDONLY)
             os.dup2(devnull, 0)
             os.dup2(out_w, 1)
-            os.dup2(err_w, 2)
-            for fd in (devnull, out_w, err_w):
+            os.dup2(out_w, 2)
+            for fd in (devnull, out_w):
                 os.close(fd)
             child_main(theirs, config, t0)
         except SystemExit as exc:
@@ -112,31 +113,27 @@ def spawn(
         pass
     theirs.close()
     os.close(out_w)
-    os.close(err_w)
-    return pid, ours, out_r, err_r
+    return pid, ours, out_r
 
 
 class _Spare:
     """A child forked ahead of need, set up and waiting for its configuration on a pipe."""
 
-    __slots__ = ("config_w", "err_r", "out_r", "pid", "sock")
+    __slots__ = ("config_w", "out_r", "pid", "sock")
 
-    def __init__(
-        self, pid: int, sock: socket.socket, out_r: int, err_r: int, config_w: int
-    ) -> None:
+    def __init__(self, pid: int, sock: socket.socket, out_r: int, config_w: int) -> None:
         self.pid = pid
         self.sock = sock
         self.out_r = out_r
-        self.err_r = err_r
         self.config_w = config_w
 
     def fds(self) -> list[int]:
         """Descriptors another child must not inherit (the spare would never see EOF)."""
-        return [self.sock.fileno(), self.out_r, self.err_r, self.config_w]
+        return [self.sock.fileno(), self.out_r, self.config_w]
 
     def release(self) -> None:
         self.sock.close()
-        for fd in (self.out_r, self.err_r, self.config_w):
+        for fd in (self.out_r, self.config_w):
             with contextlib.suppress(OSError):
                 os.close(fd)
 
@@ -159,9 +156,9 @@ def _fork_spare(close_in_child: list[int]) -> _Spare:
             os._exit(0)
         bootstrap.run(SyncChannel(sock), json.loads(data), t0)
 
-    pid, ours, out_r, err_r = spawn({"kind": "env"}, spare_main, [*close_in_child, config_w])
+    pid, ours, out_r = spawn({"kind": "env"}, spare_main, [*close_in_child, config_w])
     os.close(config_r)
-    return _Spare(pid, ours, out_r, err_r, config_w)
+    return _Spare(pid, ours, out_r, config_w)
 
 
 def _kill(pid: int) -> None:
@@ -272,7 +269,7 @@ def serve(
             taken = take_spare() if config.get("kind", "env") == "env" else None
             try:
                 if taken is not None:
-                    made = (taken.pid, taken.sock, taken.out_r, taken.err_r)
+                    made = (taken.pid, taken.sock, taken.out_r)
                 else:
                     held = spare.fds() if spare is not None else []
                     main = mains[config.get("kind", "env")]
@@ -280,18 +277,17 @@ def serve(
             except Exception as exc:  # noqa: BLE001 - tell the emulator, keep serving
                 _send(control, {"t": "spawn_failed", "id": message["id"], "error": repr(exc)})
                 continue
-            pid, ours, out_r, err_r = made
+            pid, ours, out_r = made
             children.add(pid)
             try:
                 _send(
                     control,
                     {"t": "spawned", "id": message["id"], "pid": pid},
-                    [ours.fileno(), out_r, err_r],
+                    [ours.fileno(), out_r],
                 )
             finally:
                 ours.close()
                 os.close(out_r)
-                os.close(err_r)
                 if taken is not None:
                     configure(taken, config)
         elif kind == "ping":
