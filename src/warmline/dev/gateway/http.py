@@ -41,6 +41,13 @@ _REASONS = {
 }
 
 
+#: Keep-alive answers with no headers and no body, encoded once (every post gets one).
+_BARE = {
+    status: f"HTTP/1.1 {status} {_REASONS[status]}\r\nContent-Length: 0\r\n\r\n".encode()
+    for status in (200, 204)
+}
+
+
 class HttpError(Exception):
     """A request that cannot be parsed; answer with ``status`` and close."""
 
@@ -89,10 +96,7 @@ class Request:
 
     def path_segments(self) -> list[str]:
         """Path segments, each percent-decoded (so ``R1k%3D`` becomes ``R1k=``)."""
-        segments = self.path.split("/")[1:]
-        if "%" not in self.target:
-            return segments
-        return [unquote(p) for p in segments]
+        return [unquote(p) if "%" in p else p for p in self.path.split("/")[1:]]
 
 
 @dataclass(slots=True)
@@ -105,6 +109,8 @@ class Response:
 
     def encode(self, *, keep_alive: bool = True) -> bytes:
         """Status line, headers (plus Content-Length/Connection) and body."""
+        if keep_alive and not self.headers and not self.body and self.status in _BARE:
+            return _BARE[self.status]
         lines = [f"HTTP/1.1 {self.status} {_REASONS.get(self.status, 'Status')}"]
         lines += [f"{k}: {v}" for k, v in self.headers]
         if self.status != 101:

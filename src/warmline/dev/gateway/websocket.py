@@ -107,6 +107,11 @@ class WebSocketConnection:
         if self.open:
             self.transport.write(encode_frame(OP_TEXT, text.encode()))
 
+    def send_utf8(self, data: bytes) -> None:
+        """Send UTF-8 bytes (already checked) as a text message; ignored once closing."""
+        if self.open:
+            self.transport.write(encode_frame(OP_TEXT, data))
+
     def send_bytes(self, data: bytes) -> None:
         """Send a binary message (one frame); ignored once closing."""
         if self.open:
