@@ -184,3 +184,17 @@ def test_a_silent_peer_times_out(peer: MakePeer) -> None:
     with pytest.raises(TimeoutError):
         conn.request(REQUEST)
     assert conn.sock is None
+
+
+def test_message_frames_a_request_and_refuses_header_injection() -> None:
+    from warmline.connections.http1 import message
+
+    assert message("POST", "/p", [("Host", "h")], b"hi") == (
+        b"POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nhi"
+    )
+    assert message("GET", "/p", [("Host", "h")], b"") == b"GET /p HTTP/1.1\r\nHost: h\r\n\r\n"
+    for bad in ("v\r\nEvil: 1", "v\nEvil: 1", "v\rx", "v\x00"):
+        with pytest.raises(ValueError, match="CR, LF or NUL"):
+            message("GET", "/p", [("X-Token", bad)], b"")
+    with pytest.raises(ValueError):
+        message("GET", "/p HTTP/1.1\r\nHost: evil\r\n", [], b"")

@@ -24,18 +24,38 @@ compression (the caller sends ``Accept-Encoding: identity``), pipelining.
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import ssl
 
-__all__ = ["Http1Connection", "ProtocolError", "RemoteDisconnected", "Response"]
+__all__ = ["Http1Connection", "ProtocolError", "RemoteDisconnected", "Response", "message"]
 
 #: Longest response head we accept; API Gateway's are a few hundred bytes.
 MAX_HEAD_BYTES = 64 * 1024
 #: Longest response body we accept (GetConnection's document is < 1 KB; errors are small).
 MAX_BODY_BYTES = 1024 * 1024
 _READ_SIZE = 65536
+
+
+def message(method: str, path: str, headers: Iterable[tuple[str, str]], body: bytes) -> bytes:
+    """A whole request, head and body, ready for :meth:`Http1Connection.request`.
+
+    ``Content-Length`` is added for a body (and for POST/PUT without one).
+
+    Raises:
+        ValueError: a header name or value, the method or the path holds CR, LF or NUL
+            (it would split the request: header injection).
+    """
+    lines = [f"{method} {path} HTTP/1.1"]
+    lines += [f"{name}: {value}" for name, value in headers]
+    if body or method in ("POST", "PUT"):
+        lines.append(f"Content-Length: {len(body)}")
+    for line in lines:
+        if "\r" in line or "\n" in line or "\x00" in line:
+            raise ValueError(f"CR, LF or NUL inside a request line or header: {line[:60]!r}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
 class RemoteDisconnected(ConnectionResetError):
