@@ -5,11 +5,12 @@ parameter's NAME (``X_PARAMETER``) and grant ``ssm:GetParameter`` on exactly tha
 (``warmline deploy render``). :func:`secret` resolves ``X`` lazily, once per environment:
 
 1. ``X`` itself, when set (local runs, tests);
-2. ``X_PARAMETER``: SSM ``GetParameter`` with decryption, over a SigV4-signed
-   ``http.client`` POST (the JSON protocol: ``X-Amz-Target: AmazonSSM.GetParameter``). No
-   boto3: this runs on the first ``$connect`` of a cold environment, where boto3 would
-   cost ~160 ms to import (ANCHORS.md). ``AWS_ENDPOINT_URL_SSM`` overrides the endpoint
-   (tests use a local moto server).
+2. ``X_PARAMETER``: SSM ``GetParameter`` with decryption, over a SigV4-signed POST (the
+   JSON protocol: ``X-Amz-Target: AmazonSSM.GetParameter``) on
+   :mod:`warmline.connections.http1`. No boto3: this runs on the first ``$connect`` of a
+   cold environment, where boto3 would cost ~160 ms to import (ANCHORS.md), and no
+   ``http.client`` (~28 ms). ``AWS_ENDPOINT_URL_SSM`` overrides the endpoint (tests use a
+   local moto server); ``AWS_CA_BUNDLE`` is honoured, as boto3 does.
 
 The value is cached for the life of the environment and never logged.
 """
@@ -52,7 +53,6 @@ def secret_getter(name: str) -> Callable[[], str | None]:
 
 
 def _get_parameter(parameter: str, env: Mapping[str, str]) -> str:
-    import http.client
     from urllib.parse import urlsplit
 
     from warmline.connections.sigv4 import Credentials, SigV4Signer
@@ -71,21 +71,25 @@ def _get_parameter(parameter: str, env: Mapping[str, str]) -> str:
     signed = sign_request(
         signer, "POST", host, "/", headers, body, Credentials.from_environment(env), time.time()
     )
-    conn: http.client.HTTPConnection
+    from warmline.connections.http1 import Http1Connection, ProtocolError, message
+
+    tls = None
     if parts.scheme == "https":
-        conn = http.client.HTTPSConnection(host, timeout=5)
-    else:
-        conn = http.client.HTTPConnection(host, timeout=5)
+        import ssl
+
+        tls = ssl.create_default_context(cafile=env.get("AWS_CA_BUNDLE") or None)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    conn = Http1Connection(parts.hostname or host, port, 5.0, tls)
     try:
-        conn.request("POST", "/", body, {**headers, **signed, "Host": host})
-        response = conn.getresponse()
-        data = response.read()
-    except OSError as exc:
+        request = message("POST", "/", [*headers.items(), *signed.items(), ("Host", host)], body)
+        response = conn.request(request)
+    except (OSError, ProtocolError, ValueError) as exc:
         raise ConfigurationError(f"cannot reach SSM for parameter {parameter!r}: {exc}") from exc
     finally:
         conn.close()
+    data = response.body
     if response.status != 200:
-        kind = response.getheader("x-amzn-ErrorType") or str(response.status)
+        kind = response.headers.get("x-amzn-errortype") or str(response.status)
         raise ConfigurationError(f"SSM GetParameter {parameter!r} failed: {kind.split(':')[0]}")
     try:
         value = json.loads(data)["Parameter"]["Value"]

@@ -1,9 +1,11 @@
-"""Lambda async invoke over ``http.client``, signed with the standard library: no boto3.
+"""Lambda async invoke over one keep-alive socket, signed with the standard library: no boto3.
 
 Why: the router that hands a turn to a worker runs on the caller's critical path, often on
 a cold start. boto3 with a ``lambda`` client costs ~300 ms to import and build in a fresh
-interpreter; ``hashlib`` + ``hmac`` + ``http.client`` cost ~60 ms, of which ``http.client``
-and the TLS context are shared with the ``@connections`` client (PROTOCOLS.md §6).
+interpreter; ``hashlib`` + ``hmac`` + ``http.client`` cost ~60 ms. The HTTP code is now the
+``@connections`` client's own (:mod:`warmline.connections.http1`, ``socket`` only, shared
+with it, as is the TLS context's cost), which dropped ``http.client``'s ~28 ms
+(PROTOCOLS.md §6; figures in ``connections/apigw.py``).
 
 The request is what botocore sends for ``Invoke(InvocationType="Event")`` (checked against
 botocore in ``tests/offload/test_offload_lambda_invoke.py``):
@@ -43,9 +45,10 @@ from warmline.errors import ConfigurationError, WarmlineError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import http.client
     import ssl
     from typing import Any
+
+    from warmline.connections.http1 import Http1Connection
 
 __all__ = [
     "ENDPOINT_ENV",
@@ -203,7 +206,7 @@ class LambdaInvokeDispatcher:
         self._timeout_s = timeout_s
         self._retry_budget_s = retry_budget_s
         self._clock = clock
-        self._conn: http.client.HTTPConnection | None = None
+        self._conn: Http1Connection | None = None
         self._ssl: ssl.SSLContext | None = None
         self._lock = allocate_lock()
 
@@ -254,12 +257,12 @@ class LambdaInvokeDispatcher:
             conn.close()
 
     def _exchange(self, body: bytes) -> tuple[int, str, str]:
-        import http.client
+        from warmline.connections.http1 import ProtocolError, RemoteDisconnected, message
 
         assert self._credentials is not None
         for resend in (False, True):
-            reused = self._conn is not None and self._conn.sock is not None
             conn = self._connection()
+            reused = conn.sock is not None
             headers = {"X-Amz-Invocation-Type": "Event"}
             signed = sign_request(
                 self._signer,
@@ -272,29 +275,30 @@ class LambdaInvokeDispatcher:
                 self._clock(),
             )
             headers.update(signed)
-            headers["Host"] = self._host_header
-            headers["User-Agent"] = _USER_AGENT
+            request = message(
+                "POST",
+                self._path,
+                [("Host", self._host_header), ("User-Agent", _USER_AGENT), *headers.items()],
+                body,
+            )
             try:
-                conn.request("POST", self._path, body=body, headers=headers)
-                response = conn.getresponse()
-                text = response.read()
-            except (ConnectionResetError, BrokenPipeError, http.client.BadStatusLine) as exc:
-                conn.close()
+                response = conn.request(request)
+            except (ConnectionResetError, BrokenPipeError, RemoteDisconnected) as exc:
                 if reused and not resend:
                     continue
                 raise DispatchError(f"Lambda invoke failed: {type(exc).__name__}") from exc
-            except (OSError, http.client.HTTPException) as exc:
-                conn.close()
+            except (OSError, ProtocolError, ValueError) as exc:
                 raise DispatchError(f"Lambda invoke failed: {exc!r}") from exc
-            request_id = response.getheader("x-amzn-RequestId") or ""
-            detail = (response.getheader("x-amzn-ErrorType") or "").partition(":")[0]
-            return response.status, request_id, f"{detail} {text[:200]!r}".strip()
+            request_id = response.headers.get("x-amzn-requestid", "")
+            detail = response.headers.get("x-amzn-errortype", "").partition(":")[0]
+            return response.status, request_id, f"{detail} {response.body[:200]!r}".strip()
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _connection(self) -> http.client.HTTPConnection:
-        import http.client
+    def _connection(self) -> Http1Connection:
+        from warmline.connections.http1 import Http1Connection
 
         if self._conn is None:
+            tls = None
             if self._scheme == "https":
                 if self._ssl is None:
                     import ssl
@@ -302,13 +306,8 @@ class LambdaInvokeDispatcher:
                     self._ssl = ssl.create_default_context(
                         cafile=self._env.get("AWS_CA_BUNDLE") or None
                     )
-                self._conn = http.client.HTTPSConnection(
-                    self._host, self._port, timeout=self._timeout_s, context=self._ssl
-                )
-            else:
-                self._conn = http.client.HTTPConnection(
-                    self._host, self._port, timeout=self._timeout_s
-                )
+                tls = self._ssl
+            self._conn = Http1Connection(self._host, self._port, self._timeout_s, tls)
         return self._conn
 
 
