@@ -135,7 +135,16 @@ def canonical_uri(wire_path: str) -> str:
 
 def amz_date(epoch_s: float) -> str:
     """``X-Amz-Date`` for an instant, e.g. ``20260101T235959Z`` (fractions truncated)."""
-    return time.strftime(_AMZ_DATE_FORMAT, time.gmtime(int(epoch_s)))
+    second = int(epoch_s)
+    cached_second, cached = _last_date[0]
+    if cached_second == second:  # the tokens of one answer are signed in the same second
+        return cached
+    stamp = time.strftime(_AMZ_DATE_FORMAT, time.gmtime(second))
+    _last_date[0] = (second, stamp)  # one atomic store: safe across threads
+    return stamp
+
+
+_last_date: list[tuple[int, str]] = [(-1, "")]
 
 
 def region_from_environment(environ: Mapping[str, str] | None = None) -> str | None:
