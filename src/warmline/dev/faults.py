@@ -152,9 +152,11 @@ def parse_fault_flag(flag: str, functions: Sequence[str] = ()) -> tuple[str, Tri
     if not spec:
         return name, _trigger(name, {}, functions)
     try:
-        return name, _trigger(name, float(spec), functions)
+        rate = float(spec)
     except ValueError:
         pass
+    else:  # (outside the try: ConfigurationError is a ValueError too)
+        return name, _trigger(name, rate, functions)
     table: dict[str, Any] = {}
     for part in spec.split(","):
         key, eq, raw = part.partition("=")

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from random import getrandbits as _random_bits
 from typing import Any
 
 __all__ = [
@@ -33,15 +33,28 @@ _DISCONNECT_HEADERS = ("Host", "x-api-key", "X-Forwarded-For", "x-restapi")
 
 
 def aws_id() -> str:
-    """A connection/request/message id in AWS's format (base64 of 11 random bytes)."""
-    return base64.b64encode(os.urandom(11)).decode()
+    """A connection/request/message id in AWS's format (base64 of 11 random bytes).
+
+    From the ``random`` module, not ``os.urandom``: ids need to be unique, not secret, and
+    two are made per message (a system call each, otherwise).
+    """
+    return base64.b64encode(_random_bits(88).to_bytes(11, "big")).decode()
 
 
 def clf_time(epoch_s: float) -> str:
-    """``20/Jan/2024:11:54:57 +0000`` (the CLF ``requestTime``)."""
-    t = time.gmtime(epoch_s)
+    """``20/Jan/2024:11:54:57 +0000`` (the CLF ``requestTime``; formatted once a second)."""
+    second = int(epoch_s)
+    cached_second, cached = _last_clf[0]
+    if cached_second == second:
+        return cached
+    t = time.gmtime(second)
     clock = f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"
-    return f"{t.tm_mday:02d}/{_MONTHS[t.tm_mon - 1]}/{t.tm_year}:{clock} +0000"
+    text = f"{t.tm_mday:02d}/{_MONTHS[t.tm_mon - 1]}/{t.tm_year}:{clock} +0000"
+    _last_clf[0] = (second, text)
+    return text
+
+
+_last_clf: list[tuple[int, str]] = [(-1, "")]
 
 
 def iso_time(epoch_s: float) -> str:
@@ -153,6 +166,9 @@ def select_route(body: str, path: Sequence[str], routes: Mapping[str, Any]) -> s
     a configured route key wins, else ``$default`` (if configured).
     """
     value: Any
+    if not path or (len(routes) <= 3 and all(k.startswith("$") for k in routes)):
+        # Only $connect/$disconnect/$default: nothing to select, no body to parse.
+        return "$default" if "$default" in routes else None
     try:
         value = json.loads(body)
     except ValueError:

@@ -36,19 +36,16 @@ from warmline.web import PREFIX, page
 #: GET/PUT the injected faults (:mod:`warmline.dev.faults`).
 FAULTS_PATH = PREFIX + "/faults"
 
-#: Snapshots of environments and connections pushed to open dashboards at most this often.
-SNAPSHOT_INTERVAL_S = 0.25
-
 if TYPE_CHECKING:
     from warmline.dev.gateway.gateway import Gateway
     from warmline.dev.runtime.logs import LogRecord
 
 __all__ = ["PREFIX", "EventStream", "WebConsole"]
 
-#: Where the emulator's pages live (never forwarded to the function URL).
 #: Events kept for clients that connect later (a dev session, not a log store).
 HISTORY_EVENTS = 1000
-#: How often open dashboards get an environments/connections snapshot (idle countdown).
+#: How often open dashboards get an environments/connections snapshot (the idle countdown
+#: moves on its own), and the least time between snapshots pushed after REPORT lines.
 SNAPSHOT_INTERVAL_S = 1.0
 #: A comment line at least this often keeps proxies and the browser from timing out.
 KEEPALIVE_S = 15.0

@@ -138,9 +138,7 @@ class Environment:
         self.idle_since = time.monotonic()
         self._markers: dict[str, int] = {}
         self._marker_event = asyncio.Event()
-        self._pipes = (
-            LinePipe(spawned.stdout_fd, loop, emit, self._marker),
-        )
+        self._pipes = (LinePipe(spawned.stdout_fd, loop, emit, self._marker),)
 
     def _marker(self, request_id: str) -> None:
         self._markers[request_id] = self._markers.get(request_id, 0) + 1
