@@ -33,9 +33,11 @@ imported on the first request (or by :meth:`warm`), not at module top, and an ``
 context (with the CA bundle) is built only for an ``https`` endpoint. Measured 2026-11-23
 on this project's 2-core machine (CPython 3.11.7, bytecode cached, fresh interpreters):
 
-* ``import warmline.connections.apigw`` after ``warmline.core.app``: 8.0 ms (5.5), of which
-  ``hashlib`` + ``hmac`` ~3.5 ms; in a bare interpreter 30 ms (24), most of it
-  ``warmline.types`` -> ``core.session`` -> ``dataclasses``/``typing``.
+* ``import warmline.connections.apigw`` after ``warmline.core.app``: 10.5 ms median of 9
+  (10.1 min), of which ``hashlib`` + ``hmac`` ~3.5 ms; in a bare interpreter 25 ms (23),
+  of which ``json`` ~10 ms and ``typing`` ~4 ms, both loaded by Lambda's own runtime
+  before the handler. It was ~34 ms bare until ``warmline.types`` stopped importing
+  ``dataclasses`` (``inspect`` and all: ~11 ms).
 * first request, http: :meth:`warm` 6.4 ms median of 9 (4.4 min); with ``http.client``,
   as before, it was 28 ms (21) on a quiet machine and 42 ms in the same loaded run as the
   6.4 ms, two thirds of it ``email.parser``.
