@@ -157,7 +157,13 @@ class Server:
 def _spawn(
     cmd: Sequence[str], *, env: dict[str, str], cwd: Path, output: Path
 ) -> subprocess.Popen[bytes]:
-    """Start ``cmd`` in a new session (own process group), stdout+stderr to ``output``."""
+    """Start ``cmd`` in a new session (own process group), stdout+stderr to ``output``.
+
+    Every server runs without ``PYTHONDONTWRITEBYTECODE`` (CI and some shells set it): a
+    deployed function has its bytecode, so a cold start should not mean compiling every
+    module from source, for serverless-offline's Python handler as for warmline's.
+    """
+    env = {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"}
     with output.open("wb") as sink:
         proc = subprocess.Popen(
             list(cmd),

@@ -168,15 +168,18 @@ class RequestParser:
         if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
             raise HttpError(400, "bad request line")
         headers: list[tuple[str, str]] = []
+        by_name: dict[str, str] = {}  # the lookup table, built in the same pass
         for line in lines[1:]:
             name, sep, value = line.partition(":")
             if not sep or not name or name != name.strip():
                 raise HttpError(400, "bad header line")
-            headers.append((name, value.strip()))
-        request = Request(parts[0], parts[1], parts[2], headers)
-        if (request.header("Transfer-Encoding") or "").lower() not in ("", "identity"):
+            value = value.strip()
+            headers.append((name, value))
+            by_name[name.lower()] = value
+        request = Request(parts[0], parts[1], parts[2], headers, _by_name=by_name)
+        if by_name.get("transfer-encoding", "").lower() not in ("", "identity"):
             raise HttpError(411, "chunked request bodies are not supported")
-        length_text = request.header("Content-Length") or "0"
+        length_text = by_name.get("content-length") or "0"
         if not length_text.isdigit():
             raise HttpError(400, "bad Content-Length")
         length = int(length_text)
