@@ -28,6 +28,7 @@ forks restored environments from an already initialised handler.
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import select
@@ -185,6 +186,10 @@ def serve(
         spares: keep one ``"env"`` child forked ahead of need (see :func:`_fork_spare`).
     """
     control.setblocking(True)
+    # Everything imported so far is shared with every child; frozen, the children's
+    # collector never walks (and so never writes, copy-on-write) those pages. That is
+    # less CPU and memory per cold start, which a laptop pays for 50 at once in a load.
+    gc.freeze()
     children: set[int] = set()
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_r, False)
