@@ -15,7 +15,9 @@ def test_environments_are_restored_from_one_initialised_template() -> None:
         async with started(spec("hooks.handler"), snapstart=True) as (rt, logs):
             first = await rt.invoke("f", {})
             warm = await rt.invoke("f", {})
-            more = await asyncio.gather(*[rt.invoke("f", {}) for _ in range(2)])
+            # Still running when the other arrives, so the second one scales out (a handler
+            # that has already returned would rightly be reused, as on AWS).
+            more = await asyncio.gather(*[rt.invoke("f", {"pause": 0.2}) for _ in range(2)])
             results = [first, *more]
             pids = {r.payload["pid"] for r in results}
             init_pids = {r.payload["init_pid"] for r in results}
@@ -72,7 +74,7 @@ def test_close_removes_templates_and_restored_environments() -> None:
     async def main() -> None:
         pids: list[int] = []
         async with started(spec("hooks.handler"), snapstart=True) as (rt, _logs):
-            results = await asyncio.gather(*[rt.invoke("f", {}) for _ in range(2)])
+            results = await asyncio.gather(*[rt.invoke("f", {"pause": 0.2}) for _ in range(2)])
             pids = [r.payload["pid"] for r in results] + [results[0].payload["init_pid"]]
             assert all(alive(pid) for pid in pids)
         assert not any(alive(pid) for pid in pids)

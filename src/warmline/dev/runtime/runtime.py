@@ -66,6 +66,9 @@ __all__ = ["ProcessMode", "Runtime"]
 OUTPUT_GRACE_S = 1.0
 #: How long to wait for a killed process's remaining output and exit status.
 KILL_GRACE_S = 1.0
+#: Loop passes an environment that has returned gets to be booked idle (result, log
+#: marker, END/REPORT) before an invocation scales out instead (see ``_finishing``).
+_BOOKING_PASSES = 4
 
 ProcessMode = Literal["auto", "fork", "spawn"]
 
@@ -320,12 +323,17 @@ class Runtime:
             self._drained = asyncio.Event()
         self._drained.clear()
         try:
-            while fn.idle:
-                env = fn.idle.pop()
-                if env.state == "idle":
-                    return await self._run(
-                        fn, env, request_id, payload, cold=False, deadline=None, kill_s=kill_s
-                    )
+            waited = False
+            while True:
+                while fn.idle:
+                    env = fn.idle.pop()
+                    if env.state == "idle":
+                        return await self._run(
+                            fn, env, request_id, payload, cold=False, deadline=None, kill_s=kill_s
+                        )
+                if waited or not await self._finishing(fn):
+                    break
+                waited = True
             if fn.at_capacity():
                 return throttled_result(request_id)
             return await self._invoke_cold(fn, request_id, payload, kill_s)
@@ -333,6 +341,40 @@ class Runtime:
             self._inflight -= 1
             if self._inflight == 0:
                 self._drained.set()
+
+    async def _finishing(self, fn: _Function) -> bool:
+        """Give an environment that has already returned a moment to become idle.
+
+        On AWS an environment is free once its handler returned. Here its result may sit in
+        our socket buffer, or be read but not yet booked (the invocation's coroutine wakes
+        a loop pass later), when the next message is routed: scaling out then would be a
+        cold start AWS would not do, caused by the order this loop happens to serve
+        sockets in. So: read what busy environments have written, and if one has returned,
+        let the loop pass a few times for it to be booked idle.
+
+        Returns:
+            Whether an environment of ``fn`` is idle now.
+        """
+        busy = [env for env in fn.envs.values() if env.state == "busy"]
+        if not busy:
+            return False
+        if not any(env.channel.unconsumed for env in busy):
+            import select
+
+            poller = select.poll()
+            for env in busy:
+                poller.register(env.channel.fd, select.POLLIN)
+            readable = {fd for fd, _ in poller.poll(0)}
+            for env in busy:
+                if env.channel.fd in readable:
+                    env.channel.read_now()
+            if not any(env.channel.unconsumed for env in busy):
+                return False
+        for _ in range(_BOOKING_PASSES):
+            await asyncio.sleep(0)
+            if fn.idle:
+                return True
+        return False
 
     @staticmethod
     def _inject(

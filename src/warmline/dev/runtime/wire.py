@@ -132,7 +132,20 @@ class AsyncChannel:
         self._waiter: asyncio.Future[dict[str, Any] | Exception | None] | None = None
         self._fd = sock.fileno()
         self._ended = False
+        #: messages parsed that no :meth:`recv` has returned yet (a result the invocation's
+        #: coroutine has not woken up for: the environment has in fact finished).
+        self.unconsumed = 0
         loop.add_reader(self._fd, self._readable)
+
+    @property
+    def fd(self) -> int:
+        """The socket's descriptor."""
+        return self._fd
+
+    def read_now(self) -> None:
+        """Take what the socket holds now, ahead of the loop noticing it."""
+        if not self._ended:
+            self._readable()
 
     def _readable(self) -> None:
         try:
@@ -171,6 +184,8 @@ class AsyncChannel:
             self._deliver(last)
 
     def _deliver(self, item: dict[str, Any] | Exception | None) -> None:
+        if item is not None:
+            self.unconsumed += 1
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             self._waiter = None
@@ -207,6 +222,8 @@ class AsyncChannel:
                     timer.cancel()
                 if self._waiter is waiter:
                     self._waiter = None
+        if item is not None:
+            self.unconsumed -= 1
         if isinstance(item, Exception):
             raise item
         return item
