@@ -14,20 +14,26 @@ import json
 import os
 import sqlite3
 import xml.etree.ElementTree as ET
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from serve_harness import HANDOFF_NUMBER, TOKEN, Target, agent_target
 
-from warmline.tools.call import CallResult, fetch_twiml, parse_script, run_call
+from warmline.tools.call import CallResult, Step, fetch_twiml, parse_script, run_call
 
 pytestmark = pytest.mark.slow
 
 TARGETS = ["serve", "dev"]
 
 
-async def call(target: Target, script: str, token: str | None = TOKEN) -> CallResult:
+async def call(
+    target: Target,
+    script: str,
+    token: str | None = TOKEN,
+    before_step: Callable[[Step], Awaitable[None]] | None = None,
+) -> CallResult:
     caller = {"CallSid": "CA" + os.urandom(16).hex(), "From": "+15550100", "To": "+15550101"}
     ws_url, params, action = await asyncio.to_thread(fetch_twiml, target.twiml_url, caller, TOKEN)
     if target.kind == "serve":
@@ -39,6 +45,7 @@ async def call(target: Target, script: str, token: str | None = TOKEN) -> CallRe
         custom_parameters=params,
         action_url=action,
         turn_timeout_s=20,
+        before_step=before_step,
     )
 
 
@@ -101,8 +108,23 @@ def test_dtmf_menu_and_asking_for_a_person(tmp_path: Path, kind: str) -> None:
 def test_an_interrupt_is_recorded_as_what_the_caller_heard(tmp_path: Path, kind: str) -> None:
     async def scenario() -> tuple[CallResult, list[dict[str, Any]]]:
         async with agent_target(kind, tmp_path) as target:
+
+            async def interrupt_recorded(step: Step) -> None:
+                # Invocations on one connection are unordered under API Gateway (the
+                # interrupt may be cold-starting a second environment): wait, as a caller
+                # still talking would, for the barge-in to be stored before the next prompt.
+                if step.value != "thanks, bye":
+                    return
+                for _ in range(1000):
+                    stored = histories(target.sessions)
+                    if stored and any(m.get("interrupted") for m in stored[0]["history"]):
+                        return
+                    await asyncio.sleep(0.01)
+
             result = await call(
-                target, "What internet plans do you offer?\ninterrupt after 1\nthanks, bye\n"
+                target,
+                "What internet plans do you offer?\ninterrupt after 1\nthanks, bye\n",
+                before_step=interrupt_recorded,
             )
             return result, histories(target.sessions)
 
