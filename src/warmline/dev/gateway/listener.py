@@ -205,22 +205,27 @@ class Listener:
 
     async def _setup(self, conn: socket.socket) -> None:
         loop = asyncio.get_running_loop()
+        handed_over = False
         try:
-            first = await asyncio.wait_for(_peek(loop, conn), FIRST_BYTE_TIMEOUT_S)
-        except (TimeoutError, OSError):
+            try:
+                first = await asyncio.wait_for(_peek(loop, conn), FIRST_BYTE_TIMEOUT_S)
+            except (TimeoutError, OSError):
+                return
+            tls = bool(first) and first[0] == TLS_HANDSHAKE and self.ssl_context is not None
+            self._pending.discard(conn)  # from here on it is ours to close, not close()'s
+            with contextlib.suppress(OSError, ssl.SSLError):
+                await loop.connect_accepted_socket(
+                    lambda: GatewayProtocol(self._gateway, tls=tls),
+                    conn,
+                    ssl=self.ssl_context if tls else None,
+                )
+                handed_over = True
+        finally:
+            # Also when shutdown cancels us mid-handshake: a socket accepted just before
+            # close() must not outlive the server (a ResourceWarning in the tests).
             self._pending.discard(conn)
-            conn.close()
-            return
-        tls = bool(first) and first[0] == TLS_HANDSHAKE and self.ssl_context is not None
-        self._pending.discard(conn)
-        try:
-            await loop.connect_accepted_socket(
-                lambda: GatewayProtocol(self._gateway, tls=tls),
-                conn,
-                ssl=self.ssl_context if tls else None,
-            )
-        except (OSError, ssl.SSLError):
-            conn.close()
+            if not handed_over:
+                conn.close()
 
 
 async def _peek(loop: asyncio.AbstractEventLoop, conn: socket.socket) -> bytes:
