@@ -79,11 +79,13 @@ def test_event_is_202_and_runs_in_the_background_dry_run_is_204(tmp_path: Path) 
                 Payload=json.dumps({"n": 2}).encode(),
             )
             assert response["StatusCode"] == 202
+            response["Payload"].read()  # else botocore keeps the socket checked out
             await eventually(lambda: records(tmp_path, "async"))
             dry = await asyncio.to_thread(
                 client.invoke, FunctionName="worker", InvocationType="DryRun", Payload=b"{}"
             )
             assert dry["StatusCode"] == 204
+            dry["Payload"].read()
             assert await server.drain()
             client.close()
         assert records(tmp_path, "async") == [{"n": 2}]
