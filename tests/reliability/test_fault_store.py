@@ -1,7 +1,8 @@
 """The session store fails during a call: the caller hears an apology, nothing is
 half-written, and the call goes on once the store is back.
 
-The store is a real MemoryStore behind a switch that makes chosen operations raise
+The store is a real MemoryStore behind :class:`~warmline.stores.faulty.FaultyStore` (the
+wrapper ``warmline dev`` injects store faults with), which makes chosen operations raise
 ``StoreUnavailableError`` (what the SQLite, DynamoDB and Redis stores raise when their
 backend is unreachable; their own tests prove that translation). The app is the reference
 agent behind the real Lambda handler.
@@ -18,50 +19,13 @@ import pytest
 from warmline.adapters.aws_lambda import STORE_APOLOGY, lambda_handler
 from warmline.agent.app import build_app
 from warmline.connections.local import LocalConnections
-from warmline.core.session import SessionRecord
 from warmline.errors import ConnectionGoneError, StoreUnavailableError
 from warmline.log import StepLogger
+from warmline.stores.faulty import FaultyStore
 from warmline.stores.memory import MemoryStore
 from warmline.testing import LambdaContext, websocket_event
 
 CID = "R1kmxc2VNjMCFIA="
-
-
-class SwitchableStore:
-    """A MemoryStore whose named operations raise StoreUnavailableError while ``down``."""
-
-    def __init__(self) -> None:
-        self.inner = MemoryStore()
-        self.down: set[str] = set()
-        self.failures = 0
-
-    def _gate(self, op: str) -> None:
-        if op in self.down or "*" in self.down:
-            self.failures += 1
-            raise StoreUnavailableError(f"injected: {op} while the store is down")
-
-    def get(self, session_id: str) -> SessionRecord | None:
-        self._gate("get")
-        return self.inner.get(session_id)
-
-    def by_connection(self, connection_id: str) -> SessionRecord | None:
-        self._gate("get")
-        return self.inner.by_connection(connection_id)
-
-    def by_call_sid(self, call_sid: str) -> SessionRecord | None:
-        self._gate("get")
-        return self.inner.by_call_sid(call_sid)
-
-    def put(self, record: SessionRecord) -> SessionRecord:
-        self._gate("put")
-        return self.inner.put(record)
-
-    def delete(self, session_id: str, *, expected_version: int | None = None) -> bool:
-        self._gate("delete")
-        return self.inner.delete(session_id, expected_version=expected_version)
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 def message(frame: dict[str, Any]) -> dict[str, Any]:
@@ -72,8 +36,8 @@ SETUP = {"type": "setup", "sessionId": "VX1", "callSid": "CA1", "from": "+1555",
 HOURS = {"type": "prompt", "voicePrompt": "What are your support hours?", "last": True}
 
 
-def agent() -> tuple[Any, SwitchableStore, LocalConnections, io.StringIO]:
-    store = SwitchableStore()
+def agent() -> tuple[Any, FaultyStore, LocalConnections, io.StringIO]:
+    store = FaultyStore(MemoryStore())
     conns = LocalConnections()
     conns.open(CID)
     app = build_app(store=store, connections=lambda _ref: conns)
@@ -136,7 +100,7 @@ def test_store_down_and_caller_gone_still_no_exception() -> None:
 
 def test_store_down_on_an_sqs_worker_task_still_raises_for_a_retry() -> None:
     """Async work is different: the failure is reported so SQS redelivers the record."""
-    app = build_app(store=SwitchableStore(), connections=lambda _ref: LocalConnections())
+    app = build_app(store=FaultyStore(MemoryStore()), connections=lambda _ref: LocalConnections())
 
     @app.worker
     def work(ctx: Any) -> None:

@@ -44,7 +44,7 @@ def test_it_forwards_everything(store: FaultyStore) -> None:
 
 def test_failing_raises_store_unavailable_and_changes_nothing(store: FaultyStore) -> None:
     saved = store.put(record())
-    store.fail = True
+    store.down = {"*"}
     for call in (
         lambda: store.get("VX1"),
         lambda: store.by_connection("C1="),
@@ -55,7 +55,7 @@ def test_failing_raises_store_unavailable_and_changes_nothing(store: FaultyStore
         with pytest.raises(StoreUnavailableError, match="injected fault"):
             call()
     assert store.failures == 5
-    store.fail = False
+    store.down = set()
     assert store.get("VX1") == saved  # same version: nothing was written or deleted
 
 

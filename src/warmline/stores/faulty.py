@@ -9,7 +9,7 @@ raise when their backend is gone (:class:`StoreUnavailableError`), so the App's 
 of an outage is the code under test, not a mock of it. Tests can also drive it directly::
 
     store = FaultyStore(SQLiteStore(path))
-    store.fail = True            # every operation raises StoreUnavailableError
+    store.down = {"put"}         # writes raise StoreUnavailableError ("get": reads, "*": all)
     store.stall_s = 0.5          # every operation waits first
 
 Outside those switches the wrapper only forwards, so production never pays for it.
@@ -57,43 +57,45 @@ class FaultyStore:
 
     def __init__(self, inner: SessionStore, *, sleep: Any = time.sleep) -> None:
         self.inner = inner
-        self.fail = False
+        #: operations that fail: ``"get"`` (every read), ``"put"``, ``"delete"``, ``"*"``.
+        self.down: set[str] = set()
         self.stall_s = 0.0
         #: operations refused so far.
         self.failures = 0
         self._sleep = sleep
 
-    def _gate(self, op: str) -> None:
+    def _gate(self, op: str, kind: str) -> None:
         stall = self.stall_s or float(_active.get("stall_ms", 0.0)) / 1000.0
         if stall > 0:
             self._sleep(stall)
-        if self.fail or _active.get("fail"):
+        down = self.down
+        if _active.get("fail") or kind in down or "*" in down:
             self.failures += 1
             raise StoreUnavailableError(f"injected fault: store unavailable during {op}")
 
     def get(self, session_id: str) -> SessionRecord | None:
         """As the inner store, unless failing."""
-        self._gate("get")
+        self._gate("get", "get")
         return self.inner.get(session_id)
 
     def by_connection(self, connection_id: str) -> SessionRecord | None:
         """As the inner store, unless failing."""
-        self._gate("by_connection")
+        self._gate("by_connection", "get")
         return self.inner.by_connection(connection_id)
 
     def by_call_sid(self, call_sid: str) -> SessionRecord | None:
         """As the inner store, unless failing."""
-        self._gate("by_call_sid")
+        self._gate("by_call_sid", "get")
         return self.inner.by_call_sid(call_sid)
 
     def put(self, record: SessionRecord) -> SessionRecord:
         """As the inner store, unless failing (then nothing is written)."""
-        self._gate("put")
+        self._gate("put", "put")
         return self.inner.put(record)
 
     def delete(self, session_id: str, *, expected_version: int | None = None) -> bool:
         """As the inner store, unless failing (then nothing is deleted)."""
-        self._gate("delete")
+        self._gate("delete", "delete")
         return self.inner.delete(session_id, expected_version=expected_version)
 
     def __getattr__(self, name: str) -> Any:
