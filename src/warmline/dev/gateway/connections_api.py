@@ -17,6 +17,7 @@ from warmline.dev.gateway.http import DROP, Request, Response, json_response
 
 if TYPE_CHECKING:
     from warmline.dev.gateway.gateway import Gateway
+    from warmline.dev.gateway.websocket import WebSocketConnection
 
 __all__ = ["handle", "handle_with_faults"]
 
@@ -39,14 +40,11 @@ def handle(gateway: Gateway, request: Request, connection_id: str) -> Response:
         request: the HTTP request.
         connection_id: the percent-decoded id from the path.
     """
-    auth = request.header("Authorization") or ""
-    if not auth.startswith("AWS4-HMAC-SHA256 "):
-        return _error(403, "ForbiddenException", "Missing Authentication Token")
-    if request.method not in ("POST", "GET", "DELETE"):
-        return _error(403, "ForbiddenException", "Missing Authentication Token")
     ws = gateway.connections.get(connection_id)
-    if ws is None or not ws.open:
-        return _error(410, "GoneException", None)
+    refused = _refusal(gateway, request, ws)
+    if refused is not None:
+        return refused
+    assert ws is not None
     if request.method == "GET":
         return json_response(
             200,
@@ -60,10 +58,7 @@ def handle(gateway: Gateway, request: Request, connection_id: str) -> Response:
         ws.close(DELETE_CLOSE_CODE, DELETE_CLOSE_REASON)
         return Response(204)
     data = request.body
-    limits = gateway.config.limits
-    if len(data) > limits.max_post_bytes:
-        return _error(413, "PayloadTooLargeException", "Message too long")
-    if ws.write_buffer_size() > limits.write_buffer_limit_bytes:
+    if ws.write_buffer_size() > gateway.config.limits.write_buffer_limit_bytes:
         return _error(429, "LimitExceededException", "Client buffer is full")
     try:
         data.decode()
@@ -72,6 +67,21 @@ def handle(gateway: Gateway, request: Request, connection_id: str) -> Response:
     else:
         ws.send_utf8(data)  # the checked bytes as they are: no decode/encode round trip
     return OK
+
+
+def _refusal(gateway: Gateway, request: Request, ws: WebSocketConnection | None) -> Response | None:
+    """AWS's answer to a request that cannot act at all (unsigned, wrong method, the
+    connection gone, a post over the size limit), or None."""
+    auth = request.header("Authorization") or ""
+    if not auth.startswith("AWS4-HMAC-SHA256 "):
+        return _error(403, "ForbiddenException", "Missing Authentication Token")
+    if request.method not in ("POST", "GET", "DELETE"):
+        return _error(403, "ForbiddenException", "Missing Authentication Token")
+    if ws is None or not ws.open:
+        return _error(410, "GoneException", None)
+    if request.method == "POST" and len(request.body) > gateway.config.limits.max_post_bytes:
+        return _error(413, "PayloadTooLargeException", "Message too long")
+    return None
 
 
 async def handle_with_faults(gateway: Gateway, request: Request, connection_id: str) -> Response:
@@ -83,17 +93,13 @@ async def handle_with_faults(gateway: Gateway, request: Request, connection_id: 
     """
     faults = gateway.faults
     ws = gateway.connections.get(connection_id)
-    postable = (
-        faults is not None
-        and request.method == "POST"
-        and ws is not None
-        and ws.open
-        and (request.header("Authorization") or "").startswith("AWS4-HMAC-SHA256 ")
-        and len(request.body) <= gateway.config.limits.max_post_bytes
-    )
-    if not postable:
+    if (
+        faults is None
+        or ws is None
+        or request.method != "POST"
+        or _refusal(gateway, request, ws) is not None
+    ):
         return handle(gateway, request, connection_id)
-    assert faults is not None and ws is not None
     if faults.fire("connections.drop", detail=connection_id):
         return DROP
     if faults.fire("connections.throttle", detail=connection_id):
