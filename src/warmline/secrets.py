@@ -53,15 +53,13 @@ def secret_getter(name: str) -> Callable[[], str | None]:
 
 
 def _get_parameter(parameter: str, env: Mapping[str, str]) -> str:
-    from urllib.parse import urlsplit
-
+    from warmline.connections.http1 import Http1Connection, ProtocolError, message, split_endpoint
     from warmline.connections.sigv4 import Credentials, SigV4Signer
     from warmline.offload.lambda_invoke import sign_request
 
     region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
     endpoint = env.get("AWS_ENDPOINT_URL_SSM") or f"https://ssm.{region}.amazonaws.com"
-    parts = urlsplit(endpoint)
-    host = parts.netloc
+    scheme, hostname, port, host, _base = split_endpoint(endpoint, "SSM")
     body = json.dumps({"Name": parameter, "WithDecryption": True}).encode()
     headers = {
         "Content-Type": "application/x-amz-json-1.1",
@@ -71,15 +69,12 @@ def _get_parameter(parameter: str, env: Mapping[str, str]) -> str:
     signed = sign_request(
         signer, "POST", host, "/", headers, body, Credentials.from_environment(env), time.time()
     )
-    from warmline.connections.http1 import Http1Connection, ProtocolError, message
-
     tls = None
-    if parts.scheme == "https":
+    if scheme == "https":
         import ssl
 
         tls = ssl.create_default_context(cafile=env.get("AWS_CA_BUNDLE") or None)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    conn = Http1Connection(parts.hostname or host, port, 5.0, tls)
+    conn = Http1Connection(hostname, port, 5.0, tls)
     try:
         request = message("POST", "/", [*headers.items(), *signed.items(), ("Host", host)], body)
         response = conn.request(request)

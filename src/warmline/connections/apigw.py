@@ -28,9 +28,9 @@ Behaviour (PROTOCOLS.md §2.4, §6):
 * Other network failures (refused, timed out, TLS errors) raise :class:`ConnectionsError`
   without a retry: a timed-out post may well be in the peer's hands still.
 
-Imports: the HTTP code (:mod:`warmline.connections.http1`, which loads ``socket``) is
-imported on the first request (or by :meth:`warm`), not at module top, and an ``ssl``
-context (with the CA bundle) is built only for an ``https`` endpoint. Measured 2026-11-23
+Imports: :mod:`warmline.connections.http1` is small and imported at module top; the
+``socket`` module it needs is imported on the first request (or by :meth:`warm`), and an
+``ssl`` context (with the CA bundle) is built only for an ``https`` endpoint. Measured 2026-11-23
 on this project's 2-core machine (CPython 3.11.7, bytecode cached, fresh interpreters):
 
 * ``import warmline.connections.apigw`` after ``warmline.core.app``: 10.5 ms median of 9
@@ -56,6 +56,7 @@ from _thread import allocate_lock  # threading.Lock without importing threading 
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from warmline.connections.http1 import split_endpoint
 from warmline.connections.sigv4 import Credentials, SigV4Signer, connection_path
 from warmline.core.limits import MAX_POST_BYTES
 from warmline.errors import (
@@ -96,7 +97,6 @@ _NO_ANSWER = 0
 #: Statuses worth retrying: LimitExceededException (rate or client buffer full) and 5xx (§2.4).
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504, _NO_ANSWER})
 _MAX_SHARED = 8  # clients kept by ApiGatewayConnections.for_request (one per endpoint)
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 _USER_AGENT = "warmline/0.1 (stdlib sigv4)"
 
 
@@ -170,7 +170,7 @@ class ApiGatewayConnections:
         environ: Mapping[str, str] | None = None,
     ) -> None:
         env = os.environ if environ is None else environ
-        scheme, host, port, host_header, base_path = _parse_endpoint(endpoint)
+        scheme, host, port, host_header, base_path = split_endpoint(endpoint, "@connections")
         self.endpoint = f"{scheme}://{host_header}{base_path}"
         self._scheme = scheme
         self._host = host
@@ -309,7 +309,7 @@ class ApiGatewayConnections:
 
         Opens no socket: one opened before a SnapStart snapshot would be dead on restore.
         """
-        from warmline.connections import http1  # noqa: F401
+        import socket  # noqa: F401 - what http1 loads on its first request
 
         if self._scheme == "https":
             self._tls_context()
@@ -427,46 +427,6 @@ class ApiGatewayConnections:
 
             self._ssl_context = ssl.create_default_context(cafile=self._ca_bundle)
         return self._ssl_context
-
-
-def _parse_endpoint(endpoint: str) -> tuple[str, str, int, str, str]:
-    """Split an endpoint URL into scheme, host, port, Host header and base path.
-
-    Written out rather than ``urllib.parse`` (a few ms of import) since only this shape is
-    valid: ``scheme://host[:port][/base/path]``.
-    """
-    if any(c in endpoint for c in " \t\r\n\x00"):
-        # it becomes the request line and the Host header, written out as they are
-        raise ConfigurationError(f"@connections endpoint holds white space: {endpoint!r}")
-    scheme, sep, rest = endpoint.partition("://")
-    scheme = scheme.lower()
-    if not sep or scheme not in _DEFAULT_PORTS:
-        raise ConfigurationError(
-            f"@connections endpoint must be http(s)://host/stage: {endpoint!r}"
-        )
-    if "?" in rest or "#" in rest:
-        raise ConfigurationError(f"@connections endpoint takes no query or fragment: {endpoint!r}")
-    netloc, slash, path = rest.partition("/")
-    if not netloc or "@" in netloc:
-        raise ConfigurationError(f"@connections endpoint needs a plain host: {endpoint!r}")
-    if netloc.startswith("["):  # IPv6 literal
-        bracket = netloc.find("]")
-        if bracket < 0:
-            raise ConfigurationError(f"unterminated IPv6 address in {endpoint!r}")
-        host, port_text = netloc[1:bracket], netloc[bracket + 1 :].removeprefix(":")
-        shown = f"[{host.lower()}]"
-    else:
-        host, _, port_text = netloc.partition(":")
-        shown = host.lower()
-    try:
-        port = int(port_text) if port_text else _DEFAULT_PORTS[scheme]
-    except ValueError:
-        raise ConfigurationError(f"bad port in @connections endpoint {endpoint!r}") from None
-    if not 0 < port < 65536:
-        raise ConfigurationError(f"bad port in @connections endpoint {endpoint!r}")
-    host_header = shown if port == _DEFAULT_PORTS[scheme] else f"{shown}:{port}"
-    base_path = (slash + path).rstrip("/")
-    return scheme, host.lower(), port, host_header, base_path
 
 
 def _region_from_host(host: str) -> str | None:

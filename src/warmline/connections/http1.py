@@ -23,14 +23,27 @@ compression (the caller sends ``Accept-Encoding: identity``), pipelining.
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from warmline.errors import ConfigurationError
+
 if TYPE_CHECKING:
+    import socket
     import ssl
 
-__all__ = ["Http1Connection", "ProtocolError", "RemoteDisconnected", "Response", "message"]
+__all__ = [
+    "DEFAULT_PORTS",
+    "Http1Connection",
+    "ProtocolError",
+    "RemoteDisconnected",
+    "Response",
+    "message",
+    "split_endpoint",
+]
+
+#: Ports implied by the scheme (and left out of the Host header).
+DEFAULT_PORTS = {"http": 80, "https": 443}
 
 #: Longest response head we accept; API Gateway's are a few hundred bytes.
 MAX_HEAD_BYTES = 64 * 1024
@@ -56,6 +69,54 @@ def message(method: str, path: str, headers: Iterable[tuple[str, str]], body: by
         if "\r" in line or "\n" in line or "\x00" in line:
             raise ValueError(f"CR, LF or NUL inside a request line or header: {line[:60]!r}")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+def split_endpoint(endpoint: str, what: str) -> tuple[str, str, int, str, str]:
+    """Split an endpoint URL into scheme, host, port, Host header and base path.
+
+    Written out rather than ``urllib.parse`` (a few ms of import) since only this shape is
+    valid: ``scheme://host[:port][/base/path]``. The ``@connections`` client, the Lambda
+    invoke dispatcher and the SSM client all take their endpoint through it.
+
+    Args:
+        endpoint: e.g. ``https://abc.execute-api.eu-west-1.amazonaws.com/prod``.
+        what: names the endpoint in errors (``"@connections"``, ``"Lambda"``).
+
+    Raises:
+        ConfigurationError: any other shape (names it).
+    """
+    if any(c in endpoint for c in " \t\r\n\x00"):
+        # it becomes the request line and the Host header, written out as they are
+        raise ConfigurationError(f"{what} endpoint holds white space: {endpoint!r}")
+    scheme, sep, rest = endpoint.partition("://")
+    scheme = scheme.lower()
+    if not sep or scheme not in DEFAULT_PORTS:
+        raise ConfigurationError(
+            f"{what} endpoint must be http(s)://host[:port][/path]: {endpoint!r}"
+        )
+    if "?" in rest or "#" in rest:
+        raise ConfigurationError(f"{what} endpoint takes no query or fragment: {endpoint!r}")
+    netloc, slash, path = rest.partition("/")
+    if not netloc or "@" in netloc:
+        raise ConfigurationError(f"{what} endpoint needs a plain host: {endpoint!r}")
+    if netloc.startswith("["):  # IPv6 literal
+        bracket = netloc.find("]")
+        if bracket < 0:
+            raise ConfigurationError(f"unterminated IPv6 address in {what} endpoint {endpoint!r}")
+        host, port_text = netloc[1:bracket], netloc[bracket + 1 :].removeprefix(":")
+        shown = f"[{host.lower()}]"
+    else:
+        host, _, port_text = netloc.partition(":")
+        shown = host.lower()
+    try:
+        port = int(port_text) if port_text else DEFAULT_PORTS[scheme]
+    except ValueError:
+        raise ConfigurationError(f"bad port in {what} endpoint {endpoint!r}") from None
+    if not 0 < port < 65536:
+        raise ConfigurationError(f"bad port in {what} endpoint {endpoint!r}")
+    host_header = shown if port == DEFAULT_PORTS[scheme] else f"{shown}:{port}"
+    base_path = (slash + path).rstrip("/")
+    return scheme, host.lower(), port, host_header, base_path
 
 
 class RemoteDisconnected(ConnectionResetError):
@@ -132,6 +193,8 @@ class Http1Connection:
 
     # --- internals -----------------------------------------------------------------------
     def _open(self) -> None:
+        import socket  # on the first request: importing this module stays free of it
+
         sock = socket.create_connection((self._host, self._port), self._timeout_s)
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

@@ -32,6 +32,7 @@ import time
 from _thread import allocate_lock
 from collections.abc import Callable, Mapping
 
+from warmline.connections.http1 import split_endpoint
 from warmline.connections.sigv4 import (
     ALGORITHM,
     Credentials,
@@ -75,7 +76,6 @@ _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _BACKOFF_BASE_S = 0.05
 _BACKOFF_CAP_S = 0.5
 _USER_AGENT = "warmline/0.1 (stdlib sigv4)"
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 class DispatchError(WarmlineError):
@@ -198,7 +198,9 @@ class LambdaInvokeDispatcher:
         if endpoint_url is None and env.get(_IGNORE_ENDPOINTS_ENV, "").lower() != "true":
             endpoint_url = env.get(ENDPOINT_ENV) or env.get(_GLOBAL_ENDPOINT_ENV) or None
         self.endpoint = endpoint_url or f"https://lambda.{resolved}.amazonaws.com"
-        self._scheme, self._host, self._port, self._host_header, base = _split(self.endpoint)
+        self._scheme, self._host, self._port, self._host_header, base = split_endpoint(
+            self.endpoint, "Lambda"
+        )
         self._path = base + _INVOKE_PATH.format(quote(function_name))
         self._credentials = credentials
         self._env = env
@@ -309,22 +311,3 @@ class LambdaInvokeDispatcher:
                 tls = self._ssl
             self._conn = Http1Connection(self._host, self._port, self._timeout_s, tls)
         return self._conn
-
-
-def _split(endpoint: str) -> tuple[str, str, int, str, str]:
-    """``scheme://host[:port][/base]`` into scheme, host, port, Host header, base path."""
-    scheme, sep, rest = endpoint.partition("://")
-    scheme = scheme.lower()
-    if not sep or scheme not in _DEFAULT_PORTS or "?" in rest or "#" in rest:
-        raise ConfigurationError(f"Lambda endpoint must be http(s)://host[:port]: {endpoint!r}")
-    netloc, slash, path = rest.partition("/")
-    host, _, port_text = netloc.partition(":")
-    if not host or "@" in netloc:
-        raise ConfigurationError(f"Lambda endpoint needs a plain host: {endpoint!r}")
-    try:
-        port = int(port_text) if port_text else _DEFAULT_PORTS[scheme]
-    except ValueError:
-        raise ConfigurationError(f"bad port in Lambda endpoint {endpoint!r}") from None
-    host = host.lower()
-    header = host if port == _DEFAULT_PORTS[scheme] else f"{host}:{port}"
-    return scheme, host, port, header, (slash + path).rstrip("/")
