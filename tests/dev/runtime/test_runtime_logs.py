@@ -52,6 +52,32 @@ def test_platform_lines_have_cloudwatch_shape_and_order() -> None:
     run(main())
 
 
+def test_every_print_lands_between_its_start_and_end() -> None:
+    """The result arrives on the socket, the prints on the pipe: prints still come first.
+
+    Each invocation prints ~500 lines (more than the pipe holds, so the environment waits
+    for the emulator to read), one line through ``os.write`` and a last one without a
+    newline; back-to-back invocations must not lend each other lines.
+    """
+
+    async def main() -> None:
+        async with started() as (rt, logs):
+            results = []
+            for n in range(4):
+                event = {"action": "print_many", "tag": f"inv{n}", "lines": 500}
+                results.append(await rt.invoke("f", event))
+            for n, result in enumerate(results):
+                assert result.status == "ok"
+                body = logs.for_request(result.request_id)[1:-1]
+                tag = f"inv{n}"
+                assert len(body) == 502
+                assert all(line.startswith(tag + " ") for line in body)
+                assert body[-2:] == [f"{tag} raw write", f"{tag} no newline"]
+                assert body[:500] == [f"{tag} line {i} " + "x" * 200 for i in range(500)]
+
+    run(main())
+
+
 def test_root_logger_writes_lambdas_format() -> None:
     async def main() -> None:
         import tempfile

@@ -61,13 +61,10 @@ if TYPE_CHECKING:
 
 __all__ = ["ProcessMode", "Runtime"]
 
-#: How long to wait for an invocation's last prints after its result (a handler that
-#: closed its stdout never writes the end marker).
-OUTPUT_GRACE_S = 1.0
 #: How long to wait for a killed process's remaining output and exit status.
 KILL_GRACE_S = 1.0
-#: Loop passes an environment that has returned gets to be booked idle (result, log
-#: marker, END/REPORT) before an invocation scales out instead (see ``_finishing``).
+#: Loop passes an environment that has returned gets to be booked idle (result, output,
+#: END/REPORT) before an invocation scales out instead (see ``_finishing``).
 _BOOKING_PASSES = 4
 
 ProcessMode = Literal["auto", "fork", "spawn"]
@@ -713,7 +710,7 @@ class Runtime:
                 killer.cancel()
         if message is None or message.get("t") != "result":
             return await self._crashed(fn, env, request_id, now, init_ms)
-        await env.wait_output(request_id, OUTPUT_GRACE_S)
+        env.read_output()
         duration = float(message.get("duration_ms", (time.monotonic() - now) * 1000))
         env.max_memory_mb = max(env.max_memory_mb, math.ceil(message.get("maxrss_kb", 0) / 1024))
         billed = logs.billed_ms(duration + (init_only or 0.0))

@@ -76,7 +76,7 @@ async def start_template(
             "error": {"errorType": "Runtime.Unknown", "errorMessage": str(exc)},
         }
     loop = asyncio.get_running_loop()
-    pipes = (LinePipe(spawned.stdout_fd, loop, emit, lambda _rid: None),)
+    pipes = (LinePipe(spawned.stdout_fd, loop, emit),)
     spawner = ZygoteSpawner(spawned.sock, pid=spawned.pid)
     template = Template(environment_id, spawner, spawned.exited, pipes)
     hello: dict[str, Any]

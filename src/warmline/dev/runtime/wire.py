@@ -95,7 +95,7 @@ class SyncChannel:
         body = self._reader.read(size)
         if len(body) < size:
             return None
-        message = json.loads(body)
+        message = json.loads(body.decode())
         if not isinstance(message, dict):
             raise FrameError("frame is not a JSON object")
         return message
@@ -170,7 +170,7 @@ class AsyncChannel:
             body = bytes(buf[HEADER.size : end])
             del buf[:end]
             try:
-                message: dict[str, Any] | Exception = json.loads(body)
+                message: dict[str, Any] | Exception = json.loads(body.decode())
             except ValueError as exc:
                 message = FrameError(f"frame is not JSON: {exc}")
             if not isinstance(message, dict | Exception):

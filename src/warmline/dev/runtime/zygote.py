@@ -80,7 +80,8 @@ def spawn(
     Returns:
         ``(pid, our end of its socket, the read end of its output pipe)``: stdout and
         stderr share one pipe, as they share one log stream on Lambda, so their lines keep
-        the order they were written in and one end marker closes an invocation's output.
+        the order they were written in and one read of the pipe, once the result has
+        arrived, takes the rest of an invocation's output.
     """
     kind = socket.SOCK_SEQPACKET if config.get("kind") == "template" else socket.SOCK_STREAM
     ours, theirs = socket.socketpair(socket.AF_UNIX, kind)
