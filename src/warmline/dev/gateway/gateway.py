@@ -41,6 +41,7 @@ from warmline.dev.gateway.websocket import (
     GOING_AWAY_REASON,
     WebSocketConnection,
 )
+from warmline.dev.timers import FixedDelayTimers, Timer
 
 if TYPE_CHECKING:
     from warmline.dev.config import DevConfig
@@ -86,6 +87,8 @@ class Gateway:
         self.web: WebConsole | None = None
         #: injects connections.* and client.* faults (set by DevServer; None: never).
         self.faults: FaultInjector | None = None
+        #: the integration timeout of every routed message (made on the first one).
+        self._integration_timers: FixedDelayTimers | None = None
 
     # --- bookkeeping ----------------------------------------------------------------------
 
@@ -122,6 +125,8 @@ class Gateway:
             task.cancel()
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=5)
+        if self._integration_timers is not None:
+            self._integration_timers.close()
 
     # --- HTTP -----------------------------------------------------------------------------
 
@@ -281,13 +286,17 @@ class Gateway:
             return
         route = self._ws.routes[route_key]
         event = message_event(ws.info, route_key, text, time.time(), request_id, aws_id())
-        # One task per message (the invocation) plus a timer, no wrapper task: this is the
-        # per-message hot path (ANCHORS.md: emulator CPU per message is the throughput cap).
+        # One task per message (the invocation) plus a queued timer, no wrapper task: this
+        # is the per-message hot path (ANCHORS.md: emulator CPU per message is the
+        # throughput cap).
         pending = _PendingMessage(ws, route.route_response, request_id)
         task = self.spawn(self.runtime.invoke(route.function, event))
-        pending.timer = asyncio.get_running_loop().call_later(
-            self._limits.integration_timeout_s, self._message_timed_out, pending
-        )
+        timers = self._integration_timers
+        if timers is None:
+            timers = self._integration_timers = FixedDelayTimers(
+                asyncio.get_running_loop(), self._limits.integration_timeout_s
+            )
+        pending.timer = timers.call_later(self._message_timed_out, pending)
         task.add_done_callback(pending.finish)
 
     def _message_timed_out(self, pending: _PendingMessage) -> None:
@@ -322,7 +331,7 @@ class _PendingMessage:
         self.route_response = route_response
         self.request_id = request_id
         self.timed_out = False
-        self.timer: asyncio.TimerHandle | None = None
+        self.timer: Timer | None = None
 
     def finish(self, task: asyncio.Task[InvokeResult]) -> None:
         """The invocation ended: send the error frame or the route response, if any."""

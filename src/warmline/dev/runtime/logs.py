@@ -22,9 +22,8 @@ import sys
 import time
 import zlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NamedTuple, TextIO
 
 __all__ = [
     "LogRecord",
@@ -45,12 +44,17 @@ __all__ = [
     "timed_out_line",
 ]
 
+#: Console prefixes kept (one per environment); the table is cleared when full.
+_MAX_PREFIXES = 1024
 _COLORS = ("36", "35", "33", "32", "34", "91", "96", "95", "93", "92")
 
 
-@dataclass(frozen=True, slots=True)
-class LogRecord:
+class LogRecord(NamedTuple):
     """One log line of one environment.
+
+    A named tuple rather than a frozen dataclass: three are made per invocation, and a
+    frozen dataclass's ``__init__`` (one ``object.__setattr__`` per field) cost three times
+    as much.
 
     Attributes:
         ts: epoch seconds when the emulator received it.
@@ -63,6 +67,11 @@ class LogRecord:
     function: str
     env: str
     line: str
+
+
+#: The C string encoder ``json.dumps`` uses (``ensure_ascii``): the file's lines are
+#: written out with it, in ``json.dumps``'s default format, without an encoder per line.
+_json_str = json.encoder.encode_basestring_ascii
 
 
 class LogSink:
@@ -92,6 +101,7 @@ class LogSink:
         self._on_record = on_record
         self._listeners: list[Callable[[LogRecord], None]] = []
         self._flush_pending = False
+        self._prefixes: dict[tuple[str, str], str] = {}
 
     def subscribe(self, listener: Callable[[LogRecord], None]) -> None:
         """Also call ``listener`` with each record (the ``warmline dev`` dashboard's feed)."""
@@ -111,21 +121,36 @@ class LogSink:
             line: the text (a trailing newline is stripped).
         """
         line = line.rstrip("\n")
-        record = LogRecord(time.time(), function, environment_id, line)
+        ts = time.time()
         if self._console is not None:
-            prefix = f"[{function} {environment_id[:8]}]"
-            if self._color:
-                code = _COLORS[zlib.crc32(function.encode()) % len(_COLORS)]
-                prefix = f"\x1b[{code}m{prefix}\x1b[0m"
+            prefix = self._prefixes.get((function, environment_id))
+            if prefix is None:
+                prefix = self._prefix(function, environment_id)
             self._console.write(f"{prefix} {line}\n")
         if self._file is not None:
-            data = {"ts": record.ts, "function": function, "env": environment_id, "line": line}
-            self._file.write(json.dumps(data) + "\n")
-        self._flush_soon()
-        if self._on_record is not None:
-            self._on_record(record)
-        for listener in self._listeners:
-            listener(record)
+            # = json.dumps({"ts": ts, "function": ..., "env": ..., "line": line})
+            self._file.write(
+                f'{{"ts": {ts!r}, "function": {_json_str(function)}, '
+                f'"env": {_json_str(environment_id)}, "line": {_json_str(line)}}}\n'
+            )
+        if not self._flush_pending:
+            self._flush_soon()
+        if self._on_record is not None or self._listeners:
+            record = LogRecord(ts, function, environment_id, line)
+            if self._on_record is not None:
+                self._on_record(record)
+            for listener in self._listeners:
+                listener(record)
+
+    def _prefix(self, function: str, environment_id: str) -> str:
+        prefix = f"[{function} {environment_id[:8]}]"
+        if self._color:
+            code = _COLORS[zlib.crc32(function.encode()) % len(_COLORS)]
+            prefix = f"\x1b[{code}m{prefix}\x1b[0m"
+        if len(self._prefixes) >= _MAX_PREFIXES:  # environments come and go
+            self._prefixes.clear()
+        self._prefixes[(function, environment_id)] = prefix
+        return prefix
 
     def _flush_soon(self) -> None:
         # One flush per event-loop pass, not per line: under load an emulator writes three

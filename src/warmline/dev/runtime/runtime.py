@@ -54,6 +54,7 @@ from warmline.dev.runtime.spec import (
     throttled_result,
 )
 from warmline.dev.runtime.wire import FrameError, frame
+from warmline.dev.timers import FixedDelayTimers
 from warmline.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -81,10 +82,12 @@ class _InitFailure:
 class _Function:
     """A function's configuration and its environments."""
 
-    __slots__ = ("creating", "envs", "idle", "spec", "template", "template_lock")
+    __slots__ = ("creating", "envs", "idle", "spec", "template", "template_lock", "timers")
 
     def __init__(self, spec: FunctionSpec) -> None:
         self.spec = spec
+        #: the function timeout of warm invocations (made on the first one, on its loop).
+        self.timers: FixedDelayTimers | None = None
         self.envs: dict[str, Environment] = {}
         self.idle: list[Environment] = []
         self.creating = 0
@@ -212,6 +215,8 @@ class Runtime:
         for env in envs:
             env.close()
         for fn in self._functions.values():
+            if fn.timers is not None:
+                fn.timers.close()
             if fn.template is not None:
                 await templates.close_template(fn.template)
                 fn.template = None
@@ -697,7 +702,14 @@ class Runtime:
             killer = asyncio.get_running_loop().call_later(kill_s, env.kill)
         try:
             await env.channel.send_bytes(frame(data))
-            message = await env.channel.recv(remaining)
+            if deadline is None:  # the whole timeout, as every warm invocation: queued
+                timers = fn.timers
+                loop = asyncio.get_running_loop()
+                if timers is None or timers.loop is not loop:
+                    timers = fn.timers = FixedDelayTimers(loop, spec.timeout_s)
+                message = await env.channel.recv(timers=timers)
+            else:
+                message = await env.channel.recv(remaining)
         except TimeoutError:
             return await self._timed_out(fn, env, request_id, remaining, init_ms)
         except (OSError, FrameError, ValueError):

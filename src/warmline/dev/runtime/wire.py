@@ -22,6 +22,8 @@ from warmline.errors import RemoteProtocolError
 if TYPE_CHECKING:
     import asyncio
 
+    from warmline.dev.timers import FixedDelayTimers, Timer
+
 __all__ = [
     "HEADER",
     "MAX_FRAME_BYTES",
@@ -193,11 +195,15 @@ class AsyncChannel:
         else:
             self._ready.append(item)
 
-    async def recv(self, timeout: float | None = None) -> dict[str, Any] | None:
+    async def recv(
+        self, timeout: float | None = None, *, timers: FixedDelayTimers | None = None
+    ) -> dict[str, Any] | None:
         """Read one message.
 
         Args:
             timeout: seconds to wait at most (None: no limit).
+            timers: wait at most their delay instead, on their queue (the function
+                timeout of a warm invocation; see :mod:`warmline.dev.timers`).
 
         Returns:
             The message, or ``None`` at end of stream (the environment died).
@@ -214,7 +220,11 @@ class AsyncChannel:
             loop = self._loop
             waiter: asyncio.Future[dict[str, Any] | Exception | None] = loop.create_future()
             self._waiter = waiter
-            timer = None if timeout is None else loop.call_later(timeout, _expire, waiter)
+            timer: asyncio.TimerHandle | Timer | None = None
+            if timers is not None:
+                timer = timers.call_later(_expire, waiter)
+            elif timeout is not None:
+                timer = loop.call_later(timeout, _expire, waiter)
             try:
                 item = await waiter
             finally:
