@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from warmline.dev.gateway.listener import GatewayProtocol
     from warmline.dev.gateway.web import WebConsole
     from warmline.dev.runtime import InvokeResult, Runtime
+    from warmline.dev.runtime.runtime import Cancellable
 
 __all__ = ["Gateway"]
 
@@ -89,6 +90,9 @@ class Gateway:
         self.faults: FaultInjector | None = None
         #: the integration timeout of every routed message (made on the first one).
         self._integration_timers: FixedDelayTimers | None = None
+        #: routed messages whose integration has not ended; _settled is set when none.
+        self._messages: set[_PendingMessage] = set()
+        self._settled = asyncio.Event()
 
     # --- bookkeeping ----------------------------------------------------------------------
 
@@ -106,13 +110,19 @@ class Gateway:
 
     @property
     def in_flight(self) -> int:
-        """Tasks still running: handshakes, invocations, frames waiting on results."""
-        return len(self._tasks)
+        """Work still running: handshakes, invocations, messages waiting on results."""
+        return len(self._tasks) + len(self._messages)
 
     async def drain(self, timeout: float) -> None:
         """Wait (bounded) for in-flight invocations, e.g. ``$disconnect`` at shutdown."""
-        if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=timeout)
+        waits: list[asyncio.Future[Any]] = list(self._tasks)
+        if self._messages:
+            waits.append(asyncio.ensure_future(self._settled.wait()))
+        if waits:
+            _done, pending = await asyncio.wait(waits, timeout=timeout)
+            for waiter in pending:
+                if waiter not in self._tasks:
+                    waiter.cancel()
 
     async def close(self) -> None:
         """Send open connections a 1001 close frame, drop every socket, cancel the rest."""
@@ -121,6 +131,8 @@ class Gateway:
         for protocol in list(self.protocols):
             protocol.abort()
         await asyncio.sleep(0)
+        for message in list(self._messages):
+            message.cancel()
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
@@ -286,18 +298,18 @@ class Gateway:
             return
         route = self._ws.routes[route_key]
         event = message_event(ws.info, route_key, text, time.time(), request_id, aws_id())
-        # One task per message (the invocation) plus a queued timer, no wrapper task: this
-        # is the per-message hot path (ANCHORS.md: emulator CPU per message is the
-        # throughput cap).
-        pending = _PendingMessage(ws, route.route_response, request_id)
-        task = self.spawn(self.runtime.invoke(route.function, event))
+        # The per-message hot path (ANCHORS.md: emulator CPU per message is the throughput
+        # cap): a queued timer, and no Task when an environment is warm (invoke_soon).
+        pending = _PendingMessage(self, ws, route.route_response, request_id)
         timers = self._integration_timers
         if timers is None:
             timers = self._integration_timers = FixedDelayTimers(
                 asyncio.get_running_loop(), self._limits.integration_timeout_s
             )
         pending.timer = timers.call_later(self._message_timed_out, pending)
-        task.add_done_callback(pending.finish)
+        self._messages.add(pending)
+        self._settled.clear()
+        pending.invocation = self.runtime.invoke_soon(route.function, event, pending.finish)
 
     def _message_timed_out(self, pending: _PendingMessage) -> None:
         pending.timed_out = True
@@ -324,22 +336,49 @@ class Gateway:
 class _PendingMessage:
     """A message whose integration is running: answers the client when it ends."""
 
-    __slots__ = ("request_id", "route_response", "timed_out", "timer", "ws")
+    __slots__ = (
+        "gateway",
+        "invocation",
+        "request_id",
+        "route_response",
+        "timed_out",
+        "timer",
+        "ws",
+    )
 
-    def __init__(self, ws: WebSocketConnection, route_response: bool, request_id: str) -> None:
+    def __init__(
+        self, gateway: Gateway, ws: WebSocketConnection, route_response: bool, request_id: str
+    ) -> None:
+        self.gateway = gateway
         self.ws = ws
         self.route_response = route_response
         self.request_id = request_id
         self.timed_out = False
         self.timer: Timer | None = None
+        self.invocation: Cancellable | None = None
 
-    def finish(self, task: asyncio.Task[InvokeResult]) -> None:
-        """The invocation ended: send the error frame or the route response, if any."""
+    def cancel(self) -> None:
+        """Shutdown: abandon the invocation; the client gets nothing more."""
+        if self.invocation is not None:
+            self.invocation.cancel()
+        self._forget()
+
+    def _forget(self) -> None:
         if self.timer is not None:
             self.timer.cancel()
-        if self.timed_out or task.cancelled() or task.exception() is not None:
-            return  # API Gateway already answered; or shutdown (logged by Gateway.spawn)
-        result = task.result()
+        messages = self.gateway._messages
+        messages.discard(self)
+        if not messages:
+            self.gateway._settled.set()
+
+    def finish(self, result: InvokeResult | BaseException) -> None:
+        """The invocation ended: send the error frame or the route response, if any."""
+        self._forget()
+        if isinstance(result, BaseException):
+            print(f"[warmline dev] gateway task failed: {result!r}", file=sys.stderr)
+            return
+        if self.timed_out:
+            return  # API Gateway already answered
         ws = self.ws
         if result.status != "ok":
             ws.send_text(Gateway._error_frame(INTERNAL_ERROR_MESSAGE, ws, self.request_id))

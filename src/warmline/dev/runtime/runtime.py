@@ -25,14 +25,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import math
 import os
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from warmline.core.limits import IDLE_RECLAIM_S, INIT_TIMEOUT_S
 from warmline.dev.runtime import logs, templates
@@ -60,7 +61,7 @@ from warmline.errors import ConfigurationError
 if TYPE_CHECKING:
     from warmline.dev.faults import FaultInjector
 
-__all__ = ["ProcessMode", "Runtime"]
+__all__ = ["Cancellable", "ProcessMode", "Runtime"]
 
 #: How long to wait for a killed process's remaining output and exit status.
 KILL_GRACE_S = 1.0
@@ -320,10 +321,7 @@ class Runtime:
                 payload = json.dumps(body, separators=(",", ":")).encode()
         if self._spawner is None:
             await self.start()
-        self._inflight += 1
-        if self._drained is None:
-            self._drained = asyncio.Event()
-        self._drained.clear()
+        self._started()
         try:
             waited = False
             while True:
@@ -340,9 +338,58 @@ class Runtime:
                 return throttled_result(request_id)
             return await self._invoke_cold(fn, request_id, payload, kill_s)
         finally:
-            self._inflight -= 1
-            if self._inflight == 0:
-                self._drained.set()
+            self._ended()
+
+    def invoke_soon(
+        self,
+        function: str,
+        event: Any,
+        on_result: Callable[[InvokeResult | BaseException], None],
+    ) -> Cancellable:
+        """Start an invocation and report its end to ``on_result``: the per-message path.
+
+        The same invocation as :meth:`invoke`. When an environment is idle (the common
+        case under load) it runs without a Task: the invoke is written at once and the
+        result is booked inside the socket's read callback. A cold start, a throttle, a
+        fault or any other case runs :meth:`invoke` in a Task. ``on_result`` gets the
+        :class:`InvokeResult`, or the exception :meth:`invoke` raised; nothing when the
+        returned handle was cancelled first.
+
+        Returns:
+            A handle whose ``cancel()`` abandons the invocation (its environment is killed,
+            as when :meth:`invoke` is cancelled).
+
+        Raises:
+            KeyError: unknown function.
+            TypeError: the event is not JSON-able.
+            RuntimeError: the runtime is closed.
+        """
+        fn = self._functions[function]
+        if self._closed:
+            raise RuntimeError("runtime is closed")
+        faults = self.faults
+        if self._spawner is not None and fn.idle and (faults is None or not faults.any_invoke):
+            env = fn.idle[-1]  # the most recently used, as invoke() takes
+            if env.state == "idle" and env.channel.quiet:  # else invoke() sorts it out
+                request_id = str(uuid.uuid4())
+                body = {"t": "invoke", "id": request_id, "event": event}
+                payload = json.dumps(body, separators=(",", ":")).encode()
+                fn.idle.pop()
+                return _WarmInvocation(self, fn, env, request_id, payload, on_result)
+        task = asyncio.get_running_loop().create_task(self.invoke(function, event))
+        task.add_done_callback(functools.partial(_report_task, on_result))
+        return task
+
+    def _started(self) -> None:
+        self._inflight += 1
+        if self._drained is None:
+            self._drained = asyncio.Event()
+        self._drained.clear()
+
+    def _ended(self) -> None:
+        self._inflight -= 1
+        if self._inflight == 0 and self._drained is not None:
+            self._drained.set()
 
     async def _finishing(self, fn: _Function) -> bool:
         """Give an environment that has already returned a moment to become idle.
@@ -369,7 +416,9 @@ class Runtime:
             readable = {fd for fd, _ in poller.poll(0)}
             for env in busy:
                 if env.channel.fd in readable:
-                    env.channel.read_now()
+                    env.channel.read_now()  # a warm invocation's result is booked in it
+            if fn.idle:
+                return True
             if not any(env.channel.unconsumed for env in busy):
                 return False
         for _ in range(_BOOKING_PASSES):
@@ -673,6 +722,18 @@ class Runtime:
 
     # --- one invocation -------------------------------------------------------------------
 
+    def _begin(
+        self, fn: _Function, env: Environment, request_id: str, payload: bytes, end: float
+    ) -> tuple[float, float, bytes]:
+        """Mark ``env`` busy and log START; ``(now, seconds left, framed invoke body)``."""
+        env.state = "busy"
+        env.invocations += 1
+        now = time.monotonic()
+        remaining = max(end - now, 0.0)
+        deadline_ms = int((time.time() + remaining) * 1000)
+        self._emit(fn, env.id, logs.start_line(request_id))
+        return now, remaining, frame(payload[:-1] + b',"deadline_ms":%d}' % deadline_ms)
+
     async def _run(
         self,
         fn: _Function,
@@ -685,29 +746,17 @@ class Runtime:
         kill_s: float | None = None,
     ) -> InvokeResult:
         spec = fn.spec
-        env.state = "busy"
-        env.invocations += 1
-        now = time.monotonic()
-        end = deadline if deadline is not None else now + spec.timeout_s
-        remaining = max(end - now, 0.0)
-        deadline_ms = int((time.time() + remaining) * 1000)
-        data = payload[:-1] + b',"deadline_ms":%d}' % deadline_ms
+        end = deadline if deadline is not None else time.monotonic() + spec.timeout_s
+        now, remaining, data = self._begin(fn, env, request_id, payload, end)
         init_ms = env.init_ms if cold else None
-        restore_ms = init_ms if env.restored else None
-        init_only = None if env.restored else init_ms
-        self._emit(fn, env.id, logs.start_line(request_id))
         message: dict[str, Any] | None
         killer = None
         if kill_s is not None:  # the lambda.kill fault: SIGKILL mid-invocation
             killer = asyncio.get_running_loop().call_later(kill_s, env.kill)
         try:
-            await env.channel.send_bytes(frame(data))
+            await env.channel.send_bytes(data)
             if deadline is None:  # the whole timeout, as every warm invocation: queued
-                timers = fn.timers
-                loop = asyncio.get_running_loop()
-                if timers is None or timers.loop is not loop:
-                    timers = fn.timers = FixedDelayTimers(loop, spec.timeout_s)
-                message = await env.channel.recv(timers=timers)
+                message = await env.channel.recv(timers=self._timers(fn))
             else:
                 message = await env.channel.recv(remaining)
         except TimeoutError:
@@ -722,9 +771,32 @@ class Runtime:
                 killer.cancel()
         if message is None or message.get("t") != "result":
             return await self._crashed(fn, env, request_id, now, init_ms)
+        return self._complete(fn, env, request_id, message, now, init_ms)
+
+    def _timers(self, fn: _Function) -> FixedDelayTimers:
+        """The queue of ``fn``'s function timeouts on the running loop."""
+        timers = fn.timers
+        loop = asyncio.get_running_loop()
+        if timers is None or timers.loop is not loop:
+            timers = fn.timers = FixedDelayTimers(loop, fn.spec.timeout_s)
+        return timers
+
+    def _complete(
+        self,
+        fn: _Function,
+        env: Environment,
+        request_id: str,
+        message: Mapping[str, Any],
+        started: float,
+        init_ms: float | None,
+    ) -> InvokeResult:
+        """Book a returned invocation: its output, END and REPORT; ``env`` idle again."""
+        spec = fn.spec
         env.read_output()
-        duration = float(message.get("duration_ms", (time.monotonic() - now) * 1000))
+        duration = float(message.get("duration_ms", (time.monotonic() - started) * 1000))
         env.max_memory_mb = max(env.max_memory_mb, math.ceil(message.get("maxrss_kb", 0) / 1024))
+        restore_ms = init_ms if env.restored else None
+        init_only = None if env.restored else init_ms
         billed = logs.billed_ms(duration + (init_only or 0.0))
         self._emit(fn, env.id, logs.end_line(request_id))
         self._emit(
@@ -758,7 +830,7 @@ class Runtime:
             status="ok" if ok else "error",
             payload=message.get("payload") if ok else None,
             error=None if ok else dict(message.get("error") or {}),
-            cold=cold,
+            cold=init_ms is not None,
             init_ms=init_ms,
             duration_ms=duration,
             billed_ms=billed,
@@ -866,3 +938,134 @@ class Runtime:
             billed_ms=billed,
             environment_id=env.id,
         )
+
+
+class Cancellable(Protocol):
+    """What :meth:`Runtime.invoke_soon` returns: a Task, or a Task-free invocation."""
+
+    def cancel(self) -> Any:
+        """Abandon the invocation."""
+
+
+def _report_task(
+    on_result: Callable[[InvokeResult | BaseException], None], task: asyncio.Task[InvokeResult]
+) -> None:
+    if task.cancelled():
+        return
+    error = task.exception()
+    on_result(error if error is not None else task.result())
+
+
+class _WarmInvocation:
+    """One invocation of an idle environment, driven by callbacks (no Task, no future).
+
+    Started by :meth:`Runtime.invoke_soon`. The invoke is written with one ``send`` (the
+    rest, if the socket takes only part of it, by a small task); the function timeout is
+    a queued timer; the result is booked by the channel's read callback. What goes wrong
+    (the environment died, the timeout) is handled by the same coroutines as in
+    :meth:`Runtime.invoke`, in a task.
+    """
+
+    __slots__ = (
+        "_done",
+        "_env",
+        "_fn",
+        "_on_result",
+        "_remaining",
+        "_request_id",
+        "_rt",
+        "_started",
+        "_tail",
+        "_timer",
+    )
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        fn: _Function,
+        env: Environment,
+        request_id: str,
+        payload: bytes,
+        on_result: Callable[[InvokeResult | BaseException], None],
+    ) -> None:
+        self._rt = runtime
+        self._fn = fn
+        self._env = env
+        self._request_id = request_id
+        self._on_result = on_result
+        self._done = False
+        self._tail: asyncio.Task[None] | None = None
+        runtime._started()
+        end = time.monotonic() + fn.spec.timeout_s
+        self._started, self._remaining, data = runtime._begin(fn, env, request_id, payload, end)
+        channel = env.channel
+        channel.on_message = self._message
+        self._timer = runtime._timers(fn).call_later(self._timed_out)
+        try:
+            sent = channel.sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError:  # the environment is gone: as a crash, when its end is read
+            return
+        if sent < len(data):
+            self._tail = asyncio.get_running_loop().create_task(self._send_rest(data[sent:]))
+
+    async def _send_rest(self, rest: bytes) -> None:
+        with contextlib.suppress(OSError):  # a dead environment shows up as a crash
+            await self._env.channel.send_bytes(rest)
+
+    def cancel(self) -> None:
+        """Abandon it: the environment cannot be reused (as a cancelled :meth:`invoke`)."""
+        if self._done:
+            return
+        self._done = True
+        self._timer.cancel()
+        if self._env.channel.on_message == self._message:
+            self._env.channel.on_message = None
+        if self._tail is not None:
+            self._tail.cancel()
+        self._rt._abandon(self._fn, self._env)
+        self._rt._ended()
+
+    def _message(self, item: dict[str, Any] | Exception | None) -> None:
+        if self._done:
+            return
+        self._timer.cancel()
+        if isinstance(item, dict) and item.get("t") == "result":
+            self._done = True
+            rt = self._rt
+            try:
+                result: InvokeResult | BaseException = rt._complete(
+                    self._fn, self._env, self._request_id, item, self._started, None
+                )
+            except Exception as exc:  # noqa: BLE001 - handed to on_result, as invoke's would be
+                result = exc
+            rt._ended()
+            self._on_result(result)
+            return
+        rt = self._rt
+        self._follow(rt._crashed(self._fn, self._env, self._request_id, self._started, None))
+
+    def _timed_out(self) -> None:
+        if self._done:
+            return
+        self._env.channel.on_message = None
+        rt = self._rt
+        self._follow(rt._timed_out(self._fn, self._env, self._request_id, self._remaining, None))
+
+    def _follow(self, outcome: Coroutine[Any, Any, InvokeResult]) -> None:
+        """Finish through ``outcome`` (a crash or timeout coroutine) in a task."""
+        self._done = True
+        if self._tail is not None:
+            self._tail.cancel()
+
+        async def finish() -> None:
+            try:
+                result: InvokeResult | BaseException = await outcome
+            except Exception as exc:  # noqa: BLE001 - handed to on_result
+                result = exc
+            finally:
+                self._rt._ended()
+            self._on_result(result)
+
+        self._tail = asyncio.get_running_loop().create_task(finish())

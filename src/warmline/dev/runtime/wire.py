@@ -21,6 +21,7 @@ from warmline.errors import RemoteProtocolError
 
 if TYPE_CHECKING:
     import asyncio
+    from collections.abc import Callable
 
     from warmline.dev.timers import FixedDelayTimers, Timer
 
@@ -137,12 +138,21 @@ class AsyncChannel:
         #: messages parsed that no :meth:`recv` has returned yet (a result the invocation's
         #: coroutine has not woken up for: the environment has in fact finished).
         self.unconsumed = 0
+        #: takes the next message (or exception, or None at the end) in place of a
+        #: :meth:`recv`, inside the read callback: a warm invocation waits this way, with
+        #: no Task or future (``Runtime.invoke_soon``). Cleared before it is called.
+        self.on_message: Callable[[dict[str, Any] | Exception | None], None] | None = None
         loop.add_reader(self._fd, self._readable)
 
     @property
     def fd(self) -> int:
         """The socket's descriptor."""
         return self._fd
+
+    @property
+    def quiet(self) -> bool:
+        """Nothing parsed and waiting, and not at its end: :attr:`on_message` may wait."""
+        return not self._ready and not self._ended
 
     def read_now(self) -> None:
         """Take what the socket holds now, ahead of the loop noticing it."""
@@ -186,6 +196,11 @@ class AsyncChannel:
             self._deliver(last)
 
     def _deliver(self, item: dict[str, Any] | Exception | None) -> None:
+        callback = self.on_message
+        if callback is not None:
+            self.on_message = None
+            callback(item)
+            return
         if item is not None:
             self.unconsumed += 1
         waiter = self._waiter
