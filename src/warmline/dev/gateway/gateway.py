@@ -90,6 +90,9 @@ class Gateway:
         self.faults: FaultInjector | None = None
         #: the integration timeout of every routed message (made on the first one).
         self._integration_timers: FixedDelayTimers | None = None
+        #: messages received in this loop pass, routed at its end (_on_message).
+        self._inbox: list[tuple[WebSocketConnection, str, float]] = []
+        self._closing = False
         #: routed messages whose integration has not ended; _settled is set when none.
         self._messages: set[_PendingMessage] = set()
         self._settled = asyncio.Event()
@@ -126,6 +129,7 @@ class Gateway:
 
     async def close(self) -> None:
         """Send open connections a 1001 close frame, drop every socket, cancel the rest."""
+        self._closing = True
         for ws in list(self.connections.values()):
             ws.close(CLOSE_GOING_AWAY, GOING_AWAY_REASON)
         for protocol in list(self.protocols):
@@ -291,13 +295,31 @@ class Gateway:
     # --- messages -------------------------------------------------------------------------
 
     def _on_message(self, ws: WebSocketConnection, text: str) -> None:
+        # Routed at the end of this loop pass, not now. The same pass may hold the result
+        # of an environment that has already returned (its socket is later in the
+        # selector's list); booked first, that environment takes the message, as on AWS,
+        # instead of a scale-out to a new one caused by the order the loop reads sockets
+        # in. One callback per pass, not per message.
+        inbox = self._inbox
+        inbox.append((ws, text, time.time()))
+        if len(inbox) == 1:
+            asyncio.get_running_loop().call_soon(self._route_inbox)
+
+    def _route_inbox(self) -> None:
+        inbox, self._inbox = self._inbox, []
+        if self._closing:
+            return
+        for ws, text, now in inbox:
+            self._route(ws, text, now)
+
+    def _route(self, ws: WebSocketConnection, text: str, now: float) -> None:
         route_key = select_route(text, self._path, self._ws.routes)
         request_id = aws_id()
         if route_key is None:
             ws.send_text(self._error_frame(FORBIDDEN_MESSAGE, ws, request_id))
             return
         route = self._ws.routes[route_key]
-        event = message_event(ws.info, route_key, text, time.time(), request_id, aws_id())
+        event = message_event(ws.info, route_key, text, now, request_id, aws_id())
         # The per-message hot path (ANCHORS.md: emulator CPU per message is the throughput
         # cap): a queued timer, and no Task when an environment is warm (invoke_soon).
         pending = _PendingMessage(self, ws, route.route_response, request_id)
