@@ -69,6 +69,24 @@ def test_post_get_delete_with_boto3(tmp_path: Path) -> None:
     run(main())
 
 
+def test_posts_arrive_in_order_before_the_route_response(tmp_path: Path) -> None:
+    """Posts are written at the end of the loop pass (after the poster's 200): they must
+    still reach the client in the order they were made, text and binary alike, and all of
+    them before the route response of the same invocation."""
+
+    async def main() -> None:
+        async with started(tmp_path) as server:
+            async with connect(server.ws_url) as ws:
+                posts = [f"post {n}" for n in range(20)] + ["hex:ff00", "last"]
+                await ws.send(json.dumps({"action": "echo", "do": "post_many", "posts": posts}))
+                got = [await asyncio.wait_for(ws.recv(), 10) for _ in range(len(posts) + 1)]
+                assert got == [*posts[:20], b"\xff\x00", "last", "route response"]
+                assert server.gateway is not None
+                assert server.gateway._outbox == []
+
+    run(main())
+
+
 def test_post_over_128_kb_is_413_and_exactly_128_kb_is_delivered(tmp_path: Path) -> None:
     async def main() -> None:
         async with started(tmp_path) as server:

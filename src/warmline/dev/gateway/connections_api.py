@@ -63,9 +63,9 @@ def handle(gateway: Gateway, request: Request, connection_id: str) -> Response:
     try:
         data.decode()
     except UnicodeDecodeError:
-        ws.send_bytes(data)
+        ws.post(data, text=False)
     else:
-        ws.send_utf8(data)  # the checked bytes as they are: no decode/encode round trip
+        ws.post(data, text=True)  # the checked bytes as they are: no decode/encode round trip
     return OK
 
 

@@ -92,6 +92,8 @@ class Gateway:
         self._integration_timers: FixedDelayTimers | None = None
         #: messages received in this loop pass, routed at its end (_on_message).
         self._inbox: list[tuple[WebSocketConnection, str, float]] = []
+        #: connections with @connections posts to write at the end of this loop pass.
+        self._outbox: list[WebSocketConnection] = []
         self._closing = False
         #: routed messages whose integration has not ended; _settled is set when none.
         self._messages: set[_PendingMessage] = set()
@@ -256,6 +258,7 @@ class Gateway:
             max_connection_s=self._limits.max_connection_s,
             on_message=self._on_message,
             on_closed=self._on_closed,
+            flush_soon=self._flush_soon,
         )
         self.connections[info.connection_id] = ws
         return ws
@@ -304,6 +307,19 @@ class Gateway:
         inbox.append((ws, text, time.time()))
         if len(inbox) == 1:
             asyncio.get_running_loop().call_soon(self._route_inbox)
+
+    def _flush_soon(self, ws: WebSocketConnection) -> None:
+        # A connection with posts queued this pass (WebSocketConnection.post): written at
+        # its end, by one callback for all of them.
+        outbox = self._outbox
+        outbox.append(ws)
+        if len(outbox) == 1:
+            asyncio.get_running_loop().call_soon(self._flush_outbox)
+
+    def _flush_outbox(self) -> None:
+        outbox, self._outbox = self._outbox, []
+        for ws in outbox:
+            ws.flush()
 
     def _route_inbox(self) -> None:
         inbox, self._inbox = self._inbox, []
