@@ -91,6 +91,40 @@ def _install_logging() -> None:
 
 
 _prepared = False
+_preloaded = False
+#: The emulator's own modules, taken out of ``sys.modules`` by :func:`prepare` but kept
+#: alive: freed, each object would be written to (a copy-on-write page fault apiece in a
+#: forked environment, ~0.4 ms per environment). The user's ``import warmline`` still
+#: executes every module afresh.
+_retired_modules: list[Any] = []
+
+
+_own_modules: list[str] | None = None
+
+
+def _warmline_modules() -> list[str]:
+    return [m for m in sys.modules if m == "warmline" or m.startswith("warmline.")]
+
+
+def preload() -> None:
+    """Once, in the process environments are forked from (the zygote), before it forks.
+
+    The set-up every environment would otherwise repeat for itself: an empty process
+    environment (each function's variables are applied on top), line-buffered stdout and
+    the root logger in Lambda's format. ~0.7 ms of CPU less per environment, which a load
+    that scales out pays dozens of times on a laptop's two cores.
+    """
+    global _preloaded, _own_modules
+    if _preloaded:
+        return
+    _preloaded = True
+    _own_modules = _warmline_modules()
+    os.environ.clear()
+    try:
+        sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+    except AttributeError:  # replaced by something that is not a TextIOWrapper
+        pass
+    _install_logging()
 
 
 def prepare() -> None:
@@ -98,22 +132,23 @@ def prepare() -> None:
 
     A spare environment (forked by the zygote before any request) runs this while it waits
     for its configuration, so it is off the cold-start path; otherwise
-    :func:`apply_environment` runs it.
+    :func:`apply_environment` runs it. What :func:`preload` did in the parent is not
+    repeated.
     """
     global _prepared
     if _prepared:
         return
     _prepared = True
-    os.environ.clear()
-    # User code must pay for importing warmline itself, as it would on AWS.
-    for name in [m for m in sys.modules if m == "warmline" or m.startswith("warmline.")]:
-        del sys.modules[name]
+    if os.environ:
+        os.environ.clear()
+    # User code must pay for importing warmline itself, as it would on AWS. The names come
+    # from the parent when it preloaded: walking sys.modules here touches (and copies) the
+    # pages of every module name, ~0.4 ms.
+    names = _own_modules if _own_modules is not None else _warmline_modules()
+    _retired_modules.extend(sys.modules.pop(name) for name in names if name in sys.modules)
     sys.modules["snapshot_restore_py"] = snapshot_hooks
-    try:
-        sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
-    except AttributeError:  # replaced by something that is not a TextIOWrapper
-        pass
-    _install_logging()
+    if not _preloaded:
+        preload()
 
 
 def apply_environment(config: Mapping[str, Any], *, clear: bool = True) -> None:

@@ -328,6 +328,8 @@ def main(argv: list[str] | None = None) -> NoReturn:
     control = socket.socket(fileno=int(args[0]))
     from warmline.dev.runtime import snapstart
 
+    bootstrap.preload()
+
     serve(control, {"env": _run_environment, "template": snapstart.run_template}, spares=True)
 
 
