@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import hmac
 import importlib.util
 import json
 import os
@@ -36,6 +37,7 @@ from warmline.connections.sigv4 import (
     amz_date,
     canonical_uri,
     connection_path,
+    hmac_sha256,
     quote,
     region_from_environment,
     remove_dot_segments,
@@ -281,6 +283,37 @@ def test_random_ids_and_bodies_sign_like_botocore(connection_id: str, body: byte
 
 
 # --- pieces ---------------------------------------------------------------------------------
+
+
+@settings(max_examples=300, deadline=None)
+@given(key=st.binary(max_size=200), msg=st.binary(max_size=300))
+def test_hmac_sha256_matches_the_standard_library(key: bytes, msg: bytes) -> None:
+    """Keys shorter than, equal to and longer than the 64-byte block; empty ones too."""
+    assert hmac_sha256(key, msg) == hmac.digest(key, msg, "sha256")
+
+
+@pytest.mark.parametrize("size", [0, 1, 63, 64, 65, 128])
+def test_hmac_sha256_at_the_block_size_edges(size: int) -> None:
+    key = bytes(range(size % 256)) * (size // 256 + 1)
+    key = key[:size]
+    assert hmac_sha256(key, b"what do ya want for nothing?") == hmac.digest(
+        key, b"what do ya want for nothing?", "sha256"
+    )
+
+
+def test_signing_does_not_import_hashlib() -> None:
+    """The signer's point is its import cost: hashlib + hmac would add ~2 ms to it."""
+    code = (
+        "import sys; import warmline.connections.apigw as a; "
+        "c = a.ApiGatewayConnections('http://127.0.0.1:9/dev', region='us-east-1'); "
+        "c._signer.sign('POST', 'h', '/dev/@connections/x', b'hi', c._credentials, 0.0); "
+        "print(sorted(m for m in ('hashlib', 'hmac', '_hashlib') if m in sys.modules))"
+    )
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    assert done.stdout.strip() == "[]"
 
 
 @settings(max_examples=300, deadline=None)
