@@ -2,9 +2,9 @@
 
 Same routes and replies as ``handler_py.py`` (the anchor's boto3 handler) minus its probe
 features, but it posts with :class:`warmline.connections.apigw.ApiGatewayConnections`
-(``http.client`` plus the stdlib SigV4 signer, ~0.1 ms CPU per post against boto3's
-~0.6 ms, ANCHORS.md) and imports in a few ms instead of ~280 ms, so each new environment is
-ready almost at once. The endpoint is ``WS_MGMT_ENDPOINT`` when set (as for the boto3
+(one keep-alive HTTP/1.1 socket plus warmline's SigV4 signer, ~0.1 ms CPU per post against
+boto3's ~0.6 ms, ANCHORS.md) and imports in a few ms instead of ~280 ms, so each new
+environment is ready almost at once. The endpoint is ``WS_MGMT_ENDPOINT`` when set (as for the boto3
 handler), else what ``warmline dev`` puts in ``AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI``.
 """
 
@@ -17,7 +17,7 @@ from warmline.connections.apigw import ApiGatewayConnections
 
 _ENDPOINT = os.environ.get("WS_MGMT_ENDPOINT")
 # Built at init, like the boto3 client, so that its cost shows up as Init Duration; warm()
-# imports http.client now rather than on the first post.
+# imports socket now rather than on the first post.
 _client = ApiGatewayConnections(_ENDPOINT) if _ENDPOINT else None
 if _client is not None:
     _client.warm()
