@@ -132,6 +132,27 @@ def test_many_cold_starts_in_parallel_all_succeed() -> None:
     run(main())
 
 
+def test_every_environment_leads_a_session_and_process_group_of_its_own() -> None:
+    """Its own process group: a timeout kills what the handler started too. Its own
+    session: with Linux's autogroup scheduling, environments do not share one CPU share."""
+
+    async def main() -> None:
+        from runtime_helpers import started
+
+        async with started() as (rt, _logs):
+            results = await asyncio.gather(
+                *[rt.invoke("f", {"action": "sleep", "seconds": 0.2}) for _ in range(3)]
+            )
+            pids = [r.payload["pid"] for r in results]
+            zygote = rt._spawner.pid  # type: ignore[union-attr]  # noqa: SLF001
+            for pid in pids:
+                assert os.getsid(pid) == pid
+                assert os.getpgid(pid) == pid
+            assert os.getsid(zygote) not in pids
+
+    run(main())
+
+
 def test_a_dead_zygote_is_replaced_on_the_next_cold_start() -> None:
     async def main() -> None:
         from runtime_helpers import started

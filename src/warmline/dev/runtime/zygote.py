@@ -93,7 +93,13 @@ def spawn(
         try:
             signal.set_wakeup_fd(-1)
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-            os.setpgid(0, 0)
+            # A session of its own (so also a process group: the emulator kills the group).
+            # Linux's autogroup scheduling makes each session one scheduling group; in the
+            # zygote's session, fifty environments shared one group's CPU share against the
+            # emulator's front. Starved, they returned late, and a load scaled out to ~80
+            # environments for 50 connections where AWS, every environment on CPU of its
+            # own, would use ~50 (bench/emulator_vs_offline.py: 80 -> 48 cold starts).
+            os.setsid()
             for fd in [*close_in_child, ours.detach(), out_r]:
                 os.close(fd)
             devnull = os.open(os.devnull, os.O_RDONLY)
@@ -109,10 +115,8 @@ def spawn(
             traceback.print_exc()
             sys.stderr.flush()
         os._exit(code)
-    try:
-        os.setpgid(pid, pid)
-    except OSError:  # the child already did it, or already exited
-        pass
+    # (No setpgid from here: it would race the child's setsid, which a process group
+    # leader may not call. Until the child has its group, _kill falls back to its pid.)
     theirs.close()
     os.close(out_w)
     return pid, ours, out_r
