@@ -2,12 +2,12 @@
 
 One OS process per execution environment, forked from a pre-started single-threaded runtime
 process (the zygote); user code is imported in each environment, so init is paid and
-measured per environment as on AWS. The contract with the gateway is
-``notes/EMULATOR_INTERFACE.md``::
+measured per environment as on AWS. What the gateway, the bus and the Invoke API use::
 
     runtime = Runtime([FunctionSpec("ws", "app.handler", Path("src"))])
     await runtime.start()
     result = await runtime.invoke("ws", event)
+    runtime.invoke_soon("ws", event, on_result)  # the per-message path: no Task when warm
     await runtime.close()
 
 Names resolve on first use (PEP 562): the zygote imports this package and must stay small.
