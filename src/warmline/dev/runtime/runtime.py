@@ -301,16 +301,12 @@ class Runtime:
             TypeError: the event is not JSON-able.
             RuntimeError: the runtime is closed.
         """
-        fn = self._functions[function]
-        if self._closed:
-            raise RuntimeError("runtime is closed")
+        fn = self._open_function(function)
         request_id = str(uuid.uuid4())
         body: dict[str, Any] = {"t": "invoke", "id": request_id, "event": event}
         if client_context:
             body["client_context"] = client_context
-        # Serialised once, here: a bad event is the caller's error, found before any side
-        # effect; _run splices the deadline in (the event is most of an invocation's bytes).
-        payload = json.dumps(body, separators=(",", ":")).encode()
+        payload = _serialise(body)
         kill_s: float | None = None
         faults = self.faults
         if faults is not None and faults.any_invoke:
@@ -318,7 +314,7 @@ class Runtime:
                 return throttled_result(request_id)
             kill_s = self._inject(faults, function, request_id, body)
             if "faults" in body:
-                payload = json.dumps(body, separators=(",", ":")).encode()
+                payload = _serialise(body)
         if self._spawner is None:
             await self.start()
         self._started()
@@ -364,21 +360,24 @@ class Runtime:
             TypeError: the event is not JSON-able.
             RuntimeError: the runtime is closed.
         """
-        fn = self._functions[function]
-        if self._closed:
-            raise RuntimeError("runtime is closed")
+        fn = self._open_function(function)
         faults = self.faults
         if self._spawner is not None and fn.idle and (faults is None or not faults.any_invoke):
             env = fn.idle[-1]  # the most recently used, as invoke() takes
             if env.state == "idle" and env.channel.quiet:  # else invoke() sorts it out
                 request_id = str(uuid.uuid4())
-                body = {"t": "invoke", "id": request_id, "event": event}
-                payload = json.dumps(body, separators=(",", ":")).encode()
+                payload = _serialise({"t": "invoke", "id": request_id, "event": event})
                 fn.idle.pop()
                 return _WarmInvocation(self, fn, env, request_id, payload, on_result)
         task = asyncio.get_running_loop().create_task(self.invoke(function, event))
         task.add_done_callback(functools.partial(_report_task, on_result))
         return task
+
+    def _open_function(self, function: str) -> _Function:
+        fn = self._functions[function]  # KeyError: unknown function
+        if self._closed:
+            raise RuntimeError("runtime is closed")
+        return fn
 
     def _started(self) -> None:
         self._inflight += 1
@@ -938,6 +937,13 @@ class Runtime:
             billed_ms=billed,
             environment_id=env.id,
         )
+
+
+def _serialise(body: Mapping[str, Any]) -> bytes:
+    """An invoke's frame body. Serialised once, before anything else: a bad event is the
+    caller's error, found before any side effect; ``_begin`` splices the deadline in (the
+    event is most of an invocation's bytes)."""
+    return json.dumps(body, separators=(",", ":")).encode()
 
 
 class Cancellable(Protocol):
