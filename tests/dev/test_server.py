@@ -138,6 +138,24 @@ stage = "local"
         asyncio.run(talk())
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=20) == 0
+        # Every line also went to the JSON-lines log (the default path, named at start-up),
+        # which `warmline report` reads: one invocation, and it was a cold start.
+        log = tmp_path / ".warmline" / "dev-logs.jsonl"
+        text += proc.stdout.read()
+        assert f"Logs:         {log.relative_to(tmp_path)}" in text
+        records = [json.loads(line) for line in log.read_text().splitlines()]
+        assert {r["function"] for r in records} == {"env"}
+        assert any(r["line"].startswith("REPORT RequestId: ") for r in records)
+        done = subprocess.run(
+            [sys.executable, "-m", "warmline", "report", str(log), "--json"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert done.returncode == 0, done.stderr
+        (summary,) = json.loads(done.stdout)["functions"]
+        assert summary["function"] == "env"
+        assert (summary["invocations"], summary["cold_starts"]) == (1, 1), summary
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -177,3 +195,22 @@ def test_close_sends_open_clients_going_away() -> None:
             await ws.close()
 
     asyncio.run(main())
+
+
+def test_log_file_flags_default_to_the_local_folder_and_can_be_turned_off(tmp_path: Path) -> None:
+    import argparse
+
+    from warmline.cli import dev as dev_cli
+
+    parser = argparse.ArgumentParser()
+    dev_cli.add_parser(parser.add_subparsers())
+    assert parser.parse_args(["dev"]).log_file == Path(".warmline/dev-logs.jsonl")
+    assert parser.parse_args(["dev", "--no-log-file"]).no_log_file is True
+    nested = tmp_path / "a" / "b" / "logs.jsonl"
+    sink = dev_cli._log_sink(nested)  # noqa: SLF001 - the flag's effect
+    sink.emit("f", "0" * 32, "START RequestId: x Version: $LATEST")
+    sink.close()
+    assert json.loads(nested.read_text())["line"].startswith("START")
+    console_only = dev_cli._log_sink(None)  # noqa: SLF001
+    console_only.close()
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["a", "b", "logs.jsonl"]

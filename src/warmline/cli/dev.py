@@ -2,7 +2,9 @@
 
 Reads ``warmline.toml`` (or ``[tool.warmline]`` in ``pyproject.toml``) from the current
 directory unless ``--config`` names a file, starts :class:`warmline.dev.server.DevServer`
-and prints the URLs a client and a handler need. Runs until Ctrl-C.
+and prints the URLs a client and a handler need. Runs until Ctrl-C. Every log line goes to
+the console and, as JSON lines, to ``--log-file`` (default ``.warmline/dev-logs.jsonl``),
+which ``warmline report`` reads.
 """
 
 from __future__ import annotations
@@ -19,8 +21,14 @@ from warmline.dev.sources.cli_options import add_source_arguments, config_from_a
 
 if TYPE_CHECKING:
     from warmline.dev.config import DevConfig
+    from warmline.dev.runtime import LogSink
 
 __all__ = ["add_parser", "run"]
+
+
+#: Where ``warmline dev`` appends its log lines unless told otherwise (the folder holds the
+#: local SQLite session store too, ``warmline.stores.sqlite.LOCAL_PATH``).
+DEFAULT_LOG_FILE = ".warmline/dev-logs.jsonl"
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -47,6 +55,17 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument(
         "--fault-seed", type=int, default=None, help="seed for the faults' dice (repeatable runs)"
     )
+    parser.add_argument(
+        "--log-file",
+        type=Path,
+        default=Path(DEFAULT_LOG_FILE),
+        metavar="PATH",
+        help="append every log line here as JSON lines, for `warmline report` "
+        f"(default {DEFAULT_LOG_FILE}, next to the local session store)",
+    )
+    parser.add_argument(
+        "--no-log-file", action="store_true", help="log to the console only, no file"
+    )
     add_source_arguments(parser)
 
 
@@ -61,14 +80,31 @@ def run(args: argparse.Namespace) -> int:
     except ConfigurationError as exc:
         print(f"warmline dev: {exc}", file=sys.stderr)
         return 2
+    log_file: Path | None = None if args.no_log_file else args.log_file
     try:
-        return asyncio.run(_serve(config, args.host, args.port))
+        sink = _log_sink(log_file)
+    except OSError as exc:
+        print(f"warmline dev: cannot write the log file {log_file}: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(_serve(config, args.host, args.port, sink, log_file))
     except MissingExtraError as exc:
         print(f"warmline dev: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
         print(f"warmline dev: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1
+    finally:
+        sink.close()
+
+
+def _log_sink(log_file: Path | None) -> LogSink:
+    """The console, plus the JSON-lines file (its folder made) unless there is none."""
+    from warmline.dev.runtime import LogSink
+
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+    return LogSink(path=log_file)
 
 
 def with_fault_flags(config: DevConfig, flags: list[str], seed: int | None) -> DevConfig:
@@ -91,10 +127,12 @@ def with_fault_flags(config: DevConfig, flags: list[str], seed: int | None) -> D
     return dataclasses.replace(config, faults=plan)
 
 
-async def _serve(config: DevConfig, host: str, port: int) -> int:
+async def _serve(
+    config: DevConfig, host: str, port: int, sink: LogSink, log_file: Path | None
+) -> int:
     from warmline.dev.server import DevServer
 
-    server = DevServer(config, host=host, port=port)
+    server = DevServer(config, host=host, port=port, log_sink=sink)
     await server.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -115,6 +153,8 @@ async def _serve(config: DevConfig, host: str, port: int) -> int:
             )
         if config.http_function is not None:
             print(f"  Function URL: {server.lambda_url}/ -> {config.http_function}")
+        if log_file is not None:
+            print(f"  Logs:         {log_file}  (warmline report {log_file})")
         if config.faults.triggers:
             names = ", ".join(config.faults.triggers)
             print(f"  Faults:       {names}  (GET/PUT {server.web_url}faults)")
