@@ -30,6 +30,10 @@ _SLACK_S = 1e-6
 _COMPACT_MIN = 256
 
 
+def _nothing(*_args: Any) -> None:
+    """A fired or cancelled timer's callback."""
+
+
 class Timer:
     """One armed timer; :meth:`cancel` it like an ``asyncio.TimerHandle``."""
 
@@ -50,9 +54,18 @@ class Timer:
         self.cancelled = False
 
     def cancel(self) -> None:
-        """Stop it from firing (idempotent; no effect once it has fired)."""
+        """Stop it from firing (idempotent; no effect once it has fired).
+
+        Drops the callback and its arguments at once, as ``TimerHandle.cancel`` does: a
+        callback is usually a method of the object that holds this timer, and the cycle
+        would otherwise keep both (and all they hold) alive until the garbage collector
+        ran. Under load that was thousands of objects per collection and pauses of 5 ms
+        and more in the emulator.
+        """
         if not self.cancelled:
             self.cancelled = True
+            self._callback = _nothing
+            self._args = ()
             self._owner._cancelled_one()
 
 
@@ -137,8 +150,10 @@ class FixedDelayTimers:
             self._queue.popleft()
             timer.cancelled = True
             self._live -= 1
+            callback, args = timer._callback, timer._args
+            timer._callback, timer._args = _nothing, ()
             try:
-                timer._callback(*timer._args)
+                callback(*args)
             except Exception as exc:  # noqa: BLE001 - reported like a failing loop callback
                 self._loop.call_exception_handler(
                     {"message": "Exception in timer callback", "exception": exc}

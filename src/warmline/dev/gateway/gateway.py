@@ -402,8 +402,13 @@ class _PendingMessage:
         self._forget()
 
     def _forget(self) -> None:
+        # The invocation holds our finish() and the timer our gateway's callback with us:
+        # dropped here, so that refcounting frees a finished message (no cycle for the
+        # garbage collector).
+        self.invocation = None
         if self.timer is not None:
             self.timer.cancel()
+            self.timer = None
         messages = self.gateway._messages
         messages.discard(self)
         if not messages:
