@@ -145,3 +145,37 @@ def test_negative_delay_is_refused() -> None:
             FixedDelayTimers(asyncio.get_running_loop(), -1.0)
 
     _run(main())
+
+
+def test_a_cancelled_or_fired_timer_lets_go_of_its_callback() -> None:
+    """A callback is usually a method of the timer's holder: kept, the pair is a cycle only
+    the garbage collector frees (under load, thousands of objects per collection)."""
+    import gc
+    import weakref
+
+    class Holder:
+        def __init__(self, timers: FixedDelayTimers) -> None:
+            self.timer = timers.call_later(self.fire)
+
+        def fire(self) -> None:
+            pass
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        cancelled_timers = FixedDelayTimers(loop, 30.0)
+        fired_timers = FixedDelayTimers(loop, 0.0)
+        gc.disable()
+        try:
+            cancelled = Holder(cancelled_timers)
+            cancelled.timer.cancel()
+            fired = Holder(fired_timers)
+            done = loop.create_future()
+            fired_timers.call_later(done.set_result, None)
+            await asyncio.wait_for(done, 5)
+            refs = [weakref.ref(cancelled), weakref.ref(fired)]
+            del cancelled, fired
+            assert [ref() for ref in refs] == [None, None]  # freed without the collector
+        finally:
+            gc.enable()
+
+    _run(main())

@@ -344,3 +344,36 @@ def test_connections_are_listed_while_open(tmp_path: Path) -> None:
         assert len(records(tmp_path)) == 4  # 2 x $connect, 2 x $disconnect
 
     run(main())
+
+
+def test_a_finished_message_is_freed_without_the_garbage_collector(tmp_path: Path) -> None:
+    """Under load, messages that only the collector could free (cycles between a message,
+    its invocation and its timers) piled up into thousands of objects per collection and
+    pauses of several ms in the emulator's loop."""
+    import gc
+
+    async def main() -> None:
+        async with started(tmp_path) as server:
+            assert server.gateway is not None
+            gateway = server.gateway
+            async with connect(server.ws_url) as ws:
+                await ws.send(json.dumps({"action": "echo"}))  # cold: the environment
+                await asyncio.wait_for(ws.recv(), 10)
+                await eventually(lambda: gateway.in_flight == 0)
+                gc.collect()
+                gc.disable()
+                try:
+                    for n in range(20):  # warm: the per-message path
+                        await ws.send(json.dumps({"action": "echo", "n": n}))
+                        await asyncio.wait_for(ws.recv(), 10)
+                    await eventually(lambda: gateway.in_flight == 0)
+                    left = [
+                        o
+                        for o in gc.get_objects()
+                        if type(o).__name__ in ("_PendingMessage", "_WarmInvocation")
+                    ]
+                    assert left == []
+                finally:
+                    gc.enable()
+
+    run(main())
