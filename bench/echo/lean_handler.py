@@ -17,10 +17,11 @@ from warmline.connections.apigw import ApiGatewayConnections
 
 _ENDPOINT = os.environ.get("WS_MGMT_ENDPOINT")
 # Built at init, like the boto3 client, so that its cost shows up as Init Duration; warm()
-# imports socket now rather than on the first post.
+# imports socket and opens the keep-alive socket now rather than on the first post, as a
+# function without SnapStart should (ApiGatewayConnections.warm).
 _client = ApiGatewayConnections(_ENDPOINT) if _ENDPOINT else None
 if _client is not None:
-    _client.warm()
+    _client.warm(connect=True)
 
 
 def handler(event: dict[str, Any], context: object) -> dict[str, int]:

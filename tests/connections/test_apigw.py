@@ -117,6 +117,7 @@ class StubServer:
                 with stub._cond:
                     stub.accepted += 1
                     self.conn_no = stub.accepted
+                    stub._cond.notify_all()
 
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
@@ -495,6 +496,44 @@ def test_a_socket_idle_too_long_is_not_trusted(make: Any) -> None:
     fake.now += 31
     client.post(CID, "three")
     assert [s.conn for s in server.seen] == [1, 1, 2]
+
+
+def test_warm_with_connect_opens_the_socket_the_first_post_uses(make: Any) -> None:
+    server, client = make()
+    client.warm(connect=True)
+    client.warm(connect=True)  # already open: no second socket
+    with server._cond:
+        assert server._cond.wait_for(lambda: server.accepted == 1, 5)
+    assert server.seen == []  # connected, nothing sent yet
+    client.post(CID, "first words")
+    client.post(CID, "more")
+    assert [(s.body, s.conn) for s in server.seen] == [(b"first words", 1), (b"more", 1)]
+    assert server.accepted == 1
+
+
+def test_a_socket_warmed_too_long_ago_is_replaced_on_first_use(make: Any) -> None:
+    fake = FakeTime()
+    server, client = make(monotonic=fake.monotonic, max_idle_s=30.0)
+    client.warm(connect=True)
+    fake.now += 31  # e.g. frozen between init and the first invocation
+    client.post(CID, "one")
+    assert [s.conn for s in server.seen] == [2]
+
+
+def test_warm_without_connect_opens_nothing(make: Any) -> None:
+    server, client = make()
+    client.warm()
+    client.post(CID, "x")
+    assert [s.conn for s in server.seen] == [1] and server.accepted == 1
+
+
+def test_warm_with_connect_to_nothing_is_a_connections_error() -> None:
+    server = StubServer()
+    endpoint = server.endpoint
+    server.stop()
+    with ApiGatewayConnections(endpoint, credentials=CREDS, region="eu-west-1") as client:
+        with pytest.raises(ConnectionsError, match="unreachable"):
+            client.warm(connect=True)
 
 
 def test_a_server_that_does_not_answer_times_out(make: Any) -> None:

@@ -304,15 +304,36 @@ class ApiGatewayConnections:
         self._call("DELETE", connection_id, b"")
 
     # --- lifecycle -----------------------------------------------------------------------
-    def warm(self) -> None:
-        """Import the HTTP code and build the TLS context now (e.g. in a pre-warm hook).
+    def warm(self, *, connect: bool = False) -> None:
+        """Import the HTTP code and build the TLS context now (e.g. at module init).
 
-        Opens no socket: one opened before a SnapStart snapshot would be dead on restore.
+        Args:
+            connect: also open the keep-alive socket (TCP and TLS handshakes) now, so that
+                a cold environment's first post, usually the first words of an answer,
+                does not pay them (on AWS ~2-3 round trips to ``execute-api``). Not with
+                SnapStart: a socket opened before the snapshot is dead after a restore
+                (the first post would find it closed and reopen it, paying both). A socket
+                that idles past ``max_idle_s`` or that the peer closed is replaced on use,
+                as any kept-alive one.
+
+        Raises:
+            ConnectionsError: ``connect`` and the endpoint cannot be reached.
         """
         import socket  # noqa: F401 - what http1 loads on its first request
 
         if self._scheme == "https":
             self._tls_context()
+        if connect:
+            with self._lock:
+                conn, _reused = self._checkout()
+                if conn.sock is None:
+                    try:
+                        conn.open()
+                    except OSError as exc:
+                        raise ConnectionsError(
+                            f"@connections endpoint {self.endpoint} unreachable: {exc!r}"
+                        ) from exc
+                    self._last_used = self._monotonic()
 
     def close(self) -> None:
         """Close the kept-alive socket; the next request opens a new one."""

@@ -191,6 +191,15 @@ class Http1Connection:
             self.close()
         return response
 
+    def open(self) -> None:
+        """Connect (and shake hands, for TLS) now rather than on the first request.
+
+        Raises:
+            OSError: connecting failed.
+        """
+        if self.sock is None:
+            self._open()
+
     # --- internals -----------------------------------------------------------------------
     def _open(self) -> None:
         import socket  # on the first request: importing this module stays free of it
