@@ -1,7 +1,7 @@
 """``@connections`` answering 429 in bursts while an answer streams: every token arrives
 once, in order, within the retry budget; past the budget the handler still returns.
 
-Real parts: the App behind the Lambda handler, warmline's signed ``http.client`` client,
+Real parts: the App behind the Lambda handler, warmline's signed @connections client,
 a local HTTP server playing API Gateway. Time is a fake clock advanced by the client's own
 backoff sleeps, so the test is fast and exact. (Single-post retry rules -- backoff shape,
 re-signing, zero budget, 5xx -- are in tests/connections/test_apigw.py.)

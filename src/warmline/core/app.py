@@ -632,10 +632,11 @@ class App:
             import warmline.core.relay  # noqa: F401
         _ = self.store
         if self._connections_factory is _default_connections:
-            # http.client (~20 ms, most of it email.parser) and, on AWS, ssl and the CA
+            # The @connections client's modules (socket; it no longer uses http.client,
+            # whose ~20 ms this used to load for nothing) and, on AWS, ssl and the CA
             # bundle: paid here instead of by the first caller's first answer.
-            import http.client  # noqa: F401
             import os
+            import socket  # noqa: F401
 
             import warmline.connections.apigw  # noqa: F401
 
