@@ -145,3 +145,32 @@ def test_429_past_the_budget_fails_the_invocation_with_throttled_error(gateway: 
     assert info.value.status == 429
     assert Gateway.delivered == []
     assert fake.now <= 0.5 + 1.0  # the budget, plus at most one capped backoff
+
+
+def test_the_default_client_logs_its_retries_in_the_invocation_log(
+    gateway: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the App's default @connections client (no factory given), a retried post shows
+    up as a ``connections.retry`` step in the invocation's log, with the status."""
+    Gateway.burst = 1  # one 429 per post: the real backoff is a few ms
+    monkeypatch.setenv("AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI", gateway)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", CREDS.access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", CREDS.secret_key)
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    ApiGatewayConnections.close_shared()
+    app = App(store=MemoryStore())
+
+    @app.route("prompt")
+    def answer(ctx: Context) -> Iterator[str]:
+        yield "One token."
+
+    out = io.StringIO()
+    try:
+        handler = lambda_handler(app, log=StepLogger(out))
+        assert handler(prompt_event(), LambdaContext())["statusCode"] == 200
+    finally:
+        ApiGatewayConnections.close_shared()
+    steps = [json.loads(line) for line in out.getvalue().splitlines()]
+    retries = [s for s in steps if s["step"] == "connections.retry"]
+    assert retries and all(s["status"] == 429 and s["level"] == "warning" for s in retries)
+    assert Gateway.delivered  # and the answer went out

@@ -209,7 +209,12 @@ class ApiGatewayConnections:
     # --- construction from an event ------------------------------------------------------
     @classmethod
     def for_request(
-        cls, domain_name: str, stage: str, *, environ: Mapping[str, str] | None = None
+        cls,
+        domain_name: str,
+        stage: str,
+        *,
+        environ: Mapping[str, str] | None = None,
+        log: Callable[..., object] | None = None,
     ) -> ApiGatewayConnections:
         """The shared client for the API an event came from.
 
@@ -221,7 +226,8 @@ class ApiGatewayConnections:
         construct the client with the right endpoint instead.
 
         The same client is returned for the same endpoint and credentials, so its
-        keep-alive socket outlives the invocation.
+        keep-alive socket outlives the invocation. ``log``, when given, becomes the
+        client's step logger for retries and reconnects (the current invocation's).
 
         Raises:
             ConfigurationError: no endpoint variable and no domain name.
@@ -237,12 +243,15 @@ class ApiGatewayConnections:
         credentials = Credentials.from_environment(env)
         key = (endpoint, credentials, env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"))
         client = cls._shared.get(key)
-        if client is None:
-            client = cls(endpoint, credentials=credentials, environ=env)
-            if len(cls._shared) >= _MAX_SHARED:
-                oldest = next(iter(cls._shared))
-                cls._shared.pop(oldest).close()
-            cls._shared[key] = client
+        if client is not None:
+            if log is not None:
+                client._log = log
+            return client
+        client = cls(endpoint, credentials=credentials, environ=env, log=log)
+        if len(cls._shared) >= _MAX_SHARED:
+            oldest = next(iter(cls._shared))
+            cls._shared.pop(oldest).close()
+        cls._shared[key] = client
         return client
 
     @classmethod

@@ -146,10 +146,12 @@ def _default_store() -> SessionStore:
     return SQLiteStore.from_environment()
 
 
-def _default_connections(ref: ConnectionRef) -> ConnectionClient:
+def _default_connections(
+    ref: ConnectionRef, log: Callable[..., object] | None = None
+) -> ConnectionClient:
     from warmline.connections.apigw import ApiGatewayConnections
 
-    return ApiGatewayConnections.for_request(ref.domain_name, ref.stage)
+    return ApiGatewayConnections.for_request(ref.domain_name, ref.stage, log=log)
 
 
 def _no_deadline() -> int:
@@ -289,7 +291,7 @@ class Context:
             conn = self.connection
             if conn is None:
                 raise ConfigurationError("this event has no WebSocket connection to send to")
-            self._connections = self.app.connections_for(conn)
+            self._connections = self.app.connections_for(conn, self.invocation.log)
         return self._connections
 
     # --- session -----------------------------------------------------------------------
@@ -532,8 +534,18 @@ class App:
         self._store = store
         return store
 
-    def connections_for(self, ref: ConnectionRef) -> ConnectionClient:
-        """The ConnectionClient for ``ref``'s API and stage."""
+    def connections_for(
+        self, ref: ConnectionRef, log: Callable[..., object] | None = None
+    ) -> ConnectionClient:
+        """The ConnectionClient for ``ref``'s API and stage.
+
+        Args:
+            ref: the connection.
+            log: the invocation's step logger; the default ``@connections`` client logs its
+                retries and reconnects there.
+        """
+        if self._connections_factory is _default_connections:
+            return _default_connections(ref, log)
         return self._connections_factory(ref)
 
     def use_connections(self, factory: ConnectionsFactory) -> None:

@@ -213,7 +213,7 @@ class TurnWorker:
             return {"status": "duplicate", "turn": turn}
         holder = _Holder(claims, claim, self.progress_every)
         client = app.connections_for(
-            ConnectionRef(payload.connection_id, payload.domain_name, payload.stage)
+            ConnectionRef(payload.connection_id, payload.domain_name, payload.stage), log
         )
 
         def send(frame: bytes | str) -> bool:
