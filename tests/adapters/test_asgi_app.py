@@ -221,3 +221,37 @@ def test_serve_also_serves_the_softphone_page() -> None:
     assert json.loads(out["config"][1])["wsPath"] == "/ws"
     assert out["asset"][0] == 200
     assert out["escape"][0] == 404
+
+
+@pytest.mark.parametrize(
+    ("trusted_proxies", "expected"),
+    [(1, "10.0.0.7"), (2, "6.6.6.6"), (0, "127.0.0.1"), (3, "127.0.0.1")],
+)
+def test_the_callers_address_comes_from_the_trusted_end_of_x_forwarded_for(
+    trusted_proxies: int, expected: str
+) -> None:
+    """A caller may send any X-Forwarded-For; only the entries our own proxies appended
+    (counted from the right) can be believed, else the socket's peer is the caller."""
+
+    async def scenario() -> str:
+        app, _seen = build()
+        asgi = AsgiApp(app, trusted_proxies=trusted_proxies)
+        async with running(asgi) as (_server, port):
+            ws = await connect(
+                f"ws://127.0.0.1:{port}/ws",
+                compression=None,
+                additional_headers={"X-Forwarded-For": "6.6.6.6, 10.0.0.7"},
+            )
+            await ws.send(json.dumps({"type": "setup", "sessionId": "VX1", "callSid": "CA1"}))
+            greeting = json.loads(await asyncio.wait_for(ws.recv(), 5))
+            info = asgi.registry.get(greeting["token"].split()[-1])
+            await ws.close()
+            return str(info.source_ip)
+
+    assert asyncio.run(scenario()) == expected
+
+
+def test_a_negative_proxy_count_is_refused() -> None:
+    app, _seen = build()
+    with pytest.raises(ValueError, match="trusted_proxies"):
+        AsgiApp(app, trusted_proxies=-1)

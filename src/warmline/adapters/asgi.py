@@ -76,6 +76,8 @@ CLOSE_TOO_BIG = 1009
 MAX_HTTP_BODY_BYTES = 1024 * 1024
 #: Default size of the worker pool (events handled at once).
 DEFAULT_WORKERS = 64
+#: Proxies in front that append to ``X-Forwarded-For`` (an ALB in container mode).
+DEFAULT_TRUSTED_PROXIES = 1
 #: Default bound of the drain: ECS gives a task ``stopTimeout`` (30 s default, 120 s max)
 #: between SIGTERM and SIGKILL; set the task's stopTimeout above this.
 DEFAULT_DRAIN_TIMEOUT_S = 25.0
@@ -100,9 +102,13 @@ class AsgiApp:
         router: Router | None = None,
         workers: int = DEFAULT_WORKERS,
         log: StepLogger | None = None,
+        trusted_proxies: int = DEFAULT_TRUSTED_PROXIES,
     ) -> None:
         if not ws_path.startswith("/"):
             raise ValueError(f"ws_path must start with '/': {ws_path!r}")
+        if trusted_proxies < 0:
+            raise ValueError(f"trusted_proxies must be >= 0, not {trusted_proxies}")
+        self.trusted_proxies = trusted_proxies
         self.app = app
         self.ws_path = ws_path
         self.router = router
@@ -240,7 +246,7 @@ class AsgiApp:
             headers=headers,
             query=dict(parse_qsl(query_string, keep_blank_values=True)),
             body=b"".join(chunks),
-            source_ip=_client_ip(scope, headers),
+            source_ip=_client_ip(scope, headers, self.trusted_proxies),
         )
         try:
             result = await self._invoke(event)
@@ -287,7 +293,7 @@ class AsgiApp:
             request_id=_new_id(),
             connected_at_ms=now_ms,
             request_time_ms=now_ms,
-            source_ip=_client_ip(scope, headers),
+            source_ip=_client_ip(scope, headers, self.trusted_proxies),
             user_agent=headers.get("User-Agent", ""),
         )
         query = bytes(scope.get("query_string") or b"").decode("latin-1")
@@ -450,10 +456,19 @@ def _server_host(scope: Scope) -> str:
     return "localhost"
 
 
-def _client_ip(scope: Scope, headers: Headers) -> str:
-    forwarded = headers.get("X-Forwarded-For")
+def _client_ip(scope: Scope, headers: Headers, trusted_proxies: int) -> str:
+    """The caller's address, as API Gateway's ``identity.sourceIp`` would be.
+
+    Each proxy appends the address it was connected from to ``X-Forwarded-For``, so only
+    the entries our own ``trusted_proxies`` added can be believed: with one (an ALB), the
+    last entry. The leftmost one, which this used to take, is whatever the caller chose
+    to send. With no trusted proxy, or fewer entries than proxies, it is the socket's peer.
+    """
+    forwarded = headers.get("X-Forwarded-For") if trusted_proxies else None
     if forwarded:
-        return forwarded.split(",")[0].strip()
+        hops = [hop.strip() for hop in forwarded.split(",")]
+        if len(hops) >= trusted_proxies and hops[-trusted_proxies]:
+            return hops[-trusted_proxies]
     client = scope.get("client")
     return str(client[0]) if client else ""
 

@@ -103,6 +103,9 @@ def make_server(
         ws_per_message_deflate=False,  # Twilio does not negotiate compression (§1.1)
         log_level=log_level,
         timeout_graceful_shutdown=5,
+        # X-Forwarded-For is AsgiApp's to read (its trusted_proxies), not uvicorn's: two
+        # readers with two notions of whom to trust would disagree on the caller.
+        proxy_headers=False,
         **config,
     )
     return DrainingServer(cfg)

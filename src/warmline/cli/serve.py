@@ -56,6 +56,14 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--public-url", default=None, help="the wss:// URL Twilio signs")
     p.add_argument("--drain-timeout", type=float, default=25.0, help="seconds to drain calls")
     p.add_argument("--redis", default=None, help="route posts between instances via Redis")
+    p.add_argument(
+        "--trusted-proxies",
+        type=int,
+        default=1,
+        metavar="N",
+        help="proxies in front that append to X-Forwarded-For (default 1: a load "
+        "balancer; 0: use the socket's peer as the caller's address)",
+    )
     p.add_argument("--log-level", default="warning", help="uvicorn's log level")
 
 
@@ -106,6 +114,9 @@ def run(args: argparse.Namespace) -> int:
     if not args.ws_path.startswith("/"):
         print("warmline serve: --ws-path must start with '/'", file=sys.stderr)
         return 2
+    if args.trusted_proxies < 0:
+        print("warmline serve: --trusted-proxies must be 0 or more", file=sys.stderr)
+        return 2
     try:
         sock = bind_socket(args.host, args.port)
     except OSError as exc:
@@ -130,7 +141,13 @@ def run(args: argparse.Namespace) -> int:
                 from warmline.adapters.asgi_redis import RedisRouter
 
                 router = RedisRouter(redis_url)
-            asgi = AsgiApp(app, ws_path=args.ws_path, router=router, workers=args.threads)
+            asgi = AsgiApp(
+                app,
+                ws_path=args.ws_path,
+                router=router,
+                workers=args.threads,
+                trusted_proxies=args.trusted_proxies,
+            )
             server = make_server(asgi, drain_timeout_s=args.drain_timeout, log_level=args.log_level)
         except (WarmlineError, ImportError, AttributeError) as exc:
             print(f"warmline serve: {exc}", file=sys.stderr)
