@@ -618,6 +618,8 @@ def _start_warmline(workdir: Path, handler: str, name: str) -> Server:
     # `python -m warmline` is the `warmline` console script without needing it installed.
     cmd = [sys.executable, "-m", "warmline", "dev", "--config", str(config)]
     cmd += ["--host", HOST, "--port", str(port)]
+    # Its JSON-lines log, as a user's `warmline dev` writes one, in this run's folder.
+    cmd += ["--log-file", str(workdir / f"warmline-{handler.split('.')[0]}.jsonl")]
     proc = _spawn(cmd, env=dict(os.environ), cwd=ECHO_DIR, output=output)
 
     def cold() -> int | None:

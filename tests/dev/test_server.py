@@ -214,3 +214,5 @@ def test_log_file_flags_default_to_the_local_folder_and_can_be_turned_off(tmp_pa
     console_only = dev_cli._log_sink(None)  # noqa: SLF001
     console_only.close()
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["a", "b", "logs.jsonl"]
+    dev_cli._log_sink(nested).close()  # noqa: SLF001 - a new run starts the file afresh
+    assert nested.read_text() == ""

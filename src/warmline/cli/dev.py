@@ -3,8 +3,8 @@
 Reads ``warmline.toml`` (or ``[tool.warmline]`` in ``pyproject.toml``) from the current
 directory unless ``--config`` names a file, starts :class:`warmline.dev.server.DevServer`
 and prints the URLs a client and a handler need. Runs until Ctrl-C. Every log line goes to
-the console and, as JSON lines, to ``--log-file`` (default ``.warmline/dev-logs.jsonl``),
-which ``warmline report`` reads.
+the console and, as JSON lines, to ``--log-file`` (default ``.warmline/dev-logs.jsonl``,
+started afresh each run), which ``warmline report`` reads.
 """
 
 from __future__ import annotations
@@ -60,8 +60,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         type=Path,
         default=Path(DEFAULT_LOG_FILE),
         metavar="PATH",
-        help="append every log line here as JSON lines, for `warmline report` "
-        f"(default {DEFAULT_LOG_FILE}, next to the local session store)",
+        help="write every log line here as JSON lines, for `warmline report`; started "
+        f"afresh each run (default {DEFAULT_LOG_FILE}, next to the local session store)",
     )
     parser.add_argument(
         "--no-log-file", action="store_true", help="log to the console only, no file"
@@ -99,11 +99,16 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _log_sink(log_file: Path | None) -> LogSink:
-    """The console, plus the JSON-lines file (its folder made) unless there is none."""
+    """The console, plus the JSON-lines file unless there is none.
+
+    The file is started afresh (its folder made): it holds this session, and a dev server
+    left running all week would otherwise grow it without end.
+    """
     from warmline.dev.runtime import LogSink
 
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
+        log_file.write_bytes(b"")
     return LogSink(path=log_file)
 
 
