@@ -149,3 +149,21 @@ def test_sink_colors_the_prefix_per_function_when_asked() -> None:
     plain = io.StringIO()
     LogSink(console=plain).emit("a", "e" * 32, "x")
     assert "\x1b" not in plain.getvalue()
+
+
+def test_file_lines_are_exactly_json_dumps_of_the_record(tmp_path: Path) -> None:
+    """The file's lines are written out by hand (per line, under load): they must be the
+    very text json.dumps gives, for quotes, backslashes, control and non-ASCII characters."""
+    path = tmp_path / "log.jsonl"
+    sink = LogSink(console=io.StringIO(), path=path, color=True)
+    lines = ["REPORT\tDuration: 1 ms", 'h\u00e9llo "q" \\ \x00 \u2028 \U0001f600', ""]
+    for line in lines:
+        sink.emit('fn"x', "0123456789abcdef", line)
+    sink.close()
+    written = path.read_text().splitlines()
+    assert len(written) == len(lines)
+    for text, line in zip(written, lines, strict=True):
+        ts = json.loads(text)["ts"]
+        assert text == json.dumps(
+            {"ts": ts, "function": 'fn"x', "env": "0123456789abcdef", "line": line}
+        )

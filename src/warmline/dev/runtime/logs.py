@@ -101,7 +101,7 @@ class LogSink:
         self._on_record = on_record
         self._listeners: list[Callable[[LogRecord], None]] = []
         self._flush_pending = False
-        self._prefixes: dict[tuple[str, str], str] = {}
+        self._prefixes: dict[tuple[str, str], tuple[str, str]] = {}
 
     def subscribe(self, listener: Callable[[LogRecord], None]) -> None:
         """Also call ``listener`` with each record (the ``warmline dev`` dashboard's feed)."""
@@ -122,17 +122,14 @@ class LogSink:
         """
         line = line.rstrip("\n")
         ts = time.time()
+        prefixes = self._prefixes.get((function, environment_id))
+        if prefixes is None:
+            prefixes = self._prefix(function, environment_id)
         if self._console is not None:
-            prefix = self._prefixes.get((function, environment_id))
-            if prefix is None:
-                prefix = self._prefix(function, environment_id)
-            self._console.write(f"{prefix} {line}\n")
+            self._console.write(f"{prefixes[0]} {line}\n")
         if self._file is not None:
             # = json.dumps({"ts": ts, "function": ..., "env": ..., "line": line})
-            self._file.write(
-                f'{{"ts": {ts!r}, "function": {_json_str(function)}, '
-                f'"env": {_json_str(environment_id)}, "line": {_json_str(line)}}}\n'
-            )
+            self._file.write(f'{{"ts": {ts!r}, {prefixes[1]}"line": {_json_str(line)}}}\n')
         if not self._flush_pending:
             self._flush_soon()
         if self._on_record is not None or self._listeners:
@@ -142,15 +139,17 @@ class LogSink:
             for listener in self._listeners:
                 listener(record)
 
-    def _prefix(self, function: str, environment_id: str) -> str:
+    def _prefix(self, function: str, environment_id: str) -> tuple[str, str]:
+        """The console prefix and the file line's middle of one environment, made once."""
         prefix = f"[{function} {environment_id[:8]}]"
         if self._color:
             code = _COLORS[zlib.crc32(function.encode()) % len(_COLORS)]
             prefix = f"\x1b[{code}m{prefix}\x1b[0m"
+        middle = f'"function": {_json_str(function)}, "env": {_json_str(environment_id)}, '
         if len(self._prefixes) >= _MAX_PREFIXES:  # environments come and go
             self._prefixes.clear()
-        self._prefixes[(function, environment_id)] = prefix
-        return prefix
+        self._prefixes[(function, environment_id)] = prefixes = (prefix, middle)
+        return prefixes
 
     def _flush_soon(self) -> None:
         # One flush per event-loop pass, not per line: under load an emulator writes three
