@@ -9,10 +9,15 @@ bodies are not needed by boto3's clients and are refused with 411.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote
+
+#: Percent-decoding of path segments, remembered: every ``@connections`` post names its
+#: connection id (``...%3D``) again, and decoding it was ~2 % of the emulator's CPU per echo.
+_unquote_segment = functools.lru_cache(maxsize=4096)(unquote)
 
 __all__ = ["HttpError", "Request", "RequestParser", "Response", "json_response"]
 
@@ -96,7 +101,7 @@ class Request:
 
     def path_segments(self) -> list[str]:
         """Path segments, each percent-decoded (so ``R1k%3D`` becomes ``R1k=``)."""
-        return [unquote(p) if "%" in p else p for p in self.path.split("/")[1:]]
+        return [_unquote_segment(p) if "%" in p else p for p in self.path.split("/")[1:]]
 
 
 @dataclass(slots=True)
