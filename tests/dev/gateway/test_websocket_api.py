@@ -367,11 +367,11 @@ def test_a_finished_message_is_freed_without_the_garbage_collector(tmp_path: Pat
                         await ws.send(json.dumps({"action": "echo", "n": n}))
                         await asyncio.wait_for(ws.recv(), 10)
                     await eventually(lambda: gateway.in_flight == 0)
-                    left = [
-                        o
-                        for o in gc.get_objects()
-                        if type(o).__name__ in ("_PendingMessage", "_WarmInvocation")
-                    ]
+                    from warmline.dev.gateway.gateway import _PendingMessage
+                    from warmline.dev.runtime.warm import WarmInvocation
+
+                    kinds = (_PendingMessage, WarmInvocation)
+                    left = [o for o in gc.get_objects() if isinstance(o, kinds)]
                     assert left == []
                 finally:
                     gc.enable()
