@@ -377,3 +377,29 @@ def test_a_finished_message_is_freed_without_the_garbage_collector(tmp_path: Pat
                     gc.enable()
 
     run(main())
+
+
+def test_a_message_the_runtime_cannot_take_is_dropped_and_logged(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Routing a message when the runtime refuses it (here: closed under a live gateway)
+    must not leave the message pending (nor stop the other messages of the same pass)."""
+
+    async def main() -> None:
+        async with started(tmp_path) as server:
+            assert server.gateway is not None
+            gateway = server.gateway
+            async with connect(server.ws_url) as ws:
+                await server.runtime.close()
+                await ws.send(json.dumps({"action": "echo", "n": 1}))
+                await ws.send(json.dumps({"action": "echo", "n": 2}))
+                seen: list[str] = []
+
+                def both_logged() -> bool:
+                    seen.append(capsys.readouterr().err)
+                    return "".join(seen).count("runtime is closed") == 2
+
+                await eventually(both_logged)
+                assert gateway.in_flight == 0
+
+    run(main())

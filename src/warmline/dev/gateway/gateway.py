@@ -347,7 +347,10 @@ class Gateway:
         pending.timer = timers.call_later(self._message_timed_out, pending)
         self._messages.add(pending)
         self._settled.clear()
-        pending.invocation = self.runtime.invoke_soon(route.function, event, pending.finish)
+        try:
+            pending.invocation = self.runtime.invoke_soon(route.function, event, pending.finish)
+        except Exception as exc:  # noqa: BLE001 - e.g. the runtime closed: the others go on
+            pending.finish(exc)
 
     def _message_timed_out(self, pending: _PendingMessage) -> None:
         pending.timed_out = True
