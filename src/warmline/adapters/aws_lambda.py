@@ -52,9 +52,6 @@ if TYPE_CHECKING:
 
 __all__ = ["STORE_APOLOGY", "lambda_handler", "to_event"]
 
-#: Said to the caller when the session store fails during a message: an exception would
-#: leave dead air (API Gateway forwards nothing on a one-way route and does not retry).
-
 
 def _str_map(value: Any) -> dict[str, str]:
     if not isinstance(value, Mapping):
