@@ -91,7 +91,6 @@ def _install_logging() -> None:
 
 
 _prepared = False
-_preloaded = False
 #: The emulator's own modules, taken out of ``sys.modules`` by :func:`prepare` but kept
 #: alive: freed, each object would be written to (a copy-on-write page fault apiece in a
 #: forked environment, ~0.4 ms per environment). The user's ``import warmline`` still
@@ -99,6 +98,7 @@ _preloaded = False
 _retired_modules: list[Any] = []
 
 
+#: The emulator's module names, recorded by :func:`preload` (None: it has not run here).
 _own_modules: list[str] | None = None
 
 
@@ -114,10 +114,9 @@ def preload() -> None:
     the root logger in Lambda's format. ~0.7 ms of CPU less per environment, which a load
     that scales out pays dozens of times on a laptop's two cores.
     """
-    global _preloaded, _own_modules
-    if _preloaded:
+    global _own_modules
+    if _own_modules is not None:
         return
-    _preloaded = True
     _own_modules = _warmline_modules()
     os.environ.clear()
     try:
@@ -144,11 +143,10 @@ def prepare() -> None:
     # User code must pay for importing warmline itself, as it would on AWS. The names come
     # from the parent when it preloaded: walking sys.modules here touches (and copies) the
     # pages of every module name, ~0.4 ms.
-    names = _own_modules if _own_modules is not None else _warmline_modules()
-    _retired_modules.extend(sys.modules.pop(name) for name in names if name in sys.modules)
+    preload()  # in a forked environment: done by the parent already, names and all
+    assert _own_modules is not None
+    _retired_modules.extend(sys.modules.pop(n) for n in _own_modules if n in sys.modules)
     sys.modules["snapshot_restore_py"] = snapshot_hooks
-    if not _preloaded:
-        preload()
 
 
 def apply_environment(config: Mapping[str, Any], *, clear: bool = True) -> None:
@@ -316,16 +314,14 @@ def serve(channel: SyncChannel, handler: Handler, config: Mapping[str, Any]) -> 
                     )
                     _log_error(error)
                     body = _error_body(request_id, error, started)
-                    _flush()
-                    channel.send_bytes(frame(body))
-                    continue
-                # Written out, not json.dumps of a dict (~10 µs): this runs per invocation.
-                duration_ms = (perf() - started) * 1000.0
-                body = (
-                    f'{{"t":"result","id":{_quote(request_id)},"ok":true,'
-                    f'"duration_ms":{duration_ms!r},"maxrss_kb":{_maxrss_kb()},'
-                    f'"payload":{payload}}}'
-                ).encode()
+                else:
+                    # Written out, not json.dumps of a dict (~10 µs): per invocation.
+                    duration_ms = (perf() - started) * 1000.0
+                    body = (
+                        f'{{"t":"result","id":{_quote(request_id)},"ok":true,'
+                        f'"duration_ms":{duration_ms!r},"maxrss_kb":{_maxrss_kb()},'
+                        f'"payload":{payload}}}'
+                    ).encode()
         except Exception as exc:  # noqa: BLE001 - the handler's error is the result
             error = _fault(type(exc).__name__, str(exc), _user_trace(exc.__traceback__))
             error["requestId"] = request_id
