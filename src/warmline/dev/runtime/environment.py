@@ -63,9 +63,7 @@ class LinePipe:
         except OSError:
             chunk = b""
         if not chunk:
-            if self._buf:
-                self._on_line(self._buf.decode(errors="replace"))
-                self._buf = b""
+            self._flush_partial()
             self.close()
             return False
         data = self._buf + chunk
@@ -92,7 +90,11 @@ class LinePipe:
         for _ in range(_DRAIN_READS if self._fd >= 0 else 0):
             if not self._readable():
                 break
-        if self._buf:  # the invocation's last print had no newline
+        self._flush_partial()  # the invocation's last print had no newline
+
+    def _flush_partial(self) -> None:
+        """A line still waiting for its newline is a line now."""
+        if self._buf:
             self._on_line(self._buf.decode(errors="replace"))
             self._buf = b""
 
