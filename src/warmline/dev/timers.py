@@ -63,10 +63,15 @@ class Timer:
         and more in the emulator.
         """
         if not self.cancelled:
-            self.cancelled = True
-            self._callback = _nothing
-            self._args = ()
+            self._retire()
             self._owner._cancelled_one()
+
+    def _retire(self) -> tuple[Callable[..., object], tuple[Any, ...]]:
+        """Mark it done and let go of its callback; returns what it held."""
+        held = self._callback, self._args
+        self.cancelled = True
+        self._callback, self._args = _nothing, ()
+        return held
 
 
 class FixedDelayTimers:
@@ -109,7 +114,7 @@ class FixedDelayTimers:
     def close(self) -> None:
         """Cancel every timer (the loop is going away)."""
         for timer in self._queue:
-            timer.cancelled = True
+            timer._retire()
         self._queue.clear()
         self._live = 0
         if self._handle is not None:
@@ -148,10 +153,8 @@ class FixedDelayTimers:
             if timer.when > due:
                 return
             self._queue.popleft()
-            timer.cancelled = True
             self._live -= 1
-            callback, args = timer._callback, timer._args
-            timer._callback, timer._args = _nothing, ()
+            callback, args = timer._retire()
             try:
                 callback(*args)
             except Exception as exc:  # noqa: BLE001 - reported like a failing loop callback
