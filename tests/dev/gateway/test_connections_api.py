@@ -82,7 +82,7 @@ def test_posts_arrive_in_order_before_the_route_response(tmp_path: Path) -> None
                 got = [await asyncio.wait_for(ws.recv(), 10) for _ in range(len(posts) + 1)]
                 assert got == [*posts[:20], b"\xff\x00", "last", "route response"]
                 assert server.gateway is not None
-                assert server.gateway._outbox == []
+                assert server.gateway._pass_end == []
 
     run(main())
 

@@ -21,7 +21,7 @@ import asyncio
 import json
 import sys
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from warmline.core import limits
@@ -90,10 +90,8 @@ class Gateway:
         self.faults: FaultInjector | None = None
         #: the integration timeout of every routed message (made on the first one).
         self._integration_timers: FixedDelayTimers | None = None
-        #: messages received in this loop pass, routed at its end (_on_message).
-        self._inbox: list[tuple[WebSocketConnection, str, float]] = []
-        #: connections with @connections posts to write at the end of this loop pass.
-        self._outbox: list[WebSocketConnection] = []
+        #: calls to make at the end of this loop pass (_at_pass_end).
+        self._pass_end: list[tuple[Callable[..., object], tuple[Any, ...]]] = []
         self._closing = False
         #: routed messages whose integration has not ended; _settled is set when none.
         self._messages: set[_PendingMessage] = set()
@@ -297,38 +295,37 @@ class Gateway:
 
     # --- messages -------------------------------------------------------------------------
 
+    def _at_pass_end(self, call: Callable[..., object], *args: Any) -> None:
+        """Run ``call(*args)`` at the end of this loop pass, after every socket read in it.
+
+        One loop callback per pass runs all that was queued, in order. Used for:
+
+        * routing a message: the same pass may hold the result of an environment that
+          has already returned (its socket is later in the selector's list); booked
+          first, that environment takes the message, as on AWS, instead of a scale-out
+          caused by the order the loop reads sockets in;
+        * writing a connection's ``@connections`` posts (``WebSocketConnection.post``),
+          after the poster's ``200``.
+        """
+        queued = self._pass_end
+        queued.append((call, args))
+        if len(queued) == 1:
+            asyncio.get_running_loop().call_soon(self._run_pass_end)
+
+    def _run_pass_end(self) -> None:
+        queued, self._pass_end = self._pass_end, []
+        for call, args in queued:
+            call(*args)
+
     def _on_message(self, ws: WebSocketConnection, text: str) -> None:
-        # Routed at the end of this loop pass, not now. The same pass may hold the result
-        # of an environment that has already returned (its socket is later in the
-        # selector's list); booked first, that environment takes the message, as on AWS,
-        # instead of a scale-out to a new one caused by the order the loop reads sockets
-        # in. One callback per pass, not per message.
-        inbox = self._inbox
-        inbox.append((ws, text, time.time()))
-        if len(inbox) == 1:
-            asyncio.get_running_loop().call_soon(self._route_inbox)
+        self._at_pass_end(self._route, ws, text, time.time())
 
     def _flush_soon(self, ws: WebSocketConnection) -> None:
-        # A connection with posts queued this pass (WebSocketConnection.post): written at
-        # its end, by one callback for all of them.
-        outbox = self._outbox
-        outbox.append(ws)
-        if len(outbox) == 1:
-            asyncio.get_running_loop().call_soon(self._flush_outbox)
-
-    def _flush_outbox(self) -> None:
-        outbox, self._outbox = self._outbox, []
-        for ws in outbox:
-            ws.flush()
-
-    def _route_inbox(self) -> None:
-        inbox, self._inbox = self._inbox, []
-        if self._closing:
-            return
-        for ws, text, now in inbox:
-            self._route(ws, text, now)
+        self._at_pass_end(ws.flush)
 
     def _route(self, ws: WebSocketConnection, text: str, now: float) -> None:
+        if self._closing:
+            return
         route_key = select_route(text, self._path, self._ws.routes)
         request_id = aws_id()
         if route_key is None:
