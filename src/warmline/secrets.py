@@ -53,7 +53,14 @@ def secret_getter(name: str) -> Callable[[], str | None]:
 
 
 def _get_parameter(parameter: str, env: Mapping[str, str]) -> str:
-    from warmline.connections.http1 import Http1Connection, ProtocolError, message, split_endpoint
+    from warmline.connections.http1 import (
+        CA_BUNDLE_ENV,
+        Http1Connection,
+        ProtocolError,
+        client_tls,
+        message,
+        split_endpoint,
+    )
     from warmline.connections.sigv4 import Credentials, SigV4Signer
     from warmline.offload.lambda_invoke import sign_request
 
@@ -69,11 +76,7 @@ def _get_parameter(parameter: str, env: Mapping[str, str]) -> str:
     signed = sign_request(
         signer, "POST", host, "/", headers, body, Credentials.from_environment(env), time.time()
     )
-    tls = None
-    if scheme == "https":
-        import ssl
-
-        tls = ssl.create_default_context(cafile=env.get("AWS_CA_BUNDLE") or None)
+    tls = client_tls(env.get(CA_BUNDLE_ENV)) if scheme == "https" else None
     conn = Http1Connection(hostname, port, 5.0, tls)
     try:
         request = message("POST", "/", [*headers.items(), *signed.items(), ("Host", host)], body)

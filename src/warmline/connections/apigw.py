@@ -56,7 +56,7 @@ from _thread import allocate_lock  # threading.Lock without importing threading 
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from warmline.connections.http1 import split_endpoint
+from warmline.connections.http1 import CA_BUNDLE_ENV, split_endpoint
 from warmline.connections.sigv4 import Credentials, SigV4Signer, connection_path
 from warmline.core.limits import MAX_POST_BYTES
 from warmline.errors import (
@@ -200,7 +200,7 @@ class ApiGatewayConnections:
         self._monotonic = monotonic
         self._sleep = sleep
         self._ssl_context = ssl_context
-        self._ca_bundle = env.get("AWS_CA_BUNDLE") or None
+        self._ca_bundle = env.get(CA_BUNDLE_ENV) or None
         self._log = log
         self._conn: Http1Connection | None = None
         self._last_used = 0.0
@@ -453,9 +453,9 @@ class ApiGatewayConnections:
 
     def _tls_context(self) -> ssl.SSLContext:
         if self._ssl_context is None:
-            import ssl
+            from warmline.connections.http1 import client_tls
 
-            self._ssl_context = ssl.create_default_context(cafile=self._ca_bundle)
+            self._ssl_context = client_tls(self._ca_bundle)
         return self._ssl_context
 
 

@@ -33,15 +33,19 @@ if TYPE_CHECKING:
     import ssl
 
 __all__ = [
+    "CA_BUNDLE_ENV",
     "DEFAULT_PORTS",
     "Http1Connection",
     "ProtocolError",
     "RemoteDisconnected",
     "Response",
+    "client_tls",
     "message",
     "split_endpoint",
 ]
 
+#: boto3's variable naming the CA bundle to trust for AWS endpoints.
+CA_BUNDLE_ENV = "AWS_CA_BUNDLE"
 #: Ports implied by the scheme (and left out of the Host header).
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -69,6 +73,15 @@ def message(method: str, path: str, headers: Iterable[tuple[str, str]], body: by
         if "\r" in line or "\n" in line or "\x00" in line:
             raise ValueError(f"CR, LF or NUL inside a request line or header: {line[:60]!r}")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+def client_tls(ca_bundle: str | None) -> ssl.SSLContext:
+    """The client TLS context of an AWS endpoint: the default CA store, or the file
+    ``AWS_CA_BUNDLE`` names (as boto3 honours it). ``ssl`` is imported here, on the first
+    https request only."""
+    import ssl
+
+    return ssl.create_default_context(cafile=ca_bundle or None)
 
 
 def split_endpoint(endpoint: str, what: str) -> tuple[str, str, int, str, str]:

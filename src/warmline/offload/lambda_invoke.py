@@ -297,17 +297,13 @@ class LambdaInvokeDispatcher:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _connection(self) -> Http1Connection:
-        from warmline.connections.http1 import Http1Connection
+        from warmline.connections.http1 import CA_BUNDLE_ENV, Http1Connection, client_tls
 
         if self._conn is None:
             tls = None
             if self._scheme == "https":
                 if self._ssl is None:
-                    import ssl
-
-                    self._ssl = ssl.create_default_context(
-                        cafile=self._env.get("AWS_CA_BUNDLE") or None
-                    )
+                    self._ssl = client_tls(self._env.get(CA_BUNDLE_ENV))
                 tls = self._ssl
             self._conn = Http1Connection(self._host, self._port, self._timeout_s, tls)
         return self._conn
