@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import json
 import math
 import os
 import time
@@ -55,7 +54,7 @@ from warmline.dev.runtime.spec import (
     throttled_result,
 )
 from warmline.dev.runtime.warm import Cancellable, WarmInvocation, report_task
-from warmline.dev.runtime.wire import FrameError, frame
+from warmline.dev.runtime.wire import FrameError, dumps, frame
 from warmline.dev.timers import FixedDelayTimers
 from warmline.errors import ConfigurationError
 
@@ -307,7 +306,10 @@ class Runtime:
         body: dict[str, Any] = {"t": "invoke", "id": request_id, "event": event}
         if client_context:
             body["client_context"] = client_context
-        payload = _serialise(body)
+        # Serialised once, before anything else: a bad event is the caller's error, found
+        # before any side effect; _begin splices the deadline in (the event is most of an
+        # invocation's bytes).
+        payload = dumps(body)
         kill_s: float | None = None
         faults = self.faults
         if faults is not None and faults.any_invoke:
@@ -315,7 +317,7 @@ class Runtime:
                 return throttled_result(request_id)
             kill_s = self._inject(faults, function, request_id, body)
             if "faults" in body:
-                payload = _serialise(body)
+                payload = dumps(body)
         if self._spawner is None:
             await self.start()
         self._started()
@@ -367,7 +369,7 @@ class Runtime:
             env = fn.idle[-1]  # the most recently used, as invoke() takes
             if env.state == "idle" and env.channel.quiet:  # else invoke() sorts it out
                 request_id = str(uuid.uuid4())
-                payload = _serialise({"t": "invoke", "id": request_id, "event": event})
+                payload = dumps({"t": "invoke", "id": request_id, "event": event})
                 fn.idle.pop()
                 return WarmInvocation(self, fn, env, request_id, payload, on_result)
         task = asyncio.get_running_loop().create_task(self.invoke(function, event))
@@ -938,10 +940,3 @@ class Runtime:
             billed_ms=billed,
             environment_id=env.id,
         )
-
-
-def _serialise(body: Mapping[str, Any]) -> bytes:
-    """An invoke's frame body. Serialised once, before anything else: a bad event is the
-    caller's error, found before any side effect; ``_begin`` splices the deadline in (the
-    event is most of an invocation's bytes)."""
-    return json.dumps(body, separators=(",", ":")).encode()

@@ -21,7 +21,7 @@ from warmline.errors import RemoteProtocolError
 
 if TYPE_CHECKING:
     import asyncio
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
     from warmline.dev.timers import FixedDelayTimers, Timer
 
@@ -32,6 +32,7 @@ __all__ = [
     "AsyncChannel",
     "FrameError",
     "SyncChannel",
+    "dumps",
     "encode",
     "frame",
 ]
@@ -56,6 +57,15 @@ def frame(data: bytes) -> bytes:
     return HEADER.pack(len(data)) + data
 
 
+def dumps(message: Mapping[str, Any]) -> bytes:
+    """A frame's body: compact UTF-8 JSON.
+
+    Raises:
+        TypeError: something in ``message`` is not JSON-able.
+    """
+    return json.dumps(message, separators=(",", ":")).encode()
+
+
 def encode(message: dict[str, Any]) -> bytes:
     """Serialise one message into a frame.
 
@@ -65,7 +75,7 @@ def encode(message: dict[str, Any]) -> bytes:
     Returns:
         The framed bytes.
     """
-    return frame(json.dumps(message, separators=(",", ":")).encode())
+    return frame(dumps(message))
 
 
 class FrameError(RemoteProtocolError):
