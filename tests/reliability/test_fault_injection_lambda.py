@@ -189,8 +189,31 @@ async def agent_call(emu: Emulator, session_id: str) -> AsyncIterator[Caller]:
 FIRST_PROMPT = 2
 
 
-def test_a_killed_environment_costs_one_turn_and_the_call_goes_on(tmp_path: Path) -> None:
+async def around_a_fault(
+    tmp_path: Path,
+    table: dict[str, Any],
+    plan: dict[str, Any],
+    session_id: str,
+    second: str = HOURS,
+    *,
+    rest: bool = False,
+) -> tuple[list[Any], list[SessionRecord | None], Emulator]:
+    """A call whose first prompt (HOURS) meets ``plan``: the frames of that prompt, of
+    ``second`` and (with ``rest``) of whatever came after; the session record before,
+    between and after them; and the emulator."""
     sessions = tmp_path / "sessions.sqlite3"
+    async with emulator(table, AGENT) as emu:
+        emu.faults(plan)
+        async with agent_call(emu, session_id) as caller:
+            before = stored(sessions, session_id)
+            first = await caller.prompt(HOURS)
+            middle = stored(sessions, session_id)
+            answered = await caller.prompt(second)
+            late = await caller.rest() if rest else []
+        return [first, answered, late], [before, middle, stored(sessions, session_id)], emu
+
+
+def test_a_killed_environment_costs_one_turn_and_the_call_goes_on(tmp_path: Path) -> None:
     # The agent answers a prompt in ~15 ms, so a kill timed by the clock alone may land after
     # its last post (seen on a loaded machine: the caller hears the whole answer, then the
     # error frame). A store stall on the same invocation holds the handler at its first
@@ -198,19 +221,9 @@ def test_a_killed_environment_costs_one_turn_and_the_call_goes_on(tmp_path: Path
     # written, every time.
     fault = {"functions": ["agent"], "after": FIRST_PROMPT, "count": 1}
     plan = {"lambda.kill": {**fault, "ms": 100}, "store.stall": {**fault, "ms": 400}}
-
-    async def scenario() -> tuple[list[Any], list[SessionRecord | None], Emulator]:
-        async with emulator(agent_table(tmp_path), AGENT) as emu:
-            emu.faults(plan)
-            async with agent_call(emu, "VXkill") as caller:
-                before = stored(sessions, "VXkill")
-                killed = await caller.prompt(HOURS)
-                middle = stored(sessions, "VXkill")
-                answered = await caller.prompt(BILL)
-                late = await caller.rest()
-            return [killed, answered, late], [before, middle, stored(sessions, "VXkill")], emu
-
-    (killed, answered, late), (before, middle, after), emu = asyncio.run(scenario())
+    (killed, answered, late), (before, middle, after), emu = asyncio.run(
+        around_a_fault(tmp_path, agent_table(tmp_path), plan, "VXkill", BILL, rest=True)
+    )
     assert emu.server.faults.injected["lambda.kill"] == 1
     assert len(killed) == 1 and errors(killed) == [INTERNAL_ERROR]  # AWS's frame, no words
     assert complete(answered) and "brightwave" in text(answered).lower()
@@ -232,20 +245,10 @@ def test_a_killed_environment_costs_one_turn_and_the_call_goes_on(tmp_path: Path
 
 
 def test_a_store_outage_is_an_apology_and_nothing_half_written(tmp_path: Path) -> None:
-    sessions = tmp_path / "sessions.sqlite3"
     fail = {"functions": ["agent"], "after": FIRST_PROMPT, "count": 1}
-
-    async def scenario() -> tuple[list[Any], list[SessionRecord | None], Emulator]:
-        async with emulator(agent_table(tmp_path), AGENT) as emu:
-            emu.faults({"store.fail": fail})
-            async with agent_call(emu, "VXfail") as caller:
-                before = stored(sessions, "VXfail")
-                apology = await caller.prompt(HOURS)
-                middle = stored(sessions, "VXfail")
-                answered = await caller.prompt(HOURS)
-            return [apology, answered], [before, middle, stored(sessions, "VXfail")], emu
-
-    (apology, answered), (before, middle, after), emu = asyncio.run(scenario())
+    (apology, answered, _), (before, middle, after), emu = asyncio.run(
+        around_a_fault(tmp_path, agent_table(tmp_path), {"store.fail": fail}, "VXfail")
+    )
     assert emu.server.faults.injected["store.fail"] == 1
     assert apology == [{"type": "text", "token": STORE_APOLOGY, "last": True}]
     assert before is not None and middle == before  # same record, same version
@@ -274,20 +277,11 @@ def test_a_store_stall_delays_the_answer_but_it_comes_once_and_whole(tmp_path: P
 
 
 def test_a_store_stall_past_the_function_timeout_kills_the_environment(tmp_path: Path) -> None:
-    sessions = tmp_path / "sessions.sqlite3"
     stall = {"functions": ["agent"], "after": FIRST_PROMPT, "count": 1, "ms": 5000}
-
-    async def scenario() -> tuple[list[Any], list[SessionRecord | None], Emulator]:
-        async with emulator(agent_table(tmp_path, timeout=2), AGENT) as emu:
-            emu.faults({"store.stall": stall})
-            async with agent_call(emu, "VXslow") as caller:
-                before = stored(sessions, "VXslow")
-                timed_out = await caller.prompt(HOURS)
-                middle = stored(sessions, "VXslow")
-                answered = await caller.prompt(HOURS)
-            return [timed_out, answered], [before, middle, stored(sessions, "VXslow")], emu
-
-    (timed_out, answered), (before, middle, after), emu = asyncio.run(scenario())
+    table = agent_table(tmp_path, timeout=2)
+    (timed_out, answered, _), (before, middle, after), emu = asyncio.run(
+        around_a_fault(tmp_path, table, {"store.stall": stall}, "VXslow")
+    )
     assert errors(timed_out) == [INTERNAL_ERROR]
     assert not any(f.get("last") for f in timed_out)
     lines = emu.lines("agent")
