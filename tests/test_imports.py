@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 import pytest
 
 import warmline
+from warmline.testing import modules_after
 
 #: What must never load on the hot path (DEVELOPERS.md; issue 3's acceptance list),
 #: plus standard-library modules whose cost we keep off it on purpose: asyncio (~30 ms),
@@ -31,22 +28,14 @@ HEAVY = (
 AVOIDED = ("asyncio", "logging", "ssl", "typing", "http.client")
 
 
-def _modules_after(code: str) -> set[str]:
-    probe = code + "\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))\n"
-    out = subprocess.run(
-        [sys.executable, "-c", probe], check=True, capture_output=True, text=True
-    ).stdout
-    return set(json.loads(out.strip().splitlines()[-1]))
-
-
 def test_hot_path_import_loads_no_heavy_module() -> None:
-    loaded = _modules_after("import warmline, warmline.adapters.aws_lambda")
+    loaded = modules_after("import warmline, warmline.adapters.aws_lambda")
     heavy = sorted(m for m in loaded if m.split(".")[0] in HEAVY)
     assert heavy == []
 
 
 def test_hot_path_import_avoids_costly_stdlib_modules() -> None:
-    loaded = _modules_after("import warmline, warmline.adapters.aws_lambda")
+    loaded = modules_after("import warmline, warmline.adapters.aws_lambda")
     assert sorted(m for m in AVOIDED if m in loaded) == []
 
 
@@ -65,7 +54,7 @@ def test_a_sync_call_through_the_lambda_handler_never_imports_asyncio() -> None:
         "body = json.dumps({'type': 'prompt', 'voicePrompt': 'x', 'lang': 'en-US', 'last': True})\n"
         "h(websocket_event('MESSAGE', body=body, connection_id='c1'), LambdaContext())\n"
     )
-    loaded = _modules_after(code)
+    loaded = modules_after(code)
     assert "asyncio" not in loaded
     assert sorted(m for m in loaded if m.split(".")[0] in HEAVY) == []
 
@@ -77,4 +66,4 @@ def test_package_all_names_resolve() -> None:
 
 def test_unknown_attribute_raises_attribute_error() -> None:
     with pytest.raises(AttributeError):
-        _ = warmline.not_a_name  # type: ignore[attr-defined]
+        _ = warmline.not_a_name

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["LambdaContext", "http_event", "new_id", "websocket_event"]
+__all__ = ["LambdaContext", "http_event", "modules_after", "new_id", "websocket_event"]
 
 
 def new_id() -> str:
@@ -143,3 +143,28 @@ def http_event(
         "body": body,
         "isBase64Encoded": False,
     }
+
+
+def modules_after(code: str, *, timeout_s: float = 60.0) -> set[str]:
+    """The modules a fresh interpreter has loaded after running ``code``.
+
+    For tests that keep a cold start lean: what an import (or a warm-up) pulls in. The
+    interpreter is this one (``sys.executable``) with this process's environment; ``json``
+    is imported after ``code`` to print the list, so it is always in it.
+
+    Raises:
+        subprocess.CalledProcessError: ``code`` failed.
+    """
+    import json
+    import subprocess
+    import sys
+
+    probe = code + "\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))\n"
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+    ).stdout
+    return set(json.loads(out.strip().splitlines()[-1]))

@@ -821,16 +821,9 @@ def test_reply_response_reads_text_and_end_frames() -> None:
 
 
 def test_importing_the_adapter_loads_nothing_costly() -> None:
-    import subprocess
-    import sys
+    from warmline.testing import modules_after
 
-    probe = (
-        "import sys, json, warmline.adapters.connect_flow\nprint(json.dumps(sorted(sys.modules)))\n"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", probe], check=True, capture_output=True, text=True
-    ).stdout
-    loaded = set(json.loads(out.strip().splitlines()[-1]))
+    loaded = modules_after("import warmline.adapters.connect_flow")
     costly = {"asyncio", "typing", "logging", "ssl", "http.client", "hashlib", "sqlite3"}
     heavy = {"boto3", "botocore", "numpy", "twilio", "websockets"}
     assert sorted(costly & loaded) == []

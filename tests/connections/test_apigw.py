@@ -14,8 +14,6 @@ import io
 import json
 import re
 import ssl
-import subprocess
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -40,6 +38,7 @@ from warmline.errors import (
     ThrottledError,
 )
 from warmline.log import StepLogger
+from warmline.testing import modules_after
 from warmline.types import ConnectionClient, ConnectionInfo
 
 AKID = "AKIDEXAMPLE0000WXYZ"
@@ -761,16 +760,8 @@ def test_for_request_needs_a_domain_or_the_variable(lambda_env: dict[str, str]) 
 # --- imports --------------------------------------------------------------------------------
 
 
-def _modules_after(code: str) -> set[str]:
-    probe = code + "\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))\n"
-    out = subprocess.run(
-        [sys.executable, "-c", probe], check=True, capture_output=True, text=True, timeout=60
-    ).stdout
-    return set(json.loads(out.strip().splitlines()[-1]))
-
-
 def test_importing_the_client_loads_no_sdk_no_ssl_and_no_http_stack() -> None:
-    loaded = _modules_after(
+    loaded = modules_after(
         "import warmline.connections.apigw as m\n"
         "c = m.ApiGatewayConnections('http://127.0.0.1:9/dev', region='eu-west-1',\n"
         "    credentials=m.Credentials('a', 'b', 'c'))\n"
@@ -781,7 +772,7 @@ def test_importing_the_client_loads_no_sdk_no_ssl_and_no_http_stack() -> None:
 
 
 def test_importing_the_package_loads_no_backend() -> None:
-    loaded = _modules_after("import warmline.connections")
+    loaded = modules_after("import warmline.connections")
     assert not any(m.startswith("warmline.connections.") for m in loaded)
 
 
@@ -802,11 +793,11 @@ def test_warm_loads_the_http_stack_and_for_https_ssl() -> None:
         "    credentials=m.Credentials('a', 'b', 'c'))\n"
         "c.warm()\n"
     )
-    http_loaded = _modules_after(make_client.format(url="http://127.0.0.1:9/dev"))
+    http_loaded = modules_after(make_client.format(url="http://127.0.0.1:9/dev"))
     assert "warmline.connections.http1" in http_loaded and "socket" in http_loaded
     # http.client (and its email.parser) is not on the post path at all, nor ssl for http
     assert not {"http.client", "email.parser", "ssl"} & http_loaded
-    https_loaded = _modules_after(
+    https_loaded = modules_after(
         make_client.format(url="https://abc.execute-api.eu-west-1.amazonaws.com/prod")
     )
     assert "ssl" in https_loaded and "http.client" not in https_loaded

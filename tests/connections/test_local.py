@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import threading
 
 import pytest
@@ -16,6 +14,7 @@ from warmline.errors import (
     PayloadTooLargeError,
     ThrottledError,
 )
+from warmline.testing import modules_after
 from warmline.types import ConnectionClient, ConnectionInfo
 
 
@@ -171,9 +170,6 @@ def test_repr_counts_open_connections_and_posts() -> None:
 
 
 def test_importing_it_loads_no_http_tls_or_threading_module() -> None:
-    probe = "import warmline.connections.local, sys; print(' '.join(sorted(sys.modules)))"
-    loaded = subprocess.run(
-        [sys.executable, "-c", probe], check=True, capture_output=True, text=True, timeout=60
-    ).stdout.split()
+    loaded = modules_after("import warmline.connections.local")
     unwanted = {"http", "http.client", "ssl", "hashlib", "threading", "boto3", "botocore"}
     assert sorted(unwanted.intersection(loaded)) == []

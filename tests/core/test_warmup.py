@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +21,7 @@ from warmline.core.warmup import (
     parse_scheduled,
     warmup_response,
 )
+from warmline.testing import modules_after
 
 FIXTURES = Path(__file__).resolve().parent.parent / "events" / "warmup"
 
@@ -438,13 +437,7 @@ def test_the_response_does_not_echo_the_payload() -> None:
 
 
 def test_importing_the_module_loads_nothing_heavy() -> None:
-    probe = (
-        "import json, sys\nimport warmline.core.warmup\nprint(json.dumps(sorted(sys.modules)))\n"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", probe], check=True, capture_output=True, text=True
-    ).stdout
-    loaded = set(json.loads(out.strip().splitlines()[-1]))
+    loaded = modules_after("import warmline.core.warmup")
     heavy = ("boto3", "botocore", "twilio", "asyncio", "logging", "socket", "urllib")
     assert "warmline.core.warmup" in loaded
     assert sorted(m for m in loaded if m.split(".")[0] in heavy) == []
@@ -460,17 +453,12 @@ def test_every_exported_name_exists() -> None:
 def test_a_warm_up_loads_the_post_path_and_not_http_client() -> None:
     """The built-in pre-warm loads what the first post needs; http.client is not on it
     (~20 ms that the pre-warm used to spend for nothing)."""
-    probe = (
-        "import json, os, sys\n"
+    loaded = modules_after(
+        "import os\n"
         "os.environ['AWS_ACCESS_KEY_ID'] = 'a'; os.environ['AWS_SECRET_ACCESS_KEY'] = 'b'\n"
         "from warmline.core.app import App\n"
         "app = App(store='memory')\n"
         "app._prewarm_builtin()\n"
-        "print(json.dumps(sorted(sys.modules)))\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", probe], check=True, capture_output=True, text=True
-    ).stdout
-    loaded = set(json.loads(out.strip().splitlines()[-1]))
     assert {"warmline.connections.apigw", "socket"} <= loaded
     assert "http.client" not in loaded

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
-import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,7 @@ from hypothesis import strategies as st
 from twilio.request_validator import RequestValidator
 
 from warmline.errors import ConfigurationError, InvalidSignatureError
+from warmline.testing import modules_after
 from warmline.twilio.signature import (
     SIGNATURE_HEADER,
     compute_signature,
@@ -411,15 +410,7 @@ def test_rejection_messages_never_reveal_the_token_or_the_expected_signature() -
 
 
 def test_importing_the_module_does_not_import_the_twilio_sdk() -> None:
-    probe = (
-        "import json, sys\n"
-        "import warmline.twilio.signature\n"
-        "print(json.dumps(sorted(sys.modules)))\n"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", probe], check=True, capture_output=True, text=True
-    ).stdout
-    loaded = set(json.loads(out.strip().splitlines()[-1]))
+    loaded = modules_after("import warmline.twilio.signature")
     assert "warmline.twilio.signature" in loaded
     assert sorted(m for m in loaded if m == "twilio" or m.startswith("twilio.")) == []
     assert sorted(m for m in ("logging", "asyncio", "ssl", "inspect") if m in loaded) == []

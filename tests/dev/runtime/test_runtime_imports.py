@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 import warmline.dev.runtime as runtime_package
+from warmline.testing import modules_after
 
 
 def test_the_contract_names_resolve_from_the_package() -> None:
@@ -24,15 +21,7 @@ def test_the_contract_names_resolve_from_the_package() -> None:
 
 
 def test_the_runtime_process_imports_nothing_asynchronous() -> None:
-    probe = (
-        "import json, sys\n"
-        "import warmline.dev.runtime.zygote, warmline.dev.runtime.snapstart\n"
-        "print(json.dumps(sorted(sys.modules)))\n"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", probe], check=True, capture_output=True, text=True
-    ).stdout
-    loaded = set(json.loads(out))
+    loaded = modules_after("import warmline.dev.runtime.zygote, warmline.dev.runtime.snapstart")
     assert "asyncio" not in loaded
     assert not {m for m in loaded if m.split(".")[0] in ("websockets", "boto3", "dataclasses")}
     assert "warmline.dev.runtime.runtime" not in loaded
