@@ -141,6 +141,22 @@ def test_lambda_handler_on_mutated_events_never_raises(raw: Any) -> None:
     check_result(HANDLER(raw, LambdaContext()))
 
 
+def test_http_body_with_a_lone_surrogate_is_a_400_not_a_crash() -> None:
+    """JSON can carry a lone surrogate (``"\\ud800"``) that no UTF-8 encoder accepts."""
+    raw = json.loads(
+        '{"version": "2.0", "routeKey": "$default", "rawPath": "/twiml", "rawQueryString": "",'
+        ' "headers": {"host": "abc123.lambda-url.us-east-1.on.aws"},'
+        ' "requestContext": {"domainName": "abc123.lambda-url.us-east-1.on.aws",'
+        ' "http": {"method": "POST", "path": "/twiml", "sourceIp": "203.0.113.9"},'
+        ' "requestId": "r1", "stage": "$default"},'
+        ' "body": "\\ud800", "isBase64Encoded": false}'
+    )
+    with pytest.raises(InvalidEventError, match="not valid UTF-8"):
+        to_event(raw)
+    result = HANDLER(raw, LambdaContext())
+    assert result["statusCode"] == 400
+
+
 def test_garbage_object_is_a_400_not_a_crash() -> None:
     """An object of no known shape is an async invoke; with no @app.worker it is a 400."""
     handler, out = agent_handler()

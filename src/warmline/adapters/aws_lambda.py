@@ -154,7 +154,10 @@ def _http_event(raw: Mapping[str, Any], rc: Mapping[str, Any]) -> HttpRequest:
         except ValueError as exc:
             raise InvalidEventError("isBase64Encoded body is not base64") from exc
     else:
-        data = str(body).encode("utf-8")
+        try:
+            data = str(body).encode("utf-8")
+        except UnicodeEncodeError as exc:  # a lone surrogate: no HTTP client sends one
+            raise InvalidEventError("the body is not valid UTF-8 text") from exc
     host = headers.get("Host") or str(rc.get("domainName") or "localhost")
     scheme = headers.get("X-Forwarded-Proto") or "https"
     url = f"{scheme}://{host}{path}" + (f"?{query_string}" if query_string else "")
