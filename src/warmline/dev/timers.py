@@ -4,8 +4,9 @@ Every message the emulator routes arms two timers that almost never fire: API Ga
 29 s integration timeout and the function's own timeout. ``loop.call_later`` puts each in
 the loop's heap, and a heap push or pop compares ``TimerHandle`` objects with a Python
 ``__lt__`` (about a dozen calls per message with a hundred in flight), and cancelled
-handles are swept out of it again later. That was ~6 % of the emulator's CPU per echo
-(bench/emulator_vs_offline.py, cProfile of the front process).
+handles are swept out of it again later. With a timer pair per message, that is a visible
+share of the emulator's CPU per echo (a cProfile of the front process under
+bench/emulator_vs_offline.py shows it).
 
 Timers that share a delay expire in the order they were armed, so a FIFO queue holds them
 in deadline order for free: arming appends, cancelling sets a flag, and only the oldest
