@@ -3,10 +3,10 @@
 Why SQLite FTS5 and not bm25s: the index is searched on the first prompt of a call, often in
 a cold Lambda environment, so the ranking library's import cost is paid by a caller who is
 waiting. ``import sqlite3`` costs a few milliseconds (and the default SQLite session store
-loads it anyway); bm25s and numpy together cost a few hundred, dozens of times more, before
-the first search (``python -X importtime``). FTS5's ``bm25()`` is the same Okapi BM25 (k1 =
-1.2, b = 0.75) with per-column weights, and the Porter stemmer is built in, so nothing else
-is needed.
+loads it anyway); bm25s and numpy together cost about a quarter of a second, dozens of times
+more, before the first search (``python -X importtime``). FTS5's ``bm25()`` is the same
+Okapi BM25 (k1 = 1.2, b = 0.75) with per-column weights, and the Porter stemmer is built in,
+so nothing else is needed.
 
 The index file (``warmline kb build``) holds:
 
