@@ -89,7 +89,7 @@ def _http_connections(timeline: Timeline) -> tuple[Callable[[], None], Callable[
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             timeline.record(body)
             self.send_response(200)

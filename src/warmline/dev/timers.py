@@ -158,7 +158,7 @@ class FixedDelayTimers:
             callback, args = timer._retire()
             try:
                 callback(*args)
-            except Exception as exc:  # noqa: BLE001 - reported like a failing loop callback
+            except Exception as exc:  # reported like a failing loop callback
                 self._loop.call_exception_handler(
                     {"message": "Exception in timer callback", "exception": exc}
                 )

@@ -346,7 +346,7 @@ class Gateway:
         self._settled.clear()
         try:
             pending.invocation = self.runtime.invoke_soon(route.function, event, pending.finish)
-        except Exception as exc:  # noqa: BLE001 - e.g. the runtime closed: the others go on
+        except Exception as exc:  # e.g. the runtime closed: the others go on
             pending.finish(exc)
 
     def _message_timed_out(self, pending: _PendingMessage) -> None:
