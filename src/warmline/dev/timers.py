@@ -60,8 +60,8 @@ class Timer:
         Drops the callback and its arguments at once, as ``TimerHandle.cancel`` does: a
         callback is usually a method of the object that holds this timer, and the cycle
         would otherwise keep both (and all they hold) alive until the garbage collector
-        ran. Under load that was thousands of objects per collection and pauses of 5 ms
-        and more in the emulator.
+        ran: under load, thousands of objects per collection and pauses of milliseconds in
+        the emulator.
         """
         if not self.cancelled:
             self._retire()
