@@ -11,7 +11,7 @@ all alike (medians; bytecode cached, as in a package built by ``warmline deploy 
   (``pip install --target``); if that fails the naive handler imports boto3 alone, and the
   table says so.
 
-Target (issue 7): the agent's init adds <= 40 ms over the bare interpreter and is >= 10x
+Target: the agent's init adds <= 40 ms over the bare interpreter and is >= 10x
 less than the naive handler's.
 
 Usage: ``python bench/coldstart.py [--runs 15] [--json PATH]``.

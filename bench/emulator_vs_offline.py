@@ -1,13 +1,12 @@
 """``warmline dev`` against serverless-offline and a bare ``websockets`` floor, side by side.
 
-ANCHORS.md measured serverless-offline 13.10.1 (serverless 3.40.0) with a Python boto3
-echo handler at ~466 msgs/s and a 204 ms p99 on 50 connections x 200 awaited echoes, and
-warns that absolute numbers drift ~15 % from run to run. So this script measures all of
-them in ONE run, one server at a time on loopback, and prints ratios:
+Absolute numbers drift by around 15 % from run to run on a shared machine, so this script
+measures every server in ONE run, one at a time on loopback, and prints ratios
+(serverless-offline 13.10.1 on serverless 3.40.0, as pinned in ``bench/echo/package.json``):
 
-* **s-offline (boto3)**: serverless-offline with the anchor's boto3 handler
-  (``bench/echo/handler_py.py``), installed with ``npm install`` from the anchor's
-  ``package.json`` into ``~/.cache/warmline-bench/`` (reused by later runs).
+* **s-offline (boto3)**: serverless-offline with the boto3 baseline handler
+  (``bench/echo/handler_py.py``), installed with ``npm install`` from
+  ``bench/echo/package.json`` into ``~/.cache/warmline-bench/`` (reused by later runs).
 * **warmline (boto3)**: ``warmline dev`` running the same handler module, boto3 pointed at
   the emulator's ``@connections`` endpoint. Both emulators pay boto3's ~280 ms import per
   environment; this row shows fidelity and the emulator's own overhead.
@@ -495,7 +494,7 @@ def _start_floor(workdir: Path) -> Server:
 
 
 def _install_offline() -> Path:
-    """serverless + serverless-offline from the anchor's package.json, cached per its hash."""
+    """serverless + serverless-offline from bench/echo/package.json, cached per its hash."""
     npm = shutil.which("npm")
     if npm is None or shutil.which("node") is None:
         raise Skip("node/npm not found on PATH")

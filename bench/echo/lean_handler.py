@@ -1,11 +1,12 @@
 """The echo handler a warmline user writes: no boto3, one keep-alive ``@connections`` client.
 
-Same routes and replies as ``handler_py.py`` (the anchor's boto3 handler) minus its probe
-features, but it posts with :class:`warmline.connections.apigw.ApiGatewayConnections`
-(one keep-alive HTTP/1.1 socket plus warmline's SigV4 signer, ~0.1 ms CPU per post against
-boto3's ~0.6 ms, ANCHORS.md) and imports in a few ms instead of ~280 ms, so each new
-environment is ready almost at once. The endpoint is ``WS_MGMT_ENDPOINT`` when set (as for the boto3
-handler), else what ``warmline dev`` puts in ``AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI``.
+Same routes and replies as ``handler_py.py`` (the boto3 baseline) minus its probe features,
+but it posts with :class:`warmline.connections.apigw.ApiGatewayConnections` (one keep-alive
+HTTP/1.1 socket plus warmline's SigV4 signer, a fraction of boto3's CPU per post) and
+imports in a few ms where boto3 takes a few hundred, so each new environment is ready almost
+at once (docs/performance.md). The endpoint is ``WS_MGMT_ENDPOINT`` when set (as for the
+boto3 handler), else what ``warmline dev`` puts in
+``AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI``.
 """
 
 from __future__ import annotations

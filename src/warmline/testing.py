@@ -1,4 +1,4 @@
-"""Helpers for testing warmline apps without AWS: events, a Lambda context, a call driver.
+"""Helpers for testing warmline apps without AWS: events, a Lambda context, an import probe.
 
 Shipped in the package (as starlette ships ``testclient``) so that users test their own
 routes the same way warmline's tests do::
@@ -8,6 +8,10 @@ routes the same way warmline's tests do::
     handler = lambda_handler(app)
     handler(websocket_event("CONNECT"), LambdaContext())
     handler(websocket_event("MESSAGE", body='{"type":"prompt",...}'), LambdaContext())
+
+:func:`http_event` builds a function-URL request (Twilio's webhooks), and
+:func:`modules_after` lists what a fresh interpreter has loaded after some code, for tests
+that keep a cold start lean.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ __all__ = ["LambdaContext", "http_event", "modules_after", "new_id", "websocket_
 
 
 def new_id() -> str:
-    """An id in API Gateway's format: base64 of 12 random bytes, e.g. ``R1kmxc2VNjMCFIA=``."""
+    """A random id shaped like API Gateway's (base64 text, e.g. ``R1kmxc2VNjMCFIA=``)."""
     return base64.b64encode(os.urandom(10)).decode()
 
 

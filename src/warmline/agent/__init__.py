@@ -1,4 +1,4 @@
-"""warmline.agent: the reference voice agent (issue 5).
+"""warmline.agent: the reference voice agent.
 
 - :mod:`warmline.agent.app`: ``build_app()``, the ConversationRelay routes and history;
 - :mod:`warmline.agent.intents`: answer / handoff / end / DTMF menu rules;

@@ -1,14 +1,14 @@
 """Answerers: turn a question and the retrieved entries into spoken text, chunk by chunk.
 
-One interface for every way of answering. :class:`ExtractiveAnswerer`, the default,
-speaks the best entry's answer: no network, no model, nothing to import, the same answer
-every time, and instant (so the first ``text`` frame leaves within milliseconds of the
-prompt). Streaming LLM providers (an OpenAI-compatible chat-completions client with any
-base URL, Amazon Bedrock ConverseStream) implement the same :class:`Answerer` protocol,
-in their own modules behind the ``[llm]`` / ``[aws]`` extras, importing their clients
-lazily. They build their request from :func:`grounded_messages` and pass their raw token
-stream through :func:`shape_tokens` / :func:`ashape_tokens` so the caller hears speech,
-not markdown.
+One interface for every way of answering. :class:`ExtractiveAnswerer`, the default, speaks
+the best entry's answer: no network, no model, nothing to import, the same answer every
+time, and instant (so the first ``text`` frame leaves within milliseconds of the prompt).
+Streaming LLM providers (an OpenAI-compatible chat-completions client with any base URL,
+Amazon Bedrock ConverseStream) implement the same :class:`Answerer` protocol, in their own
+modules (:mod:`warmline.agent.providers`), on the standard library alone and imported only
+when configured. They build their request from :func:`grounded_messages` and pass their raw
+token stream through :func:`shape_tokens` / :func:`ashape_tokens` so the caller hears
+speech, not markdown.
 """
 
 from __future__ import annotations

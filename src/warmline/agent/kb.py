@@ -1,13 +1,12 @@
 """The knowledge base: an index built ahead of time, searched with SQLite FTS5 ``bm25()``.
 
-Why SQLite FTS5 and not bm25s: the index is searched on the first prompt of a call, often
-in a cold Lambda environment, so the ranking library's import cost is paid by a caller
-who is waiting. Measured on this project's machine (Python 3.11, ``python -X importtime``,
-3 fresh runs, 2026-11): ``import sqlite3`` costs 5.0–6.7 ms cumulative (and the default
-SQLite session store loads it anyway). bm25s costs ~149 ms and numpy ~88 ms
-(ANCHORS.md, "model2vec / bm25s / numpy"), i.e. ~240 ms before the first search, about
-40x more. FTS5's ``bm25()`` is the same Okapi BM25 (k1 = 1.2, b = 0.75) with per-column
-weights, and the Porter stemmer is built in, so nothing else is needed.
+Why SQLite FTS5 and not bm25s: the index is searched on the first prompt of a call, often in
+a cold Lambda environment, so the ranking library's import cost is paid by a caller who is
+waiting. ``import sqlite3`` costs a few milliseconds (and the default SQLite session store
+loads it anyway); bm25s and numpy together cost about a quarter of a second, dozens of times
+more, before the first search (``python -X importtime``). FTS5's ``bm25()`` is the same
+Okapi BM25 (k1 = 1.2, b = 0.75) with per-column weights, and the Porter stemmer is built in,
+so nothing else is needed.
 
 The index file (``warmline kb build``) holds:
 

@@ -2,7 +2,8 @@
 
 An adapter (Lambda, the dev emulator, an ASGI server, a Connect flow) turns its raw input
 into exactly one of these; the :class:`~warmline.core.app.App` never sees raw AWS shapes.
-Events are frozen, slotted dataclasses: they are facts about the past.
+Events are frozen, slotted value objects (:class:`~warmline.core._struct.Struct`): they are
+facts about the past.
 
 ========================  ===================================================================
 ``Connect``               API Gateway ``$connect`` (handshake headers and query string)

@@ -1,7 +1,7 @@
 """Every platform limit warmline enforces, each with its source.
 
-Sources are the sections of ``shared/PROTOCOLS.md`` named beside each constant; that file
-quotes the vendor documentation they come from.
+Sources are the sections of ``docs/protocols.md`` named beside each constant; that page
+links the vendor documentation they come from.
 """
 
 from __future__ import annotations
@@ -18,31 +18,22 @@ MAX_POST_BYTES = 131_072
 #: Idle connection timeout (10 min), connection duration (2 h).
 IDLE_TIMEOUT_S = 10 * 60
 MAX_CONNECTION_S = 2 * 60 * 60
-#: Close codes: binary frame -> 1003, oversize frame/message -> 1009 (§2.1).
+#: Close code for a binary frame (§2.1; an oversize frame or message closes with 1009).
 CLOSE_UNSUPPORTED_DATA = 1003
-CLOSE_MESSAGE_TOO_BIG = 1009
 #: Body API Gateway sends when the integration exceeds 29 s (§2.6).
 TIMEOUT_MESSAGE = "Endpoint request timed out"
 
-# --- AWS Lambda (PROTOCOLS.md §3.1, §3.4) ------------------------------------------------
+# --- AWS Lambda (PROTOCOLS.md §3.1, §3.2) ------------------------------------------------
 #: Init phase limit for on-demand environments.
 INIT_TIMEOUT_S = 10.0
 #: Largest function timeout.
 MAX_FUNCTION_TIMEOUT_S = 900.0
-#: Async invocation: retries after a function error (1 min, then 2 min waits).
-ASYNC_MAX_RETRIES = 2
-#: Measured idle reclaim of an unused environment (not contractual) (§3.2).
+#: Idle reclaim of an unused environment, as publicly measured; AWS documents none (§3.2).
 IDLE_RECLAIM_S = 10 * 60
 
 #: How long a warm-up of a fan-out (concurrency > 1) holds its environment, so the other
 #: pings land in other environments: lambda-warmer's ``delay`` (75 ms) (§4.4).
 WARMUP_HOLD_S = 0.075
-
-# --- Twilio ConversationRelay (PROTOCOLS.md §1.4) ----------------------------------------
-#: Consecutive unidentified messages after which Twilio closes with 1007 (error 64105).
-MAX_CONSECUTIVE_MALFORMED = 10
-#: Twilio error code for an outbound message that failed validation.
-ERROR_INVALID_MESSAGE = 64107
 
 # --- Amazon Connect (PROTOCOLS.md §4.5) ----------------------------------------------------
 #: Synchronous contact-flow Lambda timeout ceiling.

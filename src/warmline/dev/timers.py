@@ -4,8 +4,9 @@ Every message the emulator routes arms two timers that almost never fire: API Ga
 29 s integration timeout and the function's own timeout. ``loop.call_later`` puts each in
 the loop's heap, and a heap push or pop compares ``TimerHandle`` objects with a Python
 ``__lt__`` (about a dozen calls per message with a hundred in flight), and cancelled
-handles are swept out of it again later. That was ~6 % of the emulator's CPU per echo
-(bench/emulator_vs_offline.py, cProfile of the front process).
+handles are swept out of it again later. With a timer pair per message, that is a visible
+share of the emulator's CPU per echo (a cProfile of the front process under
+bench/emulator_vs_offline.py shows it).
 
 Timers that share a delay expire in the order they were armed, so a FIFO queue holds them
 in deadline order for free: arming appends, cancelling sets a flag, and only the oldest
@@ -59,8 +60,8 @@ class Timer:
         Drops the callback and its arguments at once, as ``TimerHandle.cancel`` does: a
         callback is usually a method of the object that holds this timer, and the cycle
         would otherwise keep both (and all they hold) alive until the garbage collector
-        ran. Under load that was thousands of objects per collection and pauses of 5 ms
-        and more in the emulator.
+        ran: under load, thousands of objects per collection and pauses of milliseconds in
+        the emulator.
         """
         if not self.cancelled:
             self._retire()
@@ -157,7 +158,7 @@ class FixedDelayTimers:
             callback, args = timer._retire()
             try:
                 callback(*args)
-            except Exception as exc:  # noqa: BLE001 - reported like a failing loop callback
+            except Exception as exc:  # reported like a failing loop callback
                 self._loop.call_exception_handler(
                     {"message": "Exception in timer callback", "exception": exc}
                 )

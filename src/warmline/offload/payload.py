@@ -43,8 +43,8 @@ __all__ = [
 KIND = "warmline.turn"
 #: The payload schema this module writes and the newest it reads.
 SCHEMA_VERSION = 1
-#: Largest encoded payload: the smallest async limit on the three paths (Lambda async
-#: invoke was 256 KB before its 2025 raise to 1 MB; SNS/SQS 256 KB) (PROTOCOLS.md §3.4).
+#: Largest encoded payload: the smallest async limit on the three paths (SNS and SQS
+#: 256 KB; Lambda async invoke 1 MB, 256 KB in older documentation) (PROTOCOLS.md §3.4).
 MAX_TURN_PAYLOAD_BYTES = 256 * 1024
 
 _REQUIRED_STR = ("connectionId", "sessionId")

@@ -89,12 +89,13 @@ def offload(
             when a dispatcher is given.
         install_worker: register ``worker`` as the App's worker handler.
         relay_defaults: in the relay protocol, register no-op ``setup`` and ``interrupt``
-            routes where neither that route nor ``$default`` is registered yet. The App
-            creates the session on ``setup`` and bumps the turn on ``interrupt`` only for
-            messages that reach a route; without them there is no session to fence on and
-            a barge-in would not stop a stream. Register your own handlers for them before
-            calling ``offload`` to keep them. Also registers a ``$disconnect`` handler
-            (when none is registered) that marks the session over, which fences its work.
+            routes where neither that route nor ``$default`` is registered yet, so those
+            frames are answered rather than logged as ``no_route`` and refused with 404.
+            The App creates the session on ``setup`` and bumps the turn on ``interrupt``
+            before it looks up a route, so the turn fence moves either way. Register your
+            own handlers for them before calling ``offload`` to keep them. Also registers a
+            ``$disconnect`` handler (when none is registered) that marks the session over,
+            which fences its work.
         wall: epoch seconds for ``createdAt``.
         environ: the environment to read the mode from.
 

@@ -363,7 +363,7 @@ async def _pull_on_thread(iterator: Iterator[str]) -> AsyncIterator[str]:
                     hand("end", None)
                     return
                 hand("token", token)
-        except Exception as exc:  # noqa: BLE001 - re-raised on the loop's side
+        except Exception as exc:  # re-raised on the loop's side
             hand("error", exc)
         finally:
             close = getattr(iterator, "close", None)

@@ -5,7 +5,7 @@ Every figure is the product of a usage count and a price from :mod:`warmline.too
 each line item carries both so an estimate can be checked by hand. Month = 730 hours (the
 convention of AWS's own calculator).
 
-The published case (DESIGN.md): ECS/Fargate + ALB ≈ $130–150/month against ≈ $16–20 on
+The reference case: ECS/Fargate + ALB ≈ $130–150/month against ≈ $16–20 on
 API Gateway + Lambda for 1,000 calls a month. :data:`PUBLISHED_CASE` states assumptions that
 give those figures: two always-on Fargate tasks (1 vCPU, 2 GB, one per AZ) behind an ALB
 with a NAT gateway for the LLM calls, against a 1,536 MB WebSocket function kept warm with

@@ -130,7 +130,7 @@ async def run_load(
             except (TimeoutError, OSError) as exc:
                 result.errors[type(exc).__name__] += 1
                 result.lost += turns
-            except Exception as exc:  # noqa: BLE001 - a load test reports, never stops
+            except Exception as exc:  # a load test reports, never stops
                 result.errors[f"{type(exc).__name__}: {str(exc)[:60]}"] += 1
                 result.lost += turns
             else:

@@ -63,8 +63,7 @@ BODY_HASH_PARAM = "bodySHA256"
 #: The classic algorithm, keyed with the account auth token (PROTOCOLS.md §1.5).
 HMAC_SHA1 = "HMAC_SHA1"
 #: Header naming another algorithm (``key=<id>,algorithm=HMAC_SHA256``) for webhooks signed
-#: with a SharedKey secret. Source: twilio-python 9.13 ``twilio/request_validator.py``
-#: (not yet in PROTOCOLS.md); absent or empty means HMAC_SHA1.
+#: with a SharedKey secret (PROTOCOLS.md §1.5); absent or empty means HMAC_SHA1.
 SIGNATURE_SETTINGS_HEADER = "X-Twilio-Webhooks-Signature-Settings"
 HMAC_SHA256 = "HMAC_SHA256"
 

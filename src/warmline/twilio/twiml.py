@@ -5,7 +5,7 @@ The incoming-call webhook answers with TwiML that connects the call to your WebS
 TwiML returned there decides what happens next (§1.7): hang up, or dial a human on handoff.
 
 Written by hand rather than with twilio's ``VoiceResponse`` (the twilio package costs
-~12–21 ms to import, ANCHORS.md) or ``xml.sax.saxutils`` (it imports ``urllib.request``:
+over 10 ms to import) or ``xml.sax.saxutils`` (it imports ``urllib.request``:
 ~26 ms with what that pulls in, measured with ``warmline coldstart``), on a path that
 answers a ringing phone. The settings are plain slotted classes, not dataclasses, for the
 same reason (``dataclasses`` loads ``inspect``). Tests compare the output with

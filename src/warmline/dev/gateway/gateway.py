@@ -333,8 +333,8 @@ class Gateway:
             return
         route = self._ws.routes[route_key]
         event = message_event(ws.info, route_key, text, now, request_id, aws_id())
-        # The per-message hot path (ANCHORS.md: emulator CPU per message is the throughput
-        # cap): a queued timer, and no Task when an environment is warm (invoke_soon).
+        # The per-message hot path (the emulator's CPU per message caps its throughput):
+        # a queued timer, and no Task when an environment is warm (invoke_soon).
         pending = _PendingMessage(self, ws, route.route_response, request_id)
         timers = self._integration_timers
         if timers is None:
@@ -346,7 +346,7 @@ class Gateway:
         self._settled.clear()
         try:
             pending.invocation = self.runtime.invoke_soon(route.function, event, pending.finish)
-        except Exception as exc:  # noqa: BLE001 - e.g. the runtime closed: the others go on
+        except Exception as exc:  # e.g. the runtime closed: the others go on
             pending.finish(exc)
 
     def _message_timed_out(self, pending: _PendingMessage) -> None:

@@ -16,7 +16,8 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 #: Percent-decoding of path segments, remembered: every ``@connections`` post names its
-#: connection id (``...%3D``) again, and decoding it was ~2 % of the emulator's CPU per echo.
+#: connection id (``...%3D``) again, and decoding it each time shows in the emulator's CPU
+#: per echo.
 _unquote_segment = functools.lru_cache(maxsize=4096)(unquote)
 
 __all__ = ["HttpError", "Request", "RequestParser", "Response", "json_response"]
