@@ -1,22 +1,16 @@
-"""One keep-alive HTTP/1.1 connection, just enough for the ``@connections`` API.
+"""One keep-alive HTTP/1.1 connection: the wire under every AWS client in warmline.
 
-Why not ``http.client``: it was the first choice (PROTOCOLS.md §6: ~5x cheaper to start
-than boto3) and this module replaced it on the post path after measuring both, because a
-voice call posts every token and a cold environment posts its first token while the caller
-waits. Measured 2026-11-23 on this project's 2-core machine, posting to ``warmline dev``
-over loopback (CPU of the posting thread, 3,000 warm posts; import in a fresh interpreter):
+Why not ``http.client``: a voice call posts every token to ``@connections`` and a cold
+environment posts its first token while the caller waits. ``http.client`` sends a request
+in two writes (head, then body: two TCP segments, two wake-ups of the peer), checks every
+header with a regex and parses every response head with ``email.feedparser``; importing it
+loads ``email.parser`` too. This module writes a request in one ``sendall``, splits the
+response head as bytes and imports ``socket`` only (``ssl`` as well for https endpoints),
+on the first request (``bench/import_cost.py`` measures the import side).
 
-* ``http.client``: ~0.30 ms CPU per post. Two ``sendall`` calls per request (head, then
-  body: two TCP segments, two wake-ups of the peer), a regex check per ``putheader``, and
-  every response's headers parsed by ``email.feedparser``. Importing it costs ~28 ms,
-  two thirds of it ``email.parser``.
-* this module: one ``sendall`` per request and a bytes split of the response head; the
-  per-post figures are in ``connections/apigw.py``. Importing it loads ``socket`` only
-  (``ssl`` as well for https endpoints).
-
-What it does: sends a request that the caller built (head + body) in one write; reads the
-status line and headers; reads the body by ``Content-Length``, by chunked transfer coding,
-or to the end of the stream (then the connection is not reused); honours
+What it does: sends a request that the caller built (:func:`message`: head + body) in one
+write; reads the status line and headers; reads the body by ``Content-Length``, by chunked
+transfer coding, or to the end of the stream (then the connection is not reused); honours
 ``Connection: close``. What it does not: proxies, redirects, ``Expect: 100-continue``,
 compression (the caller sends ``Accept-Encoding: identity``), pipelining.
 """
@@ -33,7 +27,6 @@ if TYPE_CHECKING:
     import ssl
 
 __all__ = [
-    "CA_BUNDLE_ENV",
     "DEFAULT_PORTS",
     "Http1Connection",
     "ProtocolError",
@@ -44,8 +37,6 @@ __all__ = [
     "split_endpoint",
 ]
 
-#: boto3's variable naming the CA bundle to trust for AWS endpoints.
-CA_BUNDLE_ENV = "AWS_CA_BUNDLE"
 #: Ports implied by the scheme (and left out of the Host header).
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -77,8 +68,8 @@ def message(method: str, path: str, headers: Iterable[tuple[str, str]], body: by
 
 def client_tls(ca_bundle: str | None) -> ssl.SSLContext:
     """The client TLS context of an AWS endpoint: the default CA store, or the file
-    ``AWS_CA_BUNDLE`` names (as boto3 honours it). ``ssl`` is imported here, on the first
-    https request only."""
+    ``ca_bundle`` (``AWS_CA_BUNDLE``, as boto3 honours it). ``ssl`` is imported here, on
+    the first https request only."""
     import ssl
 
     return ssl.create_default_context(cafile=ca_bundle or None)
@@ -88,8 +79,8 @@ def split_endpoint(endpoint: str, what: str) -> tuple[str, str, int, str, str]:
     """Split an endpoint URL into scheme, host, port, Host header and base path.
 
     Written out rather than ``urllib.parse`` (a few ms of import) since only this shape is
-    valid: ``scheme://host[:port][/base/path]``. The ``@connections`` client, the Lambda
-    invoke dispatcher and the SSM client all take their endpoint through it.
+    valid: ``scheme://host[:port][/base/path]``. Every AWS client takes its endpoint
+    through it (:class:`warmline.aws.client.AwsClient`).
 
     Args:
         endpoint: e.g. ``https://abc.execute-api.eu-west-1.amazonaws.com/prod``.
@@ -141,14 +132,20 @@ class ProtocolError(OSError):
 
 
 class Response:
-    """Status, lower-cased headers and body of one answer."""
+    """Status, lower-cased headers and body of one answer.
 
-    __slots__ = ("body", "headers", "status")
+    Attributes:
+        error: for a pseudo-answer of status 0 (the peer closed without answering), the
+            name of the exception that showed it; ``""`` otherwise.
+    """
 
-    def __init__(self, status: int, headers: dict[str, str], body: bytes) -> None:
+    __slots__ = ("body", "error", "headers", "status")
+
+    def __init__(self, status: int, headers: dict[str, str], body: bytes, error: str = "") -> None:
         self.status = status
         self.headers = headers
         self.body = body
+        self.error = error
 
 
 class Http1Connection:

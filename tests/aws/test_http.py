@@ -1,4 +1,4 @@
-"""The minimal HTTP/1.1 connection under the @connections client, against a raw socket peer
+"""The HTTP/1.1 connection under every AWS client, against a raw socket peer
 that answers with exact bytes: every way of framing a body, keep-alive and its ends, and
 answers that are not HTTP."""
 
@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from warmline.connections.http1 import (
+from warmline.aws.http import (
     Http1Connection,
     ProtocolError,
     RemoteDisconnected,
@@ -187,7 +187,7 @@ def test_a_silent_peer_times_out(peer: MakePeer) -> None:
 
 
 def test_message_frames_a_request_and_refuses_header_injection() -> None:
-    from warmline.connections.http1 import message
+    from warmline.aws.http import message
 
     assert message("POST", "/p", [("Host", "h")], b"hi") == (
         b"POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nhi"
