@@ -794,7 +794,7 @@ def test_warm_loads_the_http_stack_and_for_https_ssl() -> None:
         "c.warm()\n"
     )
     http_loaded = modules_after(make_client.format(url="http://127.0.0.1:9/dev"))
-    assert "warmline.aws.http" in http_loaded and "socket" in http_loaded
+    assert "warmline.http1" in http_loaded and "socket" in http_loaded
     # http.client (and its email.parser) is not on the post path at all, nor ssl for http
     assert not {"http.client", "email.parser", "ssl"} & http_loaded
     https_loaded = modules_after(

@@ -6,14 +6,16 @@ Everything in warmline that talks to AWS is a thin client on it:
   signature as plain functions, for a verifier to reuse;
 * :mod:`warmline.aws.credentials`: keys, region, endpoint overrides and the CA bundle, read
   from the environment with boto3's names;
-* :mod:`warmline.aws.http`: one HTTP/1.1 connection (one write per request, ``socket``
-  only);
 * :mod:`warmline.aws.client`: :class:`AwsClient`, signed requests to one endpoint over a
-  kept-alive connection, with the retry policy (:class:`RetryPolicy`);
+  kept-alive :class:`warmline.http1.Http1Connection`, with the one retry policy
+  (:class:`RetryPolicy`) and retry-and-resend loop;
 * :mod:`warmline.aws.lambda_invoke`, :mod:`warmline.aws.ssm`: the Lambda ``Invoke`` and SSM
   ``GetParameter`` clients. The ``@connections`` client is
   :class:`warmline.connections.apigw.ApiGatewayConnections`; Bedrock signs with
   :class:`SigV4Signer` from :mod:`warmline.agent.providers.bedrock`.
+
+The HTTP/1.1 connection itself lives outside this package, in :mod:`warmline.http1`,
+because the LLM providers stream over the same class to endpoints that are not AWS's.
 
 No boto3, no ``hashlib``, no ``http.client``. Names resolve on first use (PEP 562), so
 ``import warmline.aws`` loads none of the modules.

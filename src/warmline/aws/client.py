@@ -4,7 +4,7 @@
 SSM client are built on; each adds only its operation's path, headers and the meaning of
 its statuses. Per client:
 
-* **One keep-alive connection** (:class:`warmline.aws.http.Http1Connection`), reused across
+* **One keep-alive connection** (:class:`warmline.http1.Http1Connection`), reused across
   the invocations of a warm Lambda environment. After a freeze the socket may be dead:
   before reuse it is polled for EOF and dropped when idle longer than ``max_idle_s``.
 * **Resend once on a dead reused socket**: if a reused socket still fails
@@ -34,13 +34,13 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from warmline.aws.credentials import Credentials, ca_bundle_from_environment
-from warmline.aws.http import split_endpoint
+from warmline.http1 import split_endpoint
 
 if TYPE_CHECKING:
     import ssl
 
-    from warmline.aws.http import Http1Connection, Response
     from warmline.aws.sigv4 import SigV4Signer
+    from warmline.http1 import Http1Connection, Response
 
 __all__ = ["NO_ANSWER", "RETRY_STATUSES", "USER_AGENT", "AwsClient", "RetryPolicy"]
 
@@ -223,7 +223,7 @@ class AwsClient:
 
         Raises:
             OSError: connecting failed, the attempt timed out, or the answer was not
-                HTTP/1.x (:class:`warmline.aws.http.ProtocolError`).
+                HTTP/1.x (:class:`warmline.http1.ProtocolError`).
             ValueError: a header holds CR, LF or NUL.
             ConfigurationError: no credentials.
         """
@@ -291,7 +291,7 @@ class AwsClient:
         credentials: Credentials,
     ) -> Response:
         """One attempt: resent once on a reused socket that turns out dead."""
-        from warmline.aws.http import RemoteDisconnected, Response, message
+        from warmline.http1 import RemoteDisconnected, Response, message
 
         for resend in (False, True):
             conn, reused = self._checkout()
@@ -325,14 +325,14 @@ class AwsClient:
         return conn, True
 
     def _new_connection(self) -> Http1Connection:
-        from warmline.aws.http import Http1Connection
+        from warmline.http1 import Http1Connection
 
         tls = self._tls_context() if self.scheme == "https" else None
         return Http1Connection(self._host, self._port, self._timeout_s, tls)
 
     def _tls_context(self) -> ssl.SSLContext:
         if self._ssl_context is None:
-            from warmline.aws.http import client_tls
+            from warmline.http1 import client_tls
 
             self._ssl_context = client_tls(self._ca_bundle)
         return self._ssl_context

@@ -45,7 +45,6 @@ from warmline.aws.credentials import (
     endpoint_from_environment,
     region_from_environment,
 )
-from warmline.aws.http import split_endpoint
 from warmline.aws.sigv4 import SigV4Signer, quote
 from warmline.core.limits import MAX_POST_BYTES
 from warmline.errors import (
@@ -57,12 +56,13 @@ from warmline.errors import (
     PayloadTooLargeError,
     ThrottledError,
 )
+from warmline.http1 import split_endpoint
 from warmline.types import ConnectionInfo
 
 if TYPE_CHECKING:
     import ssl
 
-    from warmline.aws.http import Response
+    from warmline.http1 import Response
 
 __all__ = ["ENDPOINT_ENV", "SERVICE", "ApiGatewayConnections", "Credentials", "connection_path"]
 

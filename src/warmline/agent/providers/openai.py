@@ -12,9 +12,9 @@ the token ``usage``. An error before streaming is an HTTP status with
 ``data: {"error": {...}}`` event.
 
 No SDK: the ``openai`` package costs far more to import than the answer takes to start,
-and the standard library's ``http.client`` (see :mod:`.transport` for the numbers) does
-the job. The API key is sent as ``Authorization: Bearer``; it is kept out of ``repr``,
-errors and logs, and omitted when empty (local servers need none).
+and warmline's own HTTP/1.1 client (:mod:`.transport`) does the job. The API key is sent
+as ``Authorization: Bearer``; it is kept out of ``repr``, errors and logs, and omitted
+when empty (local servers need none).
 """
 
 from __future__ import annotations
