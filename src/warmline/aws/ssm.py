@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 
 from warmline.aws.client import AwsClient, RetryPolicy
 from warmline.aws.credentials import endpoint_from_environment, region_from_environment
@@ -38,12 +39,18 @@ _HEADERS = {
 }
 
 
-def get_parameter(name: str, environ: Mapping[str, str] | None = None) -> str:
+def get_parameter(
+    name: str,
+    environ: Mapping[str, str] | None = None,
+    *,
+    clock: Callable[[], float] = time.time,
+) -> str:
     """The decrypted value of the SSM parameter ``name``.
 
     Args:
         name: the parameter's name, e.g. ``/voice/twilio-auth-token``.
         environ: where to read credentials, region and endpoint (default ``os.environ``).
+        clock: wall-clock epoch seconds for ``X-Amz-Date``.
 
     Raises:
         ConfigurationError: no credentials, SSM could not be reached, refused (the AWS
@@ -59,6 +66,7 @@ def get_parameter(name: str, environ: Mapping[str, str] | None = None) -> str:
         retry=RetryPolicy(_RETRY_BUDGET_S),
         environ=env,
         timeout_s=_TIMEOUT_S,
+        clock=clock,
     )
     body = json.dumps({"Name": name, "WithDecryption": True}).encode()
     try:
