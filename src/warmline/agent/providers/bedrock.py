@@ -318,7 +318,7 @@ class BedrockConverseAnswerer:
         return ashape_tokens(self.stream(messages))
 
     def prewarm(self) -> None:
-        """Import the HTTP stack and load the CA bundle (~100 ms) before the first call."""
+        """Import the HTTP stack and load the CA bundle (the costly part) before the first call."""
         prewarm(self._aws.endpoint)
 
     def prepare(

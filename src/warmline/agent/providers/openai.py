@@ -248,7 +248,7 @@ class OpenAIChatAnswerer:
         return ashape_tokens(self.stream(messages))
 
     def prewarm(self) -> None:
-        """Import the HTTP stack and load the CA bundle (~100 ms) before the first call."""
+        """Import the HTTP stack and load the CA bundle (the costly part) before the first call."""
         prewarm(self.endpoint)
 
     def prepare(self, messages: Sequence[Mapping[str, str]]) -> PreparedRequest:
