@@ -83,8 +83,8 @@ class TimedLocal(LocalConnections):
 
 def _http_connections(timeline: Timeline) -> tuple[Callable[[], None], Callable[..., Any]]:
     """A local @connections server; returns (stop, factory of ApiGatewayConnections)."""
+    from warmline.aws.credentials import Credentials
     from warmline.connections.apigw import ApiGatewayConnections
-    from warmline.connections.sigv4 import Credentials
 
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"

@@ -25,8 +25,8 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials as BotoCredentials
 
+from warmline.aws.credentials import Credentials
 from warmline.connections.apigw import ENDPOINT_ENV, ApiGatewayConnections
-from warmline.connections.sigv4 import Credentials
 from warmline.core.limits import MAX_POST_BYTES
 from warmline.errors import (
     ConfigurationError,
@@ -794,7 +794,7 @@ def test_warm_loads_the_http_stack_and_for_https_ssl() -> None:
         "c.warm()\n"
     )
     http_loaded = modules_after(make_client.format(url="http://127.0.0.1:9/dev"))
-    assert "warmline.connections.http1" in http_loaded and "socket" in http_loaded
+    assert "warmline.http1" in http_loaded and "socket" in http_loaded
     # http.client (and its email.parser) is not on the post path at all, nor ssl for http
     assert not {"http.client", "email.parser", "ssl"} & http_loaded
     https_loaded = modules_after(

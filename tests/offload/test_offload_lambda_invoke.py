@@ -1,4 +1,6 @@
-"""LambdaInvokeDispatcher on a real local HTTP server, with botocore as the signing oracle."""
+"""LambdaInvokeDispatcher on a real local HTTP server: the payload as sent, statuses as
+DispatchError. The request's signature is checked against botocore in
+tests/aws/test_lambda_invoke.py."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from unittest import mock
 
 import pytest
 
-from warmline.connections.sigv4 import Credentials
+from warmline.aws.credentials import Credentials
 from warmline.offload.lambda_invoke import DispatchError, LambdaInvokeDispatcher
 from warmline.offload.payload import TurnPayload
 
@@ -99,49 +101,6 @@ def test_signed_request_matches_botocore(server: str, name: str) -> None:
     expected = _botocore_authorization(server + seen["path"], headers, seen["body"], "eu-west-1")
     assert headers["Authorization"] == expected
     assert "SignedHeaders=host;x-amz-date;x-amz-invocation-type;x-amz-security-token" in expected
-
-
-def test_signature_matches_boto3s_own_invoke(server: str) -> None:
-    """The whole request boto3 would send (captured before it leaves), byte for byte."""
-    import boto3
-    import botocore.auth
-    from botocore.awsrequest import AWSResponse
-
-    captured: dict[str, Any] = {}
-
-    def before_send(request: Any, **kwargs: Any) -> AWSResponse:
-        captured["url"] = request.url
-        captured["headers"] = {k: v for k, v in request.headers.items()}
-        return AWSResponse(request.url, 202, {"x-amzn-RequestId": "boto"}, None)
-
-    client = boto3.client(
-        "lambda",
-        region_name="us-west-2",
-        endpoint_url=server,
-        aws_access_key_id=CREDS.access_key,
-        aws_secret_access_key=CREDS.secret_key,
-        aws_session_token=CREDS.token,
-    )
-    client.meta.events.register("before-send", before_send)
-    body = b'{"kind":"warmline.turn"}'
-    frozen = datetime.datetime.fromtimestamp(NOW, datetime.UTC).replace(tzinfo=None)
-    with mock.patch.object(botocore.auth, "get_current_datetime", return_value=frozen):
-        client.invoke(FunctionName="my fn", InvocationType="Event", Payload=body)
-    client.close()
-
-    ours = LambdaInvokeDispatcher(
-        "my fn", "us-west-2", server, credentials=CREDS, clock=lambda: NOW
-    )
-    try:
-        ours.dispatch({"kind": "warmline.turn"})
-    finally:
-        ours.close()
-    (seen,) = Recorder.requests
-    assert server + seen["path"] == captured["url"]
-    boto_auth = captured["headers"]["Authorization"]
-    assert seen["headers"]["Authorization"] == (
-        boto_auth.decode() if isinstance(boto_auth, bytes) else boto_auth
-    )
 
 
 def test_throttles_are_retried_and_errors_raised(server: str) -> None:

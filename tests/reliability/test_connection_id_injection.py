@@ -23,8 +23,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from websockets.asyncio.client import connect
 
+from warmline.aws.credentials import Credentials
 from warmline.connections.apigw import ApiGatewayConnections
-from warmline.connections.sigv4 import Credentials
 from warmline.dev.config import parse_config
 from warmline.dev.runtime import LogSink
 from warmline.dev.server import DevServer

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from warmline.adapters.aws_lambda import lambda_handler
+from warmline.aws.credentials import Credentials
 from warmline.connections.apigw import ApiGatewayConnections
-from warmline.connections.sigv4 import Credentials
 from warmline.core.app import App, Context
 from warmline.errors import ThrottledError
 from warmline.log import StepLogger

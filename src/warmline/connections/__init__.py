@@ -1,7 +1,7 @@
 """Clients that send to WebSocket connections: the ``@connections`` API and a local stand-in.
 
 * :class:`ApiGatewayConnections` (``warmline.connections.apigw``): API Gateway's management
-  API over ``http.client``, signed by :mod:`warmline.connections.sigv4` (no boto3).
+  API on :mod:`warmline.aws` (its SigV4 signer and keep-alive HTTP/1.1 client; no boto3).
 * :class:`LocalConnections` (``warmline.connections.local``): in memory, for tests and a
   single-process server.
 
@@ -19,16 +19,17 @@ TYPE_CHECKING = False
 _LAZY = {
     "ApiGatewayConnections": "warmline.connections.apigw",
     "LocalConnections": "warmline.connections.local",
-    "Credentials": "warmline.connections.sigv4",
-    "SigV4Signer": "warmline.connections.sigv4",
+    "Credentials": "warmline.aws.credentials",
+    "SigV4Signer": "warmline.aws.sigv4",
 }
 
 __all__ = ["ApiGatewayConnections", "Credentials", "LocalConnections", "SigV4Signer"]
 
 if TYPE_CHECKING:
+    from warmline.aws.credentials import Credentials
+    from warmline.aws.sigv4 import SigV4Signer
     from warmline.connections.apigw import ApiGatewayConnections
     from warmline.connections.local import LocalConnections
-    from warmline.connections.sigv4 import Credentials, SigV4Signer
 
 
 __getattr__, __dir__ = lazy_names(__name__, _LAZY, globals(), __all__)

@@ -1,19 +1,16 @@
-"""The ``@connections`` management API over ``http.client``, signed with the stdlib signer.
+"""The ``@connections`` management API, signed and sent by :mod:`warmline.aws` (no boto3).
 
-Why not boto3: a fresh interpreter pays ~336 ms for boto3 and an ``apigatewaymanagementapi``
-client, against ~57 ms for a standard-library signer plus ``http.client`` (PROTOCOLS.md §6),
-and a post through boto3 costs ~5x the CPU. On a voice call every token goes through here.
+Why not boto3: boto3 and an ``apigatewaymanagementapi`` client cost an order of magnitude
+more to import and build than the whole warmline hot path (PROTOCOLS.md §6,
+``bench/import_cost.py``), and a post through boto3 costs several times the CPU. On a voice
+call every token goes through here.
 
-Behaviour (PROTOCOLS.md §2.4, §6):
+Behaviour (PROTOCOLS.md §2.4, §6), on :class:`warmline.aws.client.AwsClient`:
 
-* One keep-alive connection per client. A warm Lambda environment reuses it across
-  invocations (:meth:`ApiGatewayConnections.for_request` hands out one shared client per
-  endpoint). After a freeze the socket may be dead: before reuse it is polled for EOF and
-  dropped when idle longer than ``max_idle_s``; if a reused socket still fails
-  (``ConnectionResetError``, ``BrokenPipeError``, ``RemoteDisconnected``, ``BadStatusLine``),
-  the request is re-signed and sent once more on a new connection. (If the peer had
-  already acted on it before the socket died, the message arrives twice; urllib3 and
-  botocore make the same trade, and a socket that died while idle never delivered it.)
+* One keep-alive connection per client, reused across the invocations of a warm Lambda
+  environment (:meth:`ApiGatewayConnections.for_request` hands out one shared client per
+  endpoint); a reused socket that turns out dead is replaced and the request re-signed and
+  sent once more (see :mod:`warmline.aws.client` for the trade this makes).
 * A fresh socket that the peer closes or resets without an answer is retried like a 5xx
   (backoff, within the retry budget), as botocore retries ``ConnectionClosedError``. The
   same trade again: a peer that acted before resetting gets the token twice, but the
@@ -28,23 +25,10 @@ Behaviour (PROTOCOLS.md §2.4, §6):
 * Other network failures (refused, timed out, TLS errors) raise :class:`ConnectionsError`
   without a retry: a timed-out post may well be in the peer's hands still.
 
-Imports: :mod:`warmline.connections.http1` is small and imported at module top; the
-``socket`` module it needs is imported on the first request (or by :meth:`warm`), and an
-``ssl`` context (with the CA bundle) is built only for an ``https`` endpoint. Measured 2026-11-23
-on this project's 2-core machine (CPython 3.11.7, bytecode cached, fresh interpreters):
-
-* ``import warmline.connections.apigw`` after ``warmline.core.app``: 10.5 ms median of 9
-  (10.1 min), of which ``hashlib`` + ``hmac`` ~3.5 ms; in a bare interpreter 25 ms (23),
-  of which ``json`` ~10 ms and ``typing`` ~4 ms, both loaded by Lambda's own runtime
-  before the handler. It was ~34 ms bare until ``warmline.types`` stopped importing
-  ``dataclasses`` (``inspect`` and all: ~11 ms).
-* first request, http: :meth:`warm` 6.4 ms median of 9 (4.4 min); with ``http.client``,
-  as before, it was 28 ms (21) on a quiet machine and 42 ms in the same loaded run as the
-  6.4 ms, two thirds of it ``email.parser``.
-* first request, https: add ``ssl`` and the TLS context with the default CA bundle,
-  22-33 ms (PROTOCOLS.md §6 measured 35 ms + 21 ms for ``http.client`` + ``ssl``).
-* per post, warm, to ``warmline dev`` over loopback: ~0.11 ms CPU (3,000 posts; it was
-  ~0.30 ms over ``http.client``), of which the SigV4 signature ~0.035 ms.
+Imports: the signer and the client are small and imported at module top; ``socket`` is
+imported on the first request (or by :meth:`~ApiGatewayConnections.warm`), and an ``ssl``
+context (with the CA bundle) is built only for an ``https`` endpoint. Neither ``hashlib``
+nor ``http.client`` is ever loaded (tests/connections/test_apigw.py checks both).
 """
 
 from __future__ import annotations
@@ -52,12 +36,16 @@ from __future__ import annotations
 import json
 import os
 import time
-from _thread import allocate_lock  # threading.Lock without importing threading (~2 ms)
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-from warmline.connections.http1 import CA_BUNDLE_ENV, split_endpoint
-from warmline.connections.sigv4 import Credentials, SigV4Signer, connection_path
+from warmline.aws.client import NO_ANSWER, RETRY_STATUSES, AwsClient, RetryPolicy
+from warmline.aws.credentials import (
+    Credentials,
+    endpoint_from_environment,
+    region_from_environment,
+)
+from warmline.aws.sigv4 import SigV4Signer, quote
 from warmline.core.limits import MAX_POST_BYTES
 from warmline.errors import (
     ConfigurationError,
@@ -68,20 +56,21 @@ from warmline.errors import (
     PayloadTooLargeError,
     ThrottledError,
 )
+from warmline.http1 import split_endpoint
 from warmline.types import ConnectionInfo
 
 if TYPE_CHECKING:
     import ssl
 
-    from warmline.connections.http1 import Http1Connection
+    from warmline.http1 import Response
 
-__all__ = ["ENDPOINT_ENV", "ApiGatewayConnections"]
+__all__ = ["ENDPOINT_ENV", "SERVICE", "ApiGatewayConnections", "Credentials", "connection_path"]
 
 #: boto3's service-specific endpoint variable; the full base URL including the stage. The
 #: local emulator sets it (e.g. ``http://127.0.0.1:3001/dev``).
 ENDPOINT_ENV = "AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI"
-#: boto3's switch that makes configured endpoint URLs be ignored.
-_IGNORE_ENDPOINTS_ENV = "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"
+#: The signing name of API Gateway's management API (PROTOCOLS.md §2.4, §6).
+SERVICE = "execute-api"
 #: Socket timeout of one attempt (connect, send, read). A post answers in milliseconds.
 DEFAULT_TIMEOUT_S = 5.0
 #: Time allowed for retrying 429/5xx; well under the 29 s integration timeout (§2.5).
@@ -92,12 +81,27 @@ BACKOFF_CAP_S = 1.0
 #: A socket idle longer than this is reopened rather than trusted: after a freeze a peer
 #: may have dropped it without a FIN [inf; API Gateway's keep-alive timeout is unpublished].
 DEFAULT_MAX_IDLE_S = 60.0
-#: Pseudo-status of a request whose fresh socket was closed or reset without an answer.
-_NO_ANSWER = 0
-#: Statuses worth retrying: LimitExceededException (rate or client buffer full) and 5xx (§2.4).
-_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504, _NO_ANSWER})
+#: Statuses worth retrying: LimitExceededException (rate or client buffer full), 5xx (§2.4)
+#: and a fresh socket closed without an answer.
+_RETRY_STATUSES = RETRY_STATUSES | {NO_ANSWER}
 _MAX_SHARED = 8  # clients kept by ApiGatewayConnections.for_request (one per endpoint)
-_USER_AGENT = "warmline/0.1 (stdlib sigv4)"
+
+
+def connection_path(base_path: str, connection_id: str) -> str:
+    """The wire path of ``/@connections/{id}`` under ``base_path`` (PROTOCOLS.md §2.4, §6).
+
+    The id is percent-encoded once with only ``-._~`` (and letters, digits) left as they
+    are, UTF-8 first. ``urllib.parse.quote``'s default ``safe='/'`` is wrong here: ids may
+    contain ``/``.
+
+    Args:
+        base_path: the endpoint's path, e.g. ``/prod`` or ``""`` (no trailing slash).
+        connection_id: the raw connection id, e.g. ``R1kmxc2VNjMCFIA=``.
+
+    Returns:
+        e.g. ``/prod/@connections/R1kmxc2VNjMCFIA%3D``.
+    """
+    return f"{base_path}/@connections/{quote(connection_id)}"
 
 
 class ApiGatewayConnections:
@@ -127,29 +131,7 @@ class ApiGatewayConnections:
         ConfigurationError: a malformed endpoint, no region, or no credentials.
     """
 
-    __slots__ = (
-        "endpoint",
-        "region",
-        "_scheme",
-        "_host",
-        "_port",
-        "_host_header",
-        "_base_path",
-        "_credentials",
-        "_signer",
-        "_timeout_s",
-        "_retry_budget_s",
-        "_max_idle_s",
-        "_clock",
-        "_monotonic",
-        "_sleep",
-        "_ssl_context",
-        "_log",
-        "_ca_bundle",
-        "_conn",
-        "_last_used",
-        "_lock",
-    )
+    __slots__ = ("endpoint", "region", "_client")
 
     _shared: ClassVar[dict[tuple[str, Credentials, str | None], ApiGatewayConnections]] = {}
 
@@ -170,41 +152,37 @@ class ApiGatewayConnections:
         environ: Mapping[str, str] | None = None,
     ) -> None:
         env = os.environ if environ is None else environ
-        scheme, host, port, host_header, base_path = split_endpoint(endpoint, "@connections")
-        self.endpoint = f"{scheme}://{host_header}{base_path}"
-        self._scheme = scheme
-        self._host = host
-        self._port = port
-        self._host_header = host_header
-        self._base_path = base_path
-        resolved = (
-            region
-            or _region_from_host(host)
-            or env.get("AWS_REGION")
-            or env.get("AWS_DEFAULT_REGION")
-        )
+        scheme, host, _port, host_header, base_path = split_endpoint(endpoint, "@connections")
+        resolved = region or _region_from_host(host) or region_from_environment(env)
         if not resolved:
             raise ConfigurationError(
-                f"no region to sign @connections requests to {self.endpoint}: "
-                "pass region= or set AWS_REGION"
+                f"no region to sign @connections requests to {scheme}://{host_header}"
+                f"{base_path}: pass region= or set AWS_REGION"
             )
-        self.region: str = resolved
-        self._credentials = credentials or Credentials.from_environment(env)
-        if any(c in (self._credentials.token or "") for c in "\r\n"):
+        credentials = credentials or Credentials.from_environment(env)
+        if any(c in (credentials.token or "") for c in "\r\n"):
             raise ConfigurationError("the AWS session token holds a line break")
-        self._signer = SigV4Signer(resolved)
-        self._timeout_s = timeout_s
-        self._retry_budget_s = retry_budget_s
-        self._max_idle_s = max_idle_s
-        self._clock = clock
-        self._monotonic = monotonic
-        self._sleep = sleep
-        self._ssl_context = ssl_context
-        self._ca_bundle = env.get(CA_BUNDLE_ENV) or None
-        self._log = log
-        self._conn: Http1Connection | None = None
-        self._last_used = 0.0
-        self._lock = allocate_lock()
+        self.region: str = resolved
+        self._client = AwsClient(
+            endpoint,
+            SigV4Signer(resolved, SERVICE),
+            what="@connections",
+            log_prefix="connections",
+            retry=RetryPolicy(
+                retry_budget_s, _RETRY_STATUSES, base_s=BACKOFF_BASE_S, cap_s=BACKOFF_CAP_S
+            ),
+            credentials=credentials,
+            environ=env,
+            timeout_s=timeout_s,
+            max_idle_s=max_idle_s,
+            unsigned_headers=(("Accept-Encoding", "identity"),),
+            clock=clock,
+            monotonic=monotonic,
+            sleep=sleep,
+            ssl_context=ssl_context,
+            log=log,
+        )
+        self.endpoint = self._client.endpoint
 
     # --- construction from an event ------------------------------------------------------
     @classmethod
@@ -233,19 +211,19 @@ class ApiGatewayConnections:
             ConfigurationError: no endpoint variable and no domain name.
         """
         env = os.environ if environ is None else environ
-        endpoint = env.get(ENDPOINT_ENV, "")
-        if not endpoint or env.get(_IGNORE_ENDPOINTS_ENV, "").lower() == "true":
+        endpoint = endpoint_from_environment(ENDPOINT_ENV, env, use_global=False)
+        if not endpoint:
             if not domain_name:
                 raise ConfigurationError(
                     f"the event has no domainName and {ENDPOINT_ENV} is not set"
                 )
             endpoint = f"https://{domain_name}/{stage}" if stage else f"https://{domain_name}"
         credentials = Credentials.from_environment(env)
-        key = (endpoint, credentials, env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"))
+        key = (endpoint, credentials, region_from_environment(env))
         client = cls._shared.get(key)
         if client is not None:
             if log is not None:
-                client._log = log
+                client._client.log = log
             return client
         client = cls(endpoint, credentials=credentials, environ=env, log=log)
         if len(cls._shared) >= _MAX_SHARED:
@@ -328,28 +306,16 @@ class ApiGatewayConnections:
         Raises:
             ConnectionsError: ``connect`` and the endpoint cannot be reached.
         """
-        import socket  # noqa: F401 - what http1 loads on its first request
-
-        if self._scheme == "https":
-            self._tls_context()
-        if connect:
-            with self._lock:
-                conn, _reused = self._checkout()
-                if conn.sock is None:
-                    try:
-                        conn.open()
-                    except OSError as exc:
-                        raise ConnectionsError(
-                            f"@connections endpoint {self.endpoint} unreachable: {exc!r}"
-                        ) from exc
-                    self._last_used = self._monotonic()
+        try:
+            self._client.warm(connect=connect)
+        except OSError as exc:
+            raise ConnectionsError(
+                f"@connections endpoint {self.endpoint} unreachable: {exc!r}"
+            ) from exc
 
     def close(self) -> None:
         """Close the kept-alive socket; the next request opens a new one."""
-        with self._lock:  # not in the middle of another thread's request
-            conn, self._conn = self._conn, None
-        if conn is not None:
-            conn.close()
+        self._client.close()
 
     def __enter__(self) -> ApiGatewayConnections:
         return self
@@ -366,97 +332,32 @@ class ApiGatewayConnections:
             # "" and dot segments would address another resource once AWS normalises the path.
             raise LocalProtocolError(f"not a connection id: {connection_id!r}")
         try:
-            path = connection_path(self._base_path, connection_id)
+            path = connection_path(self._client.base_path, connection_id)
         except UnicodeEncodeError as exc:  # lone surrogates: no UTF-8 form, no wire form
             raise LocalProtocolError(f"not a connection id: {connection_id!a}") from exc
-        with self._lock:
-            deadline = self._monotonic() + self._retry_budget_s
-            attempt = 0
-            while True:
-                attempt += 1
-                status, payload, error_type = self._exchange(method, path, body)
-                if 200 <= status < 300:
-                    return payload
-                detail = _describe(status, error_type, payload)
-                if status not in _RETRY_STATUSES:
-                    raise _status_error(
-                        status, f"@connections {method} {connection_id!r}: {detail}"
-                    )
-                delay = _backoff(attempt)
-                if self._monotonic() + delay > deadline:
-                    if status == _NO_ANSWER:
-                        raise ConnectionsError(
-                            f"@connections {method} to {self.endpoint}: {detail} "
-                            f"{attempt} times in {self._retry_budget_s:g} s"
-                        )
-                    raise ThrottledError(
-                        f"@connections {method} still answered {detail} after {attempt} "
-                        f"attempts in {self._retry_budget_s:g} s",
-                        status=status,
-                    )
-                if self._log is not None:
-                    self._log("connections.retry", "warning", status=status, attempt=attempt)
-                self._sleep(delay)
-
-    def _exchange(self, method: str, path: str, body: bytes) -> tuple[int, bytes, str]:
-        """One request's status, body and AWS error type; resent once on a dead reused socket."""
-        from warmline.connections.http1 import ProtocolError, RemoteDisconnected, message
-
-        for resend in (False, True):
-            conn, reused = self._checkout()
-            signed = self._signer.sign(
-                method, self._host_header, path, body, self._credentials, self._clock()
+        try:
+            response, attempts = self._client.request(method, path, body)
+        except OSError as exc:
+            raise ConnectionsError(
+                f"@connections {method} to {self.endpoint} failed: {exc!r}"
+            ) from exc
+        status = response.status
+        if 200 <= status < 300:
+            return response.body
+        detail = _describe(response)
+        if status not in _RETRY_STATUSES:
+            raise _status_error(status, f"@connections {method} {connection_id!r}: {detail}")
+        budget = self._client.retry.budget_s
+        if status == NO_ANSWER:
+            raise ConnectionsError(
+                f"@connections {method} to {self.endpoint}: {detail} "
+                f"{attempts} times in {budget:g} s"
             )
-            # The headers http.client sent for the same call, in one write (see http1.py).
-            headers = [
-                ("Host", self._host_header),
-                ("Accept-Encoding", "identity"),
-                ("User-Agent", _USER_AGENT),
-                *signed.items(),
-            ]
-            request = message(method, path, headers, body if method == "POST" else b"")
-            try:
-                response = conn.request(request)
-            except (ConnectionResetError, BrokenPipeError, RemoteDisconnected) as exc:
-                if reused and not resend:
-                    if self._log is not None:
-                        self._log("connections.reconnect", error=type(exc).__name__)
-                    continue
-                return _NO_ANSWER, b"", type(exc).__name__  # retried with backoff
-            except (OSError, ProtocolError) as exc:
-                raise ConnectionsError(
-                    f"@connections {method} to {self.endpoint} failed: {exc!r}"
-                ) from exc
-            self._last_used = self._monotonic()
-            error_type = response.headers.get("x-amzn-errortype", "")
-            return response.status, response.body, error_type.partition(":")[0]
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _checkout(self) -> tuple[Http1Connection, bool]:
-        """The connection to use, and whether its socket already carried a request."""
-        conn = self._conn
-        if conn is None:
-            conn = self._conn = self._new_connection()
-        sock = conn.sock
-        if sock is None:  # never opened, or closed after an error or ``Connection: close``
-            return conn, False
-        if self._monotonic() - self._last_used > self._max_idle_s or _peer_closed(sock):
-            conn.close()
-            return conn, False
-        return conn, True
-
-    def _new_connection(self) -> Http1Connection:
-        from warmline.connections.http1 import Http1Connection
-
-        tls = self._tls_context() if self._scheme == "https" else None
-        return Http1Connection(self._host, self._port, self._timeout_s, tls)
-
-    def _tls_context(self) -> ssl.SSLContext:
-        if self._ssl_context is None:
-            from warmline.connections.http1 import client_tls
-
-            self._ssl_context = client_tls(self._ca_bundle)
-        return self._ssl_context
+        raise ThrottledError(
+            f"@connections {method} still answered {detail} after {attempts} "
+            f"attempts in {budget:g} s",
+            status=status,
+        )
 
 
 def _region_from_host(host: str) -> str | None:
@@ -467,30 +368,12 @@ def _region_from_host(host: str) -> str | None:
     return None
 
 
-def _peer_closed(sock: Any) -> bool:
-    """True when a kept-alive socket is readable: the peer closed it (or sent stray bytes)."""
-    import select
-
-    try:
-        if hasattr(select, "poll"):
-            poller = select.poll()
-            poller.register(sock, select.POLLIN)
-            return bool(poller.poll(0))
-        return bool(select.select([sock], [], [], 0)[0])
-    except (OSError, ValueError):
-        return True
-
-
-def _backoff(attempt: int) -> float:
-    """Full-jitter exponential backoff before retry number ``attempt``."""
-    ceiling = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2.0 ** (attempt - 1))
-    return ceiling * int.from_bytes(os.urandom(2), "big") / 65536
-
-
-def _describe(status: int, error_type: str, payload: bytes) -> str:
+def _describe(response: Response) -> str:
     """``410 GoneException``, plus the ``message`` of the AWS error body when there is one."""
-    if status == _NO_ANSWER:
-        return f"closed without an answer ({error_type})"
+    status, payload = response.status, response.body
+    if status == NO_ANSWER:
+        return f"closed without an answer ({response.error})"
+    error_type = response.headers.get("x-amzn-errortype", "").partition(":")[0]
     message = ""
     try:
         doc = json.loads(payload) if payload else None

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import time
-from _thread import allocate_lock  # threading.Lock without importing threading (~2 ms)
+from _thread import allocate_lock  # threading.Lock without importing threading
 from binascii import b2a_base64
 from collections.abc import Callable
 from typing import Any

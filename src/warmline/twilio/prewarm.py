@@ -3,12 +3,12 @@
 The incoming-call webhook runs about a second before Twilio opens the WebSocket
 (PROTOCOLS.md §1.1). Firing an asynchronous warm-up invocation of the WebSocket function
 at that moment means the connect, ``setup`` and first ``prompt`` land in an environment
-that has already paid its init — the first caller after an idle period no longer meets a
+that has already paid its init, so the first caller after an idle period does not meet a
 cold start. The pings use warmline's own warm-up format, which the App answers before any
 routing (``{"warmline": "warmup", ...}``, :mod:`warmline.core.warmup`), so they never
 reach business logic, and go through Lambda's async Invoke API
-(:class:`~warmline.offload.lambda_invoke.LambdaInvokeDispatcher`: no boto3, and
-``warmline dev`` serves the same API). A failed ping is logged and never fails the call.
+(:class:`warmline.aws.lambda_invoke.LambdaClient`: no boto3, and ``warmline dev`` serves
+the same API). A failed ping is logged and never fails the call.
 
 Scheduled pings remain the safety net for environments that are recycled between calls.
 """
@@ -16,9 +16,12 @@ Scheduled pings remain the safety net for environments that are recycled between
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from warmline.core.app import Context
+
+if TYPE_CHECKING:
+    from warmline.aws.lambda_invoke import LambdaClient
 
 __all__ = ["prewarm_on_call"]
 
@@ -33,18 +36,20 @@ def prewarm_on_call(
         concurrency: environments to warm per function for each call.
         region: default ``AWS_REGION``.
     """
-    dispatchers: dict[str, Any] = {}
+    clients: dict[str, LambdaClient] = {}
 
     def fire(ctx: Context, form: dict[str, str]) -> None:
+        import json
+
+        from warmline.aws.lambda_invoke import LambdaClient
         from warmline.errors import WarmlineError
-        from warmline.offload.lambda_invoke import LambdaInvokeDispatcher
 
         call_sid = form.get("CallSid", "")
         sent = 0
         for name in functions:
-            dispatcher = dispatchers.get(name)
-            if dispatcher is None:
-                dispatcher = dispatchers[name] = LambdaInvokeDispatcher(name, region=region)
+            client = clients.get(name)
+            if client is None:
+                client = clients[name] = LambdaClient(name, region=region)
             for i in range(1, concurrency + 1):
                 payload = {
                     "warmline": "warmup",
@@ -53,7 +58,8 @@ def prewarm_on_call(
                     "correlationId": call_sid,
                 }
                 try:
-                    dispatcher.dispatch(payload)
+                    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+                    client.invoke_event(body.encode("utf-8"))
                     sent += 1
                 except (WarmlineError, OSError) as exc:
                     ctx.log("prewarm_failed", "warning", function=name, error=str(exc))

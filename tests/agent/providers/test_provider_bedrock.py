@@ -35,7 +35,7 @@ from warmline.agent.providers.bedrock import (
     converse_messages,
 )
 from warmline.agent.providers.errors import ProviderError
-from warmline.connections.sigv4 import Credentials
+from warmline.aws.credentials import Credentials
 from warmline.errors import ConfigurationError
 
 ACCESS = "AKIDEXAMPLE0000TEST"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import http.client
-
 import pytest
 
 from warmline.agent.providers import transport
@@ -12,6 +10,7 @@ from warmline.agent.providers.fallback import ApologizingAnswerer
 from warmline.agent.providers.openai import OpenAIChatAnswerer
 from warmline.agent.providers.transport import Endpoint, describe_exception, parse_base_url
 from warmline.errors import ConfigurationError
+from warmline.http1 import ProtocolError, RemoteDisconnected
 
 
 @pytest.mark.parametrize(
@@ -62,10 +61,10 @@ def test_redact_replaces_every_secret_and_skips_short_or_missing_ones() -> None:
         (ConnectionRefusedError(111, "Connection refused"), False, "connect"),
         (TimeoutError("timed out"), False, "timeout"),
         (TimeoutError("timed out"), True, "timeout"),
-        (http.client.IncompleteRead(b"", 5), True, "stream"),
-        (http.client.RemoteDisconnected("closed"), False, "stream"),
+        (RemoteDisconnected("the peer closed the connection mid-answer"), True, "stream"),
+        (RemoteDisconnected("closed"), False, "stream"),
         (ConnectionResetError(104, "reset"), True, "stream"),
-        (http.client.BadStatusLine("SSH-2.0"), False, "protocol"),
+        (ProtocolError("not an HTTP/1.x status line: 'SSH-2.0'"), False, "protocol"),
         (OSError(-2, "Name or service not known"), False, "connect"),
     ],
 )

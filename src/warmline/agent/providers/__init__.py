@@ -8,7 +8,7 @@
 - :mod:`.config`: ``answerer_from_config`` for ``[agent.llm]`` and the environment;
 - :mod:`.errors`: ``ProviderError``, the one error all of them raise;
 - :mod:`.sse`, :mod:`.eventstream`: sans-I/O decoders of the two wire formats;
-- :mod:`.transport`, :mod:`.streaming`: ``http.client`` streamed from a thread, budgets.
+- :mod:`.transport`, :mod:`.streaming`: :mod:`warmline.http1` streamed from a thread, budgets.
 
 Only the standard library is used (no extra is needed); nothing is imported here: names
 resolve on first use (PEP 562), so ``import warmline.agent.providers`` costs nothing.

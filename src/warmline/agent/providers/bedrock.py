@@ -13,12 +13,13 @@
 ``:message-type: error`` with ``:error-code`` / ``:error-message`` headers. Before the
 stream, errors are an HTTP status with ``{"message": ...}`` and ``x-amzn-ErrorType``.
 
-Signing reuses :class:`warmline.connections.sigv4.SigV4Signer` with ``service="bedrock"``:
-its canonical request is generic (the wire path is percent-encoded once, then again in
-the canonical URI, as for every service but S3; model ids hold ``:``), it signs
-``host;x-amz-date`` (and the session token), which is all SigV4 requires, and has no
-query string, which neither operation here uses. ``tests/agent/providers`` check the
-signature with botocore's ``SigV4Auth``.
+Signing is warmline's one SigV4 signer, :class:`warmline.aws.sigv4.SigV4Signer`, with
+``service="bedrock"`` (the wire path is percent-encoded once, then again in the canonical
+URI, as for every service but S3; model ids hold ``:``); it signs ``host;x-amz-date`` (and
+the session token), which is all SigV4 requires. Keys and region come from
+:mod:`warmline.aws.credentials`. ``tests/agent/providers`` check the signature with
+botocore's ``SigV4Auth``. The request itself goes through the providers' streaming
+transport (:mod:`.transport`), since an answer streams while the agent speaks it.
 
 Converse wants the conversation to start with a user turn and alternate roles; the
 agent's history may not (an interrupted answer, a turn recorded twice), so consecutive
@@ -40,7 +41,8 @@ from warmline.agent.providers.transport import UsageCallback, parse_base_url, pr
 
 if TYPE_CHECKING:
     from warmline.agent.answerers import AnswerRequest
-    from warmline.connections.sigv4 import Credentials, SigV4Signer
+    from warmline.aws.credentials import Credentials
+    from warmline.aws.sigv4 import SigV4Signer
 
 __all__ = [
     "PROVIDER",
@@ -193,7 +195,8 @@ class _Signed:
         credentials: Credentials | None,
         clock: Callable[[], float],
     ) -> None:
-        from warmline.connections.sigv4 import SigV4Signer, region_from_environment
+        from warmline.aws.credentials import region_from_environment
+        from warmline.aws.sigv4 import SigV4Signer
         from warmline.errors import ConfigurationError
 
         region = region or region_from_environment()
@@ -210,7 +213,7 @@ class _Signed:
         """The given credentials, else the environment's, read now (Lambda sets them)."""
         if self._credentials is not None:
             return self._credentials
-        from warmline.connections.sigv4 import Credentials
+        from warmline.aws.credentials import Credentials
 
         return Credentials.from_environment()
 
@@ -232,7 +235,7 @@ class _Signed:
         return PreparedRequest(self.endpoint, "POST", path, headers, body), secrets
 
     def model_path(self, model_id: str, operation: str) -> str:
-        from warmline.connections.sigv4 import quote
+        from warmline.aws.sigv4 import quote
 
         return f"{self.endpoint.base_path}/model/{quote(model_id)}/{operation}"
 
@@ -315,7 +318,7 @@ class BedrockConverseAnswerer:
         return ashape_tokens(self.stream(messages))
 
     def prewarm(self) -> None:
-        """Import the HTTP stack and load the CA bundle (~100 ms) before the first call."""
+        """Import the HTTP stack and load the CA bundle (the costly part) before the first call."""
         prewarm(self._aws.endpoint)
 
     def prepare(

@@ -12,9 +12,9 @@ the token ``usage``. An error before streaming is an HTTP status with
 ``data: {"error": {...}}`` event.
 
 No SDK: the ``openai`` package costs far more to import than the answer takes to start,
-and the standard library's ``http.client`` (see :mod:`.transport` for the numbers) does
-the job. The API key is sent as ``Authorization: Bearer``; it is kept out of ``repr``,
-errors and logs, and omitted when empty (local servers need none).
+and warmline's own HTTP/1.1 client (:mod:`.transport`) does the job. The API key is sent
+as ``Authorization: Bearer``; it is kept out of ``repr``, errors and logs, and omitted
+when empty (local servers need none).
 """
 
 from __future__ import annotations
@@ -248,7 +248,7 @@ class OpenAIChatAnswerer:
         return ashape_tokens(self.stream(messages))
 
     def prewarm(self) -> None:
-        """Import the HTTP stack and load the CA bundle (~100 ms) before the first call."""
+        """Import the HTTP stack and load the CA bundle (the costly part) before the first call."""
         prewarm(self.endpoint)
 
     def prepare(self, messages: Sequence[Mapping[str, str]]) -> PreparedRequest:

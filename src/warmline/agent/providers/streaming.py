@@ -39,7 +39,7 @@ class PreparedRequest(NamedTuple):
         endpoint: where to.
         method: ``POST``.
         path: the wire path.
-        headers: every header but ``Host`` (http.client adds it from the endpoint).
+        headers: every header but ``Host`` (the transport adds it from the endpoint).
         body: the encoded body.
     """
 

@@ -1,21 +1,15 @@
-"""HTTP for the providers: the standard library's ``http.client``, streamed from a thread.
+"""HTTP for the providers: :class:`warmline.http1.Http1Connection`, streamed from a thread.
 
-Why not httpx (the ``[llm]`` extra): it is not needed, and it costs more than the whole
-answer path. Measured 2026-11-23 on this project's 2-core machine (CPython 3.11.7,
-bytecode cached, median of 21 fresh interpreters that had already imported ``asyncio``,
-``json`` and ``threading``, min in brackets; other helpers' test suites were running, load
-average ~33, so medians are inflated and the mins are the better guide):
-``import http.client`` 17.5 ms (12.9), which includes ``ssl`` (http.client imports it);
-``import httpx`` 118 ms (84); ``httpx.Client()`` on top, 264 ms in all (182), most of it
-loading the CA bundle. That bundle is the one big cost either way:
-``ssl.create_default_context()`` takes 95 ms (35), so the context is made once per
+The providers use the one HTTP/1.1 client warmline has, the one under its AWS clients,
+rather than ``http.client`` or httpx (the ``[llm]`` extra): it writes a request in one
+``sendall``, reads a body as it arrives (``read_some``: by ``Content-Length``, chunked or
+to the end) and imports ``socket`` only, while ``http.client`` loads ``email.parser`` and
+httpx far more. The one big fixed cost either way is the CA bundle:
+``ssl.create_default_context()`` takes tens of ms, so the context is made once per
 environment (:func:`ssl_context`, at the first HTTPS request or a pre-warm) and shared.
-``import warmline.agent.providers.openai`` (or ``.bedrock``) after ``warmline.agent.app``
-adds 10 ms (6), most of it the agent's speech shaping, which any answer needs; HTTP is
-imported at the first request.
 
-``http.client`` blocks, and an answer must stream without stalling the event loop (the
-App runs async answerers on its loop and posts each token as it comes), so a
+The socket blocks, and an answer must stream without stalling the event loop (the App
+runs async answerers on its loop and posts each token as it comes), so a
 :class:`StreamingResponse` runs the exchange in a daemon thread that hands each read to
 the loop through ``call_soon_threadsafe`` into an ``asyncio.Queue``. The consumer waits
 with a timeout; closing shuts the socket down, which wakes the thread's blocked read, and
@@ -40,9 +34,10 @@ from warmline.agent.providers.errors import ProviderError, redact
 
 if TYPE_CHECKING:
     import asyncio
-    import http.client
     import socket
     import ssl
+
+    from warmline.http1 import Http1Connection
 
 __all__ = [
     "ERROR_BODY_LIMIT",
@@ -60,8 +55,10 @@ __all__ = [
 
 #: Largest error body read before giving up on it (error JSON is a few hundred bytes).
 ERROR_BODY_LIMIT = 64 * 1024
-#: Bytes asked of the socket per read (``read1`` returns what has arrived, up to this).
+#: Bytes asked of the socket per read (``read_some`` returns what has arrived, up to this).
 READ_SIZE = 16 * 1024
+#: Longest whole (not streamed) response body read: embeddings of a large batch.
+MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 #: How long closing waits for the reader thread once its socket is shut down.
 _JOIN_TIMEOUT_S = 2.0
 #: Idle keep-alive connections kept per endpoint (a Lambda environment serves one call
@@ -73,7 +70,7 @@ MAX_IDLE_PER_ENDPOINT = 2
 #: may sit frozen far longer between calls.
 IDLE_TTL_S = 30.0
 
-_idle: dict[Endpoint, list[tuple[float, http.client.HTTPConnection]]] = {}
+_idle: dict[Endpoint, list[tuple[float, Http1Connection]]] = {}
 _idle_lock = threading.Lock()
 
 _ssl_context: ssl.SSLContext | None = None
@@ -131,34 +128,36 @@ def parse_base_url(url: str) -> Endpoint:
 
 
 def ssl_context() -> ssl.SSLContext:
-    """The process's TLS context (system CA bundle), created once: it costs ~150 ms."""
+    """The process's TLS context (system CA bundle), created once: loading it is costly."""
     global _ssl_context
     with _ssl_lock:
         if _ssl_context is None:
-            import ssl
+            from warmline.http1 import client_tls
 
-            _ssl_context = ssl.create_default_context()
+            _ssl_context = client_tls(None)
         return _ssl_context
 
 
 def prewarm(endpoint: Endpoint) -> None:
     """Pay the first request's fixed costs now (a warm-up ping): imports, TLS context."""
     import asyncio  # noqa: F401  (the stream's queue)
-    import http.client  # noqa: F401
+    import socket  # noqa: F401  (what a connection loads when it opens)
+
+    import warmline.http1  # noqa: F401
 
     if endpoint.scheme == "https":
         ssl_context()
 
 
-def _checkout(endpoint: Endpoint, timeout_s: float) -> tuple[http.client.HTTPConnection, bool]:
+def _checkout(endpoint: Endpoint, timeout_s: float) -> tuple[Http1Connection, bool]:
     """A kept-alive connection to ``endpoint`` if a live one is idle, else a new one.
 
     Returns:
         ``(connection, reused)``; a new connection is not connected yet.
     """
     now = time.monotonic()
-    found: http.client.HTTPConnection | None = None
-    stale: list[http.client.HTTPConnection] = []
+    found: Http1Connection | None = None
+    stale: list[Http1Connection] = []
     with _idle_lock:
         idle = _idle.get(endpoint, [])
         while idle and found is None:
@@ -169,11 +168,9 @@ def _checkout(endpoint: Endpoint, timeout_s: float) -> tuple[http.client.HTTPCon
                 stale.append(conn)
     for conn in stale:
         conn.close()
-    if found is None:
+    if found is None or found.sock is None:
         return _connection(endpoint, timeout_s), False
-    found.timeout = timeout_s
-    if found.sock is not None:
-        found.sock.settimeout(timeout_s)
+    found.sock.settimeout(timeout_s)
     return found, True
 
 
@@ -187,7 +184,7 @@ def _dropped(sock: socket.socket) -> bool:
         return True
 
 
-def _checkin(endpoint: Endpoint, conn: http.client.HTTPConnection) -> None:
+def _checkin(endpoint: Endpoint, conn: Http1Connection) -> None:
     """Keep a connection whose response was read to the end, or close it if enough are."""
     with _idle_lock:
         idle = _idle.setdefault(endpoint, [])
@@ -206,32 +203,35 @@ def close_idle_connections() -> None:
         conn.close()
 
 
-def _reusable(conn: http.client.HTTPConnection, resp: http.client.HTTPResponse) -> bool:
-    """The response was read to its end and the server keeps the connection open."""
-    return conn.sock is not None and resp.isclosed() and not resp.will_close
-
-
 def _stale(exc: BaseException) -> bool:
     """A reused connection the server had closed: nothing was answered, send again."""
-    import http.client
-
-    return isinstance(exc, http.client.RemoteDisconnected | BrokenPipeError | ConnectionResetError)
+    return isinstance(exc, BrokenPipeError | ConnectionResetError)
 
 
-def _connection(endpoint: Endpoint, timeout_s: float) -> http.client.HTTPConnection:
-    import http.client
+def _connection(endpoint: Endpoint, timeout_s: float) -> Http1Connection:
+    from warmline.http1 import Http1Connection
 
-    if endpoint.scheme == "https":
-        return http.client.HTTPSConnection(
-            endpoint.host, endpoint.port, timeout=timeout_s, context=ssl_context()
-        )
-    return http.client.HTTPConnection(endpoint.host, endpoint.port, timeout=timeout_s)
+    tls = ssl_context() if endpoint.scheme == "https" else None
+    return Http1Connection(endpoint.host, endpoint.port, timeout_s, tls)
+
+
+def _message(
+    endpoint: Endpoint, method: str, path: str, headers: Mapping[str, str], body: bytes
+) -> bytes:
+    """The whole request: ``Host`` and ``Accept-Encoding: identity`` added, as usual."""
+    from warmline.http1 import message
+
+    lines = [("Host", endpoint.host_header)]
+    if not any(name.lower() == "accept-encoding" for name in headers):
+        lines.append(("Accept-Encoding", "identity"))
+    lines += headers.items()
+    return message(method, path, lines, body)
 
 
 def describe_exception(
     exc: BaseException, *, provider: str, secrets: Sequence[str | None], started: bool
 ) -> ProviderError:
-    """A socket or ``http.client`` exception as a :class:`ProviderError`.
+    """A socket or :mod:`warmline.http1` exception as a :class:`ProviderError`.
 
     Args:
         exc: what the transport raised.
@@ -239,18 +239,18 @@ def describe_exception(
         secrets: redacted from the exception's text.
         started: whether the response had begun (a break then is a ``stream`` error).
     """
-    import http.client
+    from warmline.http1 import ProtocolError, RemoteDisconnected
 
     detail = redact(f"{type(exc).__name__}: {exc}", secrets)
     if isinstance(exc, TimeoutError):
         return ProviderError(f"timed out ({detail})", provider=provider, kind="timeout")
     if isinstance(exc, ConnectionRefusedError):
         return ProviderError(f"connection refused ({detail})", provider=provider, kind="connect")
-    if started or isinstance(exc, http.client.IncompleteRead | http.client.RemoteDisconnected):
+    if started or isinstance(exc, RemoteDisconnected):
         return ProviderError(
             f"the connection broke mid-response ({detail})", provider=provider, kind="stream"
         )
-    if isinstance(exc, http.client.HTTPException):
+    if isinstance(exc, ProtocolError):
         return ProviderError(f"bad HTTP response ({detail})", provider=provider, kind="protocol")
     return ProviderError(f"could not connect ({detail})", provider=provider, kind="connect")
 
@@ -274,36 +274,26 @@ def request(
     Raises:
         ProviderError: the server could not be reached, timed out or broke off.
     """
+    request = _message(endpoint, method, path, headers, body)
     conn, reused = _checkout(endpoint, timeout_s)
-    keep = False
     try:
         while True:
             try:
-                conn.request(method, path, body=body, headers=dict(headers))
-                resp = conn.getresponse()
+                response = conn.request(request, MAX_RESPONSE_BYTES)
                 break
             except Exception as exc:
                 if not (reused and _stale(exc)):
                     raise
                 conn.close()
                 conn, reused = _connection(endpoint, timeout_s), False
-        with resp:
-            data = resp.read()
-            keep = _reusable(conn, resp)
-            return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data
-    except Exception as exc:
-        import http.client
-
-        if isinstance(exc, OSError | ValueError | http.client.HTTPException):
-            raise describe_exception(
-                exc, provider=provider, secrets=secrets, started=False
-            ) from exc
-        raise
-    finally:
-        if keep:
-            _checkin(endpoint, conn)
-        else:
-            conn.close()
+    except (OSError, ValueError) as exc:
+        conn.close()
+        raise describe_exception(exc, provider=provider, secrets=secrets, started=False) from exc
+    if conn.reusable:
+        _checkin(endpoint, conn)
+    else:
+        conn.close()
+    return response.status, response.headers, response.body
 
 
 class StreamingResponse:
@@ -334,7 +324,7 @@ class StreamingResponse:
         self.status = 0
         self.headers: dict[str, str] = {}
         self._endpoint = endpoint
-        self._request = (method, path, dict(headers), body)
+        self._request = _message(endpoint, method, path, headers, body)
         self._timeout_s = timeout_s
         self._provider = provider
         self._secrets = tuple(secrets)
@@ -475,24 +465,20 @@ class StreamingResponse:
             pass
 
     def _run(self) -> None:
-        method, path, headers, body = self._request
         started = False
         keep = False
         conn, reused = _checkout(self._endpoint, self._timeout_s)
-        resp: http.client.HTTPResponse | None = None
         try:
             while True:
                 if not reused:
-                    conn.connect()
+                    conn.open()
                 with self._lock:
                     if self._closed:
                         return
-                    # Kept apart: once a "Connection: close" response is read,
-                    # http.client hands the socket to the response (conn.sock is None).
                     self._sock = conn.sock
                 try:
-                    conn.request(method, path, body=body, headers=headers)
-                    resp = conn.getresponse()
+                    conn.send(self._request)
+                    head = conn.read_head()
                     break
                 except Exception as exc:
                     if not (reused and _stale(exc)) or self._closed:
@@ -500,14 +486,13 @@ class StreamingResponse:
                     conn.close()
                     conn, reused = _connection(self._endpoint, self._timeout_s), False
             started = True
-            head = (resp.status, {k.lower(): v for k, v in resp.getheaders()})
             if not self._post(("head", head)):
                 return
             while not self._closed:
-                data = resp.read1(READ_SIZE)
+                data = conn.read_some(READ_SIZE)
                 if not data:
                     with self._lock:
-                        keep = not self._closed and _reusable(conn, resp)
+                        keep = not self._closed and conn.reusable
                         if keep:
                             self._sock = None  # closing the stream must not kill it now
                     self._post(("eof", None))
@@ -525,8 +510,6 @@ class StreamingResponse:
             if keep:
                 _checkin(self._endpoint, conn)
             else:
-                if resp is not None:
-                    resp.close()
                 conn.close()
             self._done()
 

@@ -31,17 +31,16 @@ from botocore.awsrequest import AWSResponse, HTTPHeaders
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from warmline.connections.sigv4 import (
-    Credentials,
+from warmline.aws.credentials import Credentials
+from warmline.aws.sigv4 import (
     SigV4Signer,
     amz_date,
     canonical_uri,
-    connection_path,
     hmac_sha256,
     quote,
-    region_from_environment,
     remove_dot_segments,
 )
+from warmline.connections.apigw import connection_path
 from warmline.errors import ConfigurationError
 
 AKID = "AKIAIOSFODNN7EXAMPLE"
@@ -183,7 +182,7 @@ def assert_same_as_botocore(
     sent = oracle(endpoint, region, token).send(op, connection_id, body, when)
     host, base = split_endpoint(endpoint)
     path = connection_path(base, connection_id)
-    mine = (signer or SigV4Signer(region)).sign(
+    mine = (signer or SigV4Signer(region, "execute-api")).sign(
         op,
         host,
         path,
@@ -256,7 +255,7 @@ def test_table_timestamps_sign_like_botocore(when: dt.datetime, op: str) -> None
 
 
 def test_table_one_signer_rolls_its_cached_key_at_midnight_utc() -> None:
-    signer = SigV4Signer("eu-west-1")
+    signer = SigV4Signer("eu-west-1", "execute-api")
     before = assert_same_as_botocore(signer=signer, when=MIDNIGHT_EVE)
     after = assert_same_as_botocore(signer=signer, when=MIDNIGHT)
     again = assert_same_as_botocore(signer=signer, when=MIDNIGHT_EVE)
@@ -266,7 +265,7 @@ def test_table_one_signer_rolls_its_cached_key_at_midnight_utc() -> None:
 
 
 def test_table_a_rotated_secret_is_not_served_a_stale_key() -> None:
-    signer = SigV4Signer("eu-west-1")
+    signer = SigV4Signer("eu-west-1", "execute-api")
     one = signer.sign("POST", "h", "/p/@connections/x", b"", Credentials(AKID, SECRET), 0.0)
     two = signer.sign("POST", "h", "/p/@connections/x", b"", Credentials(AKID, SECRET + "2"), 0.0)
     assert one["Authorization"] != two["Authorization"]
@@ -306,7 +305,8 @@ def test_signing_does_not_import_hashlib() -> None:
     code = (
         "import sys; import warmline.connections.apigw as a; "
         "c = a.ApiGatewayConnections('http://127.0.0.1:9/dev', region='us-east-1'); "
-        "c._signer.sign('POST', 'h', '/dev/@connections/x', b'hi', c._credentials, 0.0); "
+        "c._client.signer.sign('POST', 'h', '/dev/@connections/x', b'hi', c._client.credentials,"
+        " 0.0); "
         "print(sorted(m for m in ('hashlib', 'hmac', '_hashlib') if m in sys.modules))"
     )
     env = {**os.environ, "AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"}
@@ -342,41 +342,11 @@ def test_amz_date_truncates_fractions_and_uses_utc() -> None:
     assert amz_date(epoch(MIDNIGHT)) == "20270101T000000Z"
 
 
-def test_credentials_repr_hides_secret_and_token() -> None:
-    creds = Credentials(AKID, SECRET, TOKEN)
-    text = repr(creds) + str(creds)
-    assert SECRET not in text and TOKEN not in text and AKID not in text
-    assert "MPLE" in text  # the key id's tail, to tell keys apart
-    assert "token=None" in repr(Credentials(AKID, SECRET))
-
-
-def test_credentials_are_immutable_and_compare_by_value() -> None:
-    creds = Credentials(AKID, SECRET, TOKEN)
-    with pytest.raises(AttributeError):
-        creds.secret_key = "x"
-    assert creds == Credentials(AKID, SECRET, TOKEN)
-    assert creds != Credentials(AKID, SECRET)
-    assert len({creds, Credentials(AKID, SECRET, TOKEN)}) == 1
-
-
-def test_credentials_from_environment() -> None:
-    env = {"AWS_ACCESS_KEY_ID": AKID, "AWS_SECRET_ACCESS_KEY": SECRET, "AWS_SESSION_TOKEN": TOKEN}
-    assert Credentials.from_environment(env) == Credentials(AKID, SECRET, TOKEN)
-    env["AWS_SESSION_TOKEN"] = ""
-    assert Credentials.from_environment(env).token is None
+def test_a_signer_needs_a_region_and_a_service() -> None:
     with pytest.raises(ConfigurationError):
-        Credentials.from_environment({"AWS_ACCESS_KEY_ID": AKID})
+        SigV4Signer("", "execute-api")
     with pytest.raises(ConfigurationError):
-        Credentials("", SECRET)
-
-
-def test_region_from_environment_prefers_aws_region() -> None:
-    both = {"AWS_REGION": "eu-west-1", "AWS_DEFAULT_REGION": "us-east-1"}
-    assert region_from_environment(both) == "eu-west-1"
-    assert region_from_environment({"AWS_DEFAULT_REGION": "us-east-1"}) == "us-east-1"
-    assert region_from_environment({}) is None
-    with pytest.raises(ConfigurationError):
-        SigV4Signer("")
+        SigV4Signer("eu-west-1", "")
 
 
 # --- botocore with and without the CRT signer ------------------------------------------------

@@ -1,4 +1,4 @@
-"""The minimal HTTP/1.1 connection under the @connections client, against a raw socket peer
+"""The HTTP/1.1 connection under every AWS client, against a raw socket peer
 that answers with exact bytes: every way of framing a body, keep-alive and its ends, and
 answers that are not HTTP."""
 
@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from warmline.connections.http1 import (
+from warmline.http1 import (
     Http1Connection,
     ProtocolError,
     RemoteDisconnected,
@@ -187,7 +187,7 @@ def test_a_silent_peer_times_out(peer: MakePeer) -> None:
 
 
 def test_message_frames_a_request_and_refuses_header_injection() -> None:
-    from warmline.connections.http1 import message
+    from warmline.http1 import message
 
     assert message("POST", "/p", [("Host", "h")], b"hi") == (
         b"POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nhi"
@@ -198,3 +198,54 @@ def test_message_frames_a_request_and_refuses_header_injection() -> None:
             message("GET", "/p", [("X-Token", bad)], b"")
     with pytest.raises(ValueError):
         message("GET", "/p HTTP/1.1\r\nHost: evil\r\n", [], b"")
+
+
+def test_a_chunked_body_is_read_as_it_arrives_and_the_socket_kept(peer: MakePeer) -> None:
+    """read_some hands out each chunk as it comes, never waiting for the next one."""
+    answer = (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"5\r\nhello\r\n1;x=y\r\n \r\n5\r\nworld\r\n0\r\n\r\n"
+    )
+    p = peer([answer, b"HTTP/1.1 204 No Content\r\n\r\n"])
+    conn = connect(p)
+    conn.send(REQUEST)
+    assert conn.read_head() == (200, {"transfer-encoding": "chunked"})
+    pieces = []
+    while piece := conn.read_some(3):
+        pieces.append(piece)
+        assert not conn.reusable  # not before the body's end
+    assert pieces == [b"hel", b"lo", b" ", b"wor", b"ld"]
+    assert conn.read_some() == b"" and conn.reusable
+    assert conn.request(REQUEST).status == 204 and p.accepted == 1
+    conn.close()
+
+
+def test_a_body_read_to_the_end_of_the_stream_ends_the_connection(peer: MakePeer) -> None:
+    p = peer([b"HTTP/1.1 200 OK\r\n\r\nall of it"], close_after=True)
+    conn = connect(p)
+    conn.send(REQUEST)
+    assert conn.read_head()[0] == 200
+    body = b""
+    while piece := conn.read_some():
+        body += piece
+    assert body == b"all of it" and not conn.reusable
+    conn.close()
+
+
+def test_a_content_length_body_cut_short_is_remote_disconnected(peer: MakePeer) -> None:
+    p = peer([b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf"], close_after=True)
+    conn = connect(p)
+    conn.send(REQUEST)
+    assert conn.read_head()[0] == 200
+    assert conn.read_some() == b"half"
+    with pytest.raises(RemoteDisconnected):
+        conn.read_some()
+    conn.close()
+
+
+def test_request_refuses_a_body_over_its_limit(peer: MakePeer) -> None:
+    p = peer([b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"])
+    conn = connect(p)
+    with pytest.raises(ProtocolError, match="over 4"):
+        conn.request(REQUEST, max_body=4)
+    assert conn.sock is None

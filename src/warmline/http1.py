@@ -1,24 +1,23 @@
-"""One keep-alive HTTP/1.1 connection, just enough for the ``@connections`` API.
+"""One keep-alive HTTP/1.1 connection: the one HTTP client of warmline's production code.
 
-Why not ``http.client``: it was the first choice (PROTOCOLS.md §6: ~5x cheaper to start
-than boto3) and this module replaced it on the post path after measuring both, because a
-voice call posts every token and a cold environment posts its first token while the caller
-waits. Measured 2026-11-23 on this project's 2-core machine, posting to ``warmline dev``
-over loopback (CPU of the posting thread, 3,000 warm posts; import in a fresh interpreter):
+Every AWS client (:mod:`warmline.aws`) and the LLM providers' streaming transport
+(:mod:`warmline.agent.providers.transport`) send over it, so it sits beside both packages
+rather than inside either.
 
-* ``http.client``: ~0.30 ms CPU per post. Two ``sendall`` calls per request (head, then
-  body: two TCP segments, two wake-ups of the peer), a regex check per ``putheader``, and
-  every response's headers parsed by ``email.feedparser``. Importing it costs ~28 ms,
-  two thirds of it ``email.parser``.
-* this module: one ``sendall`` per request and a bytes split of the response head; the
-  per-post figures are in ``connections/apigw.py``. Importing it loads ``socket`` only
-  (``ssl`` as well for https endpoints).
+Why not ``http.client``: a voice call posts every token to ``@connections`` and a cold
+environment posts its first token while the caller waits. ``http.client`` sends a request
+in two writes (head, then body: two TCP segments, two wake-ups of the peer), checks every
+header with a regex and parses every response head with ``email.feedparser``; importing it
+loads ``email.parser`` too. This module writes a request in one ``sendall``, splits the
+response head as bytes and imports ``socket`` only (``ssl`` as well for https endpoints),
+on the first request (``bench/import_cost.py`` measures the import side).
 
-What it does: sends a request that the caller built (head + body) in one write; reads the
-status line and headers; reads the body by ``Content-Length``, by chunked transfer coding,
-or to the end of the stream (then the connection is not reused); honours
-``Connection: close``. What it does not: proxies, redirects, ``Expect: 100-continue``,
-compression (the caller sends ``Accept-Encoding: identity``), pipelining.
+What it does: sends a request that the caller built (:func:`message`: head + body) in one
+write; reads the status line and headers; reads the body, whole or as it arrives, by
+``Content-Length``, by chunked transfer coding, or to the end of the stream (then the
+connection is not reused); honours ``Connection: close``. What it does not: proxies,
+redirects, ``Expect: 100-continue``, compression (the caller sends
+``Accept-Encoding: identity``), pipelining.
 """
 
 from __future__ import annotations
@@ -33,7 +32,6 @@ if TYPE_CHECKING:
     import ssl
 
 __all__ = [
-    "CA_BUNDLE_ENV",
     "DEFAULT_PORTS",
     "Http1Connection",
     "ProtocolError",
@@ -44,8 +42,6 @@ __all__ = [
     "split_endpoint",
 ]
 
-#: boto3's variable naming the CA bundle to trust for AWS endpoints.
-CA_BUNDLE_ENV = "AWS_CA_BUNDLE"
 #: Ports implied by the scheme (and left out of the Host header).
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -77,8 +73,8 @@ def message(method: str, path: str, headers: Iterable[tuple[str, str]], body: by
 
 def client_tls(ca_bundle: str | None) -> ssl.SSLContext:
     """The client TLS context of an AWS endpoint: the default CA store, or the file
-    ``AWS_CA_BUNDLE`` names (as boto3 honours it). ``ssl`` is imported here, on the first
-    https request only."""
+    ``ca_bundle`` (``AWS_CA_BUNDLE``, as boto3 honours it). ``ssl`` is imported here, on
+    the first https request only."""
     import ssl
 
     return ssl.create_default_context(cafile=ca_bundle or None)
@@ -88,8 +84,8 @@ def split_endpoint(endpoint: str, what: str) -> tuple[str, str, int, str, str]:
     """Split an endpoint URL into scheme, host, port, Host header and base path.
 
     Written out rather than ``urllib.parse`` (a few ms of import) since only this shape is
-    valid: ``scheme://host[:port][/base/path]``. The ``@connections`` client, the Lambda
-    invoke dispatcher and the SSM client all take their endpoint through it.
+    valid: ``scheme://host[:port][/base/path]``. Every AWS client takes its endpoint
+    through it (:class:`warmline.aws.client.AwsClient`).
 
     Args:
         endpoint: e.g. ``https://abc.execute-api.eu-west-1.amazonaws.com/prod``.
@@ -141,18 +137,35 @@ class ProtocolError(OSError):
 
 
 class Response:
-    """Status, lower-cased headers and body of one answer."""
+    """Status, lower-cased headers and body of one answer.
 
-    __slots__ = ("body", "headers", "status")
+    Attributes:
+        error: for a pseudo-answer of status 0 (the peer closed without answering), the
+            name of the exception that showed it; ``""`` otherwise.
+    """
 
-    def __init__(self, status: int, headers: dict[str, str], body: bytes) -> None:
+    __slots__ = ("body", "error", "headers", "status")
+
+    def __init__(self, status: int, headers: dict[str, str], body: bytes, error: str = "") -> None:
         self.status = status
         self.headers = headers
         self.body = body
+        self.error = error
+
+
+# How the body of the current answer is framed (Http1Connection._mode).
+_DONE = 0  # no body left (or none at all)
+_LENGTH = 1  # Content-Length: ``_left`` bytes to go
+_CHUNKED = 2  # chunked: ``_left`` bytes of the current chunk to go (then CRLF), or -1
+_TO_EOF = 3  # until the peer closes
 
 
 class Http1Connection:
     """A socket to ``host:port`` (TLS when ``tls`` is given), opened on first use.
+
+    Either :meth:`request` (send, read the whole answer) or, for an answer read as it
+    arrives, :meth:`send`, :meth:`read_head`, then :meth:`read_some` until ``b""``; after
+    that, :attr:`reusable` says whether the socket may carry another request.
 
     Args:
         host: name or address to connect to (also the TLS server name).
@@ -161,7 +174,17 @@ class Http1Connection:
         tls: the client TLS context for https, or None for plain http.
     """
 
-    __slots__ = ("_buffer", "_host", "_port", "_timeout_s", "_tls", "sock")
+    __slots__ = (
+        "_buffer",
+        "_host",
+        "_keep",
+        "_left",
+        "_mode",
+        "_port",
+        "_timeout_s",
+        "_tls",
+        "sock",
+    )
 
     def __init__(
         self, host: str, port: int, timeout_s: float, tls: ssl.SSLContext | None = None
@@ -171,18 +194,31 @@ class Http1Connection:
         self._timeout_s = timeout_s
         self._tls = tls
         self._buffer = b""
+        self._mode = _DONE
+        self._left = 0
+        self._keep = False
         #: the open socket, or None (never opened, or closed after an error / close).
         self.sock: socket.socket | None = None
+
+    @property
+    def reusable(self) -> bool:
+        """The last answer was read to its end and the peer keeps the connection open."""
+        return self.sock is not None and self._mode == _DONE and self._keep
 
     def close(self) -> None:
         """Close the socket (the next request opens a new one)."""
         sock, self.sock = self.sock, None
         self._buffer = b""
+        self._mode = _DONE
         if sock is not None:
             sock.close()
 
-    def request(self, message: bytes) -> Response:
-        """Send ``message`` (head and body, as one write) and read the answer.
+    def request(self, message: bytes, max_body: int = MAX_BODY_BYTES) -> Response:
+        """Send ``message`` (head and body, as one write) and read the whole answer.
+
+        Args:
+            message: the request, from :func:`message`.
+            max_body: the longest body accepted.
 
         Raises:
             RemoteDisconnected, ConnectionResetError, BrokenPipeError: the peer closed the
@@ -191,18 +227,100 @@ class Http1Connection:
             ProtocolError: an answer we cannot read (the socket is closed).
             OSError: connecting failed.
         """
+        self.send(message)
+        try:
+            status, headers = self.read_head()
+            if self._mode == _LENGTH and self._left > max_body:
+                raise ProtocolError(f"Content-Length over {max_body}: {self._left}")
+            parts: list[bytes] = []
+            size = 0
+            while piece := self.read_some():
+                size += len(piece)
+                if size > max_body:
+                    raise ProtocolError(f"body too long (over {max_body} bytes)")
+                parts.append(piece)
+        except BaseException:
+            self.close()
+            raise
+        if not self.reusable:
+            self.close()
+        return Response(status, headers, b"".join(parts))
+
+    def send(self, message: bytes) -> None:
+        """Open the socket if needed and send ``message`` in one write.
+
+        Raises:
+            OSError: connecting or sending failed (the socket is closed).
+        """
         if self.sock is None:
             self._open()
         assert self.sock is not None
         try:
             self.sock.sendall(message)
-            response, reusable = self._read_response()
         except BaseException:
             self.close()
             raise
-        if not reusable:
-            self.close()
-        return response
+
+    def read_head(self) -> tuple[int, dict[str, str]]:
+        """Read the answer's status line and headers (interim 1xx answers are skipped).
+
+        Returns:
+            The status and the headers, names in lower case.
+
+        Raises:
+            RemoteDisconnected: the peer closed the connection without an answer.
+            ProtocolError: not an HTTP/1.x answer, or a head over ``MAX_HEAD_BYTES``.
+            TimeoutError, OSError: reading failed.
+        """
+        while True:
+            status, headers, version = self._read_head_once()
+            if not 100 <= status < 200:  # an interim answer we did not ask for: skip it
+                break
+        self._keep = headers.get("connection", "").lower() != "close" and version != "HTTP/1.0"
+        self._left = 0
+        if status in (204, 304):
+            self._mode = _DONE
+        elif "chunked" in headers.get("transfer-encoding", "").lower():
+            self._mode, self._left = _CHUNKED, -1
+        elif (length := headers.get("content-length")) is not None:
+            if not length.isdigit():
+                raise ProtocolError(f"bad Content-Length: {length[:40]!r}")
+            self._mode, self._left = _LENGTH, int(length)
+            if not self._left:
+                self._mode = _DONE
+        else:
+            self._mode, self._keep = _TO_EOF, False
+        return status, headers
+
+    def read_some(self, limit: int = _READ_SIZE) -> bytes:
+        """The next bytes of the body (at most ``limit``), ``b""`` at its end.
+
+        Blocks until some arrive; returns what has arrived rather than waiting for more.
+
+        Raises:
+            RemoteDisconnected: the peer closed the connection mid-body.
+            ProtocolError: bad chunk framing.
+            TimeoutError, OSError: reading failed.
+        """
+        mode = self._mode
+        if mode == _DONE:
+            return b""
+        if mode == _CHUNKED and self._left <= 0 and not self._next_chunk():
+            return b""
+        if not self._buffer and not self._fill():
+            if mode == _TO_EOF:
+                self._mode = _DONE
+                return b""
+            raise RemoteDisconnected("the peer closed the connection mid-answer")
+        if mode == _TO_EOF:
+            piece, self._buffer = self._buffer[:limit], self._buffer[limit:]
+            return piece
+        take = min(self._left, limit)
+        piece, self._buffer = self._buffer[:take], self._buffer[take:]
+        self._left -= len(piece)
+        if mode == _LENGTH and not self._left:
+            self._mode = _DONE
+        return piece
 
     def open(self) -> None:
         """Connect (and shake hands, for TLS) now rather than on the first request.
@@ -227,6 +345,7 @@ class Http1Connection:
             raise
         self.sock = sock
         self._buffer = b""
+        self._mode = _DONE
 
     def _fill(self) -> bool:
         """Read more into the buffer; False at the end of the stream."""
@@ -237,7 +356,7 @@ class Http1Connection:
         self._buffer += chunk
         return True
 
-    def _read_response(self) -> tuple[Response, bool]:
+    def _read_head_once(self) -> tuple[int, dict[str, str], str]:
         while True:
             end = self._buffer.find(b"\r\n\r\n")
             if end >= 0:
@@ -252,33 +371,32 @@ class Http1Connection:
         parts = status_line.split(" ", 2)
         if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
             raise ProtocolError(f"not an HTTP/1.x status line: {status_line[:80]!r}")
-        status = int(parts[1])
         headers: dict[str, str] = {}
         for line in header_text.split("\r\n") if header_text else ():
             name, sep, value = line.partition(":")
             if not sep:
                 raise ProtocolError(f"malformed header line: {line[:80]!r}")
             headers[name.strip().lower()] = value.strip()
-        if 100 <= status < 200:  # an interim answer we did not ask for: skip it
-            return self._read_response()
-        reusable = headers.get("connection", "").lower() != "close" and parts[0] != "HTTP/1.0"
-        if status in (204, 304):
-            return Response(status, headers, b""), reusable
-        if "chunked" in headers.get("transfer-encoding", "").lower():
-            return Response(status, headers, self._read_chunked()), reusable
-        length = headers.get("content-length")
-        if length is not None:
-            if not length.isdigit() or int(length) > MAX_BODY_BYTES:
-                raise ProtocolError(f"bad Content-Length: {length[:40]!r}")
-            return Response(status, headers, self._read_exactly(int(length))), reusable
-        return Response(status, headers, self._read_to_end()), False
+        return int(parts[1]), headers, parts[0]
 
-    def _read_exactly(self, size: int) -> bytes:
-        while len(self._buffer) < size:
-            if not self._fill():
-                raise RemoteDisconnected("the peer closed the connection mid-answer")
-        body, self._buffer = self._buffer[:size], self._buffer[size:]
-        return body
+    def _next_chunk(self) -> bool:
+        """Start the next chunk (after the CRLF ending the last one); False at the end."""
+        if self._left == 0 and self._read_line():
+            raise ProtocolError("chunk not followed by CRLF")
+        size_text = self._read_line().split(b";", 1)[0].strip()
+        try:
+            size = int(size_text, 16)
+        except ValueError:
+            raise ProtocolError(f"bad chunk size: {size_text[:40]!r}") from None
+        if size < 0:
+            raise ProtocolError(f"bad chunk size: {size_text[:40]!r}")
+        if size == 0:
+            while self._read_line():  # trailers, up to the empty line
+                pass
+            self._mode = _DONE
+            return False
+        self._left = size
+        return True
 
     def _read_line(self) -> bytes:
         while True:
@@ -290,28 +408,3 @@ class Http1Connection:
                 raise ProtocolError("chunk line too long")
             if not self._fill():
                 raise RemoteDisconnected("the peer closed the connection mid-answer")
-
-    def _read_chunked(self) -> bytes:
-        body = b""
-        while True:
-            size_text = self._read_line().split(b";", 1)[0].strip()
-            try:
-                size = int(size_text, 16)
-            except ValueError:
-                raise ProtocolError(f"bad chunk size: {size_text[:40]!r}") from None
-            if size == 0:
-                while self._read_line():  # trailers, up to the empty line
-                    pass
-                return body
-            if len(body) + size > MAX_BODY_BYTES:
-                raise ProtocolError("chunked body too long")
-            body += self._read_exactly(size)
-            if self._read_line():
-                raise ProtocolError("chunk not followed by CRLF")
-
-    def _read_to_end(self) -> bytes:
-        while self._fill():
-            if len(self._buffer) > MAX_BODY_BYTES:
-                raise ProtocolError("body too long")
-        body, self._buffer = self._buffer, b""
-        return body
