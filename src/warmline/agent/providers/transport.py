@@ -1,7 +1,7 @@
 """HTTP for the providers: :class:`warmline.http1.Http1Connection`, streamed from a thread.
 
 The providers use the one HTTP/1.1 client warmline has, the one under its AWS clients,
-rather than ``http.client`` or httpx (the ``[llm]`` extra): it writes a request in one
+rather than ``http.client`` or httpx: it writes a request in one
 ``sendall``, reads a body as it arrives (``read_some``: by ``Content-Length``, chunked or
 to the end) and imports ``socket`` only, while ``http.client`` loads ``email.parser`` and
 httpx far more. The one big fixed cost either way is the CA bundle:
