@@ -23,9 +23,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from websockets.asyncio.client import connect
 
+from warmline.config import parse_config
 from warmline.connections.apigw import ApiGatewayConnections
 from warmline.connections.sigv4 import Credentials
-from warmline.dev.config import parse_config
 from warmline.dev.runtime import LogSink
 from warmline.dev.server import DevServer
 from warmline.errors import ConnectionGoneError, ConnectionsError, LocalProtocolError

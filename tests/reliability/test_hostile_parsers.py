@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from warmline.adapters.connect_flow import connect_handler, parse_contact_flow
 from warmline.agent.app import build_app
-from warmline.dev.config import load_config, parse_config
+from warmline.config import load_config, parse_config
 from warmline.errors import ConfigurationError, InvalidEventError
 from warmline.log import StepLogger
 from warmline.offload.payload import TurnPayload

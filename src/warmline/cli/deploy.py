@@ -62,9 +62,9 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``deploy render`` or ``deploy package``; returns the exit status."""
-    from warmline.dev.config import find_config
+    from warmline.config import find_config
+    from warmline.config.deploy import load_project
     from warmline.errors import WarmlineError
-    from warmline.tools.deploy.settings import load_project
 
     if getattr(args, "action", None) not in ("render", "package"):
         print("warmline deploy: choose an action: render or package", file=sys.stderr)

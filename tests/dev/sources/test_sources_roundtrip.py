@@ -18,13 +18,13 @@ import pytest
 from sources_helpers import serving
 from websockets.asyncio.client import connect
 
-from warmline.dev.config import DevConfig
+from warmline.config import DevConfig
 from warmline.dev.sources.report import Translation
 from warmline.dev.sources.sam import translate_template
 from warmline.dev.sources.terraform import translate_terraform
 
 deploy_model = pytest.importorskip("warmline.tools.deploy.model")
-deploy_settings = pytest.importorskip("warmline.tools.deploy.settings")
+deploy_settings = pytest.importorskip("warmline.config.deploy")
 render_sam = pytest.importorskip("warmline.tools.deploy.render_sam")
 render_terraform = pytest.importorskip("warmline.tools.deploy.render_terraform")
 

@@ -44,7 +44,7 @@ from warmline.dev.gateway.websocket import (
 from warmline.dev.timers import FixedDelayTimers, Timer
 
 if TYPE_CHECKING:
-    from warmline.dev.config import DevConfig
+    from warmline.config import DevConfig
     from warmline.dev.faults import FaultInjector
     from warmline.dev.gateway.bus import AsyncBus
     from warmline.dev.gateway.listener import GatewayProtocol

@@ -1,7 +1,7 @@
 """Run existing stacks locally: SAM/CloudFormation, serverless.yml and Terraform.
 
 Each translator reads a stack unchanged and produces the emulator's
-:class:`~warmline.dev.config.DevConfig` plus notes about what does not run locally:
+:class:`~warmline.config.DevConfig` plus notes about what does not run locally:
 
 - :func:`warmline.dev.sources.sam.translate_template` (``warmline dev --template``)
 - :func:`warmline.dev.sources.serverless.translate_serverless` (``--serverless``)

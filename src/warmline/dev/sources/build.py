@@ -5,7 +5,7 @@ Each translator (SAM, Serverless, Terraform) reads its own syntax and calls
 property named in the message (the code directory exists, the handler's module file is in
 it, the runtime is Python, the numbers are in AWS's ranges), turns routes and schedules
 aimed at a function that cannot run into notes, and finally produces the
-:class:`~warmline.dev.config.DevConfig` through :func:`~warmline.dev.config.parse_config`,
+:class:`~warmline.config.DevConfig` through :func:`~warmline.config.parse_config`,
 so a translated stack is validated by exactly the rules a ``warmline.toml`` is.
 """
 
@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from warmline.config import parse_config
 from warmline.core import limits
-from warmline.dev.config import parse_config
 from warmline.dev.sources.report import Note, NoteKind, SourceError, Translation
 from warmline.errors import ConfigurationError
 
@@ -285,7 +285,7 @@ class StackBuilder:
         where: str,
     ) -> None:
         """Add a schedule; targets that do not run become notes."""
-        from warmline.dev.gateway.schedule import parse_expression
+        from warmline.config.schedule import parse_expression
 
         if not isinstance(expression, str):
             raise self.error(f"schedule expression must be a string, got {expression!r}", where)

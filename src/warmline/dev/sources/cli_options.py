@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
-    from warmline.dev.config import DevConfig
+    from warmline.config import DevConfig
     from warmline.dev.sources.report import Translation
 
 __all__ = ["add_source_arguments", "config_from_args", "translation_from_args"]

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from warmline.dev.config import DevConfig
+from warmline.config import DevConfig
 from warmline.errors import ConfigurationError
 
 __all__ = ["Note", "NoteKind", "SourceError", "Translation", "format_report", "guard"]

@@ -39,10 +39,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from warmline.config import DevConfig, FunctionConfig
+from warmline.config.deploy import DeploySettings, Project, SecretRef
 from warmline.core import limits
-from warmline.dev.config import DevConfig, FunctionConfig
 from warmline.errors import ConfigurationError
-from warmline.tools.deploy.settings import DeploySettings, Project, SecretRef
 
 __all__ = [
     "CONNECTION_METHODS",

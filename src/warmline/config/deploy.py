@@ -47,7 +47,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from warmline.dev.config import DevConfig, parse_config
+from warmline.config.load import parse_config
+from warmline.config.model import DevConfig
 from warmline.errors import ConfigurationError
 
 __all__ = [

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from warmline.dev.gateway.schedule import CronSchedule, RateSchedule, parse_expression
+from warmline.config.schedule import CronSchedule, RateSchedule, parse_expression
 
 T0 = datetime(2024, 1, 20, 11, 54, 57, tzinfo=UTC)  # a Saturday
 

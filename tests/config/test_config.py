@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from warmline.dev.config import (
+from warmline.config import (
     Limits,
     RouteConfig,
     find_config,
