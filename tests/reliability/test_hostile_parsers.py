@@ -4,8 +4,8 @@ Each raises only its documented error on garbage: ``parse_contact_flow`` and
 ``TurnPayload.from_dict`` raise ``InvalidEventError``; ``parse_config``/``load_config``
 raise ``ConfigurationError``; the contact-flow Lambda handler answers every event with a
 Connect response (``next = error`` for garbage) and never raises.
-(The template readers in ``warmline.dev.sources`` have their own fuzz test:
-tests/dev/sources/.)
+(The template readers in ``warmline.templates`` have their own fuzz test:
+tests/templates/.)
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from warmline.dev.sources.cli_options import add_source_arguments, config_from_args
+from warmline.templates.cli_options import add_source_arguments, config_from_args
 
 if TYPE_CHECKING:
     from warmline.config import DevConfig
@@ -50,7 +50,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "e.g. connections.throttle=0.1, lambda.kill=ms=150,count=1; names: "
         "lambda.kill, lambda.throttle, store.fail, store.stall, connections.drop, "
         "connections.delay, connections.throttle, connections.error, async.duplicate, "
-        "async.delay, client.abort (see warmline.dev.faults)",
+        "async.delay, client.abort (see warmline.config.faults)",
     )
     parser.add_argument(
         "--fault-seed", type=int, default=None, help="seed for the faults' dice (repeatable runs)"

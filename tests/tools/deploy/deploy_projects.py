@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from warmline.config.deploy import Project, load_project
-from warmline.tools.deploy.model import Plan, build_plan
+from warmline.templates.plan import Plan, build_plan
 
 ROOT = Path(__file__).resolve().parents[3]
 AGENT_DIR = ROOT / "examples" / "agent"

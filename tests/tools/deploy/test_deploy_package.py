@@ -60,10 +60,9 @@ def test_sample_agent_package_is_small_and_has_no_boto3(agent_zip: PackageReport
     tops = {e.split("/", 1)[0] for e in entries}
     assert not tops & set(FORBIDDEN), tops
     assert agent_zip.heavy == []
-    # The emulator, CLI, tools and the config model never run on Lambda.
-    assert not [
-        e for e in entries if e.startswith(("warmline/dev/", "warmline/cli/", "warmline/config/"))
-    ]
+    # The emulator, CLI, tools, config model and templates never run on Lambda.
+    excluded = ("warmline/dev/", "warmline/cli/", "warmline/config/", "warmline/templates/")
+    assert not [e for e in entries if e.startswith(excluded)]
 
 
 def test_bytecode_is_compiled_for_the_runtime_and_unchecked(agent_zip: PackageReport) -> None:

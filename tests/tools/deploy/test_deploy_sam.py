@@ -16,8 +16,8 @@ from deploy_projects import KMS_ARN, agent_project, cfn_lint_command, full_plan,
 
 from warmline.config.deploy import load_project
 from warmline.errors import ConfigurationError
-from warmline.tools.deploy.model import DYNAMODB_ACTIONS, build_plan
-from warmline.tools.deploy.render_sam import write_sam
+from warmline.templates.cloudformation.write import write_sam
+from warmline.templates.plan import DYNAMODB_ACTIONS, build_plan
 
 ARN = "arn:${AWS::Partition}"
 RA = "${AWS::Region}:${AWS::AccountId}"

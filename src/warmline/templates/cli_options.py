@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
     from warmline.config import DevConfig
-    from warmline.dev.sources.report import Translation
+    from warmline.templates.report import Translation
 
 __all__ = ["add_source_arguments", "config_from_args", "translation_from_args"]
 
@@ -78,7 +78,7 @@ def translation_from_args(args: argparse.Namespace) -> Translation | None:
     Raises:
         SourceError: the stack cannot be translated, or options are misused.
     """
-    from warmline.dev.sources.report import SourceError
+    from warmline.templates.report import SourceError
 
     template: Path | None = getattr(args, "template", None)
     serverless: Path | None = getattr(args, "serverless", None)
@@ -113,18 +113,18 @@ def translation_from_args(args: argparse.Namespace) -> Translation | None:
 
             raise MissingExtraError("yaml (PyYAML)", "dev") from exc
     if template is not None:
-        from warmline.dev.sources.sam import translate_template
+        from warmline.templates.cloudformation.read import translate_template
 
         return translate_template(
             template, parameter_overrides=overrides, region=region or "us-east-1"
         )
     if serverless is not None:
-        from warmline.dev.sources.serverless import translate_serverless
+        from warmline.templates.serverless.read import translate_serverless
 
         options = {k: v for k, v in (("stage", stage), ("region", region)) if v is not None}
         return translate_serverless(serverless, options=options)
     if terraform is not None:
-        from warmline.dev.sources.terraform import translate_terraform
+        from warmline.templates.terraform.read import translate_terraform
 
         variables: dict[str, str] = {}
         for item in tf_vars:
@@ -147,8 +147,8 @@ def config_from_args(args: argparse.Namespace, *, out: TextIO | None = None) -> 
     Raises:
         SourceError: as :func:`translation_from_args` (a ``ConfigurationError``).
     """
-    from warmline.dev.sources.report import SourceError
     from warmline.errors import MissingExtraError
+    from warmline.templates.report import SourceError
 
     try:
         translation = translation_from_args(args)
@@ -156,7 +156,7 @@ def config_from_args(args: argparse.Namespace, *, out: TextIO | None = None) -> 
         raise SourceError(str(exc)) from exc
     if translation is None:
         return None
-    from warmline.dev.sources.report import format_report
+    from warmline.templates.report import format_report
 
     print(format_report(translation), file=out if out is not None else sys.stderr)
     return translation.config

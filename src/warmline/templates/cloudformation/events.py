@@ -1,7 +1,7 @@
 """CloudFormation event sources: schedules, SQS mappings, SNS subscriptions, queues.
 
-Split from :mod:`warmline.dev.sources.cfn_resources` (which reads functions and the
-WebSocket API first): an ``AWS::Events::Rule`` or ``AWS::Scheduler::Schedule`` becomes a
+Called by :mod:`~warmline.templates.cloudformation.resources` once functions and the
+WebSocket API are read: an ``AWS::Events::Rule`` or ``AWS::Scheduler::Schedule`` becomes a
 schedule per distinct target ``Input`` (the config has one input per schedule), an
 ``AWS::Lambda::EventSourceMapping`` from SQS a queue, an ``AWS::SNS::Topic``/``Subscription``
 with the ``lambda`` protocol a topic; a queue nothing consumes, or a dead-letter queue, is
@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from warmline.dev.sources.cfn_resources import ResourceReader
+    from warmline.templates.cloudformation.resources import ResourceReader
 
 __all__ = ["read_mapping", "read_queue", "read_rule", "read_topic"]
 

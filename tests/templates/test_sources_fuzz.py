@@ -20,11 +20,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sources_helpers import FIXTURES
 
-from warmline.dev.sources.cfn_yaml import load_document
-from warmline.dev.sources.report import SourceError
-from warmline.dev.sources.sam import translate_template
-from warmline.dev.sources.serverless import translate_serverless
-from warmline.dev.sources.terraform import translate_terraform
+from warmline.templates.cloudformation.document import load_document
+from warmline.templates.cloudformation.read import translate_template
+from warmline.templates.report import SourceError
+from warmline.templates.serverless.read import translate_serverless
+from warmline.templates.terraform.read import translate_terraform
 
 Path_ = tuple[Any, ...]
 

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from sources_helpers import FIXTURES
 
-from warmline.dev.sources.cli_options import add_source_arguments, config_from_args
-from warmline.dev.sources.report import SourceError
-from warmline.dev.sources.sam import translate_template
-from warmline.dev.sources.serverless import translate_serverless
-from warmline.dev.sources.terraform import translate_terraform
 from warmline.errors import ConfigurationError
+from warmline.templates.cli_options import add_source_arguments, config_from_args
+from warmline.templates.cloudformation.read import translate_template
+from warmline.templates.report import SourceError
+from warmline.templates.serverless.read import translate_serverless
+from warmline.templates.terraform.read import translate_terraform
 
 FUNCTION = """
 Resources:

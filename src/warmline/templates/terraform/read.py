@@ -8,7 +8,7 @@ The common ConversationRelay-on-Lambda layout is one directory of ``.tf`` files:
 ``rate(5 minutes)`` warm-up with an ``aws_cloudwatch_event_target`` and its ``input``;
 ``aws_lambda_permission``; plus ``aws_scheduler_schedule``,
 ``aws_lambda_event_source_mapping`` (SQS) and ``aws_sns_topic_subscription``. Every other
-resource is a note, as in :mod:`warmline.dev.sources.cfn_resources`.
+resource is a note, as in :mod:`warmline.templates.cloudformation.resources`.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from warmline.dev.sources.build import StackBuilder
-from warmline.dev.sources.report import NoteKind, SourceError, Translation, guard
-from warmline.dev.sources.tf_module import TerraformModule
+from warmline.templates.build import StackBuilder
+from warmline.templates.report import NoteKind, SourceError, Translation, guard
+from warmline.templates.terraform.module import TerraformModule
 
 __all__ = ["translate_terraform"]
 

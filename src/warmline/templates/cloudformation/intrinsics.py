@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from warmline.dev.sources.report import SourceError
+from warmline.templates.report import SourceError
 
 __all__ = ["NO_VALUE", "PSEUDO_PARAMETERS", "Resolver", "StackContext"]
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 from sources_helpers import FIXTURES, eventually, lines, serving
 
-from warmline.dev.sources.cfn_yaml import load_document
-from warmline.dev.sources.sam import translate_template
-from warmline.dev.sources.serverless import translate_serverless
-from warmline.dev.sources.terraform import translate_terraform
+from warmline.templates.cloudformation.document import load_document
+from warmline.templates.cloudformation.read import translate_template
+from warmline.templates.serverless.read import translate_serverless
+from warmline.templates.terraform.read import translate_terraform
 
 
 def test_a_json_template_translates_like_its_yaml(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from warmline.dev.sources.report import SourceError
+from warmline.templates.report import SourceError
 
 __all__ = ["Variables"]
 
@@ -170,7 +170,7 @@ class Variables:
         raise self.error(f"unknown variable source in ${{{part}}}", where)
 
     def _file(self, name: str, key: str | None, where: str) -> tuple[bool, Any]:
-        from warmline.dev.sources.cfn_yaml import load_document
+        from warmline.templates.cloudformation.document import load_document
 
         path = (self.source.parent / name).resolve()
         if not path.is_file():

@@ -6,7 +6,7 @@ or ``{route, routeResponseSelectionExpression, authorizer}``),
 expression or a list), ``enabled`` and ``input``, ``sqs`` and ``sns`` events,
 ``provider.environment`` merged under each function's, per-function ``timeout``,
 ``memorySize``, ``runtime`` and ``reservedConcurrency``, and the variables of
-:mod:`warmline.dev.sources.sls_variables`.
+:mod:`warmline.templates.serverless.variables`.
 
 Names follow the framework's defaults (Serverless Framework docs, "Functions"): a function
 ``hello`` of service ``svc`` on stage ``dev`` is ``svc-dev-hello`` unless it sets ``name``,
@@ -21,11 +21,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from warmline.dev.sources.build import StackBuilder
-from warmline.dev.sources.cfn_types import explain_resource
-from warmline.dev.sources.cfn_yaml import load_document
-from warmline.dev.sources.report import SourceError, Translation, guard
-from warmline.dev.sources.sls_variables import Variables
+from warmline.templates.build import StackBuilder
+from warmline.templates.cloudformation.document import load_document
+from warmline.templates.cloudformation.resource_types import explain_resource
+from warmline.templates.report import SourceError, Translation, guard
+from warmline.templates.serverless.variables import Variables
 
 __all__ = ["DEFAULT_MEMORY_MB", "DEFAULT_TIMEOUT_S", "translate_serverless"]
 

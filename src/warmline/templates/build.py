@@ -23,8 +23,8 @@ from typing import Any
 
 from warmline.config import parse_config
 from warmline.core import limits
-from warmline.dev.sources.report import Note, NoteKind, SourceError, Translation
 from warmline.errors import ConfigurationError
+from warmline.templates.report import Note, NoteKind, SourceError, Translation
 
 __all__ = ["StackBuilder", "code_directory", "unpack_zip"]
 

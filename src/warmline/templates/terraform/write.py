@@ -1,4 +1,4 @@
-"""Render a :class:`~warmline.tools.deploy.model.Plan` as one Terraform file (``main.tf``).
+"""Render a :class:`~warmline.templates.plan.Plan` as one Terraform file (``main.tf``).
 
 The same resources as the SAM template, in the AWS provider's words. IAM policies are
 ``aws_iam_policy_document`` data sources, not ``jsonencode`` strings, so each statement is
@@ -20,8 +20,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from warmline.tools.deploy.hcl import Block, Expr, Tpl, render
-from warmline.tools.deploy.model import FunctionPlan, Plan, Ref, Statement
+from warmline.templates.plan import FunctionPlan, Plan, Ref, Statement
+from warmline.templates.terraform.hcl import Block, Expr, Tpl, render
 
 __all__ = ["TERRAFORM_NAME", "render_terraform", "tf_name", "write_terraform"]
 

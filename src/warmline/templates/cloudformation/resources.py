@@ -13,11 +13,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from warmline.dev.sources.build import StackBuilder
-from warmline.dev.sources.cfn_events import read_mapping, read_queue, read_rule, read_topic
-from warmline.dev.sources.cfn_types import explain_resource, inline_code_dir
-from warmline.dev.sources.intrinsics import Resolver
-from warmline.dev.sources.report import guard
+from warmline.templates.build import StackBuilder
+from warmline.templates.cloudformation.events import read_mapping, read_queue, read_rule, read_topic
+from warmline.templates.cloudformation.intrinsics import Resolver
+from warmline.templates.cloudformation.resource_types import explain_resource, inline_code_dir
+from warmline.templates.report import guard
 
 __all__ = ["FUNCTION_TYPES", "ResourceReader"]
 

@@ -10,9 +10,9 @@ from pathlib import Path
 from sources_helpers import FIXTURES, eventually, lines, serving
 from websockets.asyncio.client import connect
 
-from warmline.dev.sources.sam import translate_template
-from warmline.dev.sources.serverless import translate_serverless
-from warmline.dev.sources.terraform import translate_terraform
+from warmline.templates.cloudformation.read import translate_template
+from warmline.templates.serverless.read import translate_serverless
+from warmline.templates.terraform.read import translate_terraform
 
 
 def test_sam_chat_sendmessage_reaches_the_other_client_through_connections(

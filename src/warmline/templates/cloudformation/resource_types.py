@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from warmline.dev.sources.report import NoteKind
+from warmline.templates.report import NoteKind
 
 __all__ = ["IGNORED_TYPES", "explain_resource", "inline_code_dir"]
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from warmline.dev.sources.hcl_expr import ExpressionError, evaluate_source
-from warmline.dev.sources.intrinsics import Resolver, StackContext
-from warmline.dev.sources.report import SourceError
+from warmline.templates.cloudformation.intrinsics import Resolver, StackContext
+from warmline.templates.report import SourceError
+from warmline.templates.terraform.hcl_expr import ExpressionError, evaluate_source
 
 
 def _resolver(**extra: Any) -> Resolver:

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from warmline.dev.sources.report import SourceError
+from warmline.templates.report import SourceError
 
 __all__ = ["SHORT_FORM_TAGS", "load_document"]
 

@@ -19,14 +19,14 @@ from sources_helpers import serving
 from websockets.asyncio.client import connect
 
 from warmline.config import DevConfig
-from warmline.dev.sources.report import Translation
-from warmline.dev.sources.sam import translate_template
-from warmline.dev.sources.terraform import translate_terraform
+from warmline.templates.cloudformation.read import translate_template
+from warmline.templates.report import Translation
+from warmline.templates.terraform.read import translate_terraform
 
-deploy_model = pytest.importorskip("warmline.tools.deploy.model")
+deploy_model = pytest.importorskip("warmline.templates.plan")
 deploy_settings = pytest.importorskip("warmline.config.deploy")
-render_sam = pytest.importorskip("warmline.tools.deploy.render_sam")
-render_terraform = pytest.importorskip("warmline.tools.deploy.render_terraform")
+render_sam = pytest.importorskip("warmline.templates.cloudformation.write")
+render_terraform = pytest.importorskip("warmline.templates.terraform.write")
 
 PROJECT = """
 [functions.agent]

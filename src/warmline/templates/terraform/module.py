@@ -15,8 +15,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from warmline.dev.sources.hcl_expr import ExpressionError, evaluate, evaluate_source
-from warmline.dev.sources.report import SourceError
+from warmline.templates.report import SourceError
+from warmline.templates.terraform.hcl_expr import ExpressionError, evaluate, evaluate_source
 
 __all__ = ["TerraformModule", "load_hcl"]
 

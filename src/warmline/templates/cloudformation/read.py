@@ -11,8 +11,8 @@ This module reads such a template unchanged and produces the emulator's config:
 - ``AWS::Events::Rule`` and ``AWS::Scheduler::Schedule`` schedules with constant ``Input``,
   ``AWS::Lambda::EventSourceMapping`` from SQS, ``AWS::SNS::Topic`` subscriptions.
 
-Everything else becomes a :class:`~warmline.dev.sources.report.Note` (see
-:mod:`warmline.dev.sources.cfn_resources`), never silently dropped.
+Everything else becomes a :class:`~warmline.templates.report.Note` (see
+:mod:`warmline.templates.cloudformation.resources`), never silently dropped.
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from warmline.dev.sources.build import StackBuilder
-from warmline.dev.sources.cfn_parameters import parse_overrides, resolve_parameters
-from warmline.dev.sources.cfn_resources import ResourceReader
-from warmline.dev.sources.cfn_yaml import load_document
-from warmline.dev.sources.intrinsics import Resolver, StackContext
-from warmline.dev.sources.report import SourceError, Translation
+from warmline.templates.build import StackBuilder
+from warmline.templates.cloudformation.document import load_document
+from warmline.templates.cloudformation.intrinsics import Resolver, StackContext
+from warmline.templates.cloudformation.parameters import parse_overrides, resolve_parameters
+from warmline.templates.cloudformation.resources import ResourceReader
+from warmline.templates.report import SourceError, Translation
 
 __all__ = ["SAM_TRANSFORM", "translate_template"]
 

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from warmline.dev.sources.report import SourceError
+from warmline.templates.report import SourceError
 
 __all__ = ["parse_overrides", "resolve_parameters"]
 

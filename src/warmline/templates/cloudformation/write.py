@@ -1,4 +1,4 @@
-"""Render a :class:`~warmline.tools.deploy.model.Plan` as an AWS SAM template (JSON).
+"""Render a :class:`~warmline.templates.plan.Plan` as an AWS SAM template (JSON).
 
 JSON, not YAML: CloudFormation and ``sam deploy`` read both, and JSON needs no YAML
 library and no ``!Sub`` tags (the long ``Fn::Sub`` forms are used throughout). Functions
@@ -20,7 +20,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from warmline.tools.deploy.model import FunctionPlan, Plan, Ref, Statement, logical_id
+from warmline.templates.plan import FunctionPlan, Plan, Ref, Statement, logical_id
 
 __all__ = [
     "DLQ_RETENTION_S",
