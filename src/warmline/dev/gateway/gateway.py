@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from warmline.dev.gateway.listener import GatewayProtocol
     from warmline.dev.gateway.web import WebConsole
     from warmline.dev.runtime import InvokeResult, Runtime
-    from warmline.dev.runtime.runtime import Cancellable
+    from warmline.dev.runtime.invocation import Cancellable
 
 __all__ = ["Gateway"]
 
