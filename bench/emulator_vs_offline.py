@@ -604,7 +604,7 @@ def _render_warmline_config(workdir: Path, port: int, handler: str) -> tuple[Pat
 def _start_warmline(workdir: Path, handler: str, name: str) -> Server:
     missing = [
         module
-        for module in ("warmline.cli.dev", "warmline.dev.server", "warmline.dev.config")
+        for module in ("warmline.cli.dev", "warmline.dev.server", "warmline.config")
         if importlib.util.find_spec(module) is None
     ]
     if missing:

@@ -45,7 +45,7 @@ def _pct(values: list[float], pct: float) -> float:
 
 
 async def _server(tmp: Path, function: str, handler: str, code: Path) -> Any:
-    from warmline.dev.config import parse_config
+    from warmline.config import parse_config
     from warmline.dev.runtime import LogSink
     from warmline.dev.server import DevServer
 

@@ -147,7 +147,7 @@ async def agent_target(kind: str, tmp_path: Path) -> AsyncIterator[Target]:
         return
     import tomllib
 
-    from warmline.dev.config import parse_config
+    from warmline.config import parse_config
     from warmline.dev.runtime import LogSink
     from warmline.dev.server import DevServer
 

@@ -25,7 +25,7 @@ QUICK_MESSAGES = 5 * 10  # QUICK.connections * QUICK.messages_per_connection
 def _emulator_available() -> bool:
     return all(
         importlib.util.find_spec(name) is not None
-        for name in ("warmline.dev.server", "warmline.dev.config", "warmline.cli.dev")
+        for name in ("warmline.dev.server", "warmline.config", "warmline.cli.dev")
     )
 
 

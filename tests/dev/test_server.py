@@ -17,7 +17,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from warmline.dev.config import parse_config
+from warmline.config import parse_config
 from warmline.dev.runtime import LogSink
 from warmline.dev.server import DevServer
 

@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
 
-from warmline.dev.config import parse_config
+from warmline.config import parse_config
 from warmline.dev.runtime import LogSink
 from warmline.dev.server import DevServer
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from warmline.dev.config import parse_config
+from warmline.config import parse_config
 from warmline.dev.runtime import LogSink
 from warmline.dev.server import DevServer
 from warmline.tools.call import fetch_twiml, parse_script, run_call

@@ -44,7 +44,7 @@ def _config(tmp_path: Path, mode: str) -> dict[str, Any]:
 async def _call(tmp_path: Path, mode: str) -> tuple[list[dict[str, Any]], float]:
     from websockets.asyncio.client import connect
 
-    from warmline.dev.config import parse_config
+    from warmline.config import parse_config
     from warmline.dev.runtime import LogSink
     from warmline.dev.server import DevServer
 

@@ -24,8 +24,8 @@ from hypothesis import strategies as st
 from websockets.asyncio.client import connect
 
 from warmline.aws.credentials import Credentials
+from warmline.config import parse_config
 from warmline.connections.apigw import ApiGatewayConnections
-from warmline.dev.config import parse_config
 from warmline.dev.runtime import LogSink
 from warmline.dev.server import DevServer
 from warmline.errors import ConnectionGoneError, ConnectionsError, LocalProtocolError

@@ -42,8 +42,8 @@ import pytest
 from warmline.cli import main as cli_main
 from warmline.cli.dev import add_parser as add_dev_parser
 from warmline.cli.dev import with_fault_flags
-from warmline.dev.config import DevConfig, parse_config
-from warmline.dev.faults import FAULTS, FaultPlan, Trigger, parse_fault_flag, parse_faults
+from warmline.config import DevConfig, parse_config
+from warmline.config.faults import FAULTS, FaultPlan, Trigger, parse_fault_flag, parse_faults
 from warmline.dev.runtime import LogSink
 from warmline.dev.server import DevServer
 from warmline.errors import ConfigurationError

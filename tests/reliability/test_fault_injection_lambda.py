@@ -29,10 +29,10 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
+from warmline.config import parse_config
+from warmline.config.faults import parse_faults
 from warmline.core.app import STORE_APOLOGY
 from warmline.core.session import SessionRecord
-from warmline.dev.config import parse_config
-from warmline.dev.faults import parse_faults
 from warmline.dev.runtime import LogSink
 from warmline.dev.runtime.logs import LogRecord
 from warmline.dev.server import DevServer

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
-from warmline.dev.config import parse_config
+from warmline.config import parse_config
 from warmline.dev.runtime import LogSink
 from warmline.dev.server import DevServer
 from warmline.twilio.signature import SIGNATURE_HEADER, compute_signature

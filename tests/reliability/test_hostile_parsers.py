@@ -4,8 +4,8 @@ Each raises only its documented error on garbage: ``parse_contact_flow`` and
 ``TurnPayload.from_dict`` raise ``InvalidEventError``; ``parse_config``/``load_config``
 raise ``ConfigurationError``; the contact-flow Lambda handler answers every event with a
 Connect response (``next = error`` for garbage) and never raises.
-(The template readers in ``warmline.dev.sources`` have their own fuzz test:
-tests/dev/sources/.)
+(The template readers in ``warmline.templates`` have their own fuzz test:
+tests/templates/.)
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from warmline.adapters.connect_flow import connect_handler, parse_contact_flow
 from warmline.agent.app import build_app
-from warmline.dev.config import load_config, parse_config
+from warmline.config import load_config, parse_config
 from warmline.errors import ConfigurationError, InvalidEventError
 from warmline.log import StepLogger
 from warmline.offload.payload import TurnPayload

@@ -44,7 +44,7 @@ def test_a_partial_answer_is_lost_and_a_dropped_socket_is_an_error() -> None:
 
 @pytest.mark.slow
 def test_a_small_load_through_warmline_dev_loses_nothing(tmp_path: Path) -> None:
-    from warmline.dev.config import parse_config
+    from warmline.config import parse_config
     from warmline.dev.runtime import LogSink
     from warmline.dev.server import DevServer
 

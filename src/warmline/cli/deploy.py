@@ -62,9 +62,9 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``deploy render`` or ``deploy package``; returns the exit status."""
-    from warmline.dev.config import find_config
+    from warmline.config import find_config
+    from warmline.config.deploy import load_project
     from warmline.errors import WarmlineError
-    from warmline.tools.deploy.settings import load_project
 
     if getattr(args, "action", None) not in ("render", "package"):
         print("warmline deploy: choose an action: render or package", file=sys.stderr)
@@ -81,17 +81,17 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _render(project: Any, args: argparse.Namespace) -> int:
-    from warmline.tools.deploy.model import build_plan
+    from warmline.templates.plan import build_plan
 
     plan = build_plan(project)
     out = args.out if args.out is not None else project.base_dir / "deploy" / args.target
     if args.target == "sam":
-        from warmline.tools.deploy.render_sam import write_sam
+        from warmline.templates.cloudformation.write import write_sam
 
         written = write_sam(plan, out)
         step = f"sam deploy --guided --template-file {written}"
     else:
-        from warmline.tools.deploy.render_terraform import write_terraform
+        from warmline.templates.terraform.write import write_terraform
 
         written = write_terraform(plan, out)
         step = f"terraform -chdir={out} init && terraform -chdir={out} apply"

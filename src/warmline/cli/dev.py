@@ -17,10 +17,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from warmline.dev.sources.cli_options import add_source_arguments, config_from_args
+from warmline.templates.cli_options import add_source_arguments, config_from_args
 
 if TYPE_CHECKING:
-    from warmline.dev.config import DevConfig
+    from warmline.config import DevConfig
     from warmline.dev.runtime import LogSink
 
 __all__ = ["add_parser", "run"]
@@ -50,7 +50,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "e.g. connections.throttle=0.1, lambda.kill=ms=150,count=1; names: "
         "lambda.kill, lambda.throttle, store.fail, store.stall, connections.drop, "
         "connections.delay, connections.throttle, connections.error, async.duplicate, "
-        "async.delay, client.abort (see warmline.dev.faults)",
+        "async.delay, client.abort (see warmline.config.faults)",
     )
     parser.add_argument(
         "--fault-seed", type=int, default=None, help="seed for the faults' dice (repeatable runs)"
@@ -71,7 +71,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def run(args: argparse.Namespace) -> int:
     """Start the emulator and serve until interrupted; returns the exit status."""
-    from warmline.dev.config import find_config, load_config
+    from warmline.config import find_config, load_config
     from warmline.errors import ConfigurationError, MissingExtraError
 
     try:
@@ -120,7 +120,7 @@ def with_fault_flags(config: DevConfig, flags: list[str], seed: int | None) -> D
     """
     import dataclasses
 
-    from warmline.dev.faults import FaultPlan, parse_fault_flag
+    from warmline.config.faults import FaultPlan, parse_fault_flag
 
     if not flags and seed is None:
         return config

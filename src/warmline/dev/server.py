@@ -23,8 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from warmline.dev.config import DevConfig
-from warmline.dev.faults import FaultInjector, FaultPlan
+from warmline.config import DevConfig
+from warmline.config.faults import FaultPlan
+from warmline.dev.faults import FaultInjector
 from warmline.dev.gateway.bus import AsyncBus
 from warmline.dev.gateway.gateway import Gateway
 from warmline.dev.gateway.listener import Listener

@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from warmline.dev.config import parse_config
+from warmline.config import parse_config
 from warmline.dev.runtime import LogSink
 from warmline.dev.server import DevServer
 

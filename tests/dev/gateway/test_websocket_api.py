@@ -368,7 +368,7 @@ def test_a_finished_message_is_freed_without_the_garbage_collector(tmp_path: Pat
                         await asyncio.wait_for(ws.recv(), 10)
                     await eventually(lambda: gateway.in_flight == 0)
                     from warmline.dev.gateway.gateway import _PendingMessage
-                    from warmline.dev.runtime.warm import WarmInvocation
+                    from warmline.dev.runtime.invocation import WarmInvocation
 
                     kinds = (_PendingMessage, WarmInvocation)
                     left = [o for o in gc.get_objects() if isinstance(o, kinds)]

@@ -132,7 +132,7 @@ def test_close_leaves_no_process_behind(tmp_path: Path) -> None:
             assert sorted(e.state for e in rt.environments()) == ["busy", "idle"]
             captured = [e.pid for e in rt.environments()]
             assert idle.payload["pid"] in captured
-            zygote = rt._spawner
+            zygote = rt._launcher.spawner
             assert zygote is not None
             zygote_pid = getattr(zygote, "pid", None)
         result = await busy

@@ -24,7 +24,7 @@ async def main():
     rt = Runtime([spec], log_sink=LogSink(console=None), snapstart=sys.argv[2] == "snap")
     await rt.start()
     results = await asyncio.gather(rt.invoke("f", {}), rt.invoke("f", {}))
-    pids = [r.payload["pid"] for r in results] + [rt._spawner.pid]
+    pids = [r.payload["pid"] for r in results] + [rt._launcher.spawner.pid]
     print(" ".join(map(str, pids)), flush=True)
     await asyncio.sleep(60)
 
@@ -144,7 +144,7 @@ def test_every_environment_leads_a_session_and_process_group_of_its_own() -> Non
                 *[rt.invoke("f", {"action": "sleep", "seconds": 0.2}) for _ in range(3)]
             )
             pids = [r.payload["pid"] for r in results]
-            zygote = rt._spawner.pid  # type: ignore[union-attr]  # noqa: SLF001
+            zygote = rt._launcher.spawner.pid  # type: ignore[union-attr]  # noqa: SLF001
             for pid in pids:
                 assert os.getsid(pid) == pid
                 assert os.getpgid(pid) == pid
@@ -161,7 +161,7 @@ def test_a_dead_zygote_is_replaced_on_the_next_cold_start() -> None:
 
         async with started() as (rt, _logs):
             first = await rt.invoke("f", {})
-            old = rt._spawner
+            old = rt._launcher.spawner
             assert isinstance(old, ZygoteSpawner) and old.pid is not None
             os.kill(old.pid, signal.SIGKILL)
             assert await eventually(lambda: not old.alive)
@@ -169,7 +169,7 @@ def test_a_dead_zygote_is_replaced_on_the_next_cold_start() -> None:
             assert await eventually(lambda: not alive(first.payload["pid"]))
             second = await rt.invoke("f", {})
             assert second.status == "ok" and second.cold
-            assert rt._spawner is not old
+            assert rt._launcher.spawner is not old
 
     run(main())
 

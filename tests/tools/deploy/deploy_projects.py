@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from warmline.tools.deploy.model import Plan, build_plan
-from warmline.tools.deploy.settings import Project, load_project
+from warmline.config.deploy import Project, load_project
+from warmline.templates.plan import Plan, build_plan
 
 ROOT = Path(__file__).resolve().parents[3]
 AGENT_DIR = ROOT / "examples" / "agent"

@@ -20,6 +20,7 @@ import pytest
 from deploy_projects import AGENT_DIR, agent_project, write_project
 
 from warmline.cli import deploy as deploy_cli
+from warmline.config.deploy import load_project
 from warmline.tools.deploy.package import (
     PackageReport,
     build_zip,
@@ -27,7 +28,6 @@ from warmline.tools.deploy.package import (
     package_project,
     warmline_requirements,
 )
-from warmline.tools.deploy.settings import load_project
 
 #: The sample agent's zip must stay under this (it is ~0.6 MB; Lambda allows 50 MB).
 AGENT_BUDGET_BYTES = 5 * 1024 * 1024
@@ -60,8 +60,9 @@ def test_sample_agent_package_is_small_and_has_no_boto3(agent_zip: PackageReport
     tops = {e.split("/", 1)[0] for e in entries}
     assert not tops & set(FORBIDDEN), tops
     assert agent_zip.heavy == []
-    # The emulator, CLI and tools never run on Lambda.
-    assert not [e for e in entries if e.startswith(("warmline/dev/", "warmline/cli/"))]
+    # The emulator, CLI, tools, config model and templates never run on Lambda.
+    excluded = ("warmline/dev/", "warmline/cli/", "warmline/config/", "warmline/templates/")
+    assert not [e for e in entries if e.startswith(excluded)]
 
 
 def test_bytecode_is_compiled_for_the_runtime_and_unchecked(agent_zip: PackageReport) -> None:

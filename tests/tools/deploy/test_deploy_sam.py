@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from deploy_projects import KMS_ARN, agent_project, cfn_lint_command, full_plan, write_project
 
+from warmline.config.deploy import load_project
 from warmline.errors import ConfigurationError
-from warmline.tools.deploy.model import DYNAMODB_ACTIONS, build_plan
-from warmline.tools.deploy.render_sam import write_sam
-from warmline.tools.deploy.settings import load_project
+from warmline.templates.cloudformation.write import write_sam
+from warmline.templates.plan import DYNAMODB_ACTIONS, build_plan
 
 ARN = "arn:${AWS::Partition}"
 RA = "${AWS::Region}:${AWS::AccountId}"

@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 from deploy_projects import KMS_ARN, agent_project, full_plan
 
-from warmline.tools.deploy.hcl import Block, Expr, Tpl, render, value
-from warmline.tools.deploy.model import DYNAMODB_ACTIONS, build_plan
-from warmline.tools.deploy.render_terraform import write_terraform
+from warmline.templates.plan import DYNAMODB_ACTIONS, build_plan
+from warmline.templates.terraform.hcl import Block, Expr, Tpl, render, value
+from warmline.templates.terraform.write import write_terraform
 
 hcl2 = pytest.importorskip("hcl2", reason="python-hcl2 is not installed (test extra)")
 

@@ -24,11 +24,11 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from warmline.dev.config import ASYNC_THROTTLE_BACKOFF_MAX_S
+from warmline.config.model import ASYNC_THROTTLE_BACKOFF_MAX_S
 from warmline.dev.gateway.events import iso_time
 
 if TYPE_CHECKING:
-    from warmline.dev.config import DevConfig, SqsQueueConfig
+    from warmline.config import DevConfig, SqsQueueConfig
     from warmline.dev.faults import FaultInjector
     from warmline.dev.runtime import InvokeResult
 

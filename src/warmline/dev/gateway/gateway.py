@@ -44,13 +44,13 @@ from warmline.dev.gateway.websocket import (
 from warmline.dev.timers import FixedDelayTimers, Timer
 
 if TYPE_CHECKING:
-    from warmline.dev.config import DevConfig
+    from warmline.config import DevConfig
     from warmline.dev.faults import FaultInjector
     from warmline.dev.gateway.bus import AsyncBus
     from warmline.dev.gateway.listener import GatewayProtocol
     from warmline.dev.gateway.web import WebConsole
     from warmline.dev.runtime import InvokeResult, Runtime
-    from warmline.dev.runtime.runtime import Cancellable
+    from warmline.dev.runtime.invocation import Cancellable
 
 __all__ = ["Gateway"]
 

@@ -15,10 +15,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from warmline.dev.gateway.schedule import parse_expression
+from warmline.config.schedule import parse_expression
 
 if TYPE_CHECKING:
-    from warmline.dev.config import DevConfig, ScheduleConfig
+    from warmline.config import DevConfig, ScheduleConfig
 
 __all__ = ["Scheduler", "scheduled_event"]
 

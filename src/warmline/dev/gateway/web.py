@@ -187,7 +187,7 @@ class WebConsole:
     def _faults(self, request: Request) -> Response:
         """``GET``: the faults in force and injected so far; ``PUT``: a new ``[faults]``
         table as JSON (``{}`` switches them off)."""
-        from warmline.dev.faults import parse_faults
+        from warmline.config.faults import parse_faults
         from warmline.errors import ConfigurationError
 
         injector = self.gateway.faults

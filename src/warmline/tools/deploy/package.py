@@ -7,8 +7,9 @@ need its extras, or read secrets):
    virtualenvs, VCS folders and the output folder itself;
 2. warmline itself: ``pip install --no-deps --target`` from the local source tree
    (``[deploy] warmline = "pip"``, the default) or a copy of the importable package
-   (``"copy"``: hermetic and offline); the emulator, CLI and tools (``warmline.dev``,
-   ``.cli``, ``.tools``) are dropped, nothing at run time imports them;
+   (``"copy"``: hermetic and offline); the emulator, CLI, tools, config model and
+   templates (``warmline.dev``, ``.cli``, ``.tools``, ``.config``, ``.templates``) are
+   dropped, nothing at run time imports them;
 3. only the extras the config names (``[deploy] extras``, per function in
    ``[deploy.functions.<name>]``) and ``requirements``, installed as wheels for the
    function's architecture and Python (``--platform manylinux2014_aarch64 --only-binary``),
@@ -45,8 +46,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from warmline.config.deploy import Project
 from warmline.errors import ConfigurationError, WarmlineError
-from warmline.tools.deploy.settings import Project
 
 __all__ = [
     "HEAVY_PACKAGES",
@@ -84,8 +85,9 @@ HEAVY_PACKAGES: dict[str, str] = {
     "pytest": "a test dependency",
     "mypy": "a development tool",
 }
-#: warmline subpackages nothing imports at run time (the emulator, the CLI, the tools).
-RUNTIME_EXCLUDED = ("dev", "tools", "cli")
+#: warmline subpackages nothing imports at run time (the emulator, the CLI, the tools, the
+#: warmline.toml model, the template readers and writers).
+RUNTIME_EXCLUDED = ("dev", "tools", "cli", "config", "templates")
 _SKIP_DIRS = {
     "__pycache__", ".git", ".hg", ".svn", ".venv", "venv", ".tox", ".nox", "node_modules",
     ".mypy_cache", ".pytest_cache", ".ruff_cache", ".aws-sam", ".terraform", ".idea",

@@ -1,0 +1,401 @@
+"""The part every translator shares: collect functions, routes and schedules, check them.
+
+Each translator (SAM, Serverless, Terraform) reads its own syntax and calls
+:class:`StackBuilder`; the builder checks what a local run needs with the resource and
+property named in the message (the code directory exists, the handler's module file is in
+it, the runtime is Python, the numbers are in AWS's ranges), turns routes and schedules
+aimed at a function that cannot run into notes, and finally produces the
+:class:`~warmline.config.DevConfig` through :func:`~warmline.config.parse_config`,
+so a translated stack is validated by exactly the rules a ``warmline.toml`` is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from warmline.config import parse_config
+from warmline.core import limits
+from warmline.errors import ConfigurationError
+from warmline.templates.report import Note, NoteKind, SourceError, Translation
+
+__all__ = ["StackBuilder", "code_directory", "unpack_zip"]
+
+#: Lambda memory range in MB: 128-10,240 (PROTOCOLS.md §3.7).
+MIN_MEMORY_MB = 128
+MAX_MEMORY_MB = 10_240
+_PYTHON_RUNTIME_RE = re.compile(r"^python3\.\d+$")
+#: API Gateway stage names the emulator serves in its URL path.
+_STAGE_RE = re.compile(r"^[A-Za-z0-9_\-]+$")
+_SELECTION_RE = re.compile(r"^\$request\.body\.[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*$")
+_RESERVED_ROUTES = ("$connect", "$disconnect", "$default")
+#: What the gateway does when a route has no integration (PROTOCOLS.md §2.1, §2.3).
+_ROUTE_FALLBACK = {
+    "$connect": "connections are accepted without running it",
+    "$disconnect": "disconnects run nothing",
+    "$default": "unmatched messages get API Gateway's Forbidden frame",
+}
+_UNPACK_DIR = "warmline-sources"
+
+
+def unpack_zip(path: Path, where: str, source: Path) -> Path:
+    """Unpack a deployment zip once into a cache directory keyed by its content.
+
+    Raises:
+        SourceError: the file is not a readable zip.
+    """
+    try:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:20]
+        target = Path(tempfile.gettempdir()) / _UNPACK_DIR / digest
+        if not target.is_dir():
+            partial = target.with_name(digest + ".partial")
+            with zipfile.ZipFile(path) as archive:
+                archive.extractall(partial)  # extract() drops absolute and '..' parts
+            partial.replace(target)
+        return target
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise SourceError(
+            f"{path} is not a readable zip: {exc}", where=where, source=source
+        ) from exc
+
+
+def code_directory(path: Path, where: str, source: Path) -> Path:
+    """A function's code directory: a directory as is, a ``.zip`` unpacked.
+
+    Raises:
+        SourceError: missing, or neither a directory nor a zip.
+    """
+    if path.is_dir():
+        return path.resolve()
+    if path.is_file() and path.suffix.lower() == ".zip":
+        return unpack_zip(path, where, source)
+    raise SourceError(f"code {path} is not a directory or a .zip file", where=where, source=source)
+
+
+def _number(value: Any, where: str, source: Path, *, integer: bool) -> float:
+    try:
+        if isinstance(value, bool):
+            raise ValueError(value)
+        number = float(value) if not integer else int(str(value))
+    except (TypeError, ValueError) as exc:
+        kind = "an integer" if integer else "a number"
+        raise SourceError(f"must be {kind}, got {value!r}", where=where, source=source) from exc
+    return number
+
+
+@dataclass(slots=True)
+class StackBuilder:
+    """Collects one stack's runnable parts and its notes.
+
+    Attributes:
+        source: the template file or Terraform directory.
+        format: ``sam``, ``cloudformation``, ``serverless`` or ``terraform``.
+    """
+
+    source: Path
+    format: str
+    region: str = "us-east-1"
+    account: str = "123456789012"
+    functions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    websocket: dict[str, Any] = field(default_factory=dict)
+    routes: dict[str, Any] = field(default_factory=dict)
+    schedules: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sqs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sns: dict[str, dict[str, Any]] = field(default_factory=dict)
+    notes: list[Note] = field(default_factory=list)
+    #: functions that exist in the stack but do not run locally, with the reason.
+    skipped: dict[str, str] = field(default_factory=dict)
+    _runtimes_noted: set[str] = field(default_factory=set)
+
+    def error(self, message: str, where: str) -> SourceError:
+        """A :class:`SourceError` for this source."""
+        return SourceError(message, where=where, source=self.source)
+
+    def note(self, resource: str, kind: NoteKind, type_: str, message: str) -> None:
+        """Record a note (printed at start-up)."""
+        self.notes.append(Note(resource, kind, type_, message))
+
+    # --- functions ----------------------------------------------------------------------
+
+    def add_function(
+        self,
+        name: str,
+        *,
+        resource: str,
+        type_: str,
+        where: str,
+        handler: Any,
+        code: Path | None,
+        runtime: Any,
+        memory: Any = None,
+        timeout: Any = None,
+        environment: Any = None,
+        reserved_concurrency: Any = None,
+    ) -> bool:
+        """Add a function if it can run locally; otherwise note why and return False.
+
+        Raises:
+            SourceError: a missing/bad handler, code directory, handler file or number.
+        """
+        if name in self.functions or name in self.skipped:
+            raise self.error(f"two functions are named {name!r}", where)
+        if not isinstance(runtime, str) or not runtime:
+            raise self.error("missing Runtime (a Python runtime such as python3.12)", where)
+        if not _PYTHON_RUNTIME_RE.match(runtime):
+            self.skipped[name] = f"runtime {runtime}"
+            self.note(
+                resource,
+                "unsupported",
+                type_,
+                f"runtime {runtime} is not run (warmline dev runs Python functions only); "
+                "its routes, schedules and queues are dropped (listed below)",
+            )
+            return False
+        self._note_python_version(runtime)
+        if not isinstance(handler, str) or "." not in handler.strip("."):
+            raise self.error(f"handler must be 'module.function', got {handler!r}", where)
+        if code is None:
+            raise self.error("no code location (a directory or .zip)", where)
+        code_dir = code_directory(code, where, self.source)
+        module = handler.rsplit(".", 1)[0].replace("/", ".")
+        module_path = code_dir.joinpath(*module.split("."))
+        if not (
+            module_path.with_suffix(".py").is_file() or (module_path / "__init__.py").is_file()
+        ):
+            raise self.error(
+                f"handler {handler!r}: no {module_path.relative_to(code_dir)}.py in {code_dir}",
+                where,
+            )
+        table: dict[str, Any] = {"handler": handler, "code": str(code_dir)}
+        if memory is not None:
+            mb = int(_number(memory, f"{where} memory", self.source, integer=True))
+            if not MIN_MEMORY_MB <= mb <= MAX_MEMORY_MB:
+                raise self.error(
+                    f"memory must be {MIN_MEMORY_MB}..{MAX_MEMORY_MB} MB, got {mb}", where
+                )
+            table["memory"] = mb
+        if timeout is not None:
+            seconds = _number(timeout, f"{where} timeout", self.source, integer=False)
+            if not 0 < seconds <= limits.MAX_FUNCTION_TIMEOUT_S:
+                raise self.error(f"timeout must be in (0, 900] s, got {seconds:g}", where)
+            table["timeout"] = seconds
+        if environment:
+            table["environment"] = self._environment(environment, where)
+        if reserved_concurrency is not None:
+            reserved = int(_number(reserved_concurrency, where, self.source, integer=True))
+            if reserved < 1:
+                self.note(
+                    resource, "info", type_, "reserved concurrency 0 (throttled) is not emulated"
+                )
+            else:
+                table["reserved_concurrency"] = reserved
+        self.functions[name] = table
+        return True
+
+    def _environment(self, environment: Any, where: str) -> dict[str, str]:
+        if not isinstance(environment, dict):
+            raise self.error("environment variables must be a mapping", where)
+        out: dict[str, str] = {}
+        for key, value in environment.items():
+            if isinstance(value, bool):
+                out[str(key)] = "true" if value else "false"
+            elif isinstance(value, str | int | float):
+                out[str(key)] = str(value)
+            elif value is None:
+                out[str(key)] = ""
+            else:
+                raise self.error(
+                    f"environment variable {key} must be a string, got {value!r}", where
+                )
+        return out
+
+    def _note_python_version(self, runtime: str) -> None:
+        local = f"python{sys.version_info.major}.{sys.version_info.minor}"
+        if runtime != local and runtime not in self._runtimes_noted:
+            self._runtimes_noted.add(runtime)
+            self.note(
+                runtime,
+                "info",
+                "",
+                f"{runtime} functions run on this machine's Python "
+                f"{sys.version_info.major}.{sys.version_info.minor}",
+            )
+
+    # --- the WebSocket API, routes, schedules, queues ---------------------------------------
+
+    def set_websocket(self, *, stage: str, selection: str, where: str) -> None:
+        """Set the stage and route selection expression (checked here, with ``where``)."""
+        if not _STAGE_RE.match(stage):
+            raise self.error(
+                f"stage name must be letters, digits, '-' or '_', got {stage!r}", where
+            )
+        if not _SELECTION_RE.match(selection):
+            raise self.error(
+                "route selection expression must look like '$request.body.action' "
+                f"(the only form API Gateway accepts for WebSocket APIs), got {selection!r}",
+                where,
+            )
+        self.websocket = {"stage": stage, "route_selection_expression": selection}
+
+    def add_route(
+        self,
+        key: str,
+        function: str,
+        *,
+        route_response: bool,
+        resource: str,
+        type_: str,
+        where: str,
+    ) -> None:
+        """Add a route to a function (a note instead if that function does not run)."""
+        if key.startswith("$") and key not in _RESERVED_ROUTES:
+            raise self.error(f"route key {key!r}: custom route keys must not start with '$'", where)
+        if function in self.skipped:
+            fallback = _ROUTE_FALLBACK.get(key, "its messages go to $default if there is one")
+            self.note(
+                resource,
+                "unsupported",
+                type_,
+                f"route {key} -> {function} ({self.skipped[function]}) is not run: {fallback}",
+            )
+            return
+        if function not in self.functions:
+            raise self.error(f"route {key!r} targets unknown function {function!r}", where)
+        if key in self.routes:
+            raise self.error(f"route {key!r} is defined twice", where)
+        self.routes[key] = {"function": function, "route_response": route_response}
+
+    def add_schedule(
+        self,
+        name: str,
+        *,
+        expression: Any,
+        targets: list[str],
+        input_: Any,
+        enabled: bool,
+        resource: str,
+        type_: str,
+        where: str,
+    ) -> None:
+        """Add a schedule; targets that do not run become notes."""
+        from warmline.config.schedule import parse_expression
+
+        if not isinstance(expression, str):
+            raise self.error(f"schedule expression must be a string, got {expression!r}", where)
+        try:
+            parse_expression(expression)
+        except ValueError as exc:
+            raise self.error(f"schedule expression {expression!r}: {exc}", where) from exc
+        runnable = []
+        for target in targets:
+            if target in self.skipped:
+                self.note(
+                    resource,
+                    "unsupported",
+                    type_,
+                    f"target {target} ({self.skipped[target]}) is not run by this schedule",
+                )
+            elif target not in self.functions:
+                raise self.error(
+                    f"schedule target {target!r} is not a function of this stack", where
+                )
+            else:
+                runnable.append(target)
+        if not runnable:
+            return
+        if isinstance(input_, str):
+            try:
+                input_ = json.loads(input_)
+            except ValueError as exc:
+                raise self.error(f"input is not valid JSON: {exc}", where) from exc
+        if name in self.schedules:
+            raise self.error(f"two schedules are named {name!r}", where)
+        table: dict[str, Any] = {"expression": expression, "targets": runnable, "enabled": enabled}
+        if input_ is not None:
+            table["input"] = input_
+        self.schedules[name] = table
+
+    def add_sqs(
+        self,
+        name: str,
+        function: str,
+        *,
+        options: dict[str, Any],
+        resource: str,
+        type_: str,
+        where: str,
+    ) -> None:
+        """Add an SQS queue feeding ``function`` (one function per queue, as the config)."""
+        if function in self.skipped:
+            self.note(resource, "unsupported", type_, f"queue {name} -> {function} is not run")
+            return
+        if name in self.sqs:
+            self.note(
+                resource,
+                "unsupported",
+                type_,
+                f"queue {name} already feeds {self.sqs[name]['function']}; only one consumer runs",
+            )
+            return
+        self.sqs[name] = {"function": function, **options}
+
+    def add_sns(self, topic: str, function: str, *, resource: str, type_: str) -> None:
+        """Subscribe ``function`` to an SNS topic."""
+        if function in self.skipped:
+            self.note(resource, "unsupported", type_, f"topic {topic} -> {function} is not run")
+            return
+        entry = self.sns.setdefault(topic, {"functions": []})
+        if function not in entry["functions"]:
+            entry["functions"].append(function)
+
+    # --- result -------------------------------------------------------------------------
+
+    def build(self) -> Translation:
+        """The validated :class:`Translation`.
+
+        Raises:
+            SourceError: nothing runnable, or a rule of the config is broken.
+        """
+        if not self.functions:
+            skipped = ", ".join(f"{n} ({why})" for n, why in self.skipped.items())
+            raise self.error(
+                "no Python Lambda function to run" + (f"; not run: {skipped}" if skipped else ""),
+                "",
+            )
+        for name in self.sqs:
+            self.note(
+                name,
+                "info",
+                "SQS queue",
+                "feeds its function locally from DevServer.send_sqs; SendMessage calls from "
+                "handlers go to AWS, or to AWS_ENDPOINT_URL_SQS if set (no local SQS endpoint)",
+            )
+        for name in self.sns:
+            self.note(
+                name,
+                "info",
+                "SNS topic",
+                "feeds its functions locally from DevServer.publish_sns; Publish calls from "
+                "handlers go to AWS, or to AWS_ENDPOINT_URL_SNS if set (no local SNS endpoint)",
+            )
+        data: dict[str, Any] = {
+            "functions": self.functions,
+            "websocket": {**self.websocket, "routes": self.routes},
+            "schedules": self.schedules,
+            "sqs": self.sqs,
+            "sns": self.sns,
+            "region": self.region,
+            "account": self.account,
+        }
+        try:
+            config = parse_config(data, base_dir=self.source.parent, source=self.source)
+        except ConfigurationError as exc:
+            raise self.error(f"translated config is invalid: {exc}", "") from exc
+        return Translation(config, self.source, self.format, tuple(self.notes))
