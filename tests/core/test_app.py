@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from warmline.adapters.compose import from_environment
 from warmline.connections.local import LocalConnections
 from warmline.core.app import App, Context, Invocation, Response
 from warmline.core.events import Connect, ConnectionRef, Disconnect, Headers, Message, WarmUp
@@ -54,6 +55,8 @@ class Harness:
         self.conns = LocalConnections()
         self.conns.open(CID)
         self.app = App(store=self.store, connections=lambda ref: self.conns, **app_kwargs)
+        # composed as an adapter would, from an empty environment (runner, signature check)
+        self.app.compose(from_environment({}))
         self.log = StepLogger(keep=True, stream=_Null())
 
     def invocation(self) -> Invocation:
