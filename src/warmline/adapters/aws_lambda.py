@@ -28,7 +28,6 @@ import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 
-from warmline.adapters.compose import compose
 from warmline.core.app import STORE_APOLOGY, App, FlowReply, Invocation, Response
 from warmline.core.events import (
     Connect,
@@ -288,6 +287,8 @@ def lambda_handler(
     Returns:
         ``handler(event, context)`` for the function's configuration.
     """
+    from warmline.adapters.compose import compose
+
     compose(app)
     state = {"cold": True}
     logger = log or StepLogger(base={"app": app.name})

@@ -41,7 +41,6 @@ from warmline.core.events import (
 from warmline.core.http import Response, handle_connect, handle_http
 from warmline.core.routing import CONNECT, DEFAULT, DISCONNECT, RouteSelector, check_route_key
 from warmline.core.session import DEFAULT_TTL_S
-from warmline.core.wiring import Wiring
 from warmline.errors import ConfigurationError
 
 # typing costs ~5 ms to import; annotations are strings, so only the checker needs it.
@@ -53,6 +52,7 @@ if TYPE_CHECKING:
     from warmline.core.events import ConnectionRef
     from warmline.core.ports import (
         ConnectionClient,
+        ConnectionsFactory,
         Runner,
         SessionStore,
         SignatureCheck,
@@ -60,13 +60,14 @@ if TYPE_CHECKING:
         StoreFactory,
     )
     from warmline.core.relay import Dtmf, Error, InboundMessage, Info, Interrupt, Prompt, Setup
+    from warmline.core.wiring import Wiring
 
     R = TypeVar("R")
     Handler = Callable[[Context[Any]], Any]
     F = TypeVar("F", bound=Callable[..., Any])
     UserConnections = Callable[[ConnectionRef], ConnectionClient]
 
-__all__ = ["STORE_APOLOGY", "App", "Context", "FlowReply", "Invocation", "Response", "Wiring"]
+__all__ = ["STORE_APOLOGY", "App", "Context", "FlowReply", "Invocation", "Response"]
 
 
 class FlowReply:
@@ -139,8 +140,7 @@ class App:
         self._twilio_auth_token = twilio_auth_token
         self._signature_check = signature_check
         self._runner = runner
-        self._wiring = Wiring()
-        self._composed = False
+        self._wiring: Wiring | None = None
         self.public_url = public_url
         self.session_ttl_s = session_ttl_s
         self.name = name
@@ -285,27 +285,30 @@ class App:
             The App, for chaining.
         """
         self._wiring = wiring
-        self._composed = True
         return self
+
+    def _port(self, name: str) -> Any:
+        """The composed Wiring's ``name`` (None before any composition)."""
+        return getattr(self._wiring, name) if self._wiring is not None else None
 
     @property
     def composed(self) -> bool:
         """True once an adapter (or the caller) composed this App with a Wiring."""
-        return self._composed
+        return self._wiring is not None
 
     @property
     def store(self) -> SessionStore:
         """The session store, created on first use."""
         if self._store is not None:
             return self._store
-        arg = self._store_arg if self._store_arg is not None else self._wiring.store
+        arg = self._store_arg if self._store_arg is not None else self._port("store")
         if arg is None:
             raise ConfigurationError(
                 "this App has no session store: pass App(store=...) or serve it through an "
                 "adapter (lambda_handler, AsgiApp, connect_handler), which composes one"
             )
         store: SessionStore = arg() if callable(arg) and not hasattr(arg, "put") else arg  # type: ignore[assignment]
-        wrap = self._wiring.store_wrapper
+        wrap = self._port("store_wrapper")
         self._store = wrap(store) if wrap is not None else store
         return self._store
 
@@ -319,7 +322,7 @@ class App:
         """
         if self._connections_arg is not None:
             return self._connections_arg(ref)
-        factory = self._wiring.connections
+        factory: ConnectionsFactory | None = self._port("connections")
         if factory is None:
             raise ConfigurationError(
                 "this App has no ConnectionClient: pass App(connections=...) or serve it "
@@ -336,18 +339,18 @@ class App:
         """The Twilio auth token, if signature checks are on."""
         token = self._twilio_auth_token
         if token is None:
-            token = self._wiring.twilio_auth_token
+            token = self._port("twilio_auth_token")
         return token() if callable(token) else token
 
     @property
     def signature_check(self) -> SignatureCheck | None:
         """What checks ``$connect`` handshakes when a token is set."""
-        return self._signature_check or self._wiring.signature_check
+        return self._signature_check or self._port("signature_check")
 
     @property
     def runner(self) -> Runner | None:
         """What runs handlers' coroutines."""
-        return self._runner or self._wiring.runner
+        return self._runner or self._port("runner")
 
     def encode(self, item: Any) -> bytes | str:
         """Turn what a handler sends into the wire frame."""
@@ -454,7 +457,7 @@ class App:
         if self.protocol == "relay":
             import warmline.core.relay  # noqa: F401
         _ = self.store
-        prewarm = self._wiring.prewarm
+        prewarm = self._port("prewarm")
         if self._connections_arg is None and prewarm is not None:
             prewarm()
 
