@@ -67,3 +67,32 @@ def test_package_all_names_resolve() -> None:
 def test_unknown_attribute_raises_attribute_error() -> None:
     with pytest.raises(AttributeError):
         _ = warmline.not_a_name
+
+
+RELAY_EXPORTS = (
+    "InboundMessage",
+    "Setup",
+    "Prompt",
+    "Dtmf",
+    "Interrupt",
+    "Info",
+    "Error",
+    "Text",
+    "Play",
+    "SendDigits",
+    "Language",
+    "End",
+)
+
+
+def test_the_relay_messages_are_exported_and_loaded_on_first_use() -> None:
+    from warmline.core import relay
+
+    assert sorted(n for n in RELAY_EXPORTS if n not in warmline.__all__) == []
+    assert [n for n in RELAY_EXPORTS if getattr(warmline, n) is not getattr(relay, n)] == []
+    assert "warmline.core.relay" not in modules_after("import warmline")
+    assert "warmline.core.relay" in modules_after("from warmline import Prompt")
+
+
+def test_dir_lists_exactly_all() -> None:
+    assert dir(warmline) == sorted(warmline.__all__)

@@ -54,19 +54,3 @@ def test_an_unreachable_ssm_is_a_clear_error() -> None:
     secrets._CACHE.clear()
     with pytest.raises(ConfigurationError, match="cannot reach SSM"):
         secrets.secret("TOKEN", env)
-
-
-def test_the_default_store_follows_warmline_store(monkeypatch: pytest.MonkeyPatch) -> None:
-    from warmline.core.app import App
-    from warmline.stores.dynamodb import DynamoDBStore
-    from warmline.stores.memory import MemoryStore
-
-    monkeypatch.setenv("WARMLINE_STORE", "memory")
-    assert isinstance(App().store, MemoryStore)
-    monkeypatch.setenv("WARMLINE_STORE", "dynamodb")
-    monkeypatch.setenv("WARMLINE_DYNAMODB_TABLE", "calls")
-    store = App().store
-    assert isinstance(store, DynamoDBStore) and store.table_name == "calls"
-    monkeypatch.setenv("WARMLINE_STORE", "postgres")
-    with pytest.raises(ConfigurationError, match="WARMLINE_STORE"):
-        _ = App().store

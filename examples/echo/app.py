@@ -8,43 +8,39 @@ from __future__ import annotations
 
 import os
 
-from warmline import App, Context, lambda_handler
+from warmline import App, Context, Interrupt, Prompt, Setup, lambda_handler
 
-app = App(
-    name="echo",
-    # Set TWILIO_AUTH_TOKEN to check X-Twilio-Signature on every connect.
-    twilio_auth_token=os.environ.get("TWILIO_AUTH_TOKEN") or None,
-    public_url=os.environ.get("WARMLINE_PUBLIC_URL") or None,
-)
+# With TWILIO_AUTH_TOKEN set, lambda_handler turns on X-Twilio-Signature checks of every
+# connect; they are over the public URL, as written in the TwiML.
+app = App(name="echo", public_url=os.environ.get("WARMLINE_PUBLIC_URL") or None)
 
 GREETING = "Hello! Say something and I will say it back."
 
 
-@app.route("setup")
-def greet(ctx: Context) -> str:
+@app.setup
+def greet(ctx: Context[Setup]) -> str:
     """The first frame of a call: answer with a greeting."""
     return GREETING
 
 
-@app.route("prompt")
-def echo(ctx: Context) -> str | None:
+@app.prompt
+def echo(ctx: Context[Prompt]) -> str | None:
     """A caller's utterance: partial prompts are ignored, final ones said back."""
-    prompt = ctx.message
-    if prompt is None or not getattr(prompt, "last", True):
+    if not ctx.message.last:
         return None
-    return f"You said: {getattr(prompt, 'voice_prompt', '')}"
+    return f"You said: {ctx.message.voice_prompt}"
 
 
-@app.route("interrupt")
-def interrupted(ctx: Context) -> None:
+@app.interrupt
+def interrupted(ctx: Context[Interrupt]) -> None:
     """Barge-in: Twilio already purged its queue; just note what was heard."""
-    ctx.annotate(heard=getattr(ctx.message, "utterance_until_interrupt", ""))
+    ctx.annotate(heard=ctx.message.utterance_until_interrupt)
 
 
 @app.default
 def other(ctx: Context) -> None:
     """dtmf, info, error and unknown types: logged, nothing sent."""
-    ctx.annotate(type=getattr(ctx.message, "type", None))
+    ctx.annotate(type=ctx.message.type if ctx.message is not None else None)
 
 
 handler = lambda_handler(app)

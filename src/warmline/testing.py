@@ -1,9 +1,17 @@
 """Helpers for testing warmline apps without AWS: events, a Lambda context, an import probe.
 
 Shipped in the package (as starlette ships ``testclient``) so that users test their own
-routes the same way warmline's tests do::
+routes the same way warmline's tests do. :class:`RelayCall` plays one ConversationRelay
+call through the app's Lambda handler, in process::
 
-    from warmline.testing import LambdaContext, websocket_event
+    from warmline.testing import RelayCall
+
+    call = RelayCall(app)            # a memory store and in-process connections
+    call.connect()
+    call.setup()                     # -> the frames the app sent: [{"type": "text", ...}]
+    call.prompt("What are your hours?")
+
+The raw pieces are here too, for other shapes of test::
 
     handler = lambda_handler(app)
     handler(websocket_event("CONNECT"), LambdaContext())
@@ -23,7 +31,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["LambdaContext", "http_event", "modules_after", "new_id", "websocket_event"]
+__all__ = [
+    "LambdaContext",
+    "RelayCall",
+    "http_event",
+    "modules_after",
+    "new_id",
+    "websocket_event",
+]
 
 
 def new_id() -> str:
@@ -147,6 +162,89 @@ def http_event(
         "body": body,
         "isBase64Encoded": False,
     }
+
+
+class RelayCall:
+    """One ConversationRelay call through ``app``'s Lambda handler, in process.
+
+    The App is composed for the test: its ports not given explicitly are a
+    :class:`~warmline.stores.memory.MemoryStore` and
+    :class:`~warmline.connections.local.LocalConnections` (the ``store`` and
+    ``connections`` attributes), with no signature check unless the App has a token.
+
+    Args:
+        app: the App under test.
+        connection_id: the WebSocket connection's id.
+        call_sid: the call's ``callSid`` in the ``setup`` frame.
+    """
+
+    def __init__(
+        self, app: Any, *, connection_id: str = "R1kmxc2VNjMCFIA=", call_sid: str = "CA" + "0" * 32
+    ) -> None:
+        import io
+
+        from warmline.adapters.aws_lambda import lambda_handler
+        from warmline.adapters.compose import from_environment
+        from warmline.connections.local import LocalConnections
+        from warmline.log import StepLogger
+        from warmline.stores.memory import MemoryStore
+
+        self.store = MemoryStore()
+        self.connections = LocalConnections()
+        self.connection_id = connection_id
+        self.call_sid = call_sid
+        conns = self.connections
+        app.compose(from_environment({}, store=self.store, connections=lambda ref, log: conns))
+        #: the step log's records (``step``, ``route``, ``durationMs``, ...).
+        self.log = StepLogger(io.StringIO(), keep=True)
+        self.handler = lambda_handler(app, log=self.log)
+        self._seen = 0
+
+    def connect(self, headers: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """The ``$connect`` handshake; returns the proxy result (``statusCode``)."""
+        self.connections.open(self.connection_id)
+        event = websocket_event("CONNECT", connection_id=self.connection_id, headers=headers)
+        result: dict[str, Any] = self.handler(event, LambdaContext())
+        return result
+
+    def send(self, frame: Mapping[str, Any]) -> list[Any]:
+        """Send one frame from Twilio's side; returns the frames the app sent back."""
+        import json
+
+        body = json.dumps(dict(frame))
+        event = websocket_event("MESSAGE", body=body, connection_id=self.connection_id)
+        self.handler(event, LambdaContext())
+        sent = self.connections.sent_json(self.connection_id)
+        new, self._seen = sent[self._seen :], len(sent)
+        return new
+
+    def setup(self, **fields: Any) -> list[Any]:
+        """Twilio's ``setup`` frame (``fields`` override its values)."""
+        frame = {
+            "type": "setup",
+            "sessionId": "VX" + self.call_sid[2:],
+            "callSid": self.call_sid,
+            "accountSid": "AC" + "0" * 32,
+            "from": "+15550100",
+            "to": "+15550199",
+            "callType": "PSTN",
+            "direction": "inbound",
+            "callStatus": "RINGING",
+            **fields,
+        }
+        return self.send(frame)
+
+    def prompt(self, text: str, *, last: bool = True, lang: str = "en-US") -> list[Any]:
+        """What the caller said (``last=False``: a partial prompt)."""
+        return self.send({"type": "prompt", "voicePrompt": text, "lang": lang, "last": last})
+
+    def dtmf(self, digit: str) -> list[Any]:
+        """A key the caller pressed."""
+        return self.send({"type": "dtmf", "digit": digit})
+
+    def interrupt(self, heard: str = "") -> list[Any]:
+        """A barge-in, after the caller heard ``heard``."""
+        return self.send({"type": "interrupt", "utteranceUntilInterrupt": heard})
 
 
 def modules_after(code: str, *, timeout_s: float = 60.0) -> set[str]:

@@ -227,3 +227,19 @@ def test_to_event_rejects_non_objects() -> None:
     with pytest.raises(InvalidEventError):
         to_event([1])
     assert isinstance(to_event({"source": "serverless-plugin-warmup"}), WarmUp)
+
+
+def test_a_connect_event_goes_through_the_apps_contact_flow_handler() -> None:
+    """Without connect_handler's deadline and retries, lambda_handler still answers a
+    contact flow with the flat map, from the App's @app.contact_flow handler."""
+    from warmline.agent.app import AgentConfig, build_app
+
+    store = MemoryStore()
+    handler = lambda_handler(build_app(store=store), log=StepLogger(io.StringIO()))
+    event = json.loads((EVENTS / "connect" / "voice_start.json").read_text())
+
+    result = handler(event, LambdaContext())
+
+    assert result["answer"] == AgentConfig().greeting
+    assert result["intent"] == "greeting" and result["next"] == "continue"
+    assert all(isinstance(v, str) for v in result.values())

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from warmline.adapters.compose import from_environment
 from warmline.connections.local import LocalConnections
 from warmline.core.app import App, Context, Invocation, Response
 from warmline.core.events import Connect, ConnectionRef, Disconnect, Headers, Message, WarmUp
@@ -54,6 +55,8 @@ class Harness:
         self.conns = LocalConnections()
         self.conns.open(CID)
         self.app = App(store=self.store, connections=lambda ref: self.conns, **app_kwargs)
+        # composed as an adapter would, from an empty environment (runner, signature check)
+        self.app.compose(from_environment({}))
         self.log = StepLogger(keep=True, stream=_Null())
 
     def invocation(self) -> Invocation:
@@ -300,3 +303,96 @@ def test_annotating_a_field_the_app_also_logs_does_not_break_the_request() -> No
     h.app.route("prompt")(lambda ctx: ctx.annotate(turn=99, route="mine", sends=7, cold=None))
     assert h.message(prompt("x")).status_code == 200
     assert h.log.records is not None and h.log.records[-1]["turn"] == 99
+
+
+# --- typed routes ---------------------------------------------------------------------
+def test_typed_decorators_register_their_relay_type_and_get_that_message() -> None:
+    from warmline.core.relay import Dtmf, Interrupt, Prompt, Setup
+
+    h = Harness()
+    seen: list[object] = []
+
+    @h.app.setup
+    def on_setup(ctx: Context[Setup]) -> None:
+        seen.append(ctx.message)
+
+    @h.app.prompt
+    def on_prompt(ctx: Context[Prompt]) -> str:
+        seen.append(ctx.message)
+        return ctx.message.voice_prompt.upper()
+
+    @h.app.dtmf
+    def on_dtmf(ctx: Context[Dtmf]) -> None:
+        seen.append(ctx.message)
+
+    @h.app.interrupt
+    def on_interrupt(ctx: Context[Interrupt]) -> None:
+        seen.append(ctx.message)
+
+    h.message(SETUP)
+    h.message(prompt("hi"))
+    h.message(frame(type="dtmf", digit="5"))
+    h.message(frame(type="interrupt", utteranceUntilInterrupt="H"))
+
+    assert [type(m).__name__ for m in seen] == ["Setup", "Prompt", "Dtmf", "Interrupt"]
+    assert sorted(h.app.routes) == ["dtmf", "interrupt", "prompt", "setup"]
+    assert h.frames() == [{"type": "text", "token": "HI", "last": True}]
+    assert on_prompt is h.app.routes["prompt"]  # the decorator returns the function
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"protocol": "raw"}, {"route_selection_expression": "$request.body.kind"}]
+)
+def test_typed_decorators_need_the_relay_protocol_routed_by_type(kwargs: dict[str, Any]) -> None:
+    app = App(**kwargs)
+    with pytest.raises(ConfigurationError, match="@app.prompt"):
+        app.prompt(lambda ctx: None)
+    assert app.routes == {}
+
+
+def test_context_subscript_is_the_class_at_run_time() -> None:
+    from warmline.core.relay import Prompt
+
+    assert Context[Prompt] is Context
+
+
+def test_a_contact_flow_handler_gets_the_turn_and_its_reply_is_collected() -> None:
+    from warmline.core.app import FlowReply
+    from warmline.core.events import ContactFlow
+    from warmline.core.relay import Prompt, Text
+
+    h = Harness()
+
+    @h.app.contact_flow
+    def flow(ctx: Context[Prompt | None]) -> Any:
+        ctx.annotate(intent="answer")
+        assert isinstance(ctx.message, Prompt)
+        yield Text(token=ctx.message.voice_prompt)
+        yield "!"
+
+    event = ContactFlow("c1", "c0", {}, {}, message=Prompt(voice_prompt="hello", last=True))
+    reply = h.app.handle(event, h.invocation())
+
+    assert isinstance(reply, FlowReply)
+    assert [getattr(i, "token", i) for i in reply.items] == ["hello", "!"]
+    assert reply.fields == {"intent": "answer"} and reply.session is None
+
+
+def test_contact_flow_writes_are_fenced_to_the_claimed_turn() -> None:
+    from warmline.core.events import ContactFlow
+    from warmline.core.session import SessionRecord
+
+    h = Harness()
+    h.store.put(SessionRecord(session_id="c0", turn=3))
+    results: list[object] = []
+
+    @h.app.contact_flow
+    def flow(ctx: Context[None]) -> None:
+        results.append(ctx.update_session(lambda r: r.evolve(data={"said": "x"})))
+
+    h.app.handle(ContactFlow("c1", "c0", {}, {}, turn=3), h.invocation())
+    h.app.handle(ContactFlow("c1", "c0", {}, {}, turn=2), h.invocation())  # a late worker
+    stored = h.store.get("c0")
+
+    assert stored is not None and stored.data == {"said": "x"} and stored.version == 2
+    assert [getattr(r, "version", None) for r in results] == [2, 2]  # the late one wrote nothing

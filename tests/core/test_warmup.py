@@ -448,17 +448,3 @@ def test_every_exported_name_exists() -> None:
 
     module = importlib.import_module("warmline.core.warmup")
     assert sorted(n for n in module.__all__ if not hasattr(module, n)) == []
-
-
-def test_a_warm_up_loads_the_post_path_and_not_http_client() -> None:
-    """The built-in pre-warm loads what the first post needs; http.client is not on it
-    (~20 ms that the pre-warm used to spend for nothing)."""
-    loaded = modules_after(
-        "import os\n"
-        "os.environ['AWS_ACCESS_KEY_ID'] = 'a'; os.environ['AWS_SECRET_ACCESS_KEY'] = 'b'\n"
-        "from warmline.core.app import App\n"
-        "app = App(store='memory')\n"
-        "app._prewarm_builtin()\n"
-    )
-    assert {"warmline.connections.apigw", "socket"} <= loaded
-    assert "http.client" not in loaded

@@ -16,6 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "stores"))
 
 from moto_server import ENV, moto_server  # noqa: E402
 
+from warmline.adapters.loops import ThreadLoops  # noqa: E402
 from warmline.connections.local import LocalConnections  # noqa: E402
 from warmline.core.app import App  # noqa: E402
 from warmline.core.events import ConnectionRef, Message  # noqa: E402
@@ -115,7 +116,7 @@ class Harness:
         self.conns = conns or LocalConnections()
         self.conns.open(CID)
         self.log = StepLogger(io.StringIO(), keep=True)
-        self.app = App(store=store, connections=lambda ref: self.conns)
+        self.app = App(store=store, connections=lambda ref: self.conns, runner=ThreadLoops())
         self.worker = TurnWorker(
             answer, policy=policy or StreamPolicy(filler_after_s=None), **worker_options
         )

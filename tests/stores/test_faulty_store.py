@@ -1,7 +1,8 @@
 """FaultyStore: forwards to a real store, fails or stalls on command, writes nothing then.
 
-The App wraps its store only when ``WARMLINE_DEV_FAULTS`` is set (warmline dev sets it),
-so production code never runs through the wrapper.
+The composition edge wraps the App's store only when ``WARMLINE_DEV_FAULTS`` is set
+(warmline dev sets it; tested in ``tests/adapters/test_compose.py``), so production code
+never runs through the wrapper.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from warmline.core.app import App
 from warmline.core.session import SessionRecord
 from warmline.errors import StoreUnavailableError
 from warmline.stores import faulty
@@ -71,14 +71,3 @@ def test_the_invocation_switch_is_what_warmline_dev_sets(store: FaultyStore) -> 
     faulty.set_active(None)
     assert stalled.get("VX1") is not None
     assert faulty.active() == {}
-
-
-def test_the_app_wraps_its_store_only_under_warmline_dev(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    inner = SQLiteStore(tmp_path / "a.sqlite3")
-    monkeypatch.delenv("WARMLINE_DEV_FAULTS", raising=False)
-    assert App(store=inner).store is inner
-    monkeypatch.setenv("WARMLINE_DEV_FAULTS", "1")
-    wrapped = App(store=inner).store
-    assert isinstance(wrapped, FaultyStore) and wrapped.inner is inner

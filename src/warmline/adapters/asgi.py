@@ -13,9 +13,14 @@ One port serves everything a Twilio call needs, as API Gateway + a function URL 
 Why worker threads: ``App.handle`` is synchronous (it is what Lambda calls) and may block
 on the session store; running it on the event loop would stall every other call. Each
 event runs in a thread of a bounded pool; a handler's coroutines run on that thread's own
-loop (``App._run``). Messages of one socket are handled concurrently, as API Gateway
-invokes one Lambda per message: an ``interrupt`` is seen while the ``prompt`` it cuts off
-is still streaming, which is what the App's turn fencing expects.
+loop (the composed runner, :class:`~warmline.adapters.loops.ThreadLoops`). Messages of
+one socket are handled concurrently, as API Gateway invokes one Lambda per message: an
+``interrupt`` is seen while the ``prompt`` it cuts off is still streaming, which is what
+the App's turn fencing expects.
+
+``AsgiApp`` is the container's composition edge: the App's ports that were not given
+explicitly come from the environment (:func:`warmline.adapters.compose.from_environment`),
+and its ConnectionClient is this server's sockets.
 
 Sends go straight onto the sockets (:class:`~warmline.adapters.asgi_sockets.SocketRegistry`,
 installed as the App's ConnectionClient); with a router (:mod:`warmline.adapters.asgi_redis`)
@@ -43,6 +48,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from warmline.adapters.asgi_sockets import CLOSE, Router, SocketRegistry
+from warmline.adapters.compose import compose
 from warmline.core.app import App, Invocation, Response
 from warmline.core.events import (
     Connect,
@@ -109,7 +115,7 @@ class AsgiApp:
         if trusted_proxies < 0:
             raise ValueError(f"trusted_proxies must be >= 0, not {trusted_proxies}")
         self.trusted_proxies = trusted_proxies
-        self.app = app
+        self.app = compose(app)  # the container's edge: ports from the environment
         self.ws_path = ws_path
         self.router = router
         self.registry = SocketRegistry(router)

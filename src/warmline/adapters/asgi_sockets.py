@@ -23,8 +23,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 from warmline.core.limits import MAX_POST_BYTES
+from warmline.core.ports import ConnectionInfo
 from warmline.errors import ConnectionGoneError, PayloadTooLargeError
-from warmline.types import ConnectionInfo
 
 if TYPE_CHECKING:
     import asyncio

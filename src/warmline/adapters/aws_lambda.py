@@ -14,9 +14,12 @@ Order of checks for each raw event (PROTOCOLS.md §2.2, §4):
 3. Amazon Connect ``ContactFlowEvent``.
 4. SQS and SNS records, then any other JSON object: async work for ``@app.worker``.
 
-This module is on every cold start: it imports only the standard library's cheapest
-modules and warmline's pure core. The event loop, the store and the HTTP client are
-created on first use and kept for the life of the environment.
+``lambda_handler`` is the composition edge of a Lambda function: it reads the
+environment once (:func:`warmline.adapters.compose.from_environment`) and composes the
+App's ports that were not given explicitly. This module is on every cold start: it
+imports only the standard library's cheapest modules and warmline's pure core. The event
+loop, the store and the HTTP client are created on first use and kept for the life of
+the environment.
 """
 
 from __future__ import annotations
@@ -25,10 +28,11 @@ import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 
-from warmline.core.app import STORE_APOLOGY, App, Invocation, Response
+from warmline.core.app import STORE_APOLOGY, App, FlowReply, Invocation, Response
 from warmline.core.events import (
     Connect,
     ConnectionRef,
+    ContactFlow,
     Disconnect,
     Event,
     Headers,
@@ -286,6 +290,9 @@ def lambda_handler(
     Returns:
         ``handler(event, context)`` for the function's configuration.
     """
+    from warmline.adapters.compose import compose
+
+    compose(app)
     state = {"cold": True}
     logger = log or StepLogger(base={"app": app.name})
 
@@ -314,7 +321,7 @@ def lambda_handler(
             return {"statusCode": 400}
         if isinstance(event, list):
             return _handle_batch(app, event, invocation)
-        if isinstance(event, WorkerTask) and "worker" not in app._special:
+        if isinstance(event, WorkerTask) and not app.handles("worker"):
             # An object of no known shape is async work only if the app takes async work;
             # otherwise it is garbage: a 400, not an exception (and no async retries).
             logger("invalid_event", "error", error="an event of no known shape", cold=cold)
@@ -324,6 +331,10 @@ def lambda_handler(
             # Hold this environment a moment so the fan-out's other pings find it busy
             # and land in other environments (lambda-warmer does the same, PROTOCOLS §4.4).
             time.sleep(WARMUP_HOLD_S)
+        if isinstance(result, FlowReply) and isinstance(event, ContactFlow):
+            from warmline.adapters.connect_response import flow_response
+
+            return flow_response(result, event)
         return result.to_lambda() if isinstance(result, Response) else result
 
     handler.app = app  # type: ignore[attr-defined]

@@ -42,6 +42,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from warmline.core.app import FlowReply
+    from warmline.core.events import ContactFlow
+
 __all__ = [
     "NEXT_CONTINUE",
     "NEXT_END",
@@ -51,6 +54,7 @@ __all__ = [
     "collect_reply",
     "error_response",
     "fit_response",
+    "flow_response",
     "reply_response",
     "response_bytes",
     "truncate_at_sentence",
@@ -286,6 +290,34 @@ def reply_response(
     if nxt == NEXT_HANDOFF and ended is not None:
         response["handoffReason"] = str(ended.get("trigger") or "")[:MAX_REASON_CHARS]
     return response
+
+
+def flow_response(
+    reply: FlowReply, event: ContactFlow, *, reprompt_text: str = ""
+) -> dict[str, str]:
+    """The flat map for what a ``@app.contact_flow`` handler said, fitted and validated.
+
+    Args:
+        reply: the App's result for the contact flow.
+        event: the invocation (its ``turn``, else the session's, is ``sessionTurn``).
+        reprompt_text: said when the customer's turn carried no words and no keys and
+            the handler said nothing.
+
+    Raises:
+        LocalProtocolError: the map cannot be made to fit (a single over-long word).
+    """
+    session = reply.session
+    data = getattr(session, "data", None)
+    turn = event.turn or int(getattr(session, "turn", 0) or 0)
+    response = reply_response(
+        reply.items,
+        turn=turn,
+        fields=reply.fields,
+        topic=data.get("topic") if isinstance(data, Mapping) else None,
+    )
+    if not response["answer"] and event.message is None and reprompt_text:
+        response["answer"] = reprompt_text
+    return validate_flat_response(fit_response(response))
 
 
 def _kind(value: object) -> str:

@@ -50,6 +50,7 @@ from warmline.errors import ConfigurationError
 if TYPE_CHECKING:
     from warmline.agent.answerers import Answerer
     from warmline.agent.kb import Retriever
+    from warmline.core.relay import Dtmf, Prompt
     from warmline.core.session import SessionRecord
 
 __all__ = [
@@ -292,6 +293,22 @@ class Agent:
         line = f"{self.config.unknown_key} {self.config.menu.prompt()}".strip()
         return self._say(ctx, None, line, offer=None)
 
+    def on_contact_flow(self, ctx: Context[Prompt | Dtmf | None]) -> Any:
+        """An Amazon Connect turn: words go to :meth:`on_prompt`, keys to :meth:`on_dtmf`;
+        a turn with neither greets a new contact (and says nothing mid-contact, where the
+        Connect adapter asks again)."""
+        from warmline.core.relay import Dtmf, Prompt
+
+        msg = ctx.message
+        if isinstance(msg, Prompt):
+            return self.on_prompt(ctx)
+        if isinstance(msg, Dtmf):
+            return self.on_dtmf(ctx)
+        if _history(ctx.session):
+            return None
+        ctx.annotate(intent="greeting")
+        return self.on_setup(ctx)
+
     def on_interrupt(self, ctx: Context) -> None:
         """Barge-in: the history keeps only what the caller heard."""
         heard = str(getattr(ctx.message, "utterance_until_interrupt", "") or "")
@@ -513,6 +530,7 @@ def build_app(
     app.route("info")(agent.on_info)
     app.route("error")(agent.on_error)
     app.default(agent.on_other)
+    app.contact_flow(agent.on_contact_flow)
     app.prewarm(agent.prewarm)
     if chat:
         from warmline.agent.chat import ChatChannel

@@ -279,13 +279,35 @@ class WorkerTask(Struct):
 
 
 class ContactFlow(Struct):
-    """An Amazon Connect contact-flow invocation (PROTOCOLS.md §4.5)."""
+    """An Amazon Connect contact-flow invocation (PROTOCOLS.md §4.5).
 
-    __slots__ = ("contact_id", "initial_contact_id", "parameters", "contact_data")
+    Attributes:
+        contact_id: ``ContactData.ContactId``.
+        initial_contact_id: ``InitialContactId`` (else ``contact_id``): the session key,
+            kept across transfers.
+        parameters: the block's parameters (string values only).
+        contact_data: ``Details.ContactData`` as sent.
+        message: the customer's turn as a relay message: a ``Prompt`` (words), a
+            ``Dtmf`` (keys) or None (no input); the Connect adapter reads it from the
+            parameters it is configured with.
+        turn: the session turn the adapter claimed for this request (0: none); the
+            handler's session writes are fenced to it.
+    """
+
+    __slots__ = (
+        "contact_id",
+        "initial_contact_id",
+        "parameters",
+        "contact_data",
+        "message",
+        "turn",
+    )
     contact_id: str
     initial_contact_id: str
     parameters: Mapping[str, str]
     contact_data: Mapping[str, Any]
+    message: Any
+    turn: int
 
     def __init__(
         self,
@@ -293,6 +315,8 @@ class ContactFlow(Struct):
         initial_contact_id: str,
         parameters: Mapping[str, str],
         contact_data: Mapping[str, Any],
+        message: Any = None,
+        turn: int = 0,
     ) -> None:
         init_fields(
             self,
@@ -300,6 +324,8 @@ class ContactFlow(Struct):
             initial_contact_id=initial_contact_id,
             parameters=parameters,
             contact_data=contact_data,
+            message=message,
+            turn=turn,
         )
 
 

@@ -7,7 +7,8 @@ call lives in memory. A :class:`SessionRecord` is read from and written to a
 - ``version == 0`` means "never stored"; ``store.put(record)`` creates it only if absent.
 - Every successful put stores ``version + 1`` and returns that new record.
 - A writer that loses the race gets :class:`~warmline.errors.VersionConflictError`,
-  re-reads, re-applies its change and tries again (:func:`warmline.stores.base.update`).
+  re-reads, re-applies its change and tries again (:func:`compare_and_set`, the one
+  retry loop: ``Context.update_session`` and :func:`warmline.stores.base.update` use it).
 
 Time is an argument here: ``expires_at`` is epoch seconds (DynamoDB's TTL unit,
 PROTOCOLS.md §7) and records are "expired" relative to a ``now`` the caller passes.
@@ -16,17 +17,27 @@ PROTOCOLS.md §7) and records are "expired" relative to a ``now`` the caller pas
 from __future__ import annotations
 
 from warmline.core._struct import Struct, init_fields
+from warmline.errors import ConfigurationError, VersionConflictError
 
 # typing costs ~5 ms to import; annotations are strings, so it is only needed
 # by the type checker.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
-__all__ = ["DEFAULT_TTL_S", "SessionRecord"]
+    from warmline.core.ports import SessionStore
+
+__all__ = ["DEFAULT_TTL_S", "DEFAULT_UPDATE_ATTEMPTS", "SessionRecord", "compare_and_set"]
 
 #: Sessions outlive API Gateway's 2 h connection maximum by a margin.
 DEFAULT_TTL_S = 3 * 60 * 60
+
+#: Compare-and-sets :func:`compare_and_set` tries before giving up. A conflict means
+#: another writer made progress, so a handful suffices for one call's few concurrent
+#: writers (a prompt, an interrupt, a streaming worker); livelock would need that many
+#: wins in a row by others.
+DEFAULT_UPDATE_ATTEMPTS = 16
 
 
 class SessionRecord(Struct):
@@ -81,3 +92,63 @@ class SessionRecord(Struct):
         """A copy with ``changes`` applied (the version is kept; the store bumps it)."""
         record: SessionRecord = self.replace(**changes)
         return record
+
+
+def compare_and_set(
+    store: SessionStore,
+    session_id: str,
+    change: Callable[[SessionRecord], SessionRecord],
+    *,
+    attempts: int = DEFAULT_UPDATE_ATTEMPTS,
+    create: bool = False,
+    current: SessionRecord | None = None,
+) -> SessionRecord | None:
+    """Apply ``change`` to the live record with compare-and-set, re-reading on conflict.
+
+    ``change`` may run more than once (once per attempt), always on the freshest record,
+    so it must be a pure function of its argument: ``lambda r: r.evolve(turn=r.turn + 1)``.
+    Returning the record unchanged writes nothing.
+
+    Args:
+        store: the SessionStore.
+        session_id: the record to change.
+        change: returns the new record; it must keep ``session_id`` and ``version``
+            (the store bumps the version).
+        attempts: how many compare-and-sets to try before giving up (>= 1).
+        create: when no live record exists, apply ``change`` to a fresh
+            ``SessionRecord(session_id)`` and create it.
+        current: the record as the caller last read it: the first attempt starts from it
+            instead of reading the store again.
+
+    Returns:
+        The record as stored, or None when there is no live record and ``create`` is
+        false.
+
+    Raises:
+        VersionConflictError: still losing after ``attempts`` tries (the last conflict).
+        ConfigurationError: ``attempts`` is not an int >= 1, or ``change`` returned
+            something other than the record with its ``session_id`` and ``version``.
+    """
+    if not isinstance(attempts, int) or isinstance(attempts, bool) or attempts < 1:
+        raise ConfigurationError(f"attempts must be an int >= 1, got {attempts!r}")
+    last: VersionConflictError | None = None
+    for _ in range(attempts):
+        record = current if current is not None else store.get(session_id)
+        current = None
+        if record is None:
+            if not create:
+                return None
+            record = SessionRecord(session_id=session_id)
+        new = change(record)
+        if not isinstance(new, SessionRecord):
+            raise ConfigurationError(f"change returned {type(new).__name__}, not SessionRecord")
+        if new.session_id != record.session_id or new.version != record.version:
+            raise ConfigurationError("change must keep session_id and version (use evolve)")
+        if record.version and new == record:
+            return record
+        try:
+            return store.put(new)
+        except VersionConflictError as exc:
+            last = exc
+    assert last is not None
+    raise last

@@ -22,9 +22,14 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from warmline.core.session import DEFAULT_TTL_S, SessionRecord
-from warmline.errors import ConfigurationError, StoreError, VersionConflictError
-from warmline.types import SessionStore
+from warmline.core.ports import SessionStore
+from warmline.core.session import (
+    DEFAULT_TTL_S,
+    DEFAULT_UPDATE_ATTEMPTS,
+    SessionRecord,
+    compare_and_set,
+)
+from warmline.errors import ConfigurationError, StoreError
 
 __all__ = [
     "DEFAULT_TTL_S",
@@ -42,11 +47,6 @@ __all__ = [
 
 #: Wall-clock seconds since the epoch; stores take one so tests can move time.
 Clock = Callable[[], float]
-
-#: Re-reads :func:`update` makes before giving up. A conflict means another writer made
-#: progress, so a handful suffices for one call's few concurrent writers (a prompt, an
-#: interrupt, a streaming worker); livelock would need that many wins in a row by others.
-DEFAULT_UPDATE_ATTEMPTS = 16
 
 
 def check_key(value: object, what: str = "session_id") -> str:
@@ -157,6 +157,10 @@ def update(
 ) -> SessionRecord:
     """Apply ``change`` to the live record with compare-and-set, re-reading on conflict.
 
+    The retry loop is :func:`warmline.core.session.compare_and_set` (the one the App's
+    ``Context.update_session`` uses too); this adds the key check and makes a missing
+    record an error.
+
     ``change`` may run more than once (once per attempt), always on the freshest record,
     so it must be a pure function of its argument: ``lambda r: r.evolve(turn=r.turn + 1)``.
 
@@ -178,25 +182,7 @@ def update(
         ConfigurationError: bad arguments, or ``change`` altered ``session_id``/``version``.
     """
     check_key(session_id)
-    if not isinstance(attempts, int) or attempts < 1:
-        raise ConfigurationError(f"attempts must be an int >= 1, got {attempts!r}")
-    last: VersionConflictError | None = None
-    for _ in range(attempts):
-        current = store.get(session_id)
-        if current is None:
-            if not create:
-                raise StoreError(f"no live session {session_id!r} to update")
-            current = SessionRecord(session_id=session_id)
-        new = change(current)
-        if not isinstance(new, SessionRecord):
-            raise ConfigurationError(f"change returned {type(new).__name__}, not SessionRecord")
-        if new.session_id != current.session_id or new.version != current.version:
-            raise ConfigurationError("change must keep session_id and version (use evolve)")
-        if current.version and new == current:
-            return current
-        try:
-            return store.put(new)
-        except VersionConflictError as exc:
-            last = exc
-    assert last is not None
-    raise last
+    stored = compare_and_set(store, session_id, change, attempts=attempts, create=create)
+    if stored is None:
+        raise StoreError(f"no live session {session_id!r} to update")
+    return stored

@@ -1,0 +1,179 @@
+"""A WebSocket message through the App: parse, route, session bookkeeping, emit.
+
+Rules of this module:
+
+1. A frame that cannot be parsed is logged and answered 400; it never raises out of
+   the App and never writes to the store. A message over 128 KB is answered 413.
+2. Session bookkeeping happens whether or not the app handles that message type itself:
+   ``setup`` creates the session; a final ``prompt`` or an ``interrupt`` bumps the turn,
+   so work still streaming for an older turn sees the bump and stops (turn fencing).
+3. What a handler returns or yields is sent: a ``str`` (in the relay protocol a final
+   ``text`` token), a message, a dict, or an iterable / async iterable of them, after
+   which an open talk cycle is closed with ``last: true``. A send that finds the caller
+   gone stops the stream.
+4. A store failure during a message is told to the caller (:data:`STORE_APOLOGY`) and
+   answered 503: nothing is half-written, since each write is one compare-and-set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from warmline.core.context import Context
+from warmline.core.http import Response
+from warmline.core.limits import MAX_MESSAGE_BYTES
+from warmline.core.routing import DEFAULT
+from warmline.core.session import SessionRecord
+from warmline.errors import (
+    ConfigurationError,
+    FrameTooLargeError,
+    MalformedFrameError,
+    StoreError,
+    VersionConflictError,
+)
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from warmline.core.app import App
+    from warmline.core.context import Invocation
+    from warmline.core.events import Message
+
+__all__ = ["STORE_APOLOGY", "handle_message"]
+
+#: Said when the session store fails during a message (the caller may say it again).
+STORE_APOLOGY = "Sorry, I'm having trouble on my side right now. Please say that again."
+
+
+def handle_message(app: App, event: Message, inv: Invocation) -> Response:
+    """One WebSocket message, by the rules above."""
+    ctx: Context[Any] = Context(app, event, inv)
+    body = event.body
+    if len(body) * 4 > MAX_MESSAGE_BYTES and len(body.encode()) > MAX_MESSAGE_BYTES:
+        ctx.log("rejected", "warning", error="message over 128 KB", bytes=len(body.encode()))
+        return Response(413)
+    if app.protocol == "relay":
+        try:
+            _parse(app, ctx, body)
+        except (MalformedFrameError, FrameTooLargeError) as exc:
+            ctx.log("malformed_frame", "warning", error=str(exc))
+            return Response(400)
+    ctx.route = _route_for(app, event, ctx)
+    try:
+        _before_relay(ctx)
+        handler = app.routes.get(ctx.route)
+        if handler is None:
+            ctx.log("no_route", "warning", selected=ctx.route)
+            return Response(404)
+        response = _emit(app, ctx, app.call(handler, ctx))
+    except StoreError as exc:
+        return _store_failed(app, ctx, exc)
+    measured = {"cold": inv.cold, "durationMs": ctx.elapsed_ms(), "sends": ctx.sends}
+    ctx.log("message", **{**measured, **ctx.fields})
+    return response
+
+
+def _parse(app: App, ctx: Context[Any], body: str) -> None:
+    """The relay message, through the first channel that recognises the frame."""
+    from warmline.core.relay import parse_inbound
+
+    for channel in app.channels:
+        translated = channel.inbound(body)
+        if translated is not None:
+            ctx.channel, body = channel, translated
+            ctx.fields["channel"] = channel.name
+            break
+    ctx.message = parse_inbound(body)
+
+
+def _store_failed(app: App, ctx: Context[Any], exc: StoreError) -> Response:
+    """The store failed during a message: tell the caller, log it, answer 503 (rule 4).
+
+    The caller hears :data:`STORE_APOLOGY` through the message's channel (so a browser
+    gets it as chat) and may say it again once the store is back; silence would be
+    worse. Async work does not come here: it raises, so the platform's retries and
+    dead-letter queue have it.
+    """
+    ctx.log("store_unavailable", "error", error=repr(exc), cold=ctx.invocation.cold)
+    if app.protocol == "relay":
+        from warmline.core.relay import Text
+
+        try:
+            if not ctx.send(Text(token=STORE_APOLOGY, last=True)):
+                ctx.log("apology_failed", "error", error="the caller is gone (410)")
+        except Exception as post_exc:  # noqa: BLE001 - the apology is best effort
+            ctx.log("apology_failed", "error", error=repr(post_exc))
+    return Response(503)
+
+
+def _route_for(app: App, event: Message, ctx: Context[Any]) -> str:
+    if event.route_key not in ("", DEFAULT) and event.route_key in app.routes:
+        return event.route_key
+    msg = ctx.message
+    if msg is not None and app.selector.expression == "$request.body.type":
+        kind = getattr(msg, "type", "")
+        return kind if kind in app.routes and not kind.startswith("$") else DEFAULT
+    return app.selector.select(event.body, app.routes)
+
+
+def _before_relay(ctx: Context[Any]) -> None:
+    """Session bookkeeping the relay protocol needs before the handler runs (rule 2)."""
+    msg = ctx.message
+    kind = type(msg).__name__
+    if kind == "Setup":
+        _create_session(ctx)
+    elif kind == "Interrupt" or (kind == "Prompt" and getattr(msg, "last", True)):
+        ctx.update_session(lambda r: r.evolve(turn=r.turn + 1))
+
+
+def _create_session(ctx: Context[Any]) -> None:
+    msg = ctx.message
+    conn = ctx.connection
+    assert conn is not None
+    record = SessionRecord(
+        session_id=msg.session_id or conn.connection_id,
+        connection_id=conn.connection_id,
+        call_sid=msg.call_sid or None,
+        data={"setup": {k: v for k, v in msg.raw.items() if k != "type"}},
+    )
+    try:
+        ctx.set_session(ctx.store.put(record))
+    except VersionConflictError:
+        # A duplicate setup (redelivery): keep the record that is there.
+        ctx.set_session(ctx.store.get(record.session_id))
+
+
+def _emit(app: App, ctx: Context[Any], result: Any) -> Response:
+    """Send what a message handler returned or yielded (rule 3)."""
+    if result is None:
+        return Response(200)
+    if isinstance(result, Response):
+        return result
+    if hasattr(result, "__aiter__"):
+        app.run(_drain_async(ctx, result))
+    elif isinstance(result, str) and app.protocol == "relay":
+        from warmline.core.relay import Text
+
+        ctx.send(Text(token=result, last=True))
+    elif isinstance(result, str | bytes | Mapping) or hasattr(result, "to_json"):
+        ctx.send(result)
+    elif isinstance(result, Iterable):
+        for item in result:
+            if not ctx.send(item):
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
+                break
+        ctx.end_stream()
+    else:
+        raise ConfigurationError(f"a route handler returned a {type(result).__name__}")
+    return Response(200)
+
+
+async def _drain_async(ctx: Context[Any], stream: Any) -> None:
+    async for item in stream:
+        if not ctx.send(item):
+            await stream.aclose()
+            break
+    ctx.end_stream()
