@@ -7,7 +7,7 @@ import pytest
 import warmline
 from warmline.testing import modules_after
 
-#: What must never load on the hot path (DEVELOPERS.md; issue 3's acceptance list),
+#: What must never load on the hot path (heavy third-party packages, docs/performance.md),
 #: plus standard-library modules whose cost we keep off it on purpose: asyncio (~30 ms),
 #: logging (~14 ms), typing (~5 ms; annotations are strings), and the HTTP/TLS stack,
 #: which only the first send needs.

@@ -48,7 +48,7 @@ def new_id() -> str:
 
 @dataclass
 class LambdaContext:
-    """A stand-in for Lambda's context object (PROTOCOLS.md §3.7)."""
+    """A stand-in for Lambda's context object (docs/protocols.md §3.7)."""
 
     function_name: str = "warmline-test"
     function_version: str = "$LATEST"
@@ -83,7 +83,7 @@ def websocket_event(
     disconnect_status_code: int = 1000,
     now_ms: int | None = None,
 ) -> dict[str, Any]:
-    """An API Gateway WebSocket proxy event as PROTOCOLS.md §2.2 describes it.
+    """An API Gateway WebSocket proxy event as docs/protocols.md §2.2 describes it.
 
     Args:
         event_type: ``CONNECT``, ``MESSAGE`` or ``DISCONNECT``.

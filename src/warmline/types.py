@@ -39,7 +39,7 @@ Headers: TypeAlias = Mapping[str, str]
 
 
 class LambdaContext(Protocol):
-    """The parts of the Lambda context object warmline reads (PROTOCOLS.md §3.7)."""
+    """The parts of the Lambda context object warmline reads (docs/protocols.md §3.7)."""
 
     function_name: str
     aws_request_id: str

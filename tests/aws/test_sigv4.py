@@ -1,4 +1,4 @@
-"""The stdlib signer against botocore, the oracle (PROTOCOLS.md §6).
+"""The stdlib signer against botocore, the oracle (docs/protocols.md §6).
 
 boto3 builds and signs the real PostToConnection / GetConnection / DeleteConnection requests;
 a ``before-send`` hook captures each one and answers with a stub, so nothing leaves the

@@ -1,4 +1,4 @@
-"""Typed ConversationRelay messages (PROTOCOLS.md §1.2, §1.3).
+"""Typed ConversationRelay messages (docs/protocols.md §1.2, §1.3).
 
 Inbound frames come from JSON fixtures in tests/events/relay/, written for this project in
 the shape of Twilio's documented and observed frames (no real call data). Expected values

@@ -32,7 +32,7 @@ def _client(service: str, endpoint: str) -> Any:
 
 
 def _sqs_record(message: dict[str, Any]) -> dict[str, Any]:
-    """The SQS event source mapping's record for a received message (PROTOCOLS.md §4.3)."""
+    """The SQS event source mapping's record for a received message (docs/protocols.md §4.3)."""
     return {
         "Records": [
             {

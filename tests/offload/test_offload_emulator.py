@@ -2,7 +2,7 @@
 offloaded, while the same answer inline gets API Gateway's timeout frame.
 
 The limits are shortened by config with the ratio kept: a 45 s answer against the 29 s
-integration timeout becomes 1.55 s against 1.0 s (PROTOCOLS.md §2.5, §2.6).
+integration timeout becomes 1.55 s against 1.0 s (docs/protocols.md §2.5, §2.6).
 """
 
 from __future__ import annotations

@@ -95,7 +95,7 @@ def test_worker_killed_mid_stream_then_retried(tmp_path: Path) -> None:
     task = WorkerTask(payload, delivery="invoke", attempt=2)
     with pytest.raises(TurnBusyError):  # the dead worker's lease has not run out yet
         retry_app.handle(task, Invocation(log=log))
-    later[0] += 31  # Lambda's first async retry comes a minute later (PROTOCOLS.md §3.4)
+    later[0] += 31  # Lambda's first async retry comes a minute later (docs/protocols.md §3.4)
     result = retry_app.handle(task, Invocation(log=log))
     assert result["status"] == "done"
     frames = conns.frames()

@@ -2,7 +2,7 @@
 
 A connection id reaches warmline from the event (``requestContext.connectionId``) or from
 the session store, so a forged or corrupted one is attacker-controlled text. The client
-percent-encodes it with safe characters ``-._~`` only (PROTOCOLS.md §6), so ``/``, ``..``,
+percent-encodes it with safe characters ``-._~`` only (docs/protocols.md §6), so ``/``, ``..``,
 ``%2F``, ``?``, ``#``, CR/LF, spaces and non-ASCII stay one path segment. Checked twice:
 against a recording HTTP server (the exact request line and headers on the wire) and
 against ``warmline dev`` (no hostile variant of a live id reaches that connection).

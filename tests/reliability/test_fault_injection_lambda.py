@@ -43,7 +43,7 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 AGENT = ROOT / "examples" / "agent"
 FAULT_APPS = Path(__file__).resolve().parent / "fault_apps"
-#: AWS's frame when a route's integration fails (PROTOCOLS.md §2.5).
+#: AWS's frame when a route's integration fails (docs/protocols.md §2.5).
 INTERNAL_ERROR = "Internal server error"
 HOURS = "What are your support hours?"
 BILL = "How do I pay my bill?"
@@ -402,7 +402,7 @@ def test_throttles_answer_as_lambda_does_and_async_events_are_retried(tmp_path: 
 
 
 def test_an_sqs_message_duplicated_in_transit_is_delivered_twice(tmp_path: Path) -> None:
-    """SQS is at-least-once (PROTOCOLS.md §4.3): the consumer sees the same messageId twice,
+    """SQS is at-least-once (docs/protocols.md §4.3): the consumer sees the same messageId twice,
     which is why every async consumer here must be idempotent."""
     runs_path = tmp_path / "runs.jsonl"
 

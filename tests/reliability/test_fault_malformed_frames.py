@@ -2,7 +2,7 @@
 agent; and what the logs of such a call hold (no secrets; phone numbers masked on demand).
 
 Twilio closes a session after 10 consecutive *unidentified messages it receives*
-(64105, close 1007; PROTOCOLS.md §1.4), so what matters is what the agent sends back:
+(64105, close 1007; docs/protocols.md §1.4), so what matters is what the agent sends back:
 warmline answers a malformed inbound frame with nothing at all (the route returns 400,
 which API Gateway does not forward on a one-way route), logs it as ``malformed_frame``,
 stores nothing, and the next good prompt is answered in the same session.

@@ -3,7 +3,7 @@
 moto's own ``ThreadedMotoServer`` answers requests on many threads, and its backends take
 no locks, so two conditional writes can both succeed — something DynamoDB never allows.
 Serving one request at a time keeps moto's answers faithful to DynamoDB's atomic
-conditional writes (PROTOCOLS.md §7), which is what the race tests check.
+conditional writes (docs/protocols.md §7), which is what the race tests check.
 """
 
 from __future__ import annotations

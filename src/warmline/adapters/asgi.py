@@ -4,7 +4,7 @@ One port serves everything a Twilio call needs, as API Gateway + a function URL 
 
 - the ConversationRelay WebSocket at ``ws_path`` (default ``/ws``): the handshake becomes a
   ``Connect`` event (the App checks ``X-Twilio-Signature`` and may reject with any
-  status, sent as the HTTP answer to the upgrade, PROTOCOLS.md §2.3), each text message a
+  status, sent as the HTTP answer to the upgrade, docs/protocols.md §2.3), each text message a
   ``Message`` event, the close a ``Disconnect`` event;
 - the App's ``@app.http`` routes (``/twiml``, ``/cr-action``) as ``HttpRequest`` events;
 - ``/healthz`` (liveness: the process answers) and ``/readyz`` (readiness: 503 once
@@ -74,9 +74,9 @@ Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
-#: Close code for a binary frame (API Gateway, PROTOCOLS.md §2.1).
+#: Close code for a binary frame (API Gateway, docs/protocols.md §2.1).
 CLOSE_BINARY = 1003
-#: Close code for a message over 128 KB (PROTOCOLS.md §2.1).
+#: Close code for a message over 128 KB (docs/protocols.md §2.1).
 CLOSE_TOO_BIG = 1009
 #: Largest webhook body read (not an AWS limit: Twilio's forms are a few KB; a guard).
 MAX_HTTP_BODY_BYTES = 1024 * 1024
@@ -391,7 +391,7 @@ class AsgiApp:
 
 
 def _check_frame(text: str | None, data: bytes | None) -> tuple[int, str] | None:
-    """API Gateway's frame rules (PROTOCOLS.md §2.1): the close to send, or None."""
+    """API Gateway's frame rules (docs/protocols.md §2.1): the close to send, or None."""
     if text is None:
         return CLOSE_BINARY, "binary frames are not supported"
     if len(text) * 4 > MAX_MESSAGE_BYTES and len(text.encode("utf-8")) > MAX_MESSAGE_BYTES:

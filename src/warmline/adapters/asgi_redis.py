@@ -16,7 +16,7 @@ A post for a socket held elsewhere reads the owner and ``PUBLISH``es to its chan
 owner's subscriber thread puts the frame on the socket. Redis tells how many subscribers
 got the message: 0 means the owner is gone (crashed, scaled in), so the post raises
 :class:`ConnectionGoneError` (410) and the stale claim is removed, as API Gateway answers
-410 for a connection that no longer exists (PROTOCOLS.md §2.4). Delivery is fire and
+410 for a connection that no longer exists (docs/protocols.md §2.4). Delivery is fire and
 forget: a socket that closes between the lookup and the delivery loses the frame without
 a 410 (API Gateway has the same race between a post and a hang-up).
 
@@ -41,7 +41,7 @@ from warmline.errors import ConnectionGoneError, ConnectionsError, MissingExtraE
 
 __all__ = ["CLAIM_TTL_S", "REFRESH_S", "RedisRouter"]
 
-#: Lifetime of a socket claim: API Gateway's 2 h connection cap (PROTOCOLS.md §2.5) is the
+#: Lifetime of a socket claim: API Gateway's 2 h connection cap (docs/protocols.md §2.5) is the
 #: longest a call lasts there; a container has no cap, hence the refresh.
 CLAIM_TTL_S = MAX_CONNECTION_S
 #: How often the claims of open sockets are re-set.

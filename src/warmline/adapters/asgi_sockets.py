@@ -2,7 +2,7 @@
 
 On AWS a handler sends through the ``@connections`` API; in ``warmline serve`` the server
 holds the sockets itself, so a post is put on the socket's send queue in-process. The
-rules an app relies on stay the same (PROTOCOLS.md §2.4): an unknown or closed id raises
+rules an app relies on stay the same (docs/protocols.md §2.4): an unknown or closed id raises
 :class:`ConnectionGoneError` (410), a body over ``MAX_POST_BYTES`` raises
 :class:`PayloadTooLargeError` (413) and nothing is sent.
 

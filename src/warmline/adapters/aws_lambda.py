@@ -6,7 +6,7 @@ Usage::
     ...
     handler = warmline.lambda_handler(app)   # the function's handler
 
-Order of checks for each raw event (PROTOCOLS.md §2.2, §4):
+Order of checks for each raw event (docs/protocols.md §2.2, §4):
 
 1. Warm-up pings (EventBridge schedule, serverless-plugin-warmup, lambda-warmer,
    warmline's pre-warm, configured constant inputs) — answered before anything else.

@@ -1,7 +1,7 @@
 """Connect's retries made idempotent: a request claims a session turn, its result is kept.
 
 Connect retries throttles and 500s up to 3 times within the block's timeout, and a flow
-may invoke again after a fallback (PROTOCOLS.md §4.5). A request is identified by its
+may invoke again after a fallback (docs/protocols.md §4.5). A request is identified by its
 ContactId and parameters (:func:`~warmline.adapters.connect_event.request_fingerprint`);
 it is *the same request* while the session's turn has not moved since it was claimed.
 

@@ -38,7 +38,7 @@ def parse_contact_flow(
     utterance_parameter: str = DEFAULT_UTTERANCE_PARAMETER,
     digits_parameter: str = DEFAULT_DIGITS_PARAMETER,
 ) -> ContactFlow:
-    """Read a ``ContactFlowEvent`` strictly (PROTOCOLS.md §4.5).
+    """Read a ``ContactFlowEvent`` strictly (docs/protocols.md §4.5).
 
     Args:
         raw: the event as Lambda passed it.

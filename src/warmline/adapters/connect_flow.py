@@ -17,7 +17,7 @@ handler (the reference agent's sends the turn to the same routes ConversationRel
 uses), and turns the handler's frames into the flat map. The adapter owns only what is
 Connect's: the deadline, retries (:mod:`warmline.adapters.connect_claims`) and the map.
 
-Why each rule (PROTOCOLS.md §4.5):
+Why each rule (docs/protocols.md §4.5):
 
 - **A hard deadline.** Connect waits at most the block's timeout (1-8 s), the caller
   hears silence meanwhile, and a late or failed response sends the contact down the
@@ -455,7 +455,7 @@ def _check_settings(
     if not CONNECT_MIN_TIMEOUT_S <= block_timeout_s <= CONNECT_TIMEOUT_S:
         raise ConfigurationError(
             f"block_timeout_s must be {CONNECT_MIN_TIMEOUT_S:g}-{CONNECT_TIMEOUT_S:g} s "
-            f"(PROTOCOLS.md §4.5), not {block_timeout_s!r}"
+            f"(docs/protocols.md §4.5), not {block_timeout_s!r}"
         )
     if budget_s <= 0 or margin_s < 0 or margin_s >= block_timeout_s or poll_s <= 0:
         raise ConfigurationError(
@@ -505,7 +505,7 @@ def connect_handler(
         fallback_text: said when the answer is not ready in time (``next = fallback``).
         error_text: said on ``next = error`` (malformed events, internal failures).
         reprompt_text: said when an invocation carries no words and no keys mid-call.
-        constant_warmup_inputs: JSON inputs of your warm-up rules (PROTOCOLS.md §4.4).
+        constant_warmup_inputs: JSON inputs of your warm-up rules (docs/protocols.md §4.4).
         schedules_are_warmups: treat EventBridge scheduled events as warm-up pings.
         log: the step logger (default: JSON lines on stdout).
 

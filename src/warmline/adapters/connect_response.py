@@ -2,7 +2,7 @@
 
 The "Invoke AWS Lambda function" block with response validation ``STRING_MAP`` accepts
 only a flat JSON object whose values are strings, and any response must be smaller than
-32 KB of UTF-8 (PROTOCOLS.md §4.5). A response that breaks either rule does not reach the
+32 KB of UTF-8 (docs/protocols.md §4.5). A response that breaks either rule does not reach the
 flow: the block takes its Error branch and the caller hears whatever that branch says.
 So the adapter builds every response here and checks it with
 :func:`validate_flat_response` before returning it, and an answer that would not fit is

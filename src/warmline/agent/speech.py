@@ -1,7 +1,7 @@
 """Text shaped for a voice: no markdown, symbols and URLs spoken, short sentences, chunks.
 
 Everything the agent says goes to a text-to-speech engine through ConversationRelay
-``text`` frames (PROTOCOLS.md §1.3). TTS reads what it gets: ``**Note:**`` becomes
+``text`` frames (docs/protocols.md §1.3). TTS reads what it gets: ``**Note:**`` becomes
 "asterisk asterisk note", ``$12.50`` may become "dollar twelve point five zero", and a URL
 is spelled out letter by letter. LLMs write markdown by habit, so their output goes
 through :func:`for_speech` (a whole text) or :class:`SpeechShaper` (a token stream), and

@@ -69,7 +69,7 @@ class Credentials:
     """An access key pair and optional session token; ``repr`` never shows the secrets.
 
     Temporary credentials (Lambda's always are) come with a token, which must be sent and
-    signed as ``X-Amz-Security-Token`` (PROTOCOLS.md §6).
+    signed as ``X-Amz-Security-Token`` (docs/protocols.md §6).
 
     Args:
         access_key: ``AWS_ACCESS_KEY_ID``.

@@ -12,7 +12,7 @@ botocore in ``tests/aws/test_lambda_invoke.py``):
   nothing but ``-._~`` kept (``:`` -> ``%3A``); the canonical URI encodes it a second time.
 * Signed headers ``host;x-amz-date;x-amz-invocation-type;x-amz-security-token`` with service
   ``lambda``; the payload hash is not sent as a header.
-* ``202`` means queued (PROTOCOLS.md §3.4); the request id (``x-amzn-RequestId``) is the
+* ``202`` means queued (docs/protocols.md §3.4); the request id (``x-amzn-RequestId``) is the
   delivery's message id. 429 and 5xx are retried with jittered backoff inside a small
   budget (the router has at most 29 s, §2.5); other statuses raise :class:`InvokeError`.
 
@@ -44,7 +44,7 @@ ENDPOINT_ENV = "AWS_ENDPOINT_URL_LAMBDA"
 SERVICE = "lambda"
 #: API version prefix of the Invoke operation.
 _INVOKE_PATH = "/2015-03-31/functions/{}/invocations"
-#: An accepted async invocation (PROTOCOLS.md §3.4).
+#: An accepted async invocation (docs/protocols.md §3.4).
 STATUS_QUEUED = 202
 #: Socket timeout of one attempt; queuing an event answers in milliseconds.
 DEFAULT_TIMEOUT_S = 3.0

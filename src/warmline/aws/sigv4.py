@@ -1,7 +1,7 @@
 """AWS Signature Version 4: the one signer every AWS client in warmline uses.
 
 Why not botocore: importing botocore's ``SigV4Auth`` alone costs about ten times the whole
-warmline hot path, while SigV4 needs nothing but SHA-256 (PROTOCOLS.md §6). The signer signs
+warmline hot path, while SigV4 needs nothing but SHA-256 (docs/protocols.md §6). The signer signs
 exactly what botocore signs for the requests warmline sends (``@connections``
 ``PostToConnection``/``GetConnection``/``DeleteConnection``, Lambda ``Invoke``, SSM
 ``GetParameter``, Bedrock ``ConverseStream``/``InvokeModel``); ``tests/aws/test_sigv4.py``
@@ -13,7 +13,7 @@ checking a request it received) computes the same bytes from the same parts:
 :func:`signature` under :func:`derive_signing_key`. :class:`SigV4Signer` chains them for a
 request being sent and caches the derived key.
 
-What botocore sends, and so what AWS accepts (PROTOCOLS.md §6):
+What botocore sends, and so what AWS accepts (docs/protocols.md §6):
 
 * **Canonical URI**: the wire path (already percent-encoded once by the caller) with dot
   segments and empty segments removed, encoded a *second* time with ``/`` and ``~`` kept

@@ -66,7 +66,7 @@ __all__ = [
     "parse_deploy",
 ]
 
-#: Newest Python managed runtime SnapStart supports (PROTOCOLS.md §3.5: Python 3.12+).
+#: Newest Python managed runtime SnapStart supports (docs/protocols.md §3.5: Python 3.12+).
 DEFAULT_RUNTIME = "python3.12"
 #: Graviton: ~20% cheaper per GB-second than x86_64 (AWS Lambda pricing page, §3 sources).
 DEFAULT_ARCHITECTURE = "arm64"
@@ -75,7 +75,7 @@ DEFAULT_LOG_RETENTION_DAYS = 14
 #: an AWS limit; AWS's are in ``package.py``).
 DEFAULT_BUDGET_MB = 5.0
 #: The values CloudWatch Logs accepts for ``RetentionInDays`` (CloudFormation
-#: ``AWS::Logs::LogGroup`` reference; not in PROTOCOLS.md).
+#: ``AWS::Logs::LogGroup`` reference).
 LOG_RETENTION_DAYS = (
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
     2557, 2922, 3288, 3653,

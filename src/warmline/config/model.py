@@ -73,22 +73,22 @@ __all__ = [
     "WebSocketConfig",
 ]
 
-#: SQS event source mapping default batch size; max 10,000 (standard) (PROTOCOLS.md §4.3).
+#: SQS event source mapping default batch size; max 10,000 (standard) (docs/protocols.md §4.3).
 DEFAULT_SQS_BATCH_SIZE = 10
 MAX_SQS_BATCH_SIZE = 10_000
 #: SQS's default queue visibility timeout (30 s): a failed batch is visible again after it.
 DEFAULT_SQS_VISIBILITY_TIMEOUT_S = 30.0
-#: Async invocation waits before retry 1 and 2 (PROTOCOLS.md §3.4).
+#: Async invocation waits before retry 1 and 2 (docs/protocols.md §3.4).
 ASYNC_RETRY_DELAYS_S = (60.0, 120.0)
 #: A throttled async event is retried with backoff from 1 s up to 5 min until it is
-#: 6 h old (PROTOCOLS.md §3.4: "throttles/5xx retried up to 6 h with backoff 1 s -> 5 min").
+#: 6 h old (docs/protocols.md §3.4: "throttles/5xx retried up to 6 h with backoff 1 s -> 5 min").
 ASYNC_THROTTLE_BACKOFF_S = 1.0
 ASYNC_THROTTLE_BACKOFF_MAX_S = 300.0
 MAX_EVENT_AGE_S = 6 * 3600.0
 #: A PostToConnection is refused with 429 when the client's unsent bytes exceed this
-#: (PROTOCOLS.md §2.4 "client buffer full"); AWS does not publish the size [inf].
+#: (docs/protocols.md §2.4 "client buffer full"); AWS does not publish the size [inf].
 WRITE_BUFFER_LIMIT_BYTES = 4 * 1024 * 1024
-#: AWS's route selection syntax (PROTOCOLS.md §2.1).
+#: AWS's route selection syntax (docs/protocols.md §2.1).
 ROUTE_SELECTION_RE = re.compile(r"^\$request\.body\.([A-Za-z0-9_\-]+(?:\.[A-Za-z0-9_\-]+)*)$")
 RESERVED_ROUTES = ("$connect", "$disconnect", "$default")
 STAGE_RE = re.compile(r"^[A-Za-z0-9_\-]+$")
@@ -135,7 +135,7 @@ class WebSocketConfig:
 
 @dataclass(frozen=True, slots=True)
 class ScheduleConfig:
-    """An EventBridge rule with a schedule expression (PROTOCOLS.md §4.1)."""
+    """An EventBridge rule with a schedule expression (docs/protocols.md §4.1)."""
 
     name: str
     expression: str
@@ -146,7 +146,7 @@ class ScheduleConfig:
 
 @dataclass(frozen=True, slots=True)
 class SqsQueueConfig:
-    """An SQS queue with an event source mapping to one function (PROTOCOLS.md §4.3)."""
+    """An SQS queue with an event source mapping to one function (docs/protocols.md §4.3)."""
 
     name: str
     function: str
@@ -158,7 +158,7 @@ class SqsQueueConfig:
 
 @dataclass(frozen=True, slots=True)
 class SnsTopicConfig:
-    """An SNS topic with Lambda subscriptions (PROTOCOLS.md §4.2)."""
+    """An SNS topic with Lambda subscriptions (docs/protocols.md §4.2)."""
 
     name: str
     functions: tuple[str, ...]

@@ -1,11 +1,11 @@
 """The ``@connections`` management API, signed and sent by :mod:`warmline.aws` (no boto3).
 
 Why not boto3: boto3 and an ``apigatewaymanagementapi`` client cost an order of magnitude
-more to import and build than the whole warmline hot path (PROTOCOLS.md §6,
+more to import and build than the whole warmline hot path (docs/protocols.md §6,
 ``bench/import_cost.py``), and a post through boto3 costs several times the CPU. On a voice
 call every token goes through here.
 
-Behaviour (PROTOCOLS.md §2.4, §6), on :class:`warmline.aws.client.AwsClient`:
+Behaviour (docs/protocols.md §2.4, §6), on :class:`warmline.aws.client.AwsClient`:
 
 * One keep-alive connection per client, reused across the invocations of a warm Lambda
   environment (:meth:`ApiGatewayConnections.for_request` hands out one shared client per
@@ -69,7 +69,7 @@ __all__ = ["ENDPOINT_ENV", "SERVICE", "ApiGatewayConnections", "Credentials", "c
 #: boto3's service-specific endpoint variable; the full base URL including the stage. The
 #: local emulator sets it (e.g. ``http://127.0.0.1:3001/dev``).
 ENDPOINT_ENV = "AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI"
-#: The signing name of API Gateway's management API (PROTOCOLS.md §2.4, §6).
+#: The signing name of API Gateway's management API (docs/protocols.md §2.4, §6).
 SERVICE = "execute-api"
 #: Socket timeout of one attempt (connect, send, read). A post answers in milliseconds.
 DEFAULT_TIMEOUT_S = 5.0
@@ -88,7 +88,7 @@ _MAX_SHARED = 8  # clients kept by ApiGatewayConnections.for_request (one per en
 
 
 def connection_path(base_path: str, connection_id: str) -> str:
-    """The wire path of ``/@connections/{id}`` under ``base_path`` (PROTOCOLS.md §2.4, §6).
+    """The wire path of ``/@connections/{id}`` under ``base_path`` (docs/protocols.md §2.4, §6).
 
     The id is percent-encoded once with only ``-._~`` (and letters, digits) left as they
     are, UTF-8 first. ``urllib.parse.quote``'s default ``safe='/'`` is wrong here: ids may

@@ -3,7 +3,7 @@
 It keeps the rules that matter to an app: a post to an unknown or closed connection raises
 :class:`ConnectionGoneError` (API Gateway's 410), a body over ``MAX_POST_BYTES`` raises
 :class:`PayloadTooLargeError` (413), ``delete`` closes the connection, and ``get`` answers
-ISO 8601 timestamps as ``GetConnection`` does (PROTOCOLS.md §2.4). What was posted is kept
+ISO 8601 timestamps as ``GetConnection`` does (docs/protocols.md §2.4). What was posted is kept
 per connection, in order, also after the connection closed, so a test can read what the
 caller heard before hanging up::
 

@@ -8,12 +8,12 @@ facts about the past.
 ========================  ===================================================================
 ``Connect``               API Gateway ``$connect`` (handshake headers and query string)
 ``Message``               a WebSocket message (``$default`` or a custom route)
-``Disconnect``            ``$disconnect`` (best effort on AWS, PROTOCOLS.md §2.1)
+``Disconnect``            ``$disconnect`` (best effort on AWS, docs/protocols.md §2.1)
 ``WarmUp``                a warm-up ping: EventBridge, serverless-plugin-warmup, lambda-warmer,
-                          warmline's own call-tied pre-warm (PROTOCOLS.md §4.4)
+                          warmline's own call-tied pre-warm (docs/protocols.md §4.4)
 ``Scheduled``             an EventBridge scheduled event that is *not* a warm-up
 ``WorkerTask``            async work: Lambda ``Event`` invoke, SNS or SQS record
-``ContactFlow``           an Amazon Connect contact-flow invocation (PROTOCOLS.md §4.5)
+``ContactFlow``           an Amazon Connect contact-flow invocation (docs/protocols.md §4.5)
 ``HttpRequest``           an HTTP request (Twilio webhooks: the TwiML endpoint, ``action``)
 ========================  ===================================================================
 """
@@ -48,7 +48,7 @@ __all__ = [
 class Headers(Mapping[str, str]):
     """Read-only, case-insensitive header mapping.
 
-    API Gateway passes header names with the case the client sent (PROTOCOLS.md §2.2), so
+    API Gateway passes header names with the case the client sent (docs/protocols.md §2.2), so
     ``X-Twilio-Signature`` may arrive as ``x-twilio-signature``.
     """
 
@@ -138,7 +138,7 @@ class ConnectionRef(Struct):
 
 
 class Connect(Struct):
-    """``$connect``: the handshake. Returning non-2xx rejects it (PROTOCOLS.md §2.3)."""
+    """``$connect``: the handshake. Returning non-2xx rejects it (docs/protocols.md §2.3)."""
 
     __slots__ = ("connection", "headers", "query")
     connection: ConnectionRef
@@ -239,7 +239,7 @@ class WarmUp(Struct):
 
 
 class Scheduled(Struct):
-    """An EventBridge scheduled event that is not a warm-up (PROTOCOLS.md §4.1)."""
+    """An EventBridge scheduled event that is not a warm-up (docs/protocols.md §4.1)."""
 
     __slots__ = ("rule_arns", "time", "raw")
     rule_arns: tuple[str, ...]
@@ -251,7 +251,7 @@ class Scheduled(Struct):
 
 
 class WorkerTask(Struct):
-    """Work handed to a worker function (PROTOCOLS.md §3.4, §4.2, §4.3).
+    """Work handed to a worker function (docs/protocols.md §3.4, §4.2, §4.3).
 
     Attributes:
         payload: the dispatched JSON object.
@@ -279,7 +279,7 @@ class WorkerTask(Struct):
 
 
 class ContactFlow(Struct):
-    """An Amazon Connect contact-flow invocation (PROTOCOLS.md §4.5).
+    """An Amazon Connect contact-flow invocation (docs/protocols.md §4.5).
 
     Attributes:
         contact_id: ``ContactData.ContactId``.

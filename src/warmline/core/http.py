@@ -34,7 +34,7 @@ __all__ = ["Response", "handle_connect", "handle_http", "handshake_url"]
 class Response(Struct):
     """What a route returns to API Gateway.
 
-    ``$connect``: a non-2xx status rejects the handshake (PROTOCOLS.md §2.3). Other routes:
+    ``$connect``: a non-2xx status rejects the handshake (docs/protocols.md §2.3). Other routes:
     ``body`` reaches the client only where a route response is configured (§2.1).
     """
 

@@ -6,7 +6,7 @@ links the vendor documentation they come from.
 
 from __future__ import annotations
 
-# --- API Gateway WebSocket (PROTOCOLS.md §2.5, quotas table; §2.1 close codes) ---------
+# --- API Gateway WebSocket (docs/protocols.md §2.5, quotas table; §2.1 close codes) ---------
 #: Integration timeout of every WebSocket route; not raisable.
 INTEGRATION_TIMEOUT_S = 29.0
 #: Largest WebSocket frame API Gateway accepts (32 KB).
@@ -23,7 +23,7 @@ CLOSE_UNSUPPORTED_DATA = 1003
 #: Body API Gateway sends when the integration exceeds 29 s (§2.6).
 TIMEOUT_MESSAGE = "Endpoint request timed out"
 
-# --- AWS Lambda (PROTOCOLS.md §3.1, §3.2) ------------------------------------------------
+# --- AWS Lambda (docs/protocols.md §3.1, §3.2) ------------------------------------------------
 #: Init phase limit for on-demand environments.
 INIT_TIMEOUT_S = 10.0
 #: Largest function timeout.
@@ -35,7 +35,7 @@ IDLE_RECLAIM_S = 10 * 60
 #: pings land in other environments: lambda-warmer's ``delay`` (75 ms) (§4.4).
 WARMUP_HOLD_S = 0.075
 
-# --- Amazon Connect (PROTOCOLS.md §4.5) ----------------------------------------------------
+# --- Amazon Connect (docs/protocols.md §4.5) ----------------------------------------------------
 #: Synchronous contact-flow Lambda timeout ceiling.
 CONNECT_TIMEOUT_S = 8.0
 #: Largest contact-flow Lambda response (UTF-8).

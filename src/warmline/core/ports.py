@@ -48,7 +48,7 @@ class SessionStore(Protocol):
     """Session records with compare-and-set and TTL (see :mod:`warmline.core.session`).
 
     Expired records are never returned, whatever the backend's own expiry does
-    (DynamoDB deletes lazily, PROTOCOLS.md §7).
+    (DynamoDB deletes lazily, docs/protocols.md §7).
     """
 
     def get(self, session_id: str) -> SessionRecord | None:
@@ -89,7 +89,7 @@ class SessionStore(Protocol):
 
 
 class ConnectionInfo(Struct):
-    """What ``GET /@connections/{id}`` answers (PROTOCOLS.md §2.4).
+    """What ``GET /@connections/{id}`` answers (docs/protocols.md §2.4).
 
     A :class:`~warmline.core._struct.Struct`, not a dataclass: the ``@connections`` client
     imports this module, and ``dataclasses`` (with ``inspect``) would be a third of that

@@ -1,7 +1,7 @@
 """Typed Twilio ConversationRelay messages: what Twilio sends, and what the app may send.
 
 Import from here; the two halves live in their own modules because they follow opposite
-policies (PROTOCOLS.md §1.2, §1.3):
+policies (docs/protocols.md §1.2, §1.3):
 
 ===================  ====================================================================
 ``relay_in``         Twilio -> app: :func:`parse_inbound` judges a frame from the peer.

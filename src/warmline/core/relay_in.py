@@ -3,7 +3,7 @@
 Twilio is the peer here, so everything it sends is *judged*, not trusted: a frame that
 cannot be a ConversationRelay message raises :class:`~warmline.errors.MalformedFrameError`
 (the call goes on; the adapter logs it and answers 400) and nothing else ever escapes
-:func:`parse_inbound` for any text or bytes. The rules, in order (PROTOCOLS.md §1.1, §1.2):
+:func:`parse_inbound` for any text or bytes. The rules, in order (docs/protocols.md §1.1, §1.2):
 
 Rule 1: size first. A body over ``MAX_MESSAGE_BYTES`` (API Gateway's 128 KB, §2.5) raises
     ``FrameTooLargeError`` before a byte of it is decoded.
@@ -55,7 +55,7 @@ __all__ = [
     "parse_inbound",
 ]
 
-#: Keys a caller can press, as ``dtmf.digit`` reports them (PROTOCOLS.md §1.2).
+#: Keys a caller can press, as ``dtmf.digit`` reports them (docs/protocols.md §1.2).
 DTMF_DIGITS = frozenset("0123456789*#")
 
 #: Deepest JSON nesting accepted. Not a Twilio limit: Twilio's frames are at most two levels

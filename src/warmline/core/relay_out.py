@@ -1,7 +1,7 @@
 """ConversationRelay messages the app sends to Twilio, validated as Twilio validates them.
 
 Twilio drops an outbound frame that breaks one of its rules with error 64107 and the call
-goes on in silence (PROTOCOLS.md §1.3, §1.4); worse, frames it cannot identify count toward
+goes on in silence (docs/protocols.md §1.3, §1.4); worse, frames it cannot identify count toward
 the 10 that end the call. So every rule is checked here, at construction, where the bug is:
 a message that exists is one Twilio accepts. A broken one raises
 :class:`~warmline.errors.RelayValidationError` naming the field, in tests rather than on a
@@ -53,7 +53,7 @@ __all__ = [
     "parse_outbound",
 ]
 
-#: ``play.loop`` upper bound; ``0`` also means this many (PROTOCOLS.md §1.3).
+#: ``play.loop`` upper bound; ``0`` also means this many (docs/protocols.md §1.3).
 MAX_PLAY_LOOP = 1000
 
 #: Longest excerpt of a bad value quoted in an error message.

@@ -1,4 +1,4 @@
-"""Route selection, as API Gateway does it (PROTOCOLS.md §2.1).
+"""Route selection, as API Gateway does it (docs/protocols.md §2.1).
 
 API Gateway evaluates the API's ``routeSelectionExpression`` — ``$request.body.<path>`` —
 on each JSON message, stringifies the result and matches it exactly against the route
@@ -34,7 +34,7 @@ __all__ = [
 CONNECT = "$connect"
 DISCONNECT = "$disconnect"
 DEFAULT = "$default"
-#: Reserved route keys; custom keys must not start with ``$`` (PROTOCOLS.md §2.1).
+#: Reserved route keys; custom keys must not start with ``$`` (docs/protocols.md §2.1).
 RESERVED_ROUTES = frozenset({CONNECT, DISCONNECT, DEFAULT})
 
 _PREFIX = "$request.body."

@@ -11,7 +11,7 @@ call lives in memory. A :class:`SessionRecord` is read from and written to a
   retry loop: ``Context.update_session`` and :func:`warmline.stores.base.update` use it).
 
 Time is an argument here: ``expires_at`` is epoch seconds (DynamoDB's TTL unit,
-PROTOCOLS.md §7) and records are "expired" relative to a ``now`` the caller passes.
+docs/protocols.md §7) and records are "expired" relative to a ``now`` the caller passes.
 """
 
 from __future__ import annotations

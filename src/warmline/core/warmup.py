@@ -11,7 +11,7 @@ Rules, in the order they are applied:
 2. Shapes that belong to real traffic are never pings, whatever else they carry (a
    ``source`` or ``warmer`` key included): API Gateway / ALB / function-URL events
    (``requestContext``), SQS/SNS/S3/DynamoDB batches (``Records``), Amazon Connect
-   (``Name == "ContactFlowEvent"`` or ``Details.ContactData``) (PROTOCOLS.md §2.2, §4.2,
+   (``Name == "ContactFlowEvent"`` or ``Details.ContactData``) (docs/protocols.md §2.2, §4.2,
    §4.3, §4.5).
 3. warmline's own call-tied pre-warm: ``{"warmline": "warmup", "concurrency": N}``.
 4. serverless-plugin-warmup: ``{"source": "serverless-plugin-warmup"}`` in the payload or
@@ -58,14 +58,14 @@ __all__ = [
     "warmup_response",
 ]
 
-# --- EventBridge scheduled rule (PROTOCOLS.md §4.1) -----------------------------------
+# --- EventBridge scheduled rule (docs/protocols.md §4.1) -----------------------------------
 SCHEDULE_SOURCE = "aws.events"
 SCHEDULE_DETAIL_TYPE = "Scheduled Event"
 
-# --- serverless-plugin-warmup (PROTOCOLS.md §4.4) -------------------------------------
+# --- serverless-plugin-warmup (docs/protocols.md §4.4) -------------------------------------
 PLUGIN_SOURCE = "serverless-plugin-warmup"
 
-# --- lambda-warmer v1.1.2 (PROTOCOLS.md §4.4) ------------------------------------------
+# --- lambda-warmer v1.1.2 (docs/protocols.md §4.4) ------------------------------------------
 WARMER_INVOCATION = "__WARMER_INVOCATION__"
 WARMER_CONCURRENCY = "__WARMER_CONCURRENCY__"
 WARMER_CORRELATION_ID = "__WARMER_CORRELATIONID__"
@@ -142,7 +142,7 @@ def detect_warmup(
 
 
 def parse_scheduled(event: object) -> Scheduled | None:
-    """Read an EventBridge scheduled event that is meant to do work (PROTOCOLS.md §4.1).
+    """Read an EventBridge scheduled event that is meant to do work (docs/protocols.md §4.1).
 
     Call it after :func:`detect_warmup` returned ``None``.
 

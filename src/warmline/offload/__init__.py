@@ -1,6 +1,6 @@
 """Offload: answer a turn in another function, streamed, exactly once, fenced.
 
-A route integration dies at 29 s (PROTOCOLS.md §2.5); an LLM answer may take longer. The
+A route integration dies at 29 s (docs/protocols.md §2.5); an LLM answer may take longer. The
 route hands the turn to a worker through a :class:`~warmline.types.Dispatcher` and returns
 in milliseconds; the worker streams the answer through ``@connections``::
 

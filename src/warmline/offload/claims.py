@@ -1,6 +1,6 @@
 """Exactly-once turns: a claim record per (session, turn), written with compare-and-set.
 
-Async delivery is at-least-once (PROTOCOLS.md §3.4, §4.2, §4.3): the same turn can reach
+Async delivery is at-least-once (docs/protocols.md §3.4, §4.2, §4.3): the same turn can reach
 two workers at once, or again after a worker died half-way through an answer. The caller
 must hear the answer once, and a crash must not make it hear the start twice.
 
@@ -63,7 +63,7 @@ __all__ = [
 
 #: How long a claim stays another worker's without a progress write. Longer than any gap
 #: between two posts (a slow first token included), shorter than Lambda's first async retry
-#: (1 min, PROTOCOLS.md §3.4), so that retry finds a dead worker's claim expired.
+#: (1 min, docs/protocols.md §3.4), so that retry finds a dead worker's claim expired.
 DEFAULT_LEASE_S = 30.0
 #: States after which a delivery of the same turn has nothing left to do.
 TERMINAL_STATES = frozenset({"done", "fenced", "gone", "budget", "stale"})

@@ -11,7 +11,7 @@ of the same turn within its 5-minute deduplication window; the worker's claim st
 the turn exactly-once beyond that window and on standard queues.
 
 :class:`LocalDispatcher` is an at-least-once bus in memory: a failed delivery is retried
-(as Lambda retries async invokes, PROTOCOLS.md §3.4), and for fault tests it can deliver
+(as Lambda retries async invokes, docs/protocols.md §3.4), and for fault tests it can deliver
 every message more than once and in shuffled order.
 """
 

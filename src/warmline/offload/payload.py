@@ -1,7 +1,7 @@
 """The turn payload: everything a worker needs to answer one turn, as small versioned JSON.
 
 Why a schema of its own: the payload crosses a process boundary (Lambda async invoke, SNS,
-SQS, PROTOCOLS.md §3.4, §4.2, §4.3) and may be delivered late, twice, or to a worker
+SQS, docs/protocols.md §3.4, §4.2, §4.3) and may be delivered late, twice, or to a worker
 deployed from a newer or older commit. So it is explicit about its version, carries no
 live objects, and is validated field by field on the way in: a malformed payload raises
 :class:`~warmline.errors.InvalidEventError` naming the field, and the worker logs and drops
@@ -44,7 +44,7 @@ KIND = "warmline.turn"
 #: The payload schema this module writes and the newest it reads.
 SCHEMA_VERSION = 1
 #: Largest encoded payload: the smallest async limit on the three paths (SNS and SQS
-#: 256 KB; Lambda async invoke 1 MB, 256 KB in older documentation) (PROTOCOLS.md §3.4).
+#: 256 KB; Lambda async invoke 1 MB, 256 KB in older documentation) (docs/protocols.md §3.4).
 MAX_TURN_PAYLOAD_BYTES = 256 * 1024
 
 _REQUIRED_STR = ("connectionId", "sessionId")

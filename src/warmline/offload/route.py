@@ -1,6 +1,6 @@
 """The router side of offload: a route that hands the turn to a worker and returns at once.
 
-API Gateway cuts every WebSocket route integration at 29 s (PROTOCOLS.md §2.5) and the
+API Gateway cuts every WebSocket route integration at 29 s (docs/protocols.md §2.5) and the
 caller then gets a frame Twilio counts as malformed (§2.6); an LLM answer can take longer.
 ``offload(app, dispatcher, worker=...)`` makes the ``prompt`` route build a
 :class:`~warmline.offload.payload.TurnPayload` and queue it (Lambda async invoke, SNS,

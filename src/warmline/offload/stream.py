@@ -1,7 +1,7 @@
 """Streaming an answer to the caller: coalescing, fencing, silence filler, time budget.
 
 One engine serves both paths: inline in a route (bounded by API Gateway's 29 s,
-PROTOCOLS.md §2.5, §2.6) and in an offloaded worker (bounded by its Lambda timeout).
+docs/protocols.md §2.5, §2.6) and in an offloaded worker (bounded by its Lambda timeout).
 
 Rules, in the order they matter on a call:
 
@@ -67,7 +67,7 @@ class StreamPolicy:
         filler_text: the filler, spoken once, preemptible.
         budget_margin_ms: stop this long before ``remaining_ms()`` runs out.
         apology_text: said when the budget runs out.
-        max_post_bytes: largest frame per post (``MAX_POST_BYTES``, PROTOCOLS.md §2.4).
+        max_post_bytes: largest frame per post (``MAX_POST_BYTES``, docs/protocols.md §2.4).
     """
 
     coalesce: bool = True

@@ -6,7 +6,7 @@ here, once, so the conformance suite (``tests/stores/conformance.py``) tests one
 - A record's ``data`` is stored as JSON text. Every store encodes it on write and decodes
   it on read, even the in-memory one, so a caller can never mutate a stored record through
   a shared dict and a value that would not survive DynamoDB or Redis fails in tests too.
-- Expiry is ``expires_at`` in epoch **seconds** (DynamoDB's TTL unit, PROTOCOLS.md §7).
+- Expiry is ``expires_at`` in epoch **seconds** (DynamoDB's TTL unit, docs/protocols.md §7).
   A put of a record with ``expires_at == 0`` stamps ``now + ttl_s``; otherwise the
   caller's expiry is kept, so updating a session does not extend its life.
 - An expired record is absent: never returned, creatable again with ``version == 0``,

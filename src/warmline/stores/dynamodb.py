@@ -14,7 +14,7 @@ Single-table design (every key attribute is a string ``pk``):
 A put is one ``TransactWriteItems``: the record with a condition on its version
 (``attribute_not_exists(pk)`` or an expired record for a create, ``version = :expected``
 otherwise) plus its pointers; if the condition fails nothing is written and the caller
-gets :class:`~warmline.errors.VersionConflictError` (PROTOCOLS.md §7). Expired records
+gets :class:`~warmline.errors.VersionConflictError` (docs/protocols.md §7). Expired records
 are filtered on read, because DynamoDB's TTL deletes lazily, days later (§7). On-demand
 capacity; TTL on ``expires_at``.
 

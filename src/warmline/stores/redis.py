@@ -10,7 +10,7 @@ Key layout (``prefix`` defaults to ``"warmline:"``):
 ``<prefix>k:<call_sid>``           string: the session id, for ``by_call_sid``
 =================================  =====================================================
 
-Why Lua (PROTOCOLS.md §7): a script runs atomically, so reading the version, checking it,
+Why Lua (docs/protocols.md §7): a script runs atomically, so reading the version, checking it,
 writing the hash, moving the pointers and setting expiry is one step no other client can
 interleave with, in one round trip (``WATCH``/``MULTI``/``EXEC`` needs three, and a retry
 whenever another client touches the key). Scripts go as ``EVALSHA`` and, on ``NOSCRIPT``
@@ -90,7 +90,7 @@ ENV_URL = "WARMLINE_REDIS_URL"
 DEFAULT_PREFIX = "warmline:"
 #: Connect and read timeout of the client the store builds. Without command retries, a
 #: failing server costs at most connect + read, far under API Gateway's 29 s integration
-#: timeout (PROTOCOLS.md §2.5), so the handler can still answer.
+#: timeout (docs/protocols.md §2.5), so the handler can still answer.
 DEFAULT_SOCKET_TIMEOUT_S = 2.0
 #: Beyond this difference between the store's clock and the server's, the clock is taken
 #: for a test clock and no server-side expiry is set (see the module docstring). NTP

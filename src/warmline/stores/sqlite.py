@@ -1,6 +1,6 @@
 """Sessions in one SQLite file: the embedded default, safe across processes.
 
-Why each setting (PROTOCOLS.md §7):
+Why each setting (docs/protocols.md §7):
 
 - **WAL** journal: readers never block the writer or each other, so a Lambda environment
   (or ``warmline dev`` worker) reading a session does not stall one that is writing.
@@ -66,12 +66,12 @@ __all__ = [
 #: Environment variable naming the database file (README "Configuration").
 ENV_PATH = "WARMLINE_SQLITE_PATH"
 #: Default on Lambda: ``/tmp`` is the only writable path and survives between invokes of
-#: one environment (PROTOCOLS.md §3.1).
+#: one environment (docs/protocols.md §3.1).
 LAMBDA_PATH = "/tmp/warmline.sqlite3"
 #: Default elsewhere, relative to the working directory.
 LOCAL_PATH = ".warmline/sessions.sqlite3"
 #: How long a write waits for another process's lock before StoreUnavailableError. Well
-#: under API Gateway's 29 s integration timeout (PROTOCOLS.md §2.5): a store that stays
+#: under API Gateway's 29 s integration timeout (docs/protocols.md §2.5): a store that stays
 #: locked this long is broken, and the handler still has time to answer.
 DEFAULT_BUSY_TIMEOUT_S = 5.0
 #: Least time between two purges of expired rows by one store.

@@ -28,7 +28,7 @@ from warmline.templates.report import Note, NoteKind, SourceError, Translation
 
 __all__ = ["StackBuilder", "code_directory", "unpack_zip"]
 
-#: Lambda memory range in MB: 128-10,240 (PROTOCOLS.md §3.7).
+#: Lambda memory range in MB: 128-10,240 (docs/protocols.md §3.7).
 MIN_MEMORY_MB = 128
 MAX_MEMORY_MB = 10_240
 _PYTHON_RUNTIME_RE = re.compile(r"^python3\.\d+$")
@@ -36,7 +36,7 @@ _PYTHON_RUNTIME_RE = re.compile(r"^python3\.\d+$")
 _STAGE_RE = re.compile(r"^[A-Za-z0-9_\-]+$")
 _SELECTION_RE = re.compile(r"^\$request\.body\.[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*$")
 _RESERVED_ROUTES = ("$connect", "$disconnect", "$default")
-#: What the gateway does when a route has no integration (PROTOCOLS.md §2.1, §2.3).
+#: What the gateway does when a route has no integration (docs/protocols.md §2.1, §2.3).
 _ROUTE_FALLBACK = {
     "$connect": "connections are accepted without running it",
     "$disconnect": "disconnects run nothing",

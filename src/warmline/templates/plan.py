@@ -7,7 +7,7 @@ each renderer spells the ARN in its own language. Who gets what:
 
 - ``logs:CreateLogStream``, ``logs:PutLogEvents`` on its own log group: every function;
 - ``execute-api:ManageConnections`` on ``API_ID/STAGE/{POST,GET,DELETE}/@connections/*``
-  (post, GetConnection, DeleteConnection, PROTOCOLS.md §2.4): route functions and workers;
+  (post, GetConnection, DeleteConnection, docs/protocols.md §2.4): route functions and workers;
 - ``dynamodb:GetItem``, ``PutItem``, ``DeleteItem``, ``ConditionCheckItem`` on the
   sessions table (no index ARN: the store has none): every function;
 - ``sqs:SendMessage`` on queue q: every function but q's consumer, which gets the
@@ -65,7 +65,7 @@ __all__ = [
     "logical_id",
 ]
 
-#: The @connections operations a function may call (PROTOCOLS.md §2.4).
+#: The @connections operations a function may call (docs/protocols.md §2.4).
 CONNECTION_METHODS = ("POST", "GET", "DELETE")
 #: What DynamoDBStore needs (GetItem + the item actions of TransactWriteItems).
 DYNAMODB_ACTIONS = (
@@ -74,17 +74,16 @@ DYNAMODB_ACTIONS = (
     "dynamodb:GetItem",
     "dynamodb:PutItem",
 )
-#: What an SQS event source mapping needs from its function's role (PROTOCOLS.md §4.3;
+#: What an SQS event source mapping needs from its function's role (docs/protocols.md §4.3;
 #: the actions of AWS's AWSLambdaSQSQueueExecutionRole, scoped to the one queue).
 SQS_CONSUMER_ACTIONS = (
     "sqs:DeleteMessage",
     "sqs:GetQueueAttributes",
     "sqs:ReceiveMessage",
 )
-#: EventBridge allows at most 5 targets per rule (EventBridge quotas page; not in
-#: PROTOCOLS.md).
+#: EventBridge allows at most 5 targets per rule (EventBridge quotas page).
 MAX_RULE_TARGETS = 5
-#: SQS batches above 10 need a batching window of at least 1 s (PROTOCOLS.md §4.3).
+#: SQS batches above 10 need a batching window of at least 1 s (docs/protocols.md §4.3).
 SQS_BATCH_WITHOUT_WINDOW = 10
 #: Environment variables the template sets for the app (names documented in docs/deploy.md).
 ENV_TABLE = "WARMLINE_DYNAMODB_TABLE"

@@ -3,10 +3,10 @@
 It does what Twilio does for an incoming call, in order:
 
 1. POSTs the incoming-call webhook (form-encoded, ``X-Twilio-Signature`` over the URL and
-   the params, PROTOCOLS.md §1.5) and reads ``<Connect><ConversationRelay url>`` and its
+   the params, docs/protocols.md §1.5) and reads ``<Connect><ConversationRelay url>`` and its
    ``<Parameter>``s from the TwiML (or takes ``--ws URL`` directly);
 2. opens the WebSocket with ``X-Twilio-Signature`` over the ``wss://`` URL and no params;
-3. sends ``setup`` (PROTOCOLS.md §1.2), then each scripted step: ``prompt`` frames,
+3. sends ``setup`` (docs/protocols.md §1.2), then each scripted step: ``prompt`` frames,
    ``dtmf``, ``interrupt`` (with what was heard so far, as a barge-in does);
 4. prints the streamed ``text`` tokens as they arrive, with per-turn latency (prompt ->
    first token, prompt -> last token);

@@ -1,7 +1,7 @@
 """``warmline coldstart``: what a handler's cold start spends, module by module.
 
 A Lambda cold start runs the handler module's top level in a fresh interpreter; every
-import there is paid by the first caller (PROTOCOLS.md §3.1). This tool measures exactly
+import there is paid by the first caller (docs/protocols.md §3.1). This tool measures exactly
 that, in fresh interpreters, many times:
 
 - **Total**: wall time of ``python -c "import handler_module"`` minus a bare ``python -c

@@ -186,7 +186,7 @@ def serverless_cost(p: CallProfile) -> Estimate:
         est.add(
             "Lambda duration (worker)", worker_gbs, "GB-s", price(r, f"lambda_per_gb_second_{arch}")
         )
-    # INIT is billed for on-demand functions since 2025-08-01 (PROTOCOLS.md §3.1).
+    # INIT is billed for on-demand functions since 2025-08-01 (docs/protocols.md §3.1).
     init_gbs = p.cold_starts_per_month * p.init_ms / 1000 * _gb(p.ws_memory_mb)
     est.add(
         "Lambda INIT (billed since Aug 2025)",

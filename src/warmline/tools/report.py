@@ -7,7 +7,7 @@ Input, one of:
   S3 or printed by ``aws logs tail``/``filter-log-events``); the function is taken from a
   ``/aws/lambda/NAME`` path when present.
 
-Lines of interest: the platform's ``START``/``REPORT`` lines (PROTOCOLS.md §3.3: tab
+Lines of interest: the platform's ``START``/``REPORT`` lines (docs/protocols.md §3.3: tab
 separated, ``Init Duration`` only on a cold invocation, ``Restore Duration`` with
 SnapStart) and warmline's own JSON step lines (:mod:`warmline.log`). Step lines between
 an environment's ``START`` and ``REPORT`` belong to that request, which is how a warm-up

@@ -1,7 +1,7 @@
 """Call-tied pre-warm: when Twilio asks for TwiML, warm the WebSocket function.
 
 The incoming-call webhook runs about a second before Twilio opens the WebSocket
-(PROTOCOLS.md §1.1). Firing an asynchronous warm-up invocation of the WebSocket function
+(docs/protocols.md §1.1). Firing an asynchronous warm-up invocation of the WebSocket function
 at that moment means the connect, ``setup`` and first ``prompt`` land in an environment
 that has already paid its init, so the first caller after an idle period does not meet a
 cold start. The pings use warmline's own warm-up format, which the App answers before any

@@ -1,7 +1,7 @@
 """``X-Twilio-Signature``: compute and check it with the standard library only.
 
 Twilio signs every request it makes to your app, the ConversationRelay WebSocket
-handshake included (PROTOCOLS.md §1.5)::
+handshake included (docs/protocols.md §1.5)::
 
     s = URL
     for name in sorted(set(params)):
@@ -55,20 +55,20 @@ __all__ = [
 Params = Mapping[str, str | Sequence[str]]
 """Request parameters: one value or several per name (repeated form fields)."""
 
-#: The header carrying the signature (PROTOCOLS.md §1.5).
+#: The header carrying the signature (docs/protocols.md §1.5).
 SIGNATURE_HEADER = "X-Twilio-Signature"
 #: Query parameter naming the hex SHA-256 of a JSON body; the body is then not part of
-#: the signed string, the hash in the URL is (PROTOCOLS.md §1.5).
+#: the signed string, the hash in the URL is (docs/protocols.md §1.5).
 BODY_HASH_PARAM = "bodySHA256"
-#: The classic algorithm, keyed with the account auth token (PROTOCOLS.md §1.5).
+#: The classic algorithm, keyed with the account auth token (docs/protocols.md §1.5).
 HMAC_SHA1 = "HMAC_SHA1"
 #: Header naming another algorithm (``key=<id>,algorithm=HMAC_SHA256``) for webhooks signed
-#: with a SharedKey secret (PROTOCOLS.md §1.5); absent or empty means HMAC_SHA1.
+#: with a SharedKey secret (docs/protocols.md §1.5); absent or empty means HMAC_SHA1.
 SIGNATURE_SETTINGS_HEADER = "X-Twilio-Webhooks-Signature-Settings"
 HMAC_SHA256 = "HMAC_SHA256"
 
 _DIGESTS = {HMAC_SHA1: hashlib.sha1, HMAC_SHA256: hashlib.sha256}
-#: Ports a URL may carry or omit without changing what Twilio signed (PROTOCOLS.md §1.5).
+#: Ports a URL may carry or omit without changing what Twilio signed (docs/protocols.md §1.5).
 _DEFAULT_PORTS = {"https": 443, "wss": 443, "http": 80, "ws": 80}
 #: Schemes a ConversationRelay handshake URL may have: Twilio requires ``wss`` (§1.1);
 #: ``ws`` is allowed for the local emulator on 127.0.0.1.
@@ -142,7 +142,7 @@ def validate_handshake(headers: Mapping[str, str], url: str, auth_token: str) ->
     """Check the ConversationRelay WebSocket handshake (API Gateway ``$connect``).
 
     Twilio signs the TwiML ``url`` attribute exactly as written, with its ``wss://``
-    scheme, and no parameters (PROTOCOLS.md §1.5). Pass the public URL, not one rebuilt
+    scheme, and no parameters (docs/protocols.md §1.5). Pass the public URL, not one rebuilt
     from the request: API Gateway's ``domainName``/``stage`` differ from a custom domain,
     and proxies strip path prefixes. Answer a failure with HTTP 403 (§5).
 

@@ -1,7 +1,7 @@
 """TwiML for ConversationRelay: ``<Connect><ConversationRelay>`` and what follows a call.
 
 The incoming-call webhook answers with TwiML that connects the call to your WebSocket
-(PROTOCOLS.md §1.6); when the relay session ends Twilio calls ``<Connect action>`` and the
+(docs/protocols.md §1.6); when the relay session ends Twilio calls ``<Connect action>`` and the
 TwiML returned there decides what happens next (§1.7): hang up, or dial a human on handoff.
 
 Written by hand rather than with twilio's ``VoiceResponse`` (the twilio package costs
@@ -30,7 +30,7 @@ __all__ = [
 ]
 
 #: ``interruptible`` / ``welcomeGreetingInterruptible`` / ``reportInputDuringAgentSpeech``
-#: values (PROTOCOLS.md §1.6); ``true``/``false`` are accepted as ``any``/``none``.
+#: values (docs/protocols.md §1.6); ``true``/``false`` are accepted as ``any``/``none``.
 INTERRUPTIBLE_VALUES = frozenset({"none", "dtmf", "speech", "any", "true", "false"})
 _SENSITIVITY = frozenset({"low", "medium", "high"})
 _TTS_PROVIDERS = frozenset({"Google", "Amazon", "ElevenLabs"})
@@ -90,7 +90,7 @@ class RelayLanguage(Struct):
 
 
 class RelaySettings(Struct):
-    """The ``<ConversationRelay>`` attributes (PROTOCOLS.md §1.6), validated.
+    """The ``<ConversationRelay>`` attributes (docs/protocols.md §1.6), validated.
 
     Only ``url`` is required; anything left at None is omitted, so Twilio's defaults apply.
     """

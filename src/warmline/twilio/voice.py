@@ -9,7 +9,7 @@
                 handoff_number="+15550123")
 
 Both webhooks check ``X-Twilio-Signature`` over the public URL Twilio requested plus the
-form parameters (PROTOCOLS.md §1.5) when the app has a Twilio auth token; a bad signature
+form parameters (docs/protocols.md §1.5) when the app has a Twilio auth token; a bad signature
 gets 403 and changes nothing. The action callback records ``SessionStatus``,
 ``SessionDuration``, ``HandoffData`` and ``ErrorCode`` on the call's session (§1.7) and
 answers with the next TwiML: dial a human when the app ended with a handoff, else hang up.

@@ -17,7 +17,7 @@ from warmline.dev.server import DevServer
 T = TypeVar("T")
 
 FIXTURES = Path(__file__).parent / "fixtures"
-#: AWS's id format: base64 of 11 bytes (PROTOCOLS.md §2.2, e.g. ``R1kmxc2VNjMCFIA=``).
+#: AWS's id format: base64 of 11 bytes (docs/protocols.md §2.2, e.g. ``R1kmxc2VNjMCFIA=``).
 AWS_ID_RE = r"^[A-Za-z0-9+/]{15}=$"
 #: Short limits so timer tests take about a second.
 FAST_LIMITS = {"integration_timeout_s": 29, "async_retry_delays_s": [0.05, 0.1]}

@@ -39,7 +39,7 @@ def test_platform_lines_have_cloudwatch_shape_and_order() -> None:
             assert int(cold_report["max_memory"]) > 0
             assert int(cold_report["billed"]) == cold.billed_ms
             assert float(warm_report["duration"]) == round(warm.duration_ms, 2)
-            # Billed Duration covers the INIT phase on the cold invoke (PROTOCOLS.md §3.1).
+            # Billed Duration covers the INIT phase on the cold invoke (docs/protocols.md §3.1).
             assert cold.billed_ms >= (cold.init_ms or 0) + cold.duration_ms
             assert lines.index(cold_lines[-1]) + 1 == lines.index(
                 next(

@@ -18,7 +18,7 @@ encoding) and botocore ``eventstream.py``, which also caps headers at 128 KiB an
 payload at 24 MiB; the tests check this decoder against botocore's.
 
 Why write it: botocore's parser is the only other one, and importing botocore costs
-~180 ms on a cold start (PROTOCOLS.md §6); this needs ``struct`` and ``zlib``.
+~180 ms on a cold start (docs/protocols.md §6); this needs ``struct`` and ``zlib``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Asynchronous delivery: Event invocations, SQS queues and SNS topics.
 
 - Event invocations (Invoke API ``Event``, schedules, SNS) are at-least-once with AWS's
-  retries on a function error: 2 retries, 60 s then 120 s (PROTOCOLS.md §3.4; the waits come
+  retries on a function error: 2 retries, 60 s then 120 s (docs/protocols.md §3.4; the waits come
   from ``limits.async_retry_delays_s`` so tests can shorten them). A throttled attempt is
   not an error: it is retried with backoff (1 s doubling to 5 min) until the event is
   ``max_event_age_s`` (6 h) old, as Lambda's internal queue does.

@@ -1,4 +1,4 @@
-"""The ``@connections`` management API (PROTOCOLS.md §2.4), as boto3 expects it.
+"""The ``@connections`` management API (docs/protocols.md §2.4), as boto3 expects it.
 
 ``POST/GET/DELETE /{stage}/@connections/{id}`` with AWS's statuses and the error type in
 ``x-amzn-ErrorType`` (botocore's rest-json parser reads the code from it), so

@@ -1,4 +1,4 @@
-"""API Gateway WebSocket Lambda proxy events, shaped as PROTOCOLS.md §2.2.
+"""API Gateway WebSocket Lambda proxy events, shaped as docs/protocols.md §2.2.
 
 Pure builders: the caller passes the connection's facts and the time, so each event field
 is testable. Ids look like AWS's (``R1kmxc2VNjMCFIA=``: base64 of 11 random bytes, 16
@@ -28,7 +28,7 @@ __all__ = [
 ]
 
 _MONTHS = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
-#: Headers API Gateway sends with ``$disconnect`` (PROTOCOLS.md §2.2: a small set).
+#: Headers API Gateway sends with ``$disconnect`` (docs/protocols.md §2.2: a small set).
 _DISCONNECT_HEADERS = ("Host", "x-api-key", "X-Forwarded-For", "x-restapi")
 
 
@@ -160,7 +160,7 @@ def disconnect_event(
 
 
 def select_route(body: str, path: Sequence[str], routes: Mapping[str, Any]) -> str | None:
-    """The route key for a message (PROTOCOLS.md §2.1), or None when nothing matches.
+    """The route key for a message (docs/protocols.md §2.1), or None when nothing matches.
 
     The expression's value is looked up in the JSON body and stringified; an exact match on
     a configured route key wins, else ``$default`` (if configured).

@@ -2,7 +2,7 @@
 
 Own codec rather than websockets' ``ServerProtocol`` because API Gateway judges each frame
 (32 KB) separately from the message (128 KB) and closes with 1009 on either, and closes with
-1003 on a binary message (PROTOCOLS.md §2.1); the codec must see the frame header before the
+1003 on a binary message (docs/protocols.md §2.1); the codec must see the frame header before the
 payload arrives to reject an oversize frame at once. Masking uses websockets' C speedup.
 """
 

@@ -1,7 +1,7 @@
 """API Gateway WebSocket semantics over the runtime: ``$connect``, routing, ``$disconnect``.
 
 The gateway owns the table of open connections (what ``@connections`` acts on), turns
-socket happenings into Lambda proxy events (PROTOCOLS.md §2.2) and turns invocation
+socket happenings into Lambda proxy events (docs/protocols.md §2.2) and turns invocation
 results into what API Gateway sends the client:
 
 - ``$connect``: non-2xx, an error or a timeout refuses the upgrade with that status (500 for
@@ -54,7 +54,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Gateway"]
 
-#: Frames API Gateway sends the client on integration problems (PROTOCOLS.md §2.6).
+#: Frames API Gateway sends the client on integration problems (docs/protocols.md §2.6).
 INTERNAL_ERROR_MESSAGE = "Internal server error"
 FORBIDDEN_MESSAGE = "Forbidden"
 #: Status for a ``$connect`` integration error / timeout (§2.3; 504 is [inf]).

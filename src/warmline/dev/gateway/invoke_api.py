@@ -3,7 +3,7 @@
 So ``boto3.client("lambda", endpoint_url=...)`` (offload dispatchers, warm-up pings, tests)
 works against the emulator: ``X-Amz-Invocation-Type`` RequestResponse (200 + payload;
 a function error is still 200 with ``X-Amz-Function-Error: Unhandled``), Event (202, queued
-on the async bus with AWS's retries, PROTOCOLS.md §3.4) and DryRun (204); an unknown
+on the async bus with AWS's retries, docs/protocols.md §3.4) and DryRun (204); an unknown
 function is 404 ``ResourceNotFoundException``. ``X-Amz-Client-Context`` is base64 JSON.
 """
 

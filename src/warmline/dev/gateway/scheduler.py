@@ -1,7 +1,7 @@
 """Runs the configured schedules: EventBridge rules firing Event invocations.
 
 Each enabled rule sleeps until its next fire time (``rate`` from start, ``cron`` on the wall
-clock in UTC) and sends every target the scheduled event of PROTOCOLS.md §4.1, or the rule's
+clock in UTC) and sends every target the scheduled event of docs/protocols.md §4.1, or the rule's
 constant input, through the async bus (so AWS's async retries apply). ``fire(name)`` runs a
 rule now, enabled or not, for tests and for "try my warmer" at the console.
 """
@@ -24,7 +24,7 @@ __all__ = ["Scheduler", "scheduled_event"]
 
 
 def scheduled_event(rule: str, region: str, account: str, now: datetime) -> dict[str, Any]:
-    """The event EventBridge sends for a scheduled rule (PROTOCOLS.md §4.1)."""
+    """The event EventBridge sends for a scheduled rule (docs/protocols.md §4.1)."""
     return {
         "version": "0",
         "id": str(uuid.uuid4()),

@@ -2,7 +2,7 @@
 
 Kept free of routing and Lambda: incoming text messages go to ``on_message``, the end of the
 connection (whoever closed it) goes once to ``on_closed(code, reason)``, which is where the
-gateway fires ``$disconnect``. The rules are API Gateway's (PROTOCOLS.md §2.1, §2.5):
+gateway fires ``$disconnect``. The rules are API Gateway's (docs/protocols.md §2.1, §2.5):
 binary message -> close 1003; frame > 32 KB or message > 128 KB -> close 1009; no data
 frame for the idle timeout -> close; connection older than the maximum -> close (both
 1001 "Going away" [inf: AWS's exact code is unpublished]). Only data frames count as

@@ -5,7 +5,7 @@ It runs in the environment process, forked from the pre-started runtime process 
 :mod:`warmline.dev.runtime.zygote`) or, as a fallback, in a fresh interpreter
 (``python -m warmline.dev.runtime.bootstrap FD T0``). Either way the user's module is
 imported *here*, once per environment, so its init cost is paid and measured as on AWS
-(ANCHORS.md, last section).
+(docs/performance.md, runtime_coldstart).
 
 Faithful details, after the AWS runtime interface client:
 

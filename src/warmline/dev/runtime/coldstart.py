@@ -2,7 +2,7 @@
 
 One OS process per execution environment, forked from a pre-started single-threaded
 runtime process (the zygote) or, where fork is not available, spawned as a fresh
-interpreter. Lambda's init rules (PROTOCOLS.md §3.1):
+interpreter. Lambda's init rules (docs/protocols.md §3.1):
 
 - Init runs once per environment, in the environment (the user's import), bounded by
   ``init_timeout_s`` (10 s). Past it: ``INIT_REPORT ... Status: timeout``, the environment
@@ -181,7 +181,7 @@ class Launcher:
                 deadline = None
                 if failure is not None and failure.kind == "timeout" and not self.closed:
                     # Lambda retries a timed-out init during the invoke, bounded by the
-                    # function timeout (PROTOCOLS.md §3.1).
+                    # function timeout (docs/protocols.md §3.1).
                     deadline = time.monotonic() + pool.spec.timeout_s
                     env, failure = await self._init_env(pool, "invoke", pool.spec.timeout_s)
         finally:

@@ -1,6 +1,6 @@
 """The ``context`` object a handler receives, as Lambda's Python runtime builds it.
 
-Field names and types follow PROTOCOLS.md §3.7 and the AWS Python runtime interface client:
+Field names and types follow docs/protocols.md §3.7 and the AWS Python runtime interface client:
 ``memory_limit_in_mb`` is the *string* from ``AWS_LAMBDA_FUNCTION_MEMORY_SIZE`` (int-like,
 as on AWS), ``identity`` always exists with ``None`` fields when there is no Cognito
 identity, ``client_context`` is ``None`` unless the invoker sent one, and the remaining time
@@ -56,7 +56,7 @@ class Client:
 class ClientContext:
     """``context.client_context``: what the invoker sent as ``ClientContext``.
 
-    serverless-plugin-warmup sends ``{"custom": ...}`` here (PROTOCOLS.md §4.4).
+    serverless-plugin-warmup sends ``{"custom": ...}`` here (docs/protocols.md §4.4).
     """
 
     __slots__ = ("client", "custom", "env")
@@ -69,7 +69,7 @@ class ClientContext:
 
 
 class LambdaContext:
-    """The second argument of every handler (PROTOCOLS.md §3.7)."""
+    """The second argument of every handler (docs/protocols.md §3.7)."""
 
     __slots__ = (
         "_deadline_ms",

@@ -1,6 +1,6 @@
 """One invocation on an environment: START, the invoke, then END/REPORT or a kill.
 
-Lambda's rules for an invocation (PROTOCOLS.md §3.1):
+Lambda's rules for an invocation (docs/protocols.md §3.1):
 
 - The function timeout is enforced by SIGKILL of the environment's process group: nothing
   the handler does afterwards reaches the logs or the caller, and the next invoke is cold.

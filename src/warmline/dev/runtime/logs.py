@@ -1,6 +1,6 @@
 """Where every log line of every environment goes: console, JSON-lines file, callbacks.
 
-Lines are CloudWatch-shaped (PROTOCOLS.md §3.3): the platform's ``INIT_START`` /
+Lines are CloudWatch-shaped (docs/protocols.md §3.3): the platform's ``INIT_START`` /
 ``START`` / ``END`` / ``REPORT`` / ``INIT_REPORT`` lines with *tab* separators, the
 function's own stdout/stderr lines in between. The file keeps one JSON object per line,
 ``{"ts", "function", "env", "line"}``, so ``warmline report`` can read a dev session later
@@ -183,7 +183,7 @@ class LogSink:
             self._file = None
 
 
-# --- platform lines (PROTOCOLS.md §3.3) -------------------------------------------------
+# --- platform lines (docs/protocols.md §3.3) -------------------------------------------------
 
 
 @functools.lru_cache(maxsize=8)

@@ -1,6 +1,6 @@
 """One function's execution environments: the idle stack, capacity, and taking one out.
 
-AWS Lambda's scaling rules (PROTOCOLS.md §3.1, §3.2) as far as they concern environments
+AWS Lambda's scaling rules (docs/protocols.md §3.1, §3.2) as far as they concern environments
 that exist:
 
 1. One invocation per environment at a time. An invoke takes the most recently used idle

@@ -5,7 +5,8 @@ fork each environment; descriptors come back over a ``SOCK_SEQPACKET`` control s
 ``socket.recv_fds``. The same class drives a snapstart template process (a per-function
 zygote that has already imported the handler). :class:`SubprocessSpawner` starts a fresh
 interpreter per environment, for platforms without ``fork`` or ``SOCK_SEQPACKET``; it is
-~20x slower per cold start (ANCHORS.md, last section) and is what ``bench/`` compares with.
+much slower per cold start (``bench/runtime_coldstart.py`` compares the two; figures in
+docs/performance.md).
 
 Both report each process's exit code on :attr:`Spawned.exited` (negative: killed by that
 signal), which is how a crash is told apart from a hang and how an idle environment that

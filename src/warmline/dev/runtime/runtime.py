@@ -1,7 +1,7 @@
 """The emulated Lambda service: what the gateway, the bus and the Invoke API call.
 
 :class:`Runtime` holds one :class:`~warmline.dev.runtime.pool.FunctionPool` per function
-and routes each invoke (AWS Lambda's rules, PROTOCOLS.md §3.1): the most recently used idle
+and routes each invoke (AWS Lambda's rules, docs/protocols.md §3.1): the most recently used idle
 environment runs it; with none idle, an environment that has just returned gets a moment
 (:meth:`FunctionPool.finishing`); otherwise a new one is created (a cold start, by
 :class:`~warmline.dev.runtime.coldstart.Launcher`) unless ``reserved_concurrency``

@@ -1,4 +1,4 @@
-"""What an environment is given: its variables, names and ARN (PROTOCOLS.md §3.7).
+"""What an environment is given: its variables, names and ARN (docs/protocols.md §3.7).
 
 The variables are Lambda's documented ones, then the emulator's ``extra_env`` (endpoint
 URLs, CA bundle), then the function's own ``environment``, which wins. Of the host's

@@ -1,6 +1,6 @@
 """Runtime hooks for the emulator's snapstart mode, compatible with ``snapshot_restore_py``.
 
-AWS bundles a module named ``snapshot_restore_py`` in its Python runtimes (PROTOCOLS.md
+AWS bundles a module named ``snapshot_restore_py`` in its Python runtimes (docs/protocols.md
 §3.5). Inside every emulated environment this module is installed under that name in
 ``sys.modules``, so handler code written for SnapStart imports and runs unchanged::
 

@@ -1,6 +1,6 @@
 """Snapstart mode, environment side: the per-function template and its restored children.
 
-AWS SnapStart (PROTOCOLS.md §3.5) initialises a function once, runs the before-snapshot
+AWS SnapStart (docs/protocols.md §3.5) initialises a function once, runs the before-snapshot
 hooks, snapshots the microVM, and resumes each new environment from that snapshot, running
 the after-restore hooks; REPORT then shows ``Restore Duration`` instead of
 ``Init Duration``. The emulator's equivalent of the snapshot is a *template* process: forked

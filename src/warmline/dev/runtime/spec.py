@@ -21,7 +21,7 @@ __all__ = [
     "InvokeStatus",
 ]
 
-#: Lambda's default memory size and function timeout (PROTOCOLS.md §3.1, §3.7).
+#: Lambda's default memory size and function timeout (docs/protocols.md §3.1, §3.7).
 DEFAULT_MEMORY_MB = 128
 DEFAULT_TIMEOUT_S = 3.0
 

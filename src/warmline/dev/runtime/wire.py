@@ -1,8 +1,8 @@
 """Framing between the emulator and its environments: length-prefixed JSON.
 
-Each environment keeps one persistent stream socket to the emulator (ANCHORS.md, last
-section: a process per invocation or a reconnect per invocation is what makes emulators
-slow). A frame is a 4-byte big-endian length and that many bytes of UTF-8 JSON. Length
+Each environment keeps one persistent stream socket to the emulator: a process or a
+reconnect per invocation is what makes emulators slow (docs/performance.md, "Inside the
+emulator"). A frame is a 4-byte big-endian length and that many bytes of UTF-8 JSON. Length
 prefixes (not newlines) let a result embed the handler's JSON text verbatim, so the return
 value is serialised exactly once, by the same ``json.dumps`` Lambda's runtime uses.
 
@@ -38,10 +38,10 @@ __all__ = [
 ]
 
 HEADER = struct.Struct("!I")
-#: Largest synchronous invocation response (PROTOCOLS.md §3.4: 6 MB request/response).
+#: Largest synchronous invocation response (docs/protocols.md §3.4: 6 MB request/response).
 MAX_RESPONSE_BYTES = 6 * 1024 * 1024
 #: Largest frame accepted. Lambda's synchronous payload limit is 6 MB each way
-#: (PROTOCOLS.md §3.4); a little headroom for the envelope and error traces.
+#: (docs/protocols.md §3.4); a little headroom for the envelope and error traces.
 MAX_FRAME_BYTES = 8 * 1024 * 1024
 
 

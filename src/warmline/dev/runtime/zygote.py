@@ -1,10 +1,11 @@
 """The pre-started runtime process that forks every execution environment.
 
 Why a separate process: forking the emulator itself would copy its event loop, sockets and
-threads into every environment; forking a fresh interpreter per environment costs ~50 ms of
-interpreter start-up. A small single-threaded process that has imported only the
-environment-side bootstrap forks a ready runtime in ~1-3 ms (ANCHORS.md, last section), and
-the child then imports the user's code itself, so init is still paid per environment.
+threads into every environment; starting a fresh interpreter per environment costs tens of
+milliseconds of interpreter start-up. A small single-threaded process that has imported only
+the environment-side bootstrap forks a ready runtime in a few milliseconds
+(``bench/runtime_coldstart.py``, docs/performance.md), and the child then imports the user's
+code itself, so init is still paid per environment.
 
 Protocol on the control socket (``AF_UNIX``/``SOCK_SEQPACKET``: one JSON object per
 datagram, file descriptors as ``SCM_RIGHTS``):

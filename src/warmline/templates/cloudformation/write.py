@@ -45,7 +45,7 @@ _P99_PERIOD_S, _P99_PERIODS = 300, 3
 #: short-lived by design (TTL, retention), so a removed stack removes them too.
 _EPHEMERAL = {"DeletionPolicy": "Delete", "UpdateReplacePolicy": "Delete"}
 #: SQS retention: the default 4 days for turns, the maximum 14 days for dead letters (time
-#: to inspect them) (SQS quotas page; not in PROTOCOLS.md).
+#: to inspect them) (SQS quotas page).
 QUEUE_RETENTION_S = 4 * 24 * 3600
 DLQ_RETENTION_S = 14 * 24 * 3600
 

@@ -62,8 +62,8 @@ __all__ = [
     "warmline_requirements",
 ]
 
-#: Lambda quotas for a .zip deployment package (AWS Lambda quotas page; not in
-#: PROTOCOLS.md): 50 MB zipped for a direct upload, 250 MB unzipped incl. layers.
+#: Lambda quotas for a .zip deployment package (docs/protocols.md §8.7): 50 MB zipped for a
+#: direct upload, 250 MB unzipped incl. layers.
 LAMBDA_ZIP_LIMIT_BYTES = 50 * 1024 * 1024
 LAMBDA_UNZIPPED_LIMIT_BYTES = 250 * 1024 * 1024
 #: Distributions the Python managed runtimes include (boto3 and its dependencies): never
