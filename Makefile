@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint style types tests coldstart bench clean chromium
+.PHONY: dev test lint style types imports tests coldstart bench mutation clean chromium
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "warmline needs Python >= 3.11; set PYTHON=python3.11")'
@@ -23,7 +23,7 @@ dev: $(STAMP)
 
 test: lint tests coldstart
 
-lint: style types
+lint: style types imports
 
 style: $(STAMP)
 	$(BIN)/ruff check src tests bench examples
@@ -31,6 +31,10 @@ style: $(STAMP)
 
 types: $(STAMP)
 	$(BIN)/mypy
+
+# The layer contract (pyproject.toml [tool.importlinter]; docs/architecture.md).
+imports: $(STAMP)
+	$(BIN)/lint-imports
 
 # The browser tests use Debian's chromium (never a browser download): installed here when
 # missing and running as root (CI, the dev machines); otherwise they skip with the reason.
