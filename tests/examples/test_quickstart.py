@@ -88,3 +88,12 @@ def test_the_quickstart_notes_what_a_barge_in_heard(monkeypatch: pytest.MonkeyPa
     records = call.log.records or []
     (line,) = [r for r in records if r.get("step") == "message" and r.get("route") == "interrupt"]
     assert line["heard"] == "You asked"
+
+
+def test_the_readme_shows_the_quickstart_exactly() -> None:
+    """The README's example is this tested file, character for character."""
+    root = Path(__file__).resolve().parents[2]
+    readme = (root / "README.md").read_text()
+    marker = "<!-- quickstart: examples/quickstart/app.py -->\n```python\n"
+    shown = readme[readme.index(marker) + len(marker) :].split("```\n", 1)[0]
+    assert shown == (root / "examples" / "quickstart" / "app.py").read_text()
