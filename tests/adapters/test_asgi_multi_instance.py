@@ -29,7 +29,7 @@ from warmline.errors import ConnectionGoneError
 from warmline.stores.redis import RedisStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "stores"))
-from redis_server import (  # type: ignore[import-not-found,unused-ignore]  # noqa: E402
+from redis_server import (  # type: ignore[import-not-found,unused-ignore]
     MISSING,
     find_redis_server,
     redis_server,

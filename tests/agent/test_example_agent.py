@@ -28,7 +28,7 @@ class Recorder(BaseHTTPRequestHandler):
 
     posts: list[tuple[str, dict[str, Any]]] = []
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+    def do_POST(self) -> None:  # http.server's naming
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
         self.posts.append((unquote(self.path.rsplit("/", 1)[-1]), json.loads(body)))
         self.send_response(200)

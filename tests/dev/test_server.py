@@ -207,12 +207,12 @@ def test_log_file_flags_default_to_the_local_folder_and_can_be_turned_off(tmp_pa
     assert parser.parse_args(["dev"]).log_file == Path(".warmline/dev-logs.jsonl")
     assert parser.parse_args(["dev", "--no-log-file"]).no_log_file is True
     nested = tmp_path / "a" / "b" / "logs.jsonl"
-    sink = dev_cli._log_sink(nested)  # noqa: SLF001 - the flag's effect
+    sink = dev_cli._log_sink(nested)  # the flag's effect
     sink.emit("f", "0" * 32, "START RequestId: x Version: $LATEST")
     sink.close()
     assert json.loads(nested.read_text())["line"].startswith("START")
-    console_only = dev_cli._log_sink(None)  # noqa: SLF001
+    console_only = dev_cli._log_sink(None)
     console_only.close()
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["a", "b", "logs.jsonl"]
-    dev_cli._log_sink(nested).close()  # noqa: SLF001 - a new run starts the file afresh
+    dev_cli._log_sink(nested).close()  # a new run starts the file afresh
     assert nested.read_text() == ""

@@ -27,7 +27,7 @@ class Recorder(BaseHTTPRequestHandler):
     posts: list[tuple[str, dict[str, Any]]] = []
     gone: set[str] = set()
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+    def do_POST(self) -> None:  # http.server's naming
         length = int(self.headers.get("Content-Length", "0"))
         body = self.rfile.read(length)
         connection_id = unquote(self.path.rsplit("/", 1)[-1])

@@ -14,18 +14,18 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "stores"))
 
-from moto_server import ENV, moto_server  # noqa: E402
+from moto_server import ENV, moto_server
 
-from warmline.adapters.loops import ThreadLoops  # noqa: E402
-from warmline.connections.local import LocalConnections  # noqa: E402
-from warmline.core.app import App  # noqa: E402
-from warmline.core.events import ConnectionRef, Message  # noqa: E402
-from warmline.log import StepLogger  # noqa: E402
-from warmline.offload.dispatchers import LocalDispatcher  # noqa: E402
-from warmline.offload.route import offload  # noqa: E402
-from warmline.offload.stream import StreamPolicy  # noqa: E402
-from warmline.offload.worker import AnswerFn, TurnWorker  # noqa: E402
-from warmline.types import SessionStore  # noqa: E402
+from warmline.adapters.loops import ThreadLoops
+from warmline.connections.local import LocalConnections
+from warmline.core.app import App
+from warmline.core.events import ConnectionRef, Message
+from warmline.log import StepLogger
+from warmline.offload.dispatchers import LocalDispatcher
+from warmline.offload.route import offload
+from warmline.offload.stream import StreamPolicy
+from warmline.offload.worker import AnswerFn, TurnWorker
+from warmline.types import SessionStore
 
 __all__ = ["ENV", "CID", "Harness", "make_store", "moto_endpoint_fixture", "tokens"]
 

@@ -28,7 +28,7 @@ class Recorder(http.server.BaseHTTPRequestHandler):
     requests: list[dict[str, Any]] = []
     statuses: list[int] = []
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+    def do_POST(self) -> None:  # http.server's naming
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
         self.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
         status = self.statuses.pop(0) if self.statuses else 202

@@ -84,7 +84,7 @@ class _Recorder(http.server.BaseHTTPRequestHandler):
 
     do_POST = do_GET = do_DELETE = _answer
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
+    def log_message(self, format: str, *args: Any) -> None:  # stdlib name
         return
 
 

@@ -53,7 +53,7 @@ class Gateway(http.server.BaseHTTPRequestHandler):
     delivered: list[bytes] = []
     throttled = 0
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+    def do_POST(self) -> None:  # http.server's naming
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         cls = type(self)
         seen = cls.attempts.get(body, 0)
@@ -71,7 +71,7 @@ class Gateway(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(payload)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
+    def log_message(self, format: str, *args: Any) -> None:  # stdlib name
         return
 
 

@@ -197,7 +197,7 @@ class AsgiApp:
             if message["type"] == "lifespan.startup":
                 try:
                     await self.start()
-                except Exception as exc:  # noqa: BLE001 - reported to the server, which exits
+                except Exception as exc:  # reported to the server, which exits
                     await send({"type": "lifespan.startup.failed", "message": repr(exc)})
                     return
                 await send({"type": "lifespan.startup.complete"})
@@ -256,7 +256,7 @@ class AsgiApp:
         )
         try:
             result = await self._invoke(event)
-        except Exception as exc:  # noqa: BLE001 - a handler bug is a 500, as on a function URL
+        except Exception as exc:  # a handler bug is a 500, as on a function URL
             self.log("http_failed", "error", path=path, error=repr(exc))
             await _respond(send, 500, {"Content-Type": "text/plain"}, b"internal error")
             return
@@ -305,7 +305,7 @@ class AsgiApp:
         query = bytes(scope.get("query_string") or b"").decode("latin-1")
         try:
             result = await self._invoke(Connect(ref, headers, dict(parse_qsl(query))))
-        except Exception as exc:  # noqa: BLE001 - API Gateway answers a failed $connect 500
+        except Exception as exc:  # API Gateway answers a failed $connect 500
             self.log("connect_failed", "error", connectionId=ref.connection_id, error=repr(exc))
             await _deny(scope, send, 500)
             return
@@ -365,7 +365,7 @@ class AsgiApp:
             if router is not None:
                 try:
                     await loop.run_in_executor(self._executor, router.release, cid)
-                except Exception as exc:  # noqa: BLE001 - the claim's TTL cleans up
+                except Exception as exc:  # the claim's TTL cleans up
                     self.log("release_failed", "warning", connectionId=cid, error=repr(exc))
             if inflight:
                 # Handlers still streaming now get 410 on their next post and stop.
@@ -374,7 +374,7 @@ class AsgiApp:
             await asyncio.gather(sender, return_exceptions=True)
             try:
                 await self._invoke(Disconnect(connection=ref, status_code=code, reason=reason))
-            except Exception as exc:  # noqa: BLE001 - $disconnect is best effort
+            except Exception as exc:  # $disconnect is best effort
                 self.log("disconnect_failed", "error", connectionId=cid, error=repr(exc))
             self._calls -= 1
             if self._calls == 0:
@@ -383,7 +383,7 @@ class AsgiApp:
     async def _message(self, event: Message) -> None:
         try:
             await self._invoke(event)
-        except Exception as exc:  # noqa: BLE001 - one failed message must not end the call
+        except Exception as exc:  # one failed message must not end the call
             self.log(
                 "message_failed", "error", connectionId=event.connection.connection_id,
                 error=repr(exc),

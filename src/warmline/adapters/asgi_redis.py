@@ -126,7 +126,7 @@ class RedisRouter:
             try:
                 for cid in held:
                     self._release(cid)
-            except Exception:  # noqa: BLE001, S110 - best effort: the TTL cleans up
+            except Exception:  # best effort: the TTL cleans up
                 pass
             self._client.close()
             self._client = None
@@ -204,7 +204,7 @@ class RedisRouter:
                     if time.monotonic() - refreshed > REFRESH_S:
                         refreshed = time.monotonic()
                         self._refresh()
-                except Exception:  # noqa: BLE001 - Redis away: keep trying until stopped
+                except Exception:  # Redis away: keep trying until stopped
                     # redis-py re-subscribes the channel when it reconnects.
                     self._stop.wait(_RETRY_S)
         finally:

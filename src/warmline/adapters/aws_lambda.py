@@ -347,7 +347,7 @@ def _handle_batch(app: App, tasks: list[WorkerTask], invocation: Invocation) -> 
     for task in tasks:
         try:
             app.handle(task, invocation)
-        except Exception as exc:  # noqa: BLE001 - one bad record must not fail the batch
+        except Exception as exc:  # one bad record must not fail the batch
             invocation.log("task_failed", "error", messageId=task.message_id, error=repr(exc))
             if task.delivery != "sqs":
                 raise

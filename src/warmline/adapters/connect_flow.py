@@ -253,7 +253,7 @@ class ConnectHandler:
         }
         try:
             response, outcome = self._respond(event, deadline, context, cold)
-        except Exception as exc:  # noqa: BLE001 - a flow gets a result, never a Lambda error
+        except Exception as exc:  # a flow gets a result, never a Lambda error
             self._count("errors")
             self._log("contact_flow_failed", "error", error=repr(exc), **fields)
             error = error_response("internal error", say=self._settings.error_text)
@@ -404,14 +404,14 @@ class ConnectHandler:
                     result, event, reprompt_text=cfg.reprompt_text, error_text=cfg.error_text
                 )
                 state = "done"
-            except Exception as exc:  # noqa: BLE001 - reported to the flow as an error result
+            except Exception as exc:  # reported to the flow as an error result
                 self._log("agent_failed", "error", error=repr(exc), contactId=event.contact_id)
                 job.response = error_response(
                     "internal error", say=cfg.error_text, sessionTurn=str(event.turn)
                 )
             job.ready.set()
             claims.store_result(event.initial_contact_id, event.turn, request, state, job.response)
-        except Exception as exc:  # noqa: BLE001 - a thread has no caller to raise to
+        except Exception as exc:  # a thread has no caller to raise to
             self._log("store_result_failed", "error", error=repr(exc), contactId=event.contact_id)
         finally:
             job.ready.set()

@@ -102,7 +102,7 @@ def _store_failed(app: App, ctx: Context[Any], exc: StoreError) -> Response:
         try:
             if not ctx.send(Text(token=STORE_APOLOGY, last=True)):
                 ctx.log("apology_failed", "error", error="the caller is gone (410)")
-        except Exception as post_exc:  # noqa: BLE001 - the apology is best effort
+        except Exception as post_exc:  # the apology is best effort
             ctx.log("apology_failed", "error", error=repr(post_exc))
     return Response(503)
 

@@ -298,7 +298,7 @@ class LocalDispatcher:
             if self.log is not None:
                 invocation.log = self.log
             record.result = self.app.handle(task, invocation)
-        except Exception as exc:  # noqa: BLE001 - a failed delivery is retried, like Lambda
+        except Exception as exc:  # a failed delivery is retried, like Lambda
             record.error = repr(exc)
             if attempt < self.max_attempts:
                 self._queue.append((message_id, text, attempt + 1))

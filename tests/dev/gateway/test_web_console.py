@@ -16,7 +16,7 @@ from warmline.dev.gateway.web import parse_record
 from warmline.dev.runtime.logs import LogRecord, report_line
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from web_helpers import ThreadedDevServer, agent_config  # noqa: E402
+from web_helpers import ThreadedDevServer, agent_config
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from warmline.dev.runtime.runtime import Runtime
 
 def _wait_written(runtime: Runtime, env_id: str) -> None:
     """Block (the loop too) until the environment has written its result to our socket."""
-    env = runtime._functions["f"].envs[env_id]  # noqa: SLF001 - the test looks inside
+    env = runtime._functions["f"].envs[env_id]  # the test looks inside
     poller = select.poll()
     poller.register(env.channel.fd, select.POLLIN)
     assert poller.poll(5000), "the environment never answered"

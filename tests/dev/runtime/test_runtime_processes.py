@@ -144,7 +144,7 @@ def test_every_environment_leads_a_session_and_process_group_of_its_own() -> Non
                 *[rt.invoke("f", {"action": "sleep", "seconds": 0.2}) for _ in range(3)]
             )
             pids = [r.payload["pid"] for r in results]
-            zygote = rt._launcher.spawner.pid  # type: ignore[union-attr]  # noqa: SLF001
+            zygote = rt._launcher.spawner.pid  # type: ignore[union-attr]
             for pid in pids:
                 assert os.getsid(pid) == pid
                 assert os.getpgid(pid) == pid

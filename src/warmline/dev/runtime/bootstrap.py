@@ -210,7 +210,7 @@ def load_handler(name: str) -> tuple[Handler | None, dict[str, Any] | None]:
         return None, _fault(
             "Runtime.UserCodeSyntaxError", f"Syntax error in module '{modname}': {exc}", trace
         )
-    except Exception as exc:  # noqa: BLE001 - any init failure is reported, not raised
+    except Exception as exc:  # any init failure is reported, not raised
         return None, _fault(type(exc).__name__, str(exc), _user_trace(exc.__traceback__))
     handler = getattr(module, fname, None)
     if handler is None:
@@ -322,7 +322,7 @@ def serve(channel: SyncChannel, handler: Handler, config: Mapping[str, Any]) -> 
                         f'"duration_ms":{duration_ms!r},"maxrss_kb":{_maxrss_kb()},'
                         f'"payload":{payload}}}'
                     ).encode()
-        except Exception as exc:  # noqa: BLE001 - the handler's error is the result
+        except Exception as exc:  # the handler's error is the result
             error = _fault(type(exc).__name__, str(exc), _user_trace(exc.__traceback__))
             error["requestId"] = request_id
             _log_error(error)

@@ -399,7 +399,7 @@ class WarmInvocation:
                 result: InvokeResult | BaseException = complete(
                     self._pool, self._env, self._request_id, item, self._started, None
                 )
-            except Exception as exc:  # noqa: BLE001 - handed to on_result, as run's would be
+            except Exception as exc:  # handed to on_result, as run's would be
                 result = exc
             self._inflight.ended()
             self._on_result(result)
@@ -421,7 +421,7 @@ class WarmInvocation:
         async def finish() -> None:
             try:
                 result: InvokeResult | BaseException = await outcome
-            except Exception as exc:  # noqa: BLE001 - handed to on_result
+            except Exception as exc:  # handed to on_result
                 result = exc
             finally:
                 self._inflight.ended()

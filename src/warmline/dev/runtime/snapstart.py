@@ -51,7 +51,7 @@ def run_template(sock: socket.socket, config: Mapping[str, Any], t0: float) -> N
     for hook, args, kwargs in snapshot_hooks.get_before_snapshot():
         try:
             hook(*args, **kwargs)
-        except Exception as exc:  # noqa: BLE001 - a failing hook fails the init
+        except Exception as exc:  # a failing hook fails the init
             _hello(sock, {"t": "init_error", "error": _hook_error(exc), "init_ms": _ms(t0)})
             os._exit(1)
     sys.stdout.flush()
@@ -81,7 +81,7 @@ def run_restored(
     for hook, args, kwargs in snapshot_hooks.get_after_restore():
         try:
             hook(*args, **kwargs)
-        except Exception as exc:  # noqa: BLE001 - a failing hook fails the restore
+        except Exception as exc:  # a failing hook fails the restore
             channel.send({"t": "init_error", "error": _hook_error(exc), "init_ms": _ms(t0)})
             os._exit(1)
     channel.send({"t": "ready", "init_ms": _ms(t0), "pid": os.getpid()})

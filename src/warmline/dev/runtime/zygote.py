@@ -112,7 +112,7 @@ def spawn(
             child_main(theirs, config, t0)
         except SystemExit as exc:
             bootstrap.exit_for(exc)
-        except BaseException:  # noqa: BLE001 - report anything, then die
+        except BaseException:  # report anything, then die
             traceback.print_exc()
             sys.stderr.flush()
         os._exit(code)
@@ -285,7 +285,7 @@ def serve(
                     held = spare.fds() if spare is not None else []
                     main = mains[config.get("kind", "env")]
                     made = spawn(config, main, [*close_in_child, *held])
-            except Exception as exc:  # noqa: BLE001 - tell the emulator, keep serving
+            except Exception as exc:  # tell the emulator, keep serving
                 _send(control, {"t": "spawn_failed", "id": message["id"], "error": repr(exc)})
                 continue
             pid, ours, out_r = made

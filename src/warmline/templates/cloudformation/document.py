@@ -114,7 +114,7 @@ def load_document(path: Path) -> dict[str, Any]:
             raise SourceError(f"not valid JSON: {exc}", source=path) from exc
     else:
         try:
-            data = yaml.load(text, Loader=_CloudFormationLoader)  # noqa: S506 - SafeLoader subclass
+            data = yaml.load(text, Loader=_CloudFormationLoader)  # SafeLoader subclass
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
