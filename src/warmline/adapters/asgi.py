@@ -467,7 +467,7 @@ def _client_ip(scope: Scope, headers: Headers, trusted_proxies: int) -> str:
 
     Each proxy appends the address it was connected from to ``X-Forwarded-For``, so only
     the entries our own ``trusted_proxies`` added can be believed: with one (an ALB), the
-    last entry. The leftmost one, which this used to take, is whatever the caller chose
+    last entry. The leftmost one is whatever the caller chose
     to send. With no trusted proxy, or fewer entries than proxies, it is the socket's peer.
     """
     forwarded = headers.get("X-Forwarded-For") if trusted_proxies else None
