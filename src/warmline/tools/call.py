@@ -149,25 +149,26 @@ def parse_script(lines: Iterable[str]) -> list[Step]:
 
 
 def _post_form(url: str, form: dict[str, str], auth_token: str | None) -> tuple[int, str]:
-    import http.client
+    """POST ``form`` to ``url`` as Twilio posts a webhook (signed when a token is given)."""
+    from warmline.http1 import Http1Connection, client_tls, message, split_endpoint
 
-    parts = urlsplit(url)
-    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    scheme, host, port, host_header, path = split_endpoint(url.split("?", 1)[0], "TwiML webhook")
+    query = urlsplit(url).query
+    headers = [
+        ("Host", host_header),
+        ("Content-Type", "application/x-www-form-urlencoded"),
+        ("Connection", "close"),
+    ]
     if auth_token:
-        headers["X-Twilio-Signature"] = compute_signature(url, form, auth_token)
-    conn_cls = (
-        http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    )
-    conn = conn_cls(parts.netloc, timeout=10)
+        headers.append(("X-Twilio-Signature", compute_signature(url, form, auth_token)))
+    tls = client_tls(None) if scheme == "https" else None
+    conn = Http1Connection(host, port, timeout_s=10, tls=tls)
+    target = (path or "/") + (f"?{query}" if query else "")
     try:
-        path = parts.path or "/"
-        conn.request(
-            "POST", path + (f"?{parts.query}" if parts.query else ""), urlencode(form), headers
-        )
-        response = conn.getresponse()
-        return response.status, response.read().decode("utf-8", errors="replace")
+        response = conn.request(message("POST", target, headers, urlencode(form).encode()))
     finally:
         conn.close()
+    return response.status, response.body.decode("utf-8", errors="replace")
 
 
 def fetch_twiml(
