@@ -288,3 +288,65 @@ def test_after_a_fragmented_message_the_next_one_may_use_the_whole_limit() -> No
     assert len(read_all(reader, first)) == 2
     assert len(read_all(reader, first)) == 2
     assert len(read_all(reader, client_frame(OP_TEXT, b"c" * 100))) == 1
+
+
+@pytest.mark.parametrize(
+    ("size", "extra"), [(126, b"\x7e\x00\x7e"), (65_536, b"\x7f" + (1 << 16).to_bytes(8, "big"))]
+)
+def test_every_length_form_carries_the_opcode_in_a_final_frame(size: int, extra: bytes) -> None:
+    payload = b"b" * size
+    assert encode_frame(OP_BINARY, payload) == b"\x82" + extra + payload
+    assert encode_frame(OP_PING, b"p") == b"\x89\x01p"
+
+
+# --- header errors are raised as soon as the header bytes are in --------------------------
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        client_frame(OP_TEXT, b"x", rsv=0x40),
+        client_frame(OP_TEXT, b"x", masked=False),
+        client_frame(0x3, b"x"),
+        client_frame(OP_PING, b"p", fin=False),
+    ],
+    ids=["reserved-bit", "unmasked", "reserved-opcode", "fragmented-ping"],
+)
+def test_a_bad_two_byte_header_is_refused_before_the_rest_arrives(data: bytes) -> None:
+    reader = api_gateway_reader()
+    reader.feed(data[:1])
+    assert reader.next_frame() is None
+    reader.feed(data[1:2])
+    with pytest.raises(ProtocolViolation):
+        reader.next_frame()
+
+
+def test_an_oversize_16_bit_length_is_refused_once_its_4_header_bytes_are_in() -> None:
+    reader = FrameReader(1000, 1000)
+    header = client_frame(OP_TEXT, b"x" * 1001)[:4]
+    reader.feed(header[:3])
+    assert reader.next_frame() is None
+    reader.feed(header[3:])
+    with pytest.raises(ProtocolViolation) as raised:
+        reader.next_frame()
+    assert raised.value.reason == "Frame too big"
+
+
+def test_an_oversize_64_bit_length_is_refused_once_its_10_header_bytes_are_in() -> None:
+    reader = api_gateway_reader()
+    header = client_frame(OP_TEXT, b"x" * 65_536)[:10]
+    reader.feed(header[:9])
+    assert reader.next_frame() is None
+    reader.feed(header[9:])
+    with pytest.raises(ProtocolViolation) as raised:
+        reader.next_frame()
+    assert raised.value.reason == "Frame too big"
+
+
+@pytest.mark.parametrize("length", [1 << 63, (1 << 64) - 1])
+def test_a_64_bit_length_with_its_top_bit_set_is_too_big_not_negative(length: int) -> None:
+    reader = api_gateway_reader()
+    reader.feed(b"\x81\xff" + length.to_bytes(8, "big") + MASK)
+    with pytest.raises(ProtocolViolation) as raised:
+        reader.next_frame()
+    assert (raised.value.code, raised.value.reason) == (1009, "Frame too big")
