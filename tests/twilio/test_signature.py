@@ -476,6 +476,7 @@ def test_framework_multidicts_sign_every_value_of_a_repeated_field(
         ("wss://[::1]/relay", "wss://[::1]:443/relay"),
         ("https://[2001:db8::7]:443/voice?a=1", "https://[2001:db8::7]/voice?a=1"),
         ("http://[2001:db8::7]/voice", "http://[2001:db8::7]:80/voice"),
+        ("wss://[]:443/relay", "wss://[]/relay"),  # any bracketed host, even an empty one
     ],
 )
 def test_an_ipv6_host_has_an_optional_default_port_too(signed: str, checked: str) -> None:
@@ -614,3 +615,21 @@ def test_a_url_with_an_unbalanced_ipv6_bracket_fails_the_check_without_raising(u
     assert not validate_signature(url, None, "c2ln", TOKEN)
     with pytest.raises(InvalidSignatureError, match="signature does not match"):
         validate_webhook(url, None, {SIGNATURE_HEADER: "c2ln"}, TOKEN, body=b"{}")
+
+
+_EMPTY_OBJECT_HASH = hashlib.sha256(b"{}").hexdigest()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"https://[::1/events?bodySHA256={_EMPTY_OBJECT_HASH}&next=/a?b#x",
+        f"https://[::1/events?next=/a?b&bodySHA256={_EMPTY_OBJECT_HASH}#x#y",
+    ],
+)
+def test_a_body_hash_is_read_from_the_query_of_an_unbalanced_ipv6_url(url: str) -> None:
+    sig = compute_signature(url, None, TOKEN)
+    assert validate_signature(url, {"form": "ignored"}, sig, TOKEN, body=b"{}")
+    assert not validate_signature(url, None, sig, TOKEN, body=b"[]")
+    with pytest.raises(InvalidSignatureError, match="^body does not match bodySHA256"):
+        validate_webhook(url, None, {SIGNATURE_HEADER: sig}, TOKEN, body=b"[]")
