@@ -26,8 +26,8 @@ test: lint tests coldstart
 lint: style types imports
 
 style: $(STAMP)
-	$(BIN)/ruff check src tests bench examples
-	$(BIN)/ruff format --check src tests bench examples
+	$(BIN)/ruff check src tests bench examples scripts
+	$(BIN)/ruff format --check src tests bench examples scripts
 
 types: $(STAMP)
 	$(BIN)/mypy
@@ -55,5 +55,11 @@ coldstart: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/import_cost.py
 
+# Mutation testing: each module of [tool.warmline.mutation] in pyproject.toml against its own
+# tests, one at a time (CPU-heavy), with a per-module score table; fails under fail_under.
+# MODULES=core/routing.py limits the run; see docs/testing.md.
+mutation: $(STAMP)
+	$(BIN)/python scripts/mutation.py $(MODULES)
+
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .mutation

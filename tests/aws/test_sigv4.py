@@ -31,10 +31,12 @@ from botocore.awsrequest import AWSResponse, HTTPHeaders
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from warmline.aws.credentials import Credentials
+from warmline.aws import sigv4 as sigv4_module
+from warmline.aws.credentials import Credentials, region_from_environment
 from warmline.aws.sigv4 import (
     SigV4Signer,
     amz_date,
+    canonical_request,
     canonical_uri,
     hmac_sha256,
     quote,
@@ -42,6 +44,18 @@ from warmline.aws.sigv4 import (
 )
 from warmline.connections.apigw import connection_path
 from warmline.errors import ConfigurationError
+
+
+@pytest.fixture(autouse=True)
+def cold_caches() -> Iterator[None]:
+    """Each test starts with the module's memo tables empty, so it runs the code that fills
+    them (a table built in an earlier test would hide a change to how tables are built)."""
+    caches = (sigv4_module._QUOTE_TABLES, sigv4_module._canonical_uris)
+    for cache in caches:
+        cache.clear()
+    sigv4_module._last_date[0] = (-1, "")
+    yield
+
 
 AKID = "AKIAIOSFODNN7EXAMPLE"
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
@@ -342,13 +356,6 @@ def test_amz_date_truncates_fractions_and_uses_utc() -> None:
     assert amz_date(epoch(MIDNIGHT)) == "20270101T000000Z"
 
 
-def test_a_signer_needs_a_region_and_a_service() -> None:
-    with pytest.raises(ConfigurationError):
-        SigV4Signer("", "execute-api")
-    with pytest.raises(ConfigurationError):
-        SigV4Signer("eu-west-1", "")
-
-
 # --- botocore with and without the CRT signer ------------------------------------------------
 
 HAS_AWSCRT = importlib.util.find_spec("awscrt") is not None
@@ -383,3 +390,93 @@ def test_table_cases_hold_with_boto_disable_crt(disable_crt: str) -> None:
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert " passed" in result.stdout
+
+
+# --- edges pinned by mutation testing -------------------------------------------------------
+
+
+@pytest.mark.parametrize("safe", ["", "/", "@", "/=+"])
+def test_quote_builds_each_table_like_urllib_parse(safe: str) -> None:
+    every_byte = bytes(range(128)).decode("ascii") + "é☎"
+    assert quote(every_byte, safe) == urllib.parse.quote(every_byte, safe=safe + "~")
+    assert quote("a/b c") == "a%2Fb%20c"  # the default keeps only the unreserved
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [("a/./b/../c", "a/c"), ("a/b/", "a/b/"), ("./a", "a"), ("..", ""), ("/", "/")],
+)
+def test_remove_dot_segments_keeps_a_relative_path_relative(path: str, expected: str) -> None:
+    assert remove_dot_segments(path) == expected
+
+
+def test_header_values_are_trimmed_and_their_inner_whitespace_collapsed() -> None:
+    canonical, signed = canonical_request(
+        "post",
+        "/p",
+        {"host": " h  x ", "x-amz-date": "20270101T000000Z", "x-amz-security-token": " a \t b "},
+        "e3b0",
+    )
+    assert canonical.split("\n")[:6] == [
+        "POST",
+        "/p",
+        "",
+        "host:h x",
+        "x-amz-date:20270101T000000Z",
+        "x-amz-security-token:a b",
+    ]
+    assert signed == "host;x-amz-date;x-amz-security-token"
+
+
+def test_credentials_repr_shows_the_key_ids_last_four_characters() -> None:
+    assert repr(Credentials("AKIA0123456789WXYZ", SECRET)) == (
+        "Credentials(access_key='…WXYZ', secret_key='***', token=None)"
+    )
+    assert repr(Credentials("AKIA0123456789WXYZ", SECRET, TOKEN)) == (
+        "Credentials(access_key='…WXYZ', secret_key='***', token='***')"
+    )
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"AWS_ACCESS_KEY_ID": AKID},
+        {"AWS_SECRET_ACCESS_KEY": SECRET},
+        {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": SECRET},
+        {},
+    ],
+)
+def test_credentials_need_both_keys_in_the_environment(env: dict[str, str]) -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        Credentials.from_environment(env)
+    assert str(raised.value) == (
+        "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+        "(Lambda sets them) or pass Credentials(...)"
+    )
+
+
+@pytest.mark.parametrize(("access", "secret"), [("", SECRET), (AKID, "")])
+def test_credentials_need_both_keys(access: str, secret: str) -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        Credentials(access, secret)
+    assert str(raised.value) == "AWS credentials need both an access key and a secret key"
+
+
+def test_a_signer_needs_a_region_and_a_service() -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        SigV4Signer("", "execute-api")
+    assert str(raised.value) == "a SigV4 signature needs a region"
+    with pytest.raises(ConfigurationError) as raised:
+        SigV4Signer("eu-west-1", "")
+    assert str(raised.value) == "a SigV4 signature needs a service name"
+
+
+def test_without_an_argument_the_process_environment_is_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AWS_REGION", "ap-south-2")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", AKID)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    assert region_from_environment() == "ap-south-2"
+    assert Credentials.from_environment() == Credentials(AKID, SECRET)

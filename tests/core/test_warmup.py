@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from warmline.core.events import Scheduled, WarmUp
 from warmline.core.warmup import (
     MAX_WARMUP_CONCURRENCY,
+    PLUGIN_SOURCE,
     WARMER_CONCURRENCY,
     WARMER_CORRELATION_ID,
     WARMER_INVOCATION,
@@ -448,3 +449,101 @@ def test_every_exported_name_exists() -> None:
 
     module = importlib.import_module("warmline.core.warmup")
     assert sorted(n for n in module.__all__ if not hasattr(module, n)) == []
+
+
+# --- edges pinned by mutation testing ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"on": True},
+        {"on": False},
+        {"on": True, "targets": ["a", "b"], "opts": {"deep": [1, {"x": None}]}},
+        {"targets": [], "opts": {}},
+    ],
+)
+def test_a_constant_input_with_booleans_lists_and_objects_matches_itself(
+    event: dict[str, Any],
+) -> None:
+    w = detect_warmup(event, constant_inputs=[json.loads(json.dumps(event))])
+    assert w is not None
+    assert w.source == "input"
+    assert w.raw is event
+
+
+@pytest.mark.parametrize(
+    ("event", "configured"),
+    [
+        ({"on": True}, {"on": False}),
+        ({"on": 1}, {"on": True}),
+        ({"targets": ["a", "b"]}, {"targets": ["a", "c"]}),  # same length, other item
+        ({"targets": ["a", "b"]}, {"targets": ["a"]}),
+        ({"targets": ["a"]}, {"targets": ["a", "b"]}),
+        ({"targets": "ab"}, {"targets": ["a", "b"]}),  # a string is not a list of chars
+        ({"targets": ["a", "b"]}, {"targets": "ab"}),
+        ({"k": 1}, {"k": [1]}),
+        ({"k": [1]}, {"k": 1}),
+        ({"k": 5}, {"k": {"x": 1}}),
+        ({"k": {"x": 1}}, {"k": 5}),
+        ({"k": {"x": 1}}, {"k": ["x"]}),
+        ({"k": {"x": 1}}, {"k": {"x": 2}}),
+        ({"k": {"x": 1}}, {"k": {"y": 1}}),
+    ],
+)
+def test_a_constant_input_differing_in_one_value_or_kind_is_no_ping(
+    event: dict[str, Any], configured: dict[str, Any]
+) -> None:
+    assert detect_warmup(event, constant_inputs=[configured]) is None
+
+
+def test_a_connect_event_is_recognized_by_its_name_alone() -> None:
+    event = {"Name": "ContactFlowEvent", "warmer": True, "source": PLUGIN_SOURCE}
+    assert detect_warmup(event) is None
+    assert detect_warmup(event, constant_inputs=[event]) is None
+    # Only that exact name marks Connect traffic.
+    assert detect_warmup({**event, "Name": "contactflowevent"}) is not None
+    assert detect_warmup({"name": "ContactFlowEvent", "warmer": True}) is not None
+
+
+@pytest.mark.parametrize("name", POSITIVE)
+def test_every_ping_carries_its_raw_event(name: str) -> None:
+    event = load(name)
+    w = detect_warmup(event)
+    assert w is not None
+    assert w.raw is event
+
+
+def test_a_constant_input_ping_carries_its_raw_event() -> None:
+    event = {"keepWarm": True}
+    w = detect_warmup(event, constant_inputs=[{"keepWarm": True}])
+    assert w is not None and w.raw is event
+
+
+@pytest.mark.parametrize("cap", [1, 0, -3])
+def test_a_clamp_below_one_still_allows_one_environment(cap: int) -> None:
+    w = detect_warmup({"warmline": "warmup", "concurrency": 5}, max_concurrency=cap)
+    assert w is not None and (w.concurrency, w.invocation) == (1, 1)
+    w = detect_warmup({"warmer": True, "concurrency": 5}, max_concurrency=cap)
+    assert w is not None and w.concurrency == 1
+
+
+@pytest.mark.parametrize("source", ["lambda-warmer", "warmline"])
+def test_a_fan_out_child_never_fans_out_even_without_its_markers(source: str) -> None:
+    for invocation in (2, 3):
+        assert fanout_plan(WarmUp(source, concurrency=3, invocation=invocation, raw={})) == []
+
+
+@pytest.mark.parametrize("source", ["lambda-warmer", "warmline"])
+def test_a_ping_without_a_raw_mapping_still_plans_its_fan_out(source: str) -> None:
+    plan = fanout_plan(WarmUp(source, concurrency=3, correlation_id="c1", raw=None))
+    assert len(plan) == 2
+
+
+def test_without_any_correlation_id_the_children_carry_an_empty_one() -> None:
+    plan = fanout_plan(WarmUp("lambda-warmer", concurrency=2, raw={"warmer": True}))
+    assert plan == [
+        {"warmer": True, WARMER_INVOCATION: 2, WARMER_CONCURRENCY: 2, WARMER_CORRELATION_ID: ""}
+    ]
+    plan = fanout_plan(WarmUp("warmline", concurrency=2, raw={"warmline": "warmup"}))
+    assert plan == [{"warmline": "warmup", "concurrency": 2, "invocation": 2, "correlationId": ""}]

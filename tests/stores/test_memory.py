@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from warmline.core.session import SessionRecord
-from warmline.errors import ConfigurationError
+from warmline.errors import ConfigurationError, StoreError
 from warmline.stores.memory import MemoryStore
 from warmline.types import SessionStore
 
@@ -55,3 +55,18 @@ def test_the_latest_written_record_wins_a_shared_connection_id() -> None:
 def test_a_bad_ttl_is_a_configuration_error(ttl_s: object) -> None:
     with pytest.raises(ConfigurationError):
         MemoryStore(ttl_s=ttl_s)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("lookup", "name"), [("by_connection", "connection_id"), ("by_call_sid", "call_sid")]
+)
+def test_an_empty_lookup_key_is_refused_by_its_name(lookup: str, name: str) -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        getattr(MemoryStore(), lookup)("")
+    assert str(raised.value) == f"{name} must be a non-empty str, got ''"
+
+
+def test_data_json_cannot_hold_is_refused_naming_the_session() -> None:
+    with pytest.raises(StoreError) as raised:
+        MemoryStore().put(SessionRecord(session_id="S7", data={"x": {1, 2}}))
+    assert str(raised.value).startswith("session 'S7': data is not JSON-serialisable")

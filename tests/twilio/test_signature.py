@@ -421,3 +421,215 @@ def test_every_exported_name_exists() -> None:
 
     module = importlib.import_module("warmline.twilio.signature")
     assert sorted(n for n in module.__all__ if not hasattr(module, n)) == []
+
+
+# --- edges pinned by mutation testing -----------------------------------------------------
+
+
+class GetAllMultiDict:
+    """aiohttp/multidict's shape: ``[name]`` is the first value, ``getall`` every value."""
+
+    def __init__(self, pairs: list[tuple[str, str]]) -> None:
+        self._pairs = pairs
+
+    def __getitem__(self, name: str) -> str:
+        return next(v for k, v in self._pairs if k == name)
+
+    def __iter__(self) -> Any:
+        return iter(dict.fromkeys(k for k, _ in self._pairs))
+
+    def __len__(self) -> int:
+        return len(set(k for k, _ in self._pairs))
+
+    def getall(self, name: str) -> list[str]:
+        return [v for k, v in self._pairs if k == name]
+
+
+class GetListMultiDict(GetAllMultiDict):
+    """Django's QueryDict / Werkzeug's MultiDict shape: ``getlist`` instead of ``getall``."""
+
+    getall = None  # type: ignore[assignment]
+
+    def getlist(self, name: str) -> list[str]:
+        return [v for k, v in self._pairs if k == name]
+
+
+@pytest.mark.parametrize("cls", [GetAllMultiDict, GetListMultiDict])
+def test_framework_multidicts_sign_every_value_of_a_repeated_field(
+    cls: type[GetAllMultiDict],
+) -> None:
+    url = "https://example.com/sms"
+    params = cls([("MediaUrl", "https://m/2"), ("Body", "hi"), ("MediaUrl", "https://m/1")])
+    expected = compute_signature(
+        url, {"MediaUrl": ["https://m/1", "https://m/2"], "Body": "hi"}, TOKEN
+    )
+    assert compute_signature(url, params, TOKEN) == expected  # type: ignore[arg-type]
+    assert expected == oracle_signature(
+        url, {"MediaUrl": ["https://m/1", "https://m/2"], "Body": ["hi"]}
+    )
+
+
+@pytest.mark.parametrize(
+    ("signed", "checked"),
+    [
+        ("wss://[::1]:443/relay", "wss://[::1]/relay"),
+        ("wss://[::1]/relay", "wss://[::1]:443/relay"),
+        ("https://[2001:db8::7]:443/voice?a=1", "https://[2001:db8::7]/voice?a=1"),
+        ("http://[2001:db8::7]/voice", "http://[2001:db8::7]:80/voice"),
+        ("wss://[]:443/relay", "wss://[]/relay"),  # any bracketed host, even an empty one
+    ],
+)
+def test_an_ipv6_host_has_an_optional_default_port_too(signed: str, checked: str) -> None:
+    assert validate_signature(checked, None, compute_signature(signed, None, TOKEN), TOKEN)
+
+
+@pytest.mark.parametrize(
+    ("signed", "checked"),
+    [
+        ("wss://[::1]:8443/relay", "wss://[::1]/relay"),
+        ("wss://[::1]/relay", "wss://[::1]:8443/relay"),
+        ("wss://[::1/relay", "wss://[::1:443/relay"),  # no closing bracket: taken as given
+        ("wss://[::1]]/relay", "wss://[::1]]:443/relay"),  # junk after the bracket
+        ("wss://[::1]x/relay", "wss://[::1]x:443/relay"),
+    ],
+)
+def test_an_ipv6_host_with_another_or_a_malformed_port_is_checked_as_given(
+    signed: str, checked: str
+) -> None:
+    assert not validate_signature(checked, None, compute_signature(signed, None, TOKEN), TOKEN)
+    assert validate_signature(signed, None, compute_signature(signed, None, TOKEN), TOKEN)
+
+
+@pytest.mark.parametrize(
+    ("signed", "checked"),
+    [
+        ("https://EXAMPLE.COM:443/voice", "https://EXAMPLE.COM/voice"),  # an X in the host
+        ("https://example.com:443/a/b/c", "https://example.com/a/b/c"),
+        (
+            "https://example.com:443/a?next=https://other.example/b",
+            "https://example.com/a?next=https://other.example/b",
+        ),
+        ("https://user:pw@example.com:443/voice", "https://user:pw@example.com/voice"),
+        ("https://example.com:443?x=1", "https://example.com?x=1"),
+        ("https://example.com:443#frag", "https://example.com#frag"),
+    ],
+)
+def test_the_default_port_is_found_in_any_authority(signed: str, checked: str) -> None:
+    assert validate_signature(checked, None, compute_signature(signed, None, TOKEN), TOKEN)
+    assert validate_signature(signed, None, compute_signature(checked, None, TOKEN), TOKEN)
+
+
+def test_a_body_hash_url_validates_without_a_body_when_none_is_required() -> None:
+    body = b'{"event": "x"}'
+    url = _json_url(body)
+    sig = compute_signature(url, None, TOKEN)
+    assert validate_signature(url, None, sig, TOKEN)  # the caller checks the body itself
+    assert validate_signature(url, {"ignored": "form"}, sig, TOKEN)
+    assert not validate_signature(url, None, sig, TOKEN, body=b"{}")
+
+
+def test_a_handshake_url_carrying_a_body_hash_needs_no_body() -> None:
+    url = "wss://relay.example.com/ws?bodySHA256=" + "0" * 64
+    validate_handshake({SIGNATURE_HEADER: compute_signature(url, None, TOKEN)}, url, TOKEN)
+
+
+def test_a_handshake_url_may_carry_a_url_in_its_query() -> None:
+    url = "wss://relay.example.com/ws?back=https://example.com/x"
+    validate_handshake({SIGNATURE_HEADER: compute_signature(url, None, TOKEN)}, url, TOKEN)
+
+
+@pytest.mark.parametrize("url", ["wss", "ws", "relay.example.com/ws", "https://relay.example.com/"])
+def test_a_handshake_url_without_a_websocket_scheme_is_refused(url: str) -> None:
+    with pytest.raises(ConfigurationError, match="must start with wss://"):
+        validate_handshake({SIGNATURE_HEADER: compute_signature(url, None, TOKEN)}, url, TOKEN)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://bob:hunter2@x.example/a", "https://bob:***@x.example/a"),
+        ("https://bob:hun:ter2@x.example/a", "https://bob:***@x.example/a"),  # ':' in the password
+        ("https://bob:hun@ter2@x.example/a", "https://bob:***@x.example/a"),  # '@' in the password
+        ("https://bob@x.example/a", "https://bob@x.example/a"),  # no password: nothing to mask
+        ("https://x.example/a?u=b:c@d", "https://x.example/a?u=b:c@d"),  # not the authority
+    ],
+)
+def test_a_password_in_the_url_is_masked_in_messages(url: str, shown: str) -> None:
+    with pytest.raises(InvalidSignatureError) as raised:
+        validate_webhook(url, None, {SIGNATURE_HEADER: "wrong"}, TOKEN)
+    assert str(raised.value) == f"signature does not match {shown}"
+    with pytest.raises(ConfigurationError) as refused:
+        validate_handshake({SIGNATURE_HEADER: "wrong"}, url, TOKEN)
+    assert str(refused.value).endswith(f"got {shown!r}")
+
+
+def test_text_with_no_utf8_form_fails_the_check_with_a_message() -> None:
+    url = "wss://bob:pw@relay.example.com/ws?name=\ud800"
+    assert not validate_signature(url, None, "c2ln", TOKEN)
+    with pytest.raises(InvalidSignatureError) as raised:
+        validate_handshake({SIGNATURE_HEADER: "c2ln"}, url, TOKEN)
+    assert str(raised.value) == (
+        "the request holds text with no UTF-8 form; not signed by Twilio "
+        "('wss://bob:***@relay.example.com/ws?name=\\ud800')"
+    )
+
+
+def test_configuration_errors_say_what_is_wrong() -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        validate_signature("https://example.com/voice", None, "c2ln", "")
+    assert str(raised.value) == "the Twilio auth token is empty; cannot check signatures"
+    with pytest.raises(ConfigurationError) as raised:
+        compute_signature("https://example.com/voice", None, TOKEN, algorithm="HMAC_MD5")
+    assert str(raised.value) == "unsupported Twilio signature algorithm 'HMAC_MD5'"
+
+
+def test_the_exact_header_name_wins_over_another_case() -> None:
+    url = "https://example.com/voice"
+    good = compute_signature(url, None, TOKEN)
+    validate_webhook(url, None, {"x-twilio-signature": "wrong", SIGNATURE_HEADER: good}, TOKEN)
+
+
+@pytest.mark.parametrize("value", [["c2ln"], None, 7])
+def test_a_header_that_is_not_a_string_counts_as_missing(value: object) -> None:
+    with pytest.raises(InvalidSignatureError) as raised:
+        validate_webhook("https://example.com/voice", None, {SIGNATURE_HEADER: value}, TOKEN)  # type: ignore[dict-item]
+    assert str(raised.value) == f"missing {SIGNATURE_HEADER} header"
+
+
+def test_an_algorithm_value_is_read_up_to_the_next_comma_only() -> None:
+    assert signature_algorithm("algorithm=A=B, key=k") == "A=B"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://[::1/voice",
+        "https://::1]/voice",
+        "https://[::1/events?bodySHA256=" + hashlib.sha256(b"{}").hexdigest(),
+    ],
+)
+def test_a_url_with_an_unbalanced_ipv6_bracket_fails_the_check_without_raising(url: str) -> None:
+    # The URL may be rebuilt from a Host header the client chose: a 403, never a 500.
+    sig = compute_signature(url, None, TOKEN)
+    assert validate_signature(url, None, sig, TOKEN, body=b"{}")
+    assert not validate_signature(url, None, "c2ln", TOKEN)
+    with pytest.raises(InvalidSignatureError, match="signature does not match"):
+        validate_webhook(url, None, {SIGNATURE_HEADER: "c2ln"}, TOKEN, body=b"{}")
+
+
+_EMPTY_OBJECT_HASH = hashlib.sha256(b"{}").hexdigest()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"https://[::1/events?bodySHA256={_EMPTY_OBJECT_HASH}&next=/a?b#x",
+        f"https://[::1/events?next=/a?b&bodySHA256={_EMPTY_OBJECT_HASH}#x#y",
+    ],
+)
+def test_a_body_hash_is_read_from_the_query_of_an_unbalanced_ipv6_url(url: str) -> None:
+    sig = compute_signature(url, None, TOKEN)
+    assert validate_signature(url, {"form": "ignored"}, sig, TOKEN, body=b"{}")
+    assert not validate_signature(url, None, sig, TOKEN, body=b"[]")
+    with pytest.raises(InvalidSignatureError, match="^body does not match bodySHA256"):
+        validate_webhook(url, None, {SIGNATURE_HEADER: sig}, TOKEN, body=b"[]")

@@ -273,7 +273,11 @@ def _mismatch(
     algorithm: str,
     need_body: bool,
 ) -> str | None:
-    body_hashes = parse_qs(urlsplit(url).query).get(BODY_HASH_PARAM)
+    try:
+        query = urlsplit(url).query
+    except ValueError:  # "Invalid IPv6 URL" (an unbalanced bracket, e.g. from a Host header)
+        query = url.partition("#")[0].partition("?")[2]
+    body_hashes = parse_qs(query).get(BODY_HASH_PARAM)
     if body_hashes:
         params = None  # JSON webhook: the URL carries the body's hash instead (§1.5)
         if body is None and need_body:

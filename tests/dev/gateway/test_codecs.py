@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import struct
 
@@ -23,8 +22,8 @@ from warmline.dev.gateway.http import HttpError, RequestParser, Response
 
 
 def client_frame(opcode: int, payload: bytes, *, fin: bool = True) -> bytes:
-    """A masked client frame, as a browser or websockets would send it."""
-    mask = os.urandom(4)
+    """A masked client frame, as a browser or websockets would send it (with a fixed mask)."""
+    mask = b"\x5a\x13\xc4\x7e"
     n = len(payload)
     first = (0x80 if fin else 0) | opcode
     if n < 126:
@@ -77,6 +76,7 @@ def test_fragmented_message_over_the_message_limit_is_refused() -> None:
         client_frame(OP_CLOSE, b"x" * 126),
         client_frame(0x3, b"reserved opcode"),
     ],
+    ids=["unmasked", "continuation-first", "long-close", "reserved-opcode"],
 )
 def test_protocol_errors_are_1002(data: bytes) -> None:
     reader = FrameReader(1000, 1000)
