@@ -13,3 +13,6 @@ from hypothesis import settings
 settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
+
+# The Lambda Invoke API stand-in, for the Lambda client's and the offload dispatcher's tests.
+from lambda_recorder import lambda_api  # noqa: E402, F401

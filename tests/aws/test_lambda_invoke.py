@@ -1,86 +1,23 @@
-"""The Lambda invoke client on a real local HTTP server, with botocore as the signing oracle."""
+"""The Lambda invoke client on a real local HTTP lambda_api, with botocore as the signing oracle."""
 
 from __future__ import annotations
 
 import datetime
-import http.server
 import json
-import threading
-from collections.abc import Iterator
 from typing import Any
 from unittest import mock
 
 import pytest
 
-from warmline.aws.credentials import Credentials
+from lambda_recorder import CREDS, NOW, Recorder, botocore_authorization
 from warmline.aws.lambda_invoke import InvokeError, LambdaClient
-
-NOW = 1_767_225_599.0  # 2025-12-31T23:59:59Z: the signing date rolls a second later
-CREDS = Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "tok/en+=")
-
-
-class Recorder(http.server.BaseHTTPRequestHandler):
-    """Answers with the next queued status; records every request."""
-
-    protocol_version = "HTTP/1.1"
-    requests: list[dict[str, Any]] = []
-    statuses: list[int] = []
-
-    def do_POST(self) -> None:  # http.server's naming
-        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        self.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
-        status = self.statuses.pop(0) if self.statuses else 202
-        payload = b"" if status == 202 else b'{"message":"nope"}'
-        self.send_response(status)
-        self.send_header("x-amzn-RequestId", f"req-{len(self.requests)}")
-        if status != 202:
-            self.send_header("x-amzn-ErrorType", "TooManyRequestsException:http://internal")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def server() -> Iterator[str]:
-    Recorder.requests = []
-    Recorder.statuses = []
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(10)
-
-
-def _botocore_authorization(url: str, headers: dict[str, str], body: bytes, region: str) -> str:
-    """What botocore's SigV4Auth signs for the same request at the same instant."""
-    import botocore.auth
-    from botocore.awsrequest import AWSRequest
-    from botocore.credentials import Credentials as BotoCredentials
-
-    request = AWSRequest(
-        method="POST",
-        url=url,
-        data=body,
-        headers={"X-Amz-Invocation-Type": headers["X-Amz-Invocation-Type"]},
-    )
-    frozen = datetime.datetime.fromtimestamp(NOW, datetime.UTC).replace(tzinfo=None)
-    with mock.patch.object(botocore.auth, "get_current_datetime", return_value=frozen):
-        botocore.auth.SigV4Auth(
-            BotoCredentials(CREDS.access_key, CREDS.secret_key, CREDS.token), "lambda", region
-        ).add_auth(request)
-    return str(request.headers["Authorization"])
 
 
 @pytest.mark.parametrize(
     "name", ["worker", "arn:aws:lambda:eu-west-1:123456789012:function:w:live"]
 )
-def test_signed_request_matches_botocore(server: str, name: str) -> None:
-    client = LambdaClient(name, "eu-west-1", server, credentials=CREDS, clock=lambda: NOW)
+def test_signed_request_matches_botocore(lambda_api: str, name: str) -> None:
+    client = LambdaClient(name, "eu-west-1", lambda_api, credentials=CREDS, clock=lambda: NOW)
     body = json.dumps({"prompt": "héllo"}, ensure_ascii=False).encode("utf-8")
     try:
         assert client.invoke_event(body) == "req-1"
@@ -94,12 +31,12 @@ def test_signed_request_matches_botocore(server: str, name: str) -> None:
     assert headers["X-Amz-Date"] == "20251231T235959Z"
     assert headers["X-Amz-Security-Token"] == CREDS.token
     assert json.loads(seen["body"])["prompt"] == "héllo"
-    expected = _botocore_authorization(server + seen["path"], headers, seen["body"], "eu-west-1")
+    expected = botocore_authorization(lambda_api + seen["path"], headers, seen["body"], "eu-west-1")
     assert headers["Authorization"] == expected
     assert "SignedHeaders=host;x-amz-date;x-amz-invocation-type;x-amz-security-token" in expected
 
 
-def test_signature_matches_boto3s_own_invoke(server: str) -> None:
+def test_signature_matches_boto3s_own_invoke(lambda_api: str) -> None:
     """The whole request boto3 would send (captured before it leaves), byte for byte."""
     import boto3
     import botocore.auth
@@ -115,7 +52,7 @@ def test_signature_matches_boto3s_own_invoke(server: str) -> None:
     client = boto3.client(
         "lambda",
         region_name="us-west-2",
-        endpoint_url=server,
+        endpoint_url=lambda_api,
         aws_access_key_id=CREDS.access_key,
         aws_secret_access_key=CREDS.secret_key,
         aws_session_token=CREDS.token,
@@ -127,22 +64,22 @@ def test_signature_matches_boto3s_own_invoke(server: str) -> None:
         client.invoke(FunctionName="my fn", InvocationType="Event", Payload=body)
     client.close()
 
-    ours = LambdaClient("my fn", "us-west-2", server, credentials=CREDS, clock=lambda: NOW)
+    ours = LambdaClient("my fn", "us-west-2", lambda_api, credentials=CREDS, clock=lambda: NOW)
     try:
         ours.invoke_event(body)
     finally:
         ours.close()
     (seen,) = Recorder.requests
-    assert server + seen["path"] == captured["url"]
+    assert lambda_api + seen["path"] == captured["url"]
     boto_auth = captured["headers"]["Authorization"]
     assert seen["headers"]["Authorization"] == (
         boto_auth.decode() if isinstance(boto_auth, bytes) else boto_auth
     )
 
 
-def test_throttles_are_retried_and_errors_raised(server: str) -> None:
+def test_throttles_are_retried_and_errors_raised(lambda_api: str) -> None:
     Recorder.statuses = [429, 503]
-    client = LambdaClient("w", "eu-west-1", server, credentials=CREDS)
+    client = LambdaClient("w", "eu-west-1", lambda_api, credentials=CREDS)
     try:
         assert client.invoke_event(b'{"a":1}') == "req-3"
         Recorder.statuses = [404]
@@ -155,9 +92,9 @@ def test_throttles_are_retried_and_errors_raised(server: str) -> None:
     assert len(dates) == 4  # every attempt signed again
 
 
-def test_endpoint_and_credentials_from_the_environment(server: str) -> None:
+def test_endpoint_and_credentials_from_the_environment(lambda_api: str) -> None:
     env = {
-        "AWS_ENDPOINT_URL_LAMBDA": server,
+        "AWS_ENDPOINT_URL_LAMBDA": lambda_api,
         "AWS_REGION": "ap-south-1",
         "AWS_ACCESS_KEY_ID": "AKID",
         "AWS_SECRET_ACCESS_KEY": "secret",
@@ -165,7 +102,7 @@ def test_endpoint_and_credentials_from_the_environment(server: str) -> None:
     }
     client = LambdaClient("w", environ=env)
     try:
-        assert client.endpoint == server and client.region == "ap-south-1"
+        assert client.endpoint == lambda_api and client.region == "ap-south-1"
         client.invoke_event(b'{"a":1}')
     finally:
         client.close()

@@ -480,3 +480,39 @@ def test_without_an_argument_the_process_environment_is_read(
     monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
     assert region_from_environment() == "ap-south-2"
     assert Credentials.from_environment() == Credentials(AKID, SECRET)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"X-Amz-Target": "AmazonSSM.GetParameter"},
+        {"X-Amz-Target": "secretsmanager.GetSecretValue", "Content-Type": "application/json"},
+    ],
+)
+def test_extra_headers_are_signed_like_botocore(extra: dict[str, str]) -> None:
+    """Headers passed to sign() are signed under their lower-case names with their values."""
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials as BotoCredentials
+
+    when = dt.datetime(2027, 1, 1, 12, 0, 0)
+    host, path, body = "ssm.eu-west-1.amazonaws.com", "/", b'{"Name":"p"}'
+    ours = SigV4Signer("eu-west-1", "ssm").sign(
+        "POST",
+        host,
+        path,
+        body,
+        Credentials(AKID, SECRET, TOKEN),
+        calendar.timegm(when.timetuple()),
+        headers=extra,
+    )
+    request = AWSRequest(method="POST", url=f"https://{host}{path}", data=body, headers=extra)
+    with mock.patch.object(botocore.auth, "get_current_datetime", return_value=when):
+        botocore.auth.SigV4Auth(BotoCredentials(AKID, SECRET, TOKEN), "ssm", "eu-west-1").add_auth(
+            request
+        )
+    assert ours["Authorization"] == request.headers["Authorization"]
+    names = sorted(name.lower() for name in extra)
+    assert (
+        f"SignedHeaders={';'.join(sorted(['host', 'x-amz-date', 'x-amz-security-token', *names]))},"
+        in ours["Authorization"]
+    )

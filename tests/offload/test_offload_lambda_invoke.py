@@ -4,86 +4,21 @@ tests/aws/test_lambda_invoke.py."""
 
 from __future__ import annotations
 
-import datetime
-import http.server
-import threading
-from collections.abc import Iterator
-from typing import Any
 from unittest import mock
 
 import pytest
 
-from warmline.aws.credentials import Credentials
+from lambda_recorder import CREDS, NOW, Recorder, botocore_authorization
 from warmline.offload.lambda_invoke import DispatchError, LambdaInvokeDispatcher
 from warmline.offload.payload import TurnPayload
-
-NOW = 1_767_225_599.0  # 2025-12-31T23:59:59Z: the signing date rolls a second later
-CREDS = Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "tok/en+=")
-
-
-class Recorder(http.server.BaseHTTPRequestHandler):
-    """Answers with the next queued status; records every request."""
-
-    protocol_version = "HTTP/1.1"
-    requests: list[dict[str, Any]] = []
-    statuses: list[int] = []
-
-    def do_POST(self) -> None:  # http.server's naming
-        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        self.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
-        status = self.statuses.pop(0) if self.statuses else 202
-        payload = b"" if status == 202 else b'{"message":"nope"}'
-        self.send_response(status)
-        self.send_header("x-amzn-RequestId", f"req-{len(self.requests)}")
-        if status != 202:
-            self.send_header("x-amzn-ErrorType", "TooManyRequestsException:http://internal")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def server() -> Iterator[str]:
-    Recorder.requests = []
-    Recorder.statuses = []
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(10)
-
-
-def _botocore_authorization(url: str, headers: dict[str, str], body: bytes, region: str) -> str:
-    """What botocore's SigV4Auth signs for the same request at the same instant."""
-    import botocore.auth
-    from botocore.awsrequest import AWSRequest
-    from botocore.credentials import Credentials as BotoCredentials
-
-    request = AWSRequest(
-        method="POST",
-        url=url,
-        data=body,
-        headers={"X-Amz-Invocation-Type": headers["X-Amz-Invocation-Type"]},
-    )
-    frozen = datetime.datetime.fromtimestamp(NOW, datetime.UTC).replace(tzinfo=None)
-    with mock.patch.object(botocore.auth, "get_current_datetime", return_value=frozen):
-        botocore.auth.SigV4Auth(
-            BotoCredentials(CREDS.access_key, CREDS.secret_key, CREDS.token), "lambda", region
-        ).add_auth(request)
-    return str(request.headers["Authorization"])
 
 
 @pytest.mark.parametrize(
     "name", ["worker", "arn:aws:lambda:eu-west-1:123456789012:function:w:live"]
 )
-def test_signed_request_matches_botocore(server: str, name: str) -> None:
+def test_signed_request_matches_botocore(lambda_api: str, name: str) -> None:
     dispatcher = LambdaInvokeDispatcher(
-        name, "eu-west-1", server, credentials=CREDS, clock=lambda: NOW
+        name, "eu-west-1", lambda_api, credentials=CREDS, clock=lambda: NOW
     )
     payload = TurnPayload("C=1", "VX1", 2, prompt="héllo").to_dict()
     try:
@@ -98,14 +33,14 @@ def test_signed_request_matches_botocore(server: str, name: str) -> None:
     assert headers["X-Amz-Date"] == "20251231T235959Z"
     assert headers["X-Amz-Security-Token"] == CREDS.token
     assert TurnPayload.from_dict(__import__("json").loads(seen["body"])).prompt == "héllo"
-    expected = _botocore_authorization(server + seen["path"], headers, seen["body"], "eu-west-1")
+    expected = botocore_authorization(lambda_api + seen["path"], headers, seen["body"], "eu-west-1")
     assert headers["Authorization"] == expected
     assert "SignedHeaders=host;x-amz-date;x-amz-invocation-type;x-amz-security-token" in expected
 
 
-def test_throttles_are_retried_and_errors_raised(server: str) -> None:
+def test_throttles_are_retried_and_errors_raised(lambda_api: str) -> None:
     Recorder.statuses = [429, 503]
-    dispatcher = LambdaInvokeDispatcher("w", "eu-west-1", server, credentials=CREDS)
+    dispatcher = LambdaInvokeDispatcher("w", "eu-west-1", lambda_api, credentials=CREDS)
     try:
         assert dispatcher.dispatch({"a": 1}) == "req-3"
         Recorder.statuses = [404]
@@ -118,9 +53,9 @@ def test_throttles_are_retried_and_errors_raised(server: str) -> None:
     assert len(dates) == 4  # every attempt signed again
 
 
-def test_endpoint_and_credentials_from_the_environment(server: str) -> None:
+def test_endpoint_and_credentials_from_the_environment(lambda_api: str) -> None:
     env = {
-        "AWS_ENDPOINT_URL_LAMBDA": server,
+        "AWS_ENDPOINT_URL_LAMBDA": lambda_api,
         "AWS_REGION": "ap-south-1",
         "AWS_ACCESS_KEY_ID": "AKID",
         "AWS_SECRET_ACCESS_KEY": "secret",
@@ -128,7 +63,7 @@ def test_endpoint_and_credentials_from_the_environment(server: str) -> None:
     }
     dispatcher = LambdaInvokeDispatcher("w", environ=env)
     try:
-        assert dispatcher.endpoint == server and dispatcher.region == "ap-south-1"
+        assert dispatcher.endpoint == lambda_api and dispatcher.region == "ap-south-1"
         dispatcher.dispatch({"a": 1})
     finally:
         dispatcher.close()

@@ -12,7 +12,13 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
-from warmline.aws.lambda_invoke import ENDPOINT_ENV, InvokeError, LambdaClient
+from warmline.aws.lambda_invoke import (
+    DEFAULT_RETRY_BUDGET_S,
+    DEFAULT_TIMEOUT_S,
+    ENDPOINT_ENV,
+    InvokeError,
+    LambdaClient,
+)
 from warmline.errors import WarmlineError
 
 if TYPE_CHECKING:
@@ -21,11 +27,6 @@ if TYPE_CHECKING:
     from warmline.aws.credentials import Credentials
 
 __all__ = ["ENDPOINT_ENV", "DispatchError", "LambdaInvokeDispatcher"]
-
-#: Socket timeout of one attempt; queuing an event answers in milliseconds.
-DEFAULT_TIMEOUT_S = 3.0
-#: How long throttles and 5xx may be retried; well inside the 29 s route limit (§2.5).
-DEFAULT_RETRY_BUDGET_S = 2.0
 
 
 class DispatchError(WarmlineError):
@@ -43,16 +44,9 @@ class DispatchError(WarmlineError):
 class LambdaInvokeDispatcher:
     """A :class:`~warmline.types.Dispatcher` that invokes a function asynchronously.
 
-    Args:
-        function_name: the worker's name, ``name:alias`` or ARN.
-        region: the function's region (default ``AWS_REGION``).
-        endpoint_url: overrides the endpoint (default ``AWS_ENDPOINT_URL_LAMBDA``, then
-            ``AWS_ENDPOINT_URL``, then ``https://lambda.{region}.amazonaws.com``).
-        credentials: default: read from the environment on first use.
-        timeout_s: socket timeout of one attempt.
-        retry_budget_s: time allowed for retrying 429/5xx.
-        clock: wall-clock epoch seconds for ``X-Amz-Date``.
-        environ: the environment to read (default ``os.environ``).
+    Takes the arguments of :class:`warmline.aws.lambda_invoke.LambdaClient` (the worker's
+    name, ``name:alias`` or ARN; region; endpoint; credentials; timeout; retry budget;
+    clock; environment), with the same defaults.
 
     Raises:
         ConfigurationError: no function name, no region, or a malformed endpoint.
