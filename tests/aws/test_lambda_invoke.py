@@ -1,4 +1,4 @@
-"""The Lambda invoke client on a real local HTTP lambda_api, with botocore as the signing oracle."""
+"""The Lambda invoke client on a real local HTTP server, with botocore as the signing oracle."""
 
 from __future__ import annotations
 
