@@ -15,4 +15,4 @@ if os.environ.get("CI"):
     settings.load_profile("ci")
 
 # The Lambda Invoke API stand-in, for the Lambda client's and the offload dispatcher's tests.
-from lambda_recorder import lambda_api  # noqa: E402, F401
+from aws_stub import lambda_api  # noqa: E402, F401

@@ -9,7 +9,7 @@ from unittest import mock
 
 import pytest
 
-from lambda_recorder import CREDS, NOW, Recorder, botocore_authorization
+from aws_stub import CREDS, NOW, Recorder, botocore_authorization
 from warmline.aws.lambda_invoke import InvokeError, LambdaClient
 
 

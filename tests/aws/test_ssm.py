@@ -6,15 +6,14 @@ The moto-backed round trip (a real parameter, ParameterNotFound) is in tests/tes
 from __future__ import annotations
 
 import datetime
-import http.server
 import json
-import threading
 from collections.abc import Iterator
 from typing import Any
 from unittest import mock
 
 import pytest
 
+from aws_stub import Recorder, serve
 from warmline.aws.ssm import get_parameter
 from warmline.errors import ConfigurationError
 
@@ -27,44 +26,20 @@ ENV = {
 }
 
 
-class Ssm(http.server.BaseHTTPRequestHandler):
-    """Answers GetParameter with the next queued status; records every request."""
+class Ssm(Recorder):
+    """Answers GetParameter with the parameter's value."""
 
-    protocol_version = "HTTP/1.1"
-    requests: list[dict[str, Any]] = []
-    statuses: list[int] = []
+    ok = 200
+    error_type = "ThrottlingException:http://internal"
 
-    def do_POST(self) -> None:  # http.server's naming
-        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        self.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
-        status = self.statuses.pop(0) if self.statuses else 200
-        if status == 200:
-            name = json.loads(body)["Name"]
-            payload = json.dumps({"Parameter": {"Name": name, "Value": "s3cret"}}).encode()
-        else:
-            payload = b'{"message":"busy"}'
-        self.send_response(status)
-        if status != 200:
-            self.send_header("x-amzn-ErrorType", "ThrottlingException:http://internal")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, *args: Any) -> None:
-        pass
+    def answer(self, body: bytes) -> bytes:
+        name = json.loads(body)["Name"]
+        return json.dumps({"Parameter": {"Name": name, "Value": "s3cret"}}).encode()
 
 
 @pytest.fixture
 def server() -> Iterator[str]:
-    Ssm.requests = []
-    Ssm.statuses = []
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Ssm)
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(10)
+    yield from serve(Ssm)
 
 
 def test_get_parameter_is_signed_as_botocore_signs_it(server: str) -> None:
