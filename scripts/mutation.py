@@ -217,11 +217,36 @@ def run(module: Module, mutmut: dict[str, object], show: bool) -> Score:
     return score
 
 
+def equivalents_markdown(modules: list[Module]) -> str:
+    """One table per module with equivalent mutants: function, change, why."""
+
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|")
+
+    out = []
+    for m in modules:
+        if not m.equivalent:
+            continue
+        out.append(f"**`{m.path.removeprefix('src/')}`**\n")
+        out.append("| function | change | why it is equivalent |")
+        out.append("|---|---|---|")
+        for e in m.equivalent:
+            change = f"`{cell(e.removed)}` → `{cell(e.added)}`"
+            out.append(f"| `{e.function}` | {change} | {cell(e.why)} |")
+        out.append("")
+    return "\n".join(out) + "\n"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("modules", nargs="*", help="run only modules whose path ends like this")
     parser.add_argument("--show", action="store_true", help="print each survivor's diff")
     parser.add_argument("--list", action="store_true", help="list the modules and their tests")
+    parser.add_argument(
+        "--equivalents",
+        action="store_true",
+        help="print the equivalent mutants as the Markdown tables of docs/testing.md",
+    )
     args = parser.parse_args()
     mutmut, modules, fail_under = load_config()
     if args.modules:
@@ -229,6 +254,9 @@ def main() -> int:
     if args.list:
         for m in modules:
             print(f"{m.path}: {' '.join(m.tests)}")
+        return 0
+    if args.equivalents:
+        print(equivalents_markdown(modules), end="")
         return 0
     scores = []
     for module in modules:

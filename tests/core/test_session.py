@@ -97,15 +97,22 @@ def test_an_unchanged_record_is_not_written() -> None:
 
 
 @pytest.mark.parametrize(
-    "change",
+    ("change", "message"),
     [
-        lambda r: r.evolve(session_id="other"),
-        lambda r: r.evolve(version=r.version + 1),
-        lambda r: {"turn": 1},
+        (
+            lambda r: r.evolve(session_id="other"),
+            "change must keep session_id and version (use evolve)",
+        ),
+        (
+            lambda r: r.evolve(version=r.version + 1),
+            "change must keep session_id and version (use evolve)",
+        ),
+        (lambda r: {"turn": 1}, "change returned dict, not SessionRecord"),
     ],
 )
-def test_a_change_must_keep_the_key_and_version(change: object) -> None:
+def test_a_change_must_keep_the_key_and_version(change: object, message: str) -> None:
     store = MemoryStore()
     store.put(SessionRecord("s1"))
-    with pytest.raises(ConfigurationError):
+    with pytest.raises(ConfigurationError) as raised:
         compare_and_set(store, "s1", change)  # type: ignore[arg-type]
+    assert str(raised.value) == message
