@@ -196,9 +196,9 @@ class AccessPolicy:
                 f"Misdirected Request: {_host_name(host or '')!r} is not a name this "
                 "emulator serves (warmline dev --allow-host NAME adds one)",
             )
-        path = request.path
-        if not path.startswith(PREFIX):
+        if not request.target.startswith(PREFIX):  # the target starts with the path
             return None
+        path = request.path
         if "token=" in request.target and request.method in ("GET", "HEAD"):
             return self._token_redirect(request, path)
         if not is_control_path(path):
