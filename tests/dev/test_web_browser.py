@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from web_helpers import GatedLLM, ThreadedDevServer, agent_config
+from web_helpers import GatedLLM, ThreadedDevServer, agent_config, own_non_loopback_ipv4
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parents[2]
@@ -237,3 +237,52 @@ def test_pages_fit_a_phone(dev: ThreadedDevServer, browser: Any) -> None:
         shot(dash, "dashboard-phone")
     finally:
         context.close()
+
+
+CONTROL_TOKEN = "browser-test-control-token-0123"
+
+
+def test_the_dashboard_off_loopback_opens_with_the_printed_token_url(
+    tmp_path: Path, page: Any
+) -> None:
+    # The emulator listens on this machine's own non-loopback address, so the browser is a
+    # peer off loopback (its packets still never leave the machine).
+    address = own_non_loopback_ipv4()
+    if address is None:
+        pytest.skip("this machine has no non-loopback IPv4 address to serve on")
+    dev = ThreadedDevServer(
+        agent_config(tmp_path), host=address, control_token=CONTROL_TOKEN
+    ).start()
+    try:
+        page.goto(dev.url + "dashboard")
+        expect(page.locator("#status")).to_contain_text("not allowed")
+        # The softphone needs no token: it uses the WebSocket API, public as on AWS.
+        phone = page.context.new_page()
+        phone.goto(dev.url)
+        greeted(phone)
+        control_url = dev.server.control_url
+        assert control_url is not None and CONTROL_TOKEN in control_url
+        page.goto(control_url)
+        assert page.url == dev.url + "dashboard", "the token leaves the address bar"
+        expect(page.locator("#status")).to_have_text("live")
+        expect(page.locator("#call-list .call").first).to_contain_text("Browser")
+        cookie = next(c for c in page.context.cookies() if c["name"] == "warmline_control")
+        assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+        assert page.evaluate("document.cookie") == "", "scripts cannot read the token"
+        phone.close()
+    finally:
+        dev.close()
+
+
+def test_the_pages_on_loopback_need_no_token_when_one_is_set(tmp_path: Path, page: Any) -> None:
+    dev = ThreadedDevServer(agent_config(tmp_path), control_token=CONTROL_TOKEN).start()
+    try:
+        page.goto(dev.url + "dashboard")
+        expect(page.locator("#status")).to_have_text("live")
+        phone = page.context.new_page()
+        phone.goto(dev.url)
+        greeted(phone)
+        expect(page.locator("#call-list .call").first).to_contain_text("Browser")
+        phone.close()
+    finally:
+        dev.close()

@@ -7,7 +7,11 @@ second thread; start and close are marshalled onto that loop.
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import ipaddress
 import json
+import socket
+import struct
 import threading
 from collections.abc import Coroutine, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,6 +22,8 @@ from warmline.config import parse_config
 from warmline.dev.runtime import LogSink
 from warmline.dev.server import DevServer
 
+#: Linux's ioctl that reads an interface's IPv4 address.
+SIOCGIFADDR = 0x8915
 AGENT = Path(__file__).resolve().parents[2] / "examples" / "agent"
 T = TypeVar("T")
 
@@ -63,11 +69,12 @@ def agent_config(tmp_path: Path, env: Mapping[str, str] | None = None) -> Any:
 class ThreadedDevServer:
     """``DevServer`` running on a background thread's event loop."""
 
-    def __init__(self, config: Any) -> None:
+    def __init__(self, config: Any, **options: Any) -> None:
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self._thread.start()
-        self.server = DevServer(config, port=0, log_sink=LogSink(console=None), tls=False)
+        options.setdefault("port", 0)
+        self.server = DevServer(config, log_sink=LogSink(console=None), tls=False, **options)
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
@@ -140,3 +147,23 @@ class GatedLLM:
         self.httpd.shutdown()
         self.httpd.server_close()
         self._thread.join(10)
+
+
+def own_non_loopback_ipv4() -> str | None:
+    """An IPv4 address of this machine that is not loopback (None: there is none).
+
+    A client bound to it reaches 127.0.0.1 as a peer off loopback, and a server bound to
+    it is reached through the loopback interface: no packet leaves the machine.
+    """
+    for _, name in socket.if_nameindex():
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            try:
+                packed = fcntl.ioctl(
+                    probe.fileno(), SIOCGIFADDR, struct.pack("256s", name[:15].encode())
+                )
+            except OSError:
+                continue
+        address = socket.inet_ntoa(packed[20:24])
+        if not ipaddress.ip_address(address).is_loopback:
+            return address
+    return None

@@ -15,7 +15,7 @@ import contextlib
 import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from warmline.templates.cli_options import add_source_arguments, config_from_args
 
@@ -25,6 +25,11 @@ if TYPE_CHECKING:
 
 __all__ = ["add_parser", "run"]
 
+
+#: The environment variable that holds the control token when ``--control-token`` is not
+#: given (a flag's value shows in ``ps`` to every user of the machine; the environment does
+#: not).
+CONTROL_TOKEN_ENV = "WARMLINE_DEV_CONTROL_TOKEN"
 
 #: Where ``warmline dev`` appends its log lines unless told otherwise (the folder holds the
 #: local SQLite session store too, ``warmline.stores.sqlite.LOCAL_PATH``).
@@ -41,6 +46,23 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument("--config", type=Path, default=None, help="warmline.toml or pyproject.toml")
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=3001, help="port (default 3001; 0 = any free)")
+    parser.add_argument(
+        "--control-token",
+        default=None,
+        metavar="TOKEN",
+        help="let clients off loopback use the control and event endpoints (/_warmline/events, "
+        "/_warmline/faults) when they show TOKEN (16+ characters of A-Z a-z 0-9 . _ ~ -); "
+        f"default ${CONTROL_TOKEN_ENV}; without one they answer loopback clients only",
+    )
+    parser.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also serve requests whose Host header is NAME (repeatable; .example.com: it and "
+        "its subdomains, e.g. a tunnel's name); IP addresses, localhost and this machine's "
+        "name are always served, any other Host gets 421 (DNS rebinding)",
+    )
     parser.add_argument(
         "--fault",
         action="append",
@@ -82,12 +104,17 @@ def run(args: argparse.Namespace) -> int:
         return 2
     log_file: Path | None = None if args.no_log_file else args.log_file
     try:
+        access = _access_options(args)
+    except ValueError as exc:
+        print(f"warmline dev: {exc}", file=sys.stderr)
+        return 2
+    try:
         sink = _log_sink(log_file)
     except OSError as exc:
         print(f"warmline dev: cannot write the log file {log_file}: {exc}", file=sys.stderr)
         return 2
     try:
-        return asyncio.run(_serve(config, args.host, args.port, sink, log_file))
+        return asyncio.run(_serve(config, args.host, args.port, sink, log_file, access))
     except MissingExtraError as exc:
         print(f"warmline dev: {exc}", file=sys.stderr)
         return 2
@@ -96,6 +123,50 @@ def run(args: argparse.Namespace) -> int:
         return 1
     finally:
         sink.close()
+
+
+def _access_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``DevServer``'s ``control_token`` and ``allowed_hosts`` from the flags.
+
+    Raises:
+        ValueError: an unusable control token (says why).
+    """
+    import os
+
+    from warmline.dev.gateway.access import validate_token
+
+    token = args.control_token or os.environ.get(CONTROL_TOKEN_ENV) or None
+    return {
+        "control_token": validate_token(token) if token else None,
+        "allowed_hosts": tuple(args.allow_host),
+    }
+
+
+def self_command() -> str:
+    """The command that runs this warmline again from the current shell.
+
+    ``warmline`` when that is what ``PATH`` finds, else the script's path as it was typed
+    (``.venv/bin/warmline``), else ``python -m warmline`` with this interpreter.
+    """
+    import os
+    import shlex
+    import shutil
+
+    script = sys.argv[0] if sys.argv else ""
+    if os.path.basename(script) in ("warmline", "warmline.exe"):
+        found = shutil.which("warmline")
+        if found and os.path.realpath(found) == os.path.realpath(script):
+            return "warmline"
+        return shlex.quote(_short_path(script))
+    return f"{shlex.quote(_short_path(sys.executable))} -m warmline"
+
+
+def _short_path(path: str) -> str:
+    """``path`` relative to the current folder when it lies under it."""
+    import os
+
+    relative = os.path.relpath(path)
+    return path if relative.startswith("..") else relative
 
 
 def _log_sink(log_file: Path | None) -> LogSink:
@@ -133,11 +204,16 @@ def with_fault_flags(config: DevConfig, flags: list[str], seed: int | None) -> D
 
 
 async def _serve(
-    config: DevConfig, host: str, port: int, sink: LogSink, log_file: Path | None
+    config: DevConfig,
+    host: str,
+    port: int,
+    sink: LogSink,
+    log_file: Path | None,
+    access: dict[str, Any] | None = None,
 ) -> int:
     from warmline.dev.server import DevServer
 
-    server = DevServer(config, host=host, port=port, log_sink=sink)
+    server = DevServer(config, host=host, port=port, log_sink=sink, **(access or {}))
     await server.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -163,11 +239,16 @@ async def _serve(
         if config.faults.triggers:
             names = ", ".join(config.faults.triggers)
             print(f"  Faults:       {names}  (GET/PUT {server.web_url}faults)")
+        if server.control_url is not None:
+            print(
+                "  Control:      /_warmline/events and /faults: loopback, or with the token "
+                "(Authorization: Bearer TOKEN)"
+            )
         print(f"\nOpen the softphone:  {server.web_url}")
-        print(f"Watch the backend:   {server.web_url}dashboard")
+        print(f"Watch the backend:   {server.control_url or server.web_url + 'dashboard'}")
         if config.http_function is not None:
             print("Call it as Twilio would (signed TwiML webhook, then the WebSocket):")
-            print(f"  .venv/bin/warmline call --twiml {server.lambda_url}/twiml")
+            print(f"  {self_command()} call --twiml {server.lambda_url}/twiml")
         sys.stdout.flush()
         await stop.wait()
     finally:

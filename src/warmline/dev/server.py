@@ -18,7 +18,7 @@ from __future__ import annotations
 import shutil
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from typing import Any
 from warmline.config import DevConfig
 from warmline.config.faults import FaultPlan
 from warmline.dev.faults import FaultInjector
+from warmline.dev.gateway.access import AccessPolicy, is_loopback, validate_token
 from warmline.dev.gateway.bus import AsyncBus
 from warmline.dev.gateway.gateway import Gateway
 from warmline.dev.gateway.listener import Listener
@@ -35,7 +36,7 @@ from warmline.dev.gateway.web import WebConsole
 from warmline.dev.runtime import FunctionSpec, InvokeResult, LogSink, Runtime
 from warmline.dev.runtime.runtime import ProcessMode
 
-__all__ = ["ConnectionSnapshot", "DevServer"]
+__all__ = ["ConnectionSnapshot", "DevServer", "exposure_warning"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +61,14 @@ class DevServer:
         process_mode: the runtime's ``"auto"``, ``"fork"`` or ``"spawn"``.
         tls: also serve https/wss on the same port (needed by handlers that build
             ``https://`` endpoints).
+        control_token: opens the control and event endpoints (``/_warmline/events``,
+            ``/_warmline/faults``) to clients off loopback that show it (None: loopback
+            only); see :mod:`warmline.dev.gateway.access`.
+        allowed_hosts: Host names served besides IP literals, ``localhost``, the machine's
+            name and ``host`` (a tunnel's name, ``.example.com`` for a domain, ``*``: any).
+
+    Raises:
+        ValueError: a control token too short or with unusable characters.
     """
 
     def __init__(
@@ -71,9 +80,15 @@ class DevServer:
         log_sink: LogSink | None = None,
         process_mode: ProcessMode = "auto",
         tls: bool = True,
+        control_token: str | None = None,
+        allowed_hosts: Iterable[str] = (),
     ) -> None:
         self.config = config
         self.host = host
+        self.control_token = validate_token(control_token) if control_token else None
+        self.access = AccessPolicy(
+            bind_host=host, control_token=self.control_token, allowed_hosts=allowed_hosts
+        )
         self._requested_port = port
         self._port: int | None = None
         self._tls = tls
@@ -145,6 +160,13 @@ class DevServer:
         return f"http://{self.host_port}/_warmline/"
 
     @property
+    def control_url(self) -> str | None:
+        """The dashboard URL that hands a browser the control token (None: no token)."""
+        if self.control_token is None:
+            return None
+        return f"{self.web_url}dashboard?token={self.control_token}"
+
+    @property
     def lambda_url(self) -> str:
         """``endpoint_url`` for boto3's ``lambda`` client."""
         return f"http://{self.host_port}"
@@ -154,8 +176,10 @@ class DevServer:
     async def start(self) -> None:
         """Bind the port, make the TLS certificate, start the runtime, serve."""
         listener_gateway = Gateway(self.config, self.runtime, self.bus, "")
-        listener = Listener(listener_gateway, None)
+        listener = Listener(listener_gateway, None, self.access)
         self._port = listener.bind(self.host, self._requested_port)
+        if not is_loopback(listener.address):
+            self._log(exposure_warning(self, listener.address))
         listener_gateway.host_port = self.host_port
         listener_gateway.faults = self.faults
         # The browser pages at /_warmline/: the softphone and the live dashboard.
@@ -271,3 +295,36 @@ class DevServer:
     @staticmethod
     def _log(line: str) -> None:
         print(f"[warmline dev] {line}", file=sys.stderr)
+
+
+def exposure_warning(server: DevServer, address: str) -> str:
+    """What a non-loopback bind lets every host that reaches ``address`` use.
+
+    Args:
+        server: the server (bound: its port is known).
+        address: the bound address (``0.0.0.0``, ``::``, a LAN address).
+    """
+    port = server.port
+    stage = server.config.websocket.stage
+    where = "every interface" if address in ("0.0.0.0", "::") else address
+    lines = [
+        f"WARNING: listening on {where} (--host {server.host}), not loopback: anyone who "
+        f"can reach this machine on port {port} can use",
+        f"  - the WebSocket API (/{stage}): connect and send to the functions",
+        f"  - @connections (/{stage}/@connections/ID): post to, read and close live connections",
+        "  - the Invoke API (/2015-03-31/functions/NAME/invocations): run any function",
+    ]
+    if server.config.http_function is not None:
+        lines.append(f"  - the function URL (/ -> {server.config.http_function})")
+    if server.control_token is not None:
+        lines.append(
+            "  - the control endpoints (/_warmline/events, /_warmline/faults): only with the "
+            "control token (token-protected)"
+        )
+    else:
+        lines.append(
+            "  - not the control endpoints (/_warmline/events, /_warmline/faults): loopback "
+            "only, as no --control-token is set"
+        )
+    lines.append("Bind 127.0.0.1 (the default) unless other machines must call in.")
+    return "\n".join(lines)

@@ -6,6 +6,7 @@ Modules, from pure to I/O::
     websocket.py                                 one open connection (frames, timers)
     gateway.py                                   $connect / routing / $disconnect semantics
     connections_api.py, invoke_api.py            the HTTP APIs on the same port
+    access.py                                    Host check, control endpoints' token
     listener.py                                  accept, TLS sniffing, HTTP keep-alive
     bus.py, scheduler.py                         async invocations, SQS, SNS, schedules
     tls.py                                       the local CA for https://

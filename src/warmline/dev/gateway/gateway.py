@@ -153,7 +153,9 @@ class Gateway:
         served inside ``data_received`` without a task.
         """
         web = self.web
-        if web is not None and web.owns(request) and request.path != web.EVENTS_PATH:
+        if web is not None and web.owns(request):
+            if request.path == web.EVENTS_PATH:
+                return None  # the event stream is served in a task (handle_http)
             return web.handle(request)  # the emulator's own pages, before the function URL
         segments = request.path_segments()
         if len(segments) == 3 and segments[0] == self._ws.stage and segments[1] == "@connections":

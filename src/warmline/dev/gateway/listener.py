@@ -4,7 +4,9 @@ Each accepted socket is peeked at: a first byte of 0x16 is a TLS ClientHello, so
 is wrapped in TLS; anything else is plain HTTP. That lets an unmodified handler build its
 ``@connections`` endpoint as ``"https://" + domainName + "/" + stage`` (as AWS's samples do)
 while local clients use plain ``ws://``. Every socket then speaks HTTP/1.1 until a WebSocket
-upgrade switches it to frames (:class:`GatewayProtocol`).
+upgrade switches it to frames (:class:`GatewayProtocol`). Each request passes the
+listener's :class:`~warmline.dev.gateway.access.AccessPolicy` first (the Host header, the
+control endpoints), WebSocket upgrades included.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from warmline.dev.gateway.web import EventStream
 from warmline.dev.gateway.websocket import WebSocketConnection
 
 if TYPE_CHECKING:
+    from warmline.dev.gateway.access import AccessPolicy
     from warmline.dev.gateway.gateway import Gateway
 
 __all__ = ["GatewayProtocol", "Listener"]
@@ -32,9 +35,10 @@ FIRST_BYTE_TIMEOUT_S = 30.0
 class GatewayProtocol(asyncio.Protocol):
     """HTTP/1.1 (keep-alive, one request at a time) that may become a WebSocket."""
 
-    def __init__(self, gateway: Gateway, *, tls: bool) -> None:
+    def __init__(self, gateway: Gateway, *, tls: bool, policy: AccessPolicy | None = None) -> None:
         self.gateway = gateway
         self.tls = tls
+        self.policy = policy
         self.transport: asyncio.Transport | None = None
         self.ws: WebSocketConnection | None = None
         self.peer_ip = "127.0.0.1"
@@ -83,6 +87,12 @@ class GatewayProtocol(asyncio.Protocol):
                 return
             if request is None:
                 return
+            if self.policy is not None:
+                refusal = self.policy.check(request, self.peer_ip)
+                if refusal is not None:
+                    # A refused request closes the socket: a rebinding page gets no reuse.
+                    self._write(refusal, keep_alive=refusal.status < 400 and request.keep_alive)
+                    continue
             if (request.header("Upgrade") or "").lower() != "websocket":
                 response = self.gateway.handle_http_now(request)
                 if response is not None:  # served in place: no task on the hot path
@@ -150,11 +160,20 @@ class Listener:
         gateway: serves the requests.
         ssl_context: server-side TLS for sockets that start with a ClientHello
             (None: plain only).
+        policy: checks every request before it is served (None: none is checked).
     """
 
-    def __init__(self, gateway: Gateway, ssl_context: ssl.SSLContext | None) -> None:
+    def __init__(
+        self,
+        gateway: Gateway,
+        ssl_context: ssl.SSLContext | None,
+        policy: AccessPolicy | None = None,
+    ) -> None:
         self._gateway = gateway
         self.ssl_context = ssl_context
+        self.policy = policy
+        #: the bound address (after :meth:`bind`): ``0.0.0.0``, ``127.0.0.1``, ``::``...
+        self.address = ""
         self._sock: socket.socket | None = None
         self._task: asyncio.Task[None] | None = None
         self._pending: set[socket.socket] = set()
@@ -172,6 +191,7 @@ class Listener:
         sock.listen(512)
         sock.setblocking(False)
         self._sock = sock
+        self.address = str(sock.getsockname()[0])
         return int(sock.getsockname()[1])
 
     def start(self) -> None:
@@ -215,7 +235,7 @@ class Listener:
             self._pending.discard(conn)  # from here on it is ours to close, not close()'s
             with contextlib.suppress(OSError, ssl.SSLError):
                 await loop.connect_accepted_socket(
-                    lambda: GatewayProtocol(self._gateway, tls=tls),
+                    lambda: GatewayProtocol(self._gateway, tls=tls, policy=self.policy),
                     conn,
                     ssl=self.ssl_context if tls else None,
                 )

@@ -196,7 +196,12 @@ source.addEventListener("open", () => {
   $("status").dataset.kind = "open";
 });
 source.addEventListener("error", () => {
-  $("status").textContent = "reconnecting…";
+  // A refused stream (401/403 off loopback without the control token) is not retried by
+  // the browser: say what opens it instead of "reconnecting" forever.
+  const refused = source.readyState === EventSource.CLOSED;
+  $("status").textContent = refused
+    ? "not allowed: open the dashboard URL that warmline dev printed (…?token=)"
+    : "reconnecting…";
   $("status").dataset.kind = "closed";
   // The emulator replays its history on reconnect: start from a clean slate.
   calls.clear();
