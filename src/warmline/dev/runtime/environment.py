@@ -6,9 +6,8 @@ between its START and END, as in CloudWatch, but the result comes back on anothe
 descriptor (the socket) and may be read first. The environment flushes its streams before
 it sends the result, so by then every byte the invocation printed is in the pipe (a write
 to a pipe returns once the kernel holds it): when the result arrives the emulator reads the
-pipe dry (:meth:`LinePipe.drain`) before it logs END. Before, the environment wrote an end
-marker after each invocation and the emulator waited for it; that was a system call and a
-loop wake-up per invocation on both sides, ~8 % of an echo's CPU (bench/emulator_vs_offline.py).
+pipe dry (:meth:`LinePipe.drain`) before it logs END. No end marker follows an invocation:
+waiting for one would cost a system call and a loop wake-up per invocation on both sides.
 """
 
 from __future__ import annotations
