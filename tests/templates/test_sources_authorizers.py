@@ -263,3 +263,21 @@ def test_serverless_authorizer_defaults_to_the_auth_header(tmp_path: Path) -> No
     assert websocket.routes["$default"].function == "chat-dev-second"
     notes = [n.message for n in translation.notes if "$default" in n.message]
     assert notes and "chat-dev-first" in notes[0] and "chat-dev-second" in notes[0]
+
+
+def test_deploy_refuses_an_authorizer_it_cannot_render(tmp_path: Path) -> None:
+    """Rendering the API without its authorizer would deploy it open to anyone."""
+    from warmline.config.deploy import load_project
+    from warmline.errors import ConfigurationError
+    from warmline.templates.plan import build_plan
+
+    _sam(tmp_path)
+    text = (
+        '[functions.ws]\nhandler = "app.handler"\ncode = "code"\n'
+        '[functions.auth]\nhandler = "auth.handler"\ncode = "code"\n'
+        '[websocket.routes]\n"$connect" = { function = "ws", authorizer = "token" }\n'
+        '[websocket.authorizers.token]\nfunction = "auth"\n'
+    )
+    (tmp_path / "warmline.toml").write_text(text)
+    with pytest.raises(ConfigurationError, match=r"routes\.\$connect.*CUSTOM"):
+        build_plan(load_project(tmp_path / "warmline.toml"))
