@@ -24,6 +24,7 @@ TYPE_CHECKING = False
 
 # name -> module that defines it; imported on first attribute access.
 _LAZY = {
+    "AuthorizerConfig": "warmline.config.model",
     "DevConfig": "warmline.config.model",
     "FunctionConfig": "warmline.config.model",
     "Limits": "warmline.config.model",
@@ -41,6 +42,7 @@ _LAZY = {
 }
 
 __all__ = [
+    "AuthorizerConfig",
     "DevConfig",
     "FaultPlan",
     "FunctionConfig",
@@ -62,6 +64,7 @@ if TYPE_CHECKING:
     from warmline.config.faults import FaultPlan
     from warmline.config.load import find_config, load_config, parse_config
     from warmline.config.model import (
+        AuthorizerConfig,
         DevConfig,
         FunctionConfig,
         Limits,

@@ -16,12 +16,14 @@ from typing import Any
 
 from warmline.config.faults import parse_faults
 from warmline.config.model import (
+    AUTHORIZATION_TYPES,
     DEFAULT_SQS_BATCH_SIZE,
     DEFAULT_SQS_VISIBILITY_TIMEOUT_S,
+    IDENTITY_SOURCE_RE,
     MAX_SQS_BATCH_SIZE,
     RESERVED_ROUTES,
-    ROUTE_SELECTION_RE,
     STAGE_RE,
+    AuthorizerConfig,
     DevConfig,
     FunctionConfig,
     Limits,
@@ -32,6 +34,7 @@ from warmline.config.model import (
     WebSocketConfig,
 )
 from warmline.config.schedule import parse_expression
+from warmline.config.selection import parse_selection
 from warmline.core import limits
 from warmline.errors import ConfigurationError
 
@@ -193,35 +196,83 @@ def _functions(table: Mapping[str, Any], base_dir: Path) -> dict[str, FunctionCo
 
 def _websocket(table: Mapping[str, Any], functions: Mapping[str, Any]) -> WebSocketConfig:
     where = "websocket"
-    _only(table, where, {"stage", "route_selection_expression", "api_id", "routes"})
+    _only(table, where, {"stage", "route_selection_expression", "api_id", "routes", "authorizers"})
     stage = _str(table, "stage", where, "dev")
     if not STAGE_RE.match(stage):
         raise ConfigurationError(
             f"{where}.stage must be letters, digits, '-' or '_', got {stage!r}"
         )
     expression = _str(table, "route_selection_expression", where, "$request.body.action")
-    if not ROUTE_SELECTION_RE.match(expression):
-        raise ConfigurationError(
-            f"{where}.route_selection_expression must look like '$request.body.action', "
-            f"got {expression!r}"
-        )
+    try:
+        parse_selection(expression)
+    except ValueError as exc:
+        raise ConfigurationError(f"{where}.route_selection_expression: {exc}") from exc
+    authorizers = {
+        name: _authorizer(name, _as_table(raw, f"{where}.authorizers.{name}"), functions)
+        for name, raw in _as_table(table.get("authorizers", {}), f"{where}.authorizers").items()
+    }
     routes: dict[str, RouteConfig] = {}
     for key, raw in _as_table(table.get("routes", {}), f"{where}.routes").items():
-        rwhere = f"{where}.routes.{key}"
-        if key.startswith("$") and key not in RESERVED_ROUTES:
-            raise ConfigurationError(f"{rwhere}: custom route keys must not start with '$'")
-        if isinstance(raw, str):
-            function, route_response = raw, False
-        else:
-            route = _as_table(raw, rwhere)
-            _only(route, rwhere, {"function", "route_response"})
-            function = _str(route, "function", rwhere, None)
-            route_response = _bool(route, "route_response", rwhere, False)
-        if function not in functions:
-            raise ConfigurationError(f"{rwhere}: unknown function {function!r}")
-        routes[key] = RouteConfig(key=key, function=function, route_response=route_response)
+        routes[key] = _route(key, raw, functions, authorizers)
     api_id = _str(table, "api_id", where, "local")
-    return WebSocketConfig(stage, expression, api_id, routes)
+    return WebSocketConfig(stage, expression, api_id, routes, authorizers)
+
+
+def _route(
+    key: str, raw: Any, functions: Mapping[str, Any], authorizers: Mapping[str, Any]
+) -> RouteConfig:
+    rwhere = f"websocket.routes.{key}"
+    if key.startswith("$") and key not in RESERVED_ROUTES:
+        raise ConfigurationError(f"{rwhere}: custom route keys must not start with '$'")
+    authorization, authorizer = "NONE", None
+    if isinstance(raw, str):
+        function, route_response = raw, False
+    else:
+        route = _as_table(raw, rwhere)
+        _only(route, rwhere, {"function", "route_response", "authorization", "authorizer"})
+        function = _str(route, "function", rwhere, None)
+        route_response = _bool(route, "route_response", rwhere, False)
+        authorizer = _str(route, "authorizer", rwhere, "") or None
+        default = "CUSTOM" if authorizer else "NONE"
+        authorization = _str(route, "authorization", rwhere, default).upper()
+    if function not in functions:
+        raise ConfigurationError(f"{rwhere}: unknown function {function!r}")
+    if authorization not in AUTHORIZATION_TYPES:
+        raise ConfigurationError(
+            f"{rwhere}.authorization must be one of {', '.join(AUTHORIZATION_TYPES)}"
+        )
+    if authorization != "NONE" and key != "$connect":
+        # docs/protocols.md §2.1, §8.6: API Gateway refuses authorization on other routes.
+        raise ConfigurationError(f"{rwhere}: authorization applies to the $connect route only")
+    if (authorization == "CUSTOM") != (authorizer is not None):
+        raise ConfigurationError(
+            f"{rwhere}: authorizer goes with authorization = 'CUSTOM' (and only with it)"
+        )
+    if authorizer is not None and authorizer not in authorizers:
+        raise ConfigurationError(f"{rwhere}.authorizer: no websocket.authorizers.{authorizer}")
+    return RouteConfig(key, function, route_response, authorization, authorizer)
+
+
+def _authorizer(
+    name: str, table: Mapping[str, Any], functions: Mapping[str, Any]
+) -> AuthorizerConfig:
+    where = f"websocket.authorizers.{name}"
+    _only(table, where, {"function", "identity_sources"})
+    function = _str(table, "function", where, None)
+    if function not in functions:
+        raise ConfigurationError(f"{where}.function: unknown function {function!r}")
+    sources = table.get("identity_sources", [])
+    if isinstance(sources, str):
+        sources = [sources]
+    if not isinstance(sources, list) or not all(isinstance(v, str) for v in sources):
+        raise ConfigurationError(f"{where}.identity_sources must be a list of strings")
+    for source in sources:
+        if not IDENTITY_SOURCE_RE.match(source):
+            raise ConfigurationError(
+                f"{where}.identity_sources: {source!r} is not route.request.header.<Name> "
+                "or route.request.querystring.<name>"
+            )
+    return AuthorizerConfig(name, function, tuple(sources))
 
 
 def _schedule(name: str, table: Mapping[str, Any], functions: Mapping[str, Any]) -> ScheduleConfig:

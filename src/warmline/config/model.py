@@ -22,8 +22,12 @@ file into them, :mod:`warmline.config.deploy` reads the ``[deploy]`` table besid
     route_selection_expression = "$request.body.action"
 
     [websocket.routes]
-    "$connect" = "ws"
+    "$connect" = { function = "ws", authorizer = "token" }   # or authorization = "AWS_IAM"
     "$default" = { function = "ws", route_response = true }
+
+    [websocket.authorizers.token]    # a Lambda REQUEST authorizer, run on $connect only
+    function = "auth"
+    identity_sources = ["route.request.querystring.token"]
 
     [schedules.warm]
     expression = "rate(5 minutes)"   # or cron(0/5 * * * ? *); rate(N seconds) is a
@@ -58,11 +62,14 @@ from pathlib import Path
 from typing import Any
 
 from warmline.config.faults import FaultPlan
+from warmline.config.selection import Part, parse_selection
 from warmline.core import limits
 
 __all__ = [
+    "AUTHORIZATION_TYPES",
     "DEFAULT_SQS_BATCH_SIZE",
     "DEFAULT_SQS_VISIBILITY_TIMEOUT_S",
+    "AuthorizerConfig",
     "DevConfig",
     "FunctionConfig",
     "Limits",
@@ -88,9 +95,11 @@ MAX_EVENT_AGE_S = 6 * 3600.0
 #: A PostToConnection is refused with 429 when the client's unsent bytes exceed this
 #: (docs/protocols.md §2.4 "client buffer full"); AWS does not publish the size [inf].
 WRITE_BUFFER_LIMIT_BYTES = 4 * 1024 * 1024
-#: AWS's route selection syntax (docs/protocols.md §2.1).
-ROUTE_SELECTION_RE = re.compile(r"^\$request\.body\.([A-Za-z0-9_\-]+(?:\.[A-Za-z0-9_\-]+)*)$")
 RESERVED_ROUTES = ("$connect", "$disconnect", "$default")
+#: A route's ``AuthorizationType`` (docs/protocols.md §8.6); anything but NONE on $connect only.
+AUTHORIZATION_TYPES = ("NONE", "AWS_IAM", "CUSTOM")
+#: The identity sources a WebSocket REQUEST authorizer reads that the emulator can check.
+IDENTITY_SOURCE_RE = re.compile(r"^route\.request\.(header|querystring)\.(.+)$")
 STAGE_RE = re.compile(r"^[A-Za-z0-9_\-]+$")
 
 
@@ -109,28 +118,53 @@ class FunctionConfig:
 
 @dataclass(frozen=True, slots=True)
 class RouteConfig:
-    """A route key's integration; ``route_response`` sends the return ``body`` back."""
+    """A route key's integration; ``route_response`` sends the return ``body`` back.
+
+    ``authorization`` is the route's ``AuthorizationType``: ``NONE``, ``AWS_IAM`` (the
+    upgrade request must be SigV4-signed) or ``CUSTOM`` (the Lambda authorizer named by
+    ``authorizer`` runs first). AWS allows anything but ``NONE`` on ``$connect`` only.
+    """
 
     key: str
     function: str
     route_response: bool = False
+    authorization: str = "NONE"
+    authorizer: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizerConfig:
+    """A Lambda REQUEST authorizer of the WebSocket API (docs/protocols.md §8.6).
+
+    ``identity_sources`` are ``route.request.header.<Name>`` / ``route.request.querystring.<name>``;
+    when one is missing or empty API Gateway answers 401 without calling ``function``.
+    """
+
+    name: str
+    function: str
+    identity_sources: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class WebSocketConfig:
-    """The WebSocket API: stage, route selection and routes."""
+    """The WebSocket API: stage, route selection, routes and authorizers."""
 
     stage: str = "dev"
     route_selection_expression: str = "$request.body.action"
     api_id: str = "local"
     routes: Mapping[str, RouteConfig] = field(default_factory=dict)
+    authorizers: Mapping[str, AuthorizerConfig] = field(default_factory=dict)
 
     @property
-    def selection_path(self) -> tuple[str, ...]:
-        """The JSON path of the route selection expression, e.g. ``("action",)``."""
-        match = ROUTE_SELECTION_RE.match(self.route_selection_expression)
-        assert match is not None  # validated at parse time
-        return tuple(match.group(1).split("."))
+    def selection(self) -> tuple[Part, ...]:
+        """The parsed route selection expression (see :mod:`warmline.config.selection`)."""
+        return parse_selection(self.route_selection_expression)  # validated at parse time
+
+    @property
+    def selection_path(self) -> tuple[str | int, ...]:
+        """The JSON path of a one-variable expression, e.g. ``("action",)``; ``()`` otherwise."""
+        parts = self.selection
+        return parts[0] if len(parts) == 1 and isinstance(parts[0], tuple) else ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,8 +34,8 @@ MAX_MEMORY_MB = 10_240
 _PYTHON_RUNTIME_RE = re.compile(r"^python3\.\d+$")
 #: API Gateway stage names the emulator serves in its URL path.
 _STAGE_RE = re.compile(r"^[A-Za-z0-9_\-]+$")
-_SELECTION_RE = re.compile(r"^\$request\.body\.[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*$")
 _RESERVED_ROUTES = ("$connect", "$disconnect", "$default")
+_IDENTITY_SOURCE_RE = re.compile(r"^route\.request\.(header|querystring)\..+$")
 #: What the gateway does when a route has no integration (docs/protocols.md §2.1, §2.3).
 _ROUTE_FALLBACK = {
     "$connect": "connections are accepted without running it",
@@ -106,6 +106,7 @@ class StackBuilder:
     functions: dict[str, dict[str, Any]] = field(default_factory=dict)
     websocket: dict[str, Any] = field(default_factory=dict)
     routes: dict[str, Any] = field(default_factory=dict)
+    authorizers: dict[str, dict[str, Any]] = field(default_factory=dict)
     schedules: dict[str, dict[str, Any]] = field(default_factory=dict)
     sqs: dict[str, dict[str, Any]] = field(default_factory=dict)
     sns: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -230,19 +231,58 @@ class StackBuilder:
 
     # --- the WebSocket API, routes, schedules, queues ---------------------------------------
 
-    def set_websocket(self, *, stage: str, selection: str, where: str) -> None:
-        """Set the stage and route selection expression (checked here, with ``where``)."""
+    def set_websocket(
+        self, *, stage: str, selection: str, where: str, selection_where: str | None = None
+    ) -> None:
+        """Set the stage and route selection expression, each checked with its own ``where``.
+
+        Args:
+            stage: the stage name (``where`` names its property).
+            selection: the route selection expression.
+            where: the stage's property, for messages.
+            selection_where: the expression's property (default ``where``).
+        """
+        from warmline.config.selection import parse_selection
+
         if not _STAGE_RE.match(stage):
             raise self.error(
                 f"stage name must be letters, digits, '-' or '_', got {stage!r}", where
             )
-        if not _SELECTION_RE.match(selection):
+        try:
+            parse_selection(selection)
+        except ValueError as exc:
             raise self.error(
-                "route selection expression must look like '$request.body.action' "
-                f"(the only form API Gateway accepts for WebSocket APIs), got {selection!r}",
-                where,
-            )
+                f"route selection expression: {exc} (API Gateway's forms: "
+                "'$request.body.action', '${request.body.action}', static text)",
+                selection_where or where,
+            ) from exc
         self.websocket = {"stage": stage, "route_selection_expression": selection}
+
+    def add_authorizer(
+        self, name: str, function: str, identity_sources: list[str], *, resource: str, type_: str
+    ) -> bool:
+        """Add a Lambda REQUEST authorizer; False (with a note) when it cannot run."""
+        if function in self.skipped:
+            self.note(
+                resource,
+                "unsupported",
+                type_,
+                f"authorizer {name} -> {function} ({self.skipped[function]}) is not run: "
+                "its $connect route lets every connection in",
+            )
+            return False
+        readable = [s for s in identity_sources if _IDENTITY_SOURCE_RE.match(s)]
+        for source in identity_sources:
+            if source not in readable:
+                self.note(
+                    resource,
+                    "unsupported",
+                    type_,
+                    f"identity source {source} is not checked (route.request.header.* and "
+                    "route.request.querystring.* are)",
+                )
+        self.authorizers[name] = {"function": function, "identity_sources": readable}
+        return True
 
     def add_route(
         self,
@@ -253,8 +293,14 @@ class StackBuilder:
         resource: str,
         type_: str,
         where: str,
+        authorization: str = "NONE",
+        authorizer: str | None = None,
     ) -> None:
-        """Add a route to a function (a note instead if that function does not run)."""
+        """Add a route to a function (a note instead if that function does not run).
+
+        ``authorization`` and ``authorizer`` are the route's AuthorizationType and the name
+        of an authorizer added with :meth:`add_authorizer` (``$connect`` only, as on AWS).
+        """
         if key.startswith("$") and key not in _RESERVED_ROUTES:
             raise self.error(f"route key {key!r}: custom route keys must not start with '$'", where)
         if function in self.skipped:
@@ -270,7 +316,18 @@ class StackBuilder:
             raise self.error(f"route {key!r} targets unknown function {function!r}", where)
         if key in self.routes:
             raise self.error(f"route {key!r} is defined twice", where)
-        self.routes[key] = {"function": function, "route_response": route_response}
+        if authorization != "NONE" and key != "$connect":
+            raise self.error(
+                f"route {key!r}: authorization applies to the $connect route only", where
+            )
+        if authorizer is not None and authorizer not in self.authorizers:
+            authorization, authorizer = "NONE", None  # noted by add_authorizer
+        table: dict[str, Any] = {"function": function, "route_response": route_response}
+        if authorization != "NONE":
+            table["authorization"] = authorization
+        if authorizer is not None:
+            table["authorizer"] = authorizer
+        self.routes[key] = table
 
     def add_schedule(
         self,
@@ -387,7 +444,7 @@ class StackBuilder:
             )
         data: dict[str, Any] = {
             "functions": self.functions,
-            "websocket": {**self.websocket, "routes": self.routes},
+            "websocket": {**self.websocket, "routes": self.routes, "authorizers": self.authorizers},
             "schedules": self.schedules,
             "sqs": self.sqs,
             "sns": self.sns,

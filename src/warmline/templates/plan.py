@@ -226,6 +226,12 @@ def build_plan(project: Project) -> Plan:
     """
     config, deploy = project.config, project.deploy
     warnings: list[str] = []
+    for route in config.websocket.routes.values():
+        if route.authorization != "NONE":  # deploying it unprotected would open the API
+            raise ConfigurationError(
+                f"websocket.routes.{route.key}: warmline deploy does not render "
+                f"{route.authorization} authorization yet; deploy this API with its template"
+            )
     routes = tuple(
         RoutePlan(r.key, r.function, r.route_response) for r in config.websocket.routes.values()
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 from gateway_helpers import eventually, records, run, started
 
 UUID_RE = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
@@ -29,6 +30,21 @@ def test_async_invoke_gives_up_after_two_retries(tmp_path: Path) -> None:
             assert await server.drain()
             assert server.bus.deliveries[0].attempts == ["error"] * 3
         assert len(records(tmp_path, "async")) == 3
+
+    run(main())
+
+
+def test_an_event_whose_last_retry_fails_is_logged_as_dropped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async def main() -> None:
+        async with started(tmp_path) as server:
+            request_id = server.invoke_async("worker", {"fail_times": 5})
+            assert await server.drain()
+        err = capsys.readouterr().err
+        dropped = [line for line in err.splitlines() if "dropped" in line]
+        assert len(dropped) == 1 and request_id in dropped[0]
+        assert "after 2 retries" in dropped[0]
 
     run(main())
 

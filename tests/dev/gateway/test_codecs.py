@@ -155,8 +155,8 @@ def test_ids_and_times_look_like_aws() -> None:
 )
 def test_route_selection(body: str, expected: str) -> None:
     routes = {"sendmessage": 1, "true": 1, "$default": 1, "$connect": 1}
-    assert select_route(body, ("action",), routes) == expected
+    assert select_route(body, (("action",),), routes) == expected
 
 
 def test_route_selection_without_default_is_none() -> None:
-    assert select_route('{"action": "x"}', ("action",), {"y": 1}) is None
+    assert select_route('{"action": "x"}', (("action",),), {"y": 1}) is None

@@ -88,7 +88,7 @@ def test_message_and_disconnect_events_repeat_the_connection_facts(tmp_path: Pat
 
 @pytest.mark.parametrize(
     ("query", "status"),
-    [("status=403", 403), ("status=401", 401), ("do=raise", 500)],
+    [("status=403", 403), ("status=401", 401), ("do=raise", 502)],  # a raise: 502 (§8.6)
 )
 def test_connect_refused_with_the_integration_status(
     tmp_path: Path, query: str, status: int

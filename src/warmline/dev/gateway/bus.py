@@ -131,6 +131,12 @@ class AsyncBus:
                 await asyncio.sleep(wait)
                 continue
             if retries >= len(delays):
+                # docs/protocols.md §3.4: without an on-failure destination or DLQ, Lambda
+                # discards the event after the last retry.
+                self._log(
+                    f"async invoke of {delivery.function} failed ({result.status}) after "
+                    f"{retries} retries; event {delivery.request_id} dropped"
+                )
                 break
             self._log(
                 f"async invoke of {delivery.function} failed ({result.status}); "

@@ -23,6 +23,11 @@ __all__ = ["handle", "handle_with_faults"]
 
 #: The answer to a delivered post (one shared object: it is the hot path's response).
 OK = Response(200)
+#: AWS answers a gone connection with an empty body (SDKs report no message: boto3 an
+#: empty one, the Java SDK ``null``, the PHP SDK "Unable to parse error information").
+GONE = Response(
+    410, b"", [("Content-Type", "application/json"), ("x-amzn-ErrorType", "GoneException")]
+)
 #: Close code/reason when DeleteConnection closes a socket [inf: AWS's are unpublished].
 DELETE_CLOSE_CODE = 1000
 DELETE_CLOSE_REASON = ""
@@ -78,7 +83,7 @@ def _refusal(gateway: Gateway, request: Request, ws: WebSocketConnection | None)
     if request.method not in ("POST", "GET", "DELETE"):
         return _error(403, "ForbiddenException", "Missing Authentication Token")
     if ws is None or not ws.open:
-        return _error(410, "GoneException", None)
+        return GONE
     if request.method == "POST" and len(request.body) > gateway.config.limits.max_post_bytes:
         return _error(413, "PayloadTooLargeException", "Message too long")
     return None

@@ -3,6 +3,14 @@
 Pure builders: the caller passes the connection's facts and the time, so each event field
 is testable. Ids look like AWS's (``R1kmxc2VNjMCFIA=``: base64 of 11 random bytes, 16
 characters), because handlers log, store and URL-encode them and should meet the ``=``.
+
+Headers are AWS's, not the socket's: ``$connect`` gets the handshake's headers without the
+hop-by-hop ones (API Gateway terminates the upgrade), with ``X-Amzn-Trace-Id`` and
+``X-Forwarded-Proto: https`` (clients reach API Gateway over TLS only); ``$disconnect`` gets
+``Host`` and three fixed empty headers (``x-api-key``, ``X-Forwarded-For``, ``x-restapi``),
+as recorded from AWS in aws-lambda-go's ``apigw-websocket-request-disconnect.json``. A
+connection that passed a Lambda authorizer carries its result as ``requestContext.authorizer``
+on every event (docs/protocols.md §8.6).
 """
 
 from __future__ import annotations
@@ -16,8 +24,12 @@ from datetime import UTC, datetime
 from random import getrandbits as _random_bits
 from typing import Any
 
+from warmline.config.selection import Part
+
 __all__ = [
+    "HOP_BY_HOP",
     "ConnectionInfo",
+    "authorizer_event",
     "aws_id",
     "clf_time",
     "connect_event",
@@ -25,11 +37,24 @@ __all__ = [
     "iso_time",
     "message_event",
     "select_route",
+    "trace_id",
 ]
 
 _MONTHS = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
-#: Headers API Gateway sends with ``$disconnect`` (docs/protocols.md §2.2: a small set).
-_DISCONNECT_HEADERS = ("Host", "x-api-key", "X-Forwarded-For", "x-restapi")
+#: The fixed headers API Gateway adds to ``$disconnect`` after ``Host`` (docs/protocols.md §2.2).
+_DISCONNECT_HEADERS = (("x-api-key", ""), ("X-Forwarded-For", ""), ("x-restapi", ""))
+#: Connection-level headers (RFC 9110 §7.6.1) that end at API Gateway, lower case.
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "upgrade",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+    }
+)
 
 
 def aws_id() -> str:
@@ -39,6 +64,11 @@ def aws_id() -> str:
     two are made per message (a system call each, otherwise).
     """
     return base64.b64encode(_random_bits(88).to_bytes(11, "big")).decode()
+
+
+def trace_id(epoch_s: float) -> str:
+    """An X-Ray trace header as API Gateway adds it: ``Root=1-{epoch hex}-{96 random bits}``."""
+    return f"Root=1-{int(epoch_s):08x}-{_random_bits(96):024x}"
 
 
 def clf_time(epoch_s: float) -> str:
@@ -65,7 +95,12 @@ def iso_time(epoch_s: float) -> str:
 
 @dataclass(slots=True)
 class ConnectionInfo:
-    """What every event of one connection repeats."""
+    """What every event of one connection repeats.
+
+    ``headers`` are the handshake's as API Gateway forwards them to ``$connect`` (see the
+    module docstring); ``authorizer`` is the ``requestContext.authorizer`` of a connection
+    that a Lambda authorizer let in (None: no authorizer).
+    """
 
     connection_id: str
     connected_at_ms: int
@@ -76,12 +111,13 @@ class ConnectionInfo:
     api_id: str
     headers: list[tuple[str, str]] = field(default_factory=list)
     query: list[tuple[str, str]] = field(default_factory=list)
+    authorizer: dict[str, Any] | None = None
 
 
 def _request_context(
     info: ConnectionInfo, route_key: str, event_type: str, now_s: float, request_id: str
 ) -> dict[str, Any]:
-    return {
+    context = {
         "routeKey": route_key,
         "eventType": event_type,
         "extendedRequestId": request_id,
@@ -96,6 +132,9 @@ def _request_context(
         "connectionId": info.connection_id,
         "apiId": info.api_id,
     }
+    if info.authorizer is not None:
+        context["authorizer"] = info.authorizer
+    return context
 
 
 def _single_multi(
@@ -127,6 +166,35 @@ def connect_event(info: ConnectionInfo, now_s: float, request_id: str) -> dict[s
     return event
 
 
+def authorizer_event(
+    info: ConnectionInfo,
+    headers: Sequence[tuple[str, str]],
+    method_arn: str,
+    now_s: float,
+    request_id: str,
+) -> dict[str, Any]:
+    """A Lambda REQUEST authorizer's event for ``$connect`` (docs/protocols.md §8.6).
+
+    ``headers`` are the handshake's as the client sent them plus API Gateway's own
+    (``Connection``/``Upgrade`` included, as AWS's example shows); the request context is
+    the ``$connect`` one. The query maps are always present, empty without a query.
+    """
+    context = _request_context(info, "$connect", "CONNECT", now_s, request_id)
+    context["messageId"] = None
+    single, multi = _single_multi(headers)
+    query, multi_query = _single_multi(info.query)
+    return {
+        "type": "REQUEST",
+        "methodArn": method_arn,
+        "headers": single,
+        "multiValueHeaders": multi,
+        "queryStringParameters": query,
+        "multiValueQueryStringParameters": multi_query,
+        "stageVariables": {},
+        "requestContext": context,
+    }
+
+
 def message_event(
     info: ConnectionInfo,
     route_key: str,
@@ -144,13 +212,12 @@ def message_event(
 def disconnect_event(
     info: ConnectionInfo, now_s: float, request_id: str, status_code: int, reason: str
 ) -> dict[str, Any]:
-    """The ``$disconnect`` event: a small header set, no ``messageId``."""
+    """The ``$disconnect`` event: ``Host`` and AWS's fixed empty headers, no ``messageId``."""
     context = _request_context(info, "$disconnect", "DISCONNECT", now_s, request_id)
     context["disconnectStatusCode"] = status_code
     context["disconnectReason"] = reason
-    wanted = {h.lower() for h in _DISCONNECT_HEADERS}
-    pairs = [(k, v) for k, v in info.headers if k.lower() in wanted]
-    headers, multi_headers = _single_multi(pairs)
+    host = next((v for k, v in info.headers if k.lower() == "host"), info.domain_name)
+    headers, multi_headers = _single_multi([("Host", host), *_DISCONNECT_HEADERS])
     return {
         "headers": headers,
         "multiValueHeaders": multi_headers,
@@ -159,30 +226,53 @@ def disconnect_event(
     }
 
 
-def select_route(body: str, path: Sequence[str], routes: Mapping[str, Any]) -> str | None:
+def select_route(body: str, selection: Sequence[Part], routes: Mapping[str, Any]) -> str | None:
     """The route key for a message (docs/protocols.md §2.1), or None when nothing matches.
 
-    The expression's value is looked up in the JSON body and stringified; an exact match on
-    a configured route key wins, else ``$default`` (if configured).
+    The parsed selection expression is evaluated against the JSON body (a path that is not
+    there gives ``""``; values are stringified as AWS does); an exact match on a configured
+    custom route key wins, else ``$default`` (if configured). A body that is not JSON
+    always goes to ``$default``.
     """
-    value: Any
-    if not path or (len(routes) <= 3 and all(k.startswith("$") for k in routes)):
-        # Only $connect/$disconnect/$default: nothing to select, no body to parse.
-        return "$default" if "$default" in routes else None
+    default = "$default" if "$default" in routes else None
+    if not selection or (len(routes) <= 3 and all(k.startswith("$") for k in routes)):
+        return default  # only $connect/$disconnect/$default: no body to parse
     try:
-        value = json.loads(body)
+        document = json.loads(body)
     except ValueError:
-        value = None
-    for part in path:
-        value = value.get(part) if isinstance(value, dict) else None
-    if value is not None and not isinstance(value, dict | list):
-        key = _stringify(value)
-        if key in routes and not key.startswith("$"):
-            return key
-    return "$default" if "$default" in routes else None
+        return default
+    if len(selection) == 1:
+        part = selection[0]
+        key = part if isinstance(part, str) else _evaluate(document, part)
+    else:
+        key = "".join(p if isinstance(p, str) else _evaluate(document, p) for p in selection)
+    if key in routes and not key.startswith("$"):
+        return key
+    return default
+
+
+def _evaluate(document: Any, path: tuple[str | int, ...]) -> str:
+    value = document
+    for step in path:
+        if isinstance(step, int):
+            value = value[step] if isinstance(value, list) and step < len(value) else None
+        else:
+            value = value.get(step) if isinstance(value, dict) else None
+        if value is None:
+            return ""
+    return _stringify(value)
 
 
 def _stringify(value: Any) -> str:
+    """A JSON value as the expression's text: ``true``, ``5``, ``[a, b]`` (AWS's form)."""
+    if isinstance(value, str):
+        return value
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ", ".join(_stringify(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return json.dumps(value, separators=(",", ":"))  # [inf]: AWS does not say
+    if value is None:
+        return ""
     return str(value)

@@ -4,10 +4,13 @@ The gateway owns the table of open connections (what ``@connections`` acts on), 
 socket happenings into Lambda proxy events (docs/protocols.md §2.2) and turns invocation
 results into what API Gateway sends the client:
 
-- ``$connect``: non-2xx, an error or a timeout refuses the upgrade with that status (500 for
-  errors, 504 for the 29 s timeout [inf]); response ``headers`` (e.g.
-  ``Sec-WebSocket-Protocol``) go on the 101 (§2.3). A connection is only postable after it.
-- messages: route selection (§2.1); no route and no ``$default`` -> the ``Forbidden`` frame;
+- ``$connect``: an authorizer runs first when the route has one (:mod:`.authorizers`);
+  then non-2xx, an error or a timeout refuses the upgrade with that status (502 for a
+  failed or malformed integration result, §8.6; 504 for the 29 s timeout [inf]); response
+  ``headers`` (e.g. ``Sec-WebSocket-Protocol``) go on the 101 (§2.3). A connection is only
+  postable after it.
+- messages: route selection (§2.1); no route and no ``$default`` -> the ``Forbidden`` frame
+  (error frames are byte for byte AWS's, §2.6);
   integrations run concurrently (no per-connection ordering, as on AWS); after the
   integration timeout the client gets ``Endpoint request timed out`` and the Lambda runs on
   to its own timeout (§2.6); a failed invocation -> ``Internal server error``; the return
@@ -25,14 +28,16 @@ from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from warmline.core import limits
-from warmline.dev.gateway import connections_api, function_url, invoke_api
+from warmline.dev.gateway import authorizers, connections_api, function_url, invoke_api
 from warmline.dev.gateway.events import (
+    HOP_BY_HOP,
     ConnectionInfo,
     aws_id,
     connect_event,
     disconnect_event,
     message_event,
     select_route,
+    trace_id,
 )
 from warmline.dev.gateway.frames import accept_key
 from warmline.dev.gateway.http import Request, Response, json_response
@@ -52,14 +57,26 @@ if TYPE_CHECKING:
     from warmline.dev.runtime import InvokeResult, Runtime
     from warmline.dev.runtime.invocation import Cancellable
 
-__all__ = ["Gateway"]
+__all__ = ["Gateway", "error_frame"]
 
 #: Frames API Gateway sends the client on integration problems (docs/protocols.md §2.6).
 INTERNAL_ERROR_MESSAGE = "Internal server error"
 FORBIDDEN_MESSAGE = "Forbidden"
-#: Status for a ``$connect`` integration error / timeout (§2.3; 504 is [inf]).
-CONNECT_ERROR_STATUS = 500
+#: Status for a ``$connect`` integration error / timeout (§8.6; 504 is [inf]).
+CONNECT_ERROR_STATUS = 502
 CONNECT_TIMEOUT_STATUS = 504
+#: The body of a 502 upgrade answer (REST's Lambda proxy error body, spacing included).
+CONNECT_ERROR_BODY = b'{"message": "Internal server error"}'
+#: The HTTPS port API Gateway's clients always use (``X-Forwarded-Port``) [doc].
+_HTTPS_PORT = "443"
+
+
+def error_frame(message: str, connection_id: str, request_id: str) -> str:
+    """API Gateway's error frame, byte for byte (docs/protocols.md §2.6): a space after the
+    first colon and after each comma, none after the other colons."""
+    return (
+        f'{{"message": "{message}", "connectionId":"{connection_id}", "requestId":"{request_id}"}}'
+    )
 
 
 class Gateway:
@@ -83,7 +100,10 @@ class Gateway:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._ws = config.websocket
         self._limits = config.limits
-        self._path = config.websocket.selection_path
+        self._selection = config.websocket.selection
+        #: checks SigV4 + IAM on an ``AWS_IAM`` $connect (set by DevServer; None: any
+        #: signed upgrade is let in).
+        self.iam_verifier: authorizers.IamVerifier | None = None
         #: the emulator's pages under /_warmline/ (set by DevServer; None: not served).
         self.web: WebConsole | None = None
         #: injects connections.* and client.* faults (set by DevServer; None: never).
@@ -207,14 +227,15 @@ class Gateway:
             protocol.reject(Response(400, b"bad WebSocket handshake"))
             return None
         now = time.time()
-        headers = list(request.headers)
-        forwarded = [
+        # API Gateway's own headers (one the client sent itself is passed on as sent).
+        added = [
+            ("X-Amzn-Trace-Id", trace_id(now)),
             ("X-Forwarded-For", protocol.peer_ip),
-            ("X-Forwarded-Port", str(self.host_port.rsplit(":", 1)[-1])),
-            ("X-Forwarded-Proto", "https" if protocol.tls else "http"),
+            ("X-Forwarded-Port", _HTTPS_PORT),
+            ("X-Forwarded-Proto", "https"),
         ]
-        names = {k.lower() for k, _ in headers}
-        headers += [(k, v) for k, v in forwarded if k.lower() not in names]
+        names = {k.lower() for k, _ in request.headers}
+        received = list(request.headers) + [(k, v) for k, v in added if k.lower() not in names]
         info = ConnectionInfo(
             connection_id=aws_id(),
             connected_at_ms=int(now * 1000),
@@ -223,15 +244,25 @@ class Gateway:
             domain_name=request.header("Host") or self.host_port,
             stage=self._ws.stage,
             api_id=self._ws.api_id,
-            headers=headers,
+            headers=[(k, v) for k, v in received if k.lower() not in HOP_BY_HOP],
             query=request.query,
         )
         extra_headers: list[tuple[str, str]] = []
         route = self._ws.routes.get("$connect")
         if route is not None:
+            request_id = aws_id()
             self.pending.add(info.connection_id)
             try:
-                status, extra_headers, body = await self._run_connect(route.function, info, now)
+                if route.authorization != "NONE":
+                    refusal = await authorizers.authorize(
+                        self, route, info, request, received, now, request_id
+                    )
+                    if refusal is not None:
+                        protocol.reject(refusal)
+                        return None
+                status, extra_headers, body = await self._run_connect(
+                    route.function, info, now, request_id
+                )
             finally:
                 self.pending.discard(info.connection_id)
             if not 200 <= status < 300:
@@ -264,9 +295,9 @@ class Gateway:
         return ws
 
     async def _run_connect(
-        self, function: str, info: ConnectionInfo, now: float
+        self, function: str, info: ConnectionInfo, now: float, request_id: str
     ) -> tuple[int, list[tuple[str, str]], bytes]:
-        event = connect_event(info, now, aws_id())
+        event = connect_event(info, now, request_id)
         invocation = self.spawn(self.runtime.invoke(function, event))
         try:
             result: InvokeResult = await asyncio.wait_for(
@@ -276,18 +307,13 @@ class Gateway:
             body = json.dumps({"message": limits.TIMEOUT_MESSAGE}).encode()
             return CONNECT_TIMEOUT_STATUS, [], body
         if result.status != "ok":
-            body = json.dumps({"message": INTERNAL_ERROR_MESSAGE}).encode()
-            return CONNECT_ERROR_STATUS, [], body
+            return CONNECT_ERROR_STATUS, [], CONNECT_ERROR_BODY
         payload = result.payload
         if not isinstance(payload, dict):
             return 200, [], b""  # no proxy response: API Gateway accepts [inf]
         status = payload.get("statusCode", 200)
-        if not isinstance(status, int):
-            return (
-                CONNECT_ERROR_STATUS,
-                [],
-                json.dumps({"message": INTERNAL_ERROR_MESSAGE}).encode(),
-            )
+        if not isinstance(status, int) or isinstance(status, bool):
+            return CONNECT_ERROR_STATUS, [], CONNECT_ERROR_BODY
         headers = [(str(k), str(v)) for k, v in (payload.get("headers") or {}).items()]
         skip = {"upgrade", "connection", "sec-websocket-accept", "content-length"}
         headers = [(k, v) for k, v in headers if k.lower() not in skip]
@@ -328,7 +354,7 @@ class Gateway:
     def _route(self, ws: WebSocketConnection, text: str, now: float) -> None:
         if self._closing:
             return
-        route_key = select_route(text, self._path, self._ws.routes)
+        route_key = select_route(text, self._selection, self._ws.routes)
         request_id = aws_id()
         if route_key is None:
             ws.send_text(self._error_frame(FORBIDDEN_MESSAGE, ws, request_id))
@@ -358,9 +384,7 @@ class Gateway:
 
     @staticmethod
     def _error_frame(message: str, ws: WebSocketConnection, request_id: str) -> str:
-        return json.dumps(
-            {"message": message, "connectionId": ws.connection_id, "requestId": request_id}
-        )
+        return error_frame(message, ws.connection_id, request_id)
 
     # --- $disconnect ----------------------------------------------------------------------
 

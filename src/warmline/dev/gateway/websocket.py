@@ -4,10 +4,11 @@ Kept free of routing and Lambda: incoming text messages go to ``on_message``, th
 connection (whoever closed it) goes once to ``on_closed(code, reason)``, which is where the
 gateway fires ``$disconnect``. The rules are API Gateway's (docs/protocols.md §2.1, §2.5):
 binary message -> close 1003; frame > 32 KB or message > 128 KB -> close 1009; no data
-frame for the idle timeout -> close; connection older than the maximum -> close (both
-1001 "Going away" [inf: AWS's exact code is unpublished]). Only data frames count as
-activity: whether ping/pong resets API Gateway's idle timer is unconfirmed (§2.6), and a
-client library's automatic pings would otherwise keep every test connection alive.
+message in either direction for the idle timeout -> close; connection older than the
+maximum -> close (both 1001 "Going away" [inf: AWS's exact code is unpublished]). Data
+frames from the client and messages to it (``@connections`` posts, error frames) count as
+activity (§8.6); pings and pongs do not, so a client library's automatic pings do not keep
+an idle connection alive.
 """
 
 from __future__ import annotations
@@ -77,8 +78,9 @@ class WebSocketConnection:
         self._queued: list[bytes] = []
         self._queued_bytes = 0
         self.info = info
-        self.connected_at = time.time()
-        self.last_active_at = self.connected_at
+        #: the same instant as the events' ``connectedAt`` (GetConnection returns both).
+        self.connected_at = info.connected_at_ms / 1000.0
+        self.last_active_at = time.time()
         self._reader = FrameReader(max_frame_bytes, max_message_bytes)
         self._fragments: list[bytes] = []
         self._on_message = on_message
@@ -121,6 +123,7 @@ class WebSocketConnection:
         """
         if not self.open:
             return
+        self.last_active_at = time.time()  # a message to the client is activity (§8.6)
         chunk = encode_frame(OP_TEXT if text else OP_BINARY, data)
         if self._flush_soon is None:
             self.transport.write(chunk)
@@ -141,6 +144,7 @@ class WebSocketConnection:
     def send_text(self, text: str) -> None:
         """Send a text message (one frame); ignored once closing."""
         if self.open:
+            self.last_active_at = time.time()
             self.flush()
             self.transport.write(encode_frame(OP_TEXT, text.encode()))
 

@@ -45,6 +45,8 @@ class ResourceReader:
         self.handled: set[str] = set()
         self.api: str | None = None
         self.integrations: dict[str, str | None] = {}
+        #: the API's authorizers by logical id (the ``AuthorizerId`` a route refers to).
+        self.authorizer_ids: set[str] = set()
 
     # --- helpers --------------------------------------------------------------------------
 
@@ -314,12 +316,16 @@ class ResourceReader:
         else:
             self.b.note(self.api, "info", "AWS::ApiGatewayV2::Api", "no Stage: served under /dev")
         self.b.set_websocket(
-            stage=str(stage), selection=str(selection), where=stage_where if stages else api_where
+            stage=str(stage), selection=str(selection), where=stage_where, selection_where=api_where
         )
         for logical_id in self.of_type("AWS::ApiGatewayV2::Integration"):
             if self._on_api(logical_id):
                 with guard(f"Resources.{logical_id}", self.b.source):
                     self.read_integration(logical_id)
+        for logical_id in self.of_type("AWS::ApiGatewayV2::Authorizer"):
+            if self._on_api(logical_id):
+                with guard(f"Resources.{logical_id}", self.b.source):
+                    self.read_authorizer(logical_id)
         responses = set()
         for logical_id in self.of_type("AWS::ApiGatewayV2::RouteResponse"):
             if self._on_api(logical_id):
@@ -355,6 +361,57 @@ class ResourceReader:
             raise self.r.error("missing IntegrationUri", f"Resources.{logical_id}.Properties")
         self.integrations[logical_id] = self.function_of(uri, logical_id, "IntegrationUri")
 
+    def read_authorizer(self, logical_id: str) -> None:
+        """A Lambda REQUEST authorizer (docs/protocols.md §8.6), named by its logical id."""
+        self.handled.add(logical_id)
+        kind = "AWS::ApiGatewayV2::Authorizer"
+        where = f"Resources.{logical_id}.Properties"
+        authorizer_type = self.get(logical_id, "AuthorizerType")
+        if authorizer_type != "REQUEST":
+            self.b.note(
+                logical_id,
+                "unsupported",
+                kind,
+                f"AuthorizerType {authorizer_type} is not a WebSocket authorizer (REQUEST is)",
+            )
+            return
+        uri = self.get(logical_id, "AuthorizerUri")
+        if uri is None:
+            self.b.note(logical_id, "unsupported", kind, "no AuthorizerUri: nothing to run")
+            return
+        function = self.function_of(uri, logical_id, "AuthorizerUri")
+        sources = self.get(logical_id, "IdentitySource") or []
+        if isinstance(sources, str):
+            sources = [s.strip() for s in sources.split(",") if s.strip()]
+        if not isinstance(sources, list) or not all(isinstance(v, str) for v in sources):
+            raise self.r.error("must be a list of strings", f"{where}.IdentitySource")
+        if function is not None and self.b.add_authorizer(
+            logical_id, function, sources, resource=logical_id, type_=kind
+        ):
+            self.authorizer_ids.add(logical_id)
+
+    def _authorization(self, logical_id: str, where: str) -> tuple[str, str | None]:
+        """A route's AuthorizationType and the logical id of its authorizer, if CUSTOM."""
+        authorization = str(self.get(logical_id, "AuthorizationType", "NONE")).upper()
+        if authorization not in ("NONE", "AWS_IAM", "CUSTOM"):
+            raise self.r.error(
+                f"AuthorizationType {authorization} is not one of NONE, AWS_IAM, CUSTOM "
+                "(JWT is for HTTP APIs)",
+                f"{where}.AuthorizationType",
+            )
+        if authorization != "CUSTOM":
+            return authorization, None
+        target = self.ref_target(self.props(logical_id).get("AuthorizerId"))
+        if target is None or self.resources.get(target, {}).get("Type") != (
+            "AWS::ApiGatewayV2::Authorizer"
+        ):
+            raise self.r.error(
+                "AuthorizationType CUSTOM needs an AuthorizerId that refers to an "
+                "AWS::ApiGatewayV2::Authorizer of this template",
+                f"{where}.AuthorizerId",
+            )
+        return authorization, target
+
     def read_route(self, logical_id: str, has_response: bool) -> None:
         """One route: its key, integration, authorizer and route response."""
         self.handled.add(logical_id)
@@ -381,14 +438,7 @@ class ResourceReader:
         function = self.integrations[integration]
         if function is None:
             return
-        authorization = self.get(logical_id, "AuthorizationType", "NONE")
-        if authorization != "NONE":
-            self.b.note(
-                logical_id,
-                "unsupported",
-                kind,
-                f"AuthorizationType {authorization} is not checked: every {key} is allowed",
-            )
+        authorization, authorizer = self._authorization(logical_id, where)
         route_response = (
             has_response or self.get(logical_id, "RouteResponseSelectionExpression") is not None
         )
@@ -399,6 +449,8 @@ class ResourceReader:
             resource=logical_id,
             type_=kind,
             where=where,
+            authorization=authorization,
+            authorizer=authorizer,
         )
 
     def note_other(self, logical_id: str, kind: str) -> None:

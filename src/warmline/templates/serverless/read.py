@@ -92,7 +92,8 @@ def translate_serverless(
         builder.set_websocket(
             stage=stage,
             selection=str(selection),
-            where="provider.websocketsApiRouteSelectionExpression",
+            where="provider.stage",
+            selection_where="provider.websocketsApiRouteSelectionExpression",
         )
     functions = document.get("functions") or {}
     if not isinstance(functions, dict):
@@ -110,7 +111,7 @@ def translate_serverless(
             raise SourceError("must be a list", where=f"functions.{key}.events", source=path)
         for index, event in enumerate(events):
             with guard(f"functions.{key}.events[{index}]", path):
-                _event(builder, variables, key, names[key], index, event, consumed)
+                _event(builder, variables, key, names, index, event, consumed)
     with guard("plugins / resources", path):
         plugins = document.get("plugins")
         if plugins:
@@ -172,12 +173,13 @@ def _event(
     builder: StackBuilder,
     variables: Variables,
     key: str,
-    name: str,
+    names: Mapping[str, str],
     index: int,
     event: Any,
     consumed: set[str],
 ) -> None:
     where = f"functions.{key}.events[{index}]"
+    name = names[key]
     if not isinstance(event, dict) or len(event) != 1:
         raise builder.error("each event must be a mapping with one event type", where)
     ((event_type, spec),) = event.items()
@@ -187,20 +189,27 @@ def _event(
             spec = {"route": spec}
         if not isinstance(spec, dict) or not isinstance(spec.get("route"), str):
             raise builder.error("needs a route", where)
-        if spec.get("authorizer"):
+        authorizer = _authorizer(builder, variables, spec.get("authorizer"), names, where)
+        route = spec["route"]
+        if route in builder.routes:
+            # The framework compiles one route resource per key, so the last one deployed wins.
             builder.note(
                 where,
-                "unsupported",
-                "authorizer",
-                f"authorizer not run: every {spec['route']} is allowed",
+                "info",
+                "websocket event",
+                f"route {route} is also on {builder.routes[route]['function']}; "
+                f"the last one ({name}) serves it, as after a deploy",
             )
+            del builder.routes[route]
         builder.add_route(
-            spec["route"],
+            route,
             name,
             route_response="routeResponseSelectionExpression" in spec,
             resource=where,
             type_="websocket event",
             where=where,
+            authorization="NONE" if authorizer is None else "CUSTOM",
+            authorizer=authorizer,
         )
     elif event_type == "schedule":
         _schedule(builder, key, name, index, spec, where)
@@ -237,6 +246,47 @@ def _event(
             f"{event_type} event",
             f"{event_type} events are not emulated; invoke {name} through the Lambda API instead",
         )
+
+
+def _authorizer(
+    builder: StackBuilder, variables: Variables, spec: Any, names: Mapping[str, str], where: str
+) -> str | None:
+    """The authorizer of a ``websocket`` event (``authorizer: auth`` or ``{name|arn,
+    identitySource}``), added to the builder; its name, or None when there is none.
+
+    The framework's default identity source is the ``Auth`` header.
+    """
+    if not spec:
+        return None
+    where = f"{where}.authorizer"
+    if isinstance(spec, str):
+        spec = {"arn": spec} if spec.startswith("arn:") else {"name": spec}
+    if not isinstance(spec, dict):
+        raise builder.error("must be a function name or a mapping with name or arn", where)
+    sources = spec.get("identitySource") or ["route.request.header.Auth"]
+    if isinstance(sources, str):
+        sources = [sources]
+    if not isinstance(sources, list) or not all(isinstance(v, str) for v in sources):
+        raise builder.error("identitySource must be a list of strings", where)
+    key = spec.get("name")
+    if isinstance(key, str) and key in names:
+        function = names[key]
+    else:
+        arn = str(spec.get("arn") or key or "")
+        function = arn.rsplit(":function:", 1)[-1].split(":")[0]
+        if function not in builder.functions and function not in builder.skipped:
+            builder.note(
+                where,
+                "unsupported",
+                "authorizer",
+                f"authorizer {arn!r} is not a function of this service: not run, "
+                "every connection is let in",
+            )
+            return None
+    name = f"{where}:{function}"
+    if builder.add_authorizer(name, function, sources, resource=where, type_="authorizer"):
+        return name
+    return None
 
 
 def _schedule(

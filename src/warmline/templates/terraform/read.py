@@ -277,7 +277,16 @@ class _Translator:
             if stages
             else f"aws_apigatewayv2_api.{chosen}"
         )
-        self.b.set_websocket(stage=stage, selection=str(selection), where=where)
+        self.b.set_websocket(
+            stage=stage,
+            selection=str(selection),
+            where=where,
+            selection_where=f"aws_apigatewayv2_api.{chosen}.route_selection_expression",
+        )
+        for name in self.of_type("aws_apigatewayv2_authorizer"):
+            if self._api_of("aws_apigatewayv2_authorizer", name) == chosen:
+                with guard(f"aws_apigatewayv2_authorizer.{name}", self.m.dir):
+                    self.authorizer(name)
         integrations: dict[str, str | None] = {}
         for name in self.of_type("aws_apigatewayv2_integration"):
             if self._api_of("aws_apigatewayv2_integration", name) != chosen:
@@ -308,6 +317,28 @@ class _Translator:
             if self._api_of("aws_apigatewayv2_route", name) == chosen:
                 self.route(name, integrations, name in responses)
 
+    def authorizer(self, name: str) -> None:
+        """A Lambda REQUEST authorizer, named by its address (what a route's
+        ``authorizer_id`` evaluates to)."""
+        kind = "aws_apigatewayv2_authorizer"
+        self.handled.add((kind, name))
+        where = f"{kind}.{name}"
+        authorizer_type = self.m.attr(kind, name, "authorizer_type")
+        if authorizer_type != "REQUEST":
+            self.b.note(
+                where,
+                "unsupported",
+                kind,
+                f"authorizer_type {authorizer_type} is not a WebSocket authorizer (REQUEST is)",
+            )
+            return
+        function = self.function_of(self.m.attr(kind, name, "authorizer_uri", ""), where, kind)
+        sources = self.m.attr(kind, name, "identity_sources", []) or []
+        if not isinstance(sources, list) or not all(isinstance(v, str) for v in sources):
+            raise self.m.error("must be a list of strings", f"{where}.identity_sources")
+        if function is not None:
+            self.b.add_authorizer(where, function, sources, resource=where, type_=kind)
+
     def route(self, name: str, integrations: dict[str, str | None], has_response: bool) -> None:
         kind = "aws_apigatewayv2_route"
         self.handled.add((kind, name))
@@ -330,14 +361,22 @@ class _Translator:
         function = integrations[address]
         if function is None:
             return
-        authorization = self.m.attr(kind, name, "authorization_type", "NONE")
-        if authorization != "NONE":
-            self.b.note(
-                where,
-                "unsupported",
-                kind,
-                f"authorization_type {authorization} is not checked: every {key} is allowed",
+        authorization = str(self.m.attr(kind, name, "authorization_type", "NONE")).upper()
+        authorizer = None
+        if authorization not in ("NONE", "AWS_IAM", "CUSTOM"):
+            raise self.m.error(
+                f"authorization_type {authorization} is not one of NONE, AWS_IAM, CUSTOM "
+                "(JWT is for HTTP APIs)",
+                f"{where}.authorization_type",
             )
+        if authorization == "CUSTOM":
+            authorizer = str(self.m.attr(kind, name, "authorizer_id", ""))
+            if not authorizer.startswith("aws_apigatewayv2_authorizer."):
+                raise self.m.error(
+                    "authorization_type CUSTOM needs authorizer_id = "
+                    "aws_apigatewayv2_authorizer.<name>.id",
+                    f"{where}.authorizer_id",
+                )
         route_response = (
             has_response or "route_response_selection_expression" in self.m.resources[(kind, name)]
         )
@@ -348,6 +387,8 @@ class _Translator:
             resource=where,
             type_=kind,
             where=where,
+            authorization=authorization,
+            authorizer=authorizer,
         )
 
     # --- schedules, queues, topics --------------------------------------------------------
