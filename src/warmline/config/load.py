@@ -18,6 +18,7 @@ from warmline.config.faults import parse_faults
 from warmline.config.model import (
     DEFAULT_SQS_BATCH_SIZE,
     DEFAULT_SQS_VISIBILITY_TIMEOUT_S,
+    LOCAL_API_ID,
     MAX_SQS_BATCH_SIZE,
     RESERVED_ROUTES,
     ROUTE_SELECTION_RE,
@@ -220,7 +221,7 @@ def _websocket(table: Mapping[str, Any], functions: Mapping[str, Any]) -> WebSoc
         if function not in functions:
             raise ConfigurationError(f"{rwhere}: unknown function {function!r}")
         routes[key] = RouteConfig(key=key, function=function, route_response=route_response)
-    api_id = _str(table, "api_id", where, "local")
+    api_id = _str(table, "api_id", where, LOCAL_API_ID)
     return WebSocketConfig(stage, expression, api_id, routes)
 
 

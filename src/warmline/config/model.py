@@ -58,6 +58,7 @@ from pathlib import Path
 from typing import Any
 
 from warmline.config.faults import FaultPlan
+from warmline.config.services import ServiceResources
 from warmline.core import limits
 
 __all__ = [
@@ -65,6 +66,7 @@ __all__ = [
     "DEFAULT_SQS_VISIBILITY_TIMEOUT_S",
     "DevConfig",
     "FunctionConfig",
+    "LOCAL_API_ID",
     "Limits",
     "RouteConfig",
     "ScheduleConfig",
@@ -89,6 +91,10 @@ MAX_EVENT_AGE_S = 6 * 3600.0
 #: (docs/protocols.md §2.4 "client buffer full"); AWS does not publish the size [inf].
 WRITE_BUFFER_LIMIT_BYTES = 4 * 1024 * 1024
 #: AWS's route selection syntax (docs/protocols.md §2.1).
+#: The emulated WebSocket API's ``apiId``: ten lowercase letters and digits, the shape of
+#: AWS's ids, so ``{apiId}.execute-api.{region}.amazonaws.com`` is a host name the
+#: emulator's proxy routes to its ``@connections`` (docs/protocols.md §2.4).
+LOCAL_API_ID = "warmline00"
 ROUTE_SELECTION_RE = re.compile(r"^\$request\.body\.([A-Za-z0-9_\-]+(?:\.[A-Za-z0-9_\-]+)*)$")
 RESERVED_ROUTES = ("$connect", "$disconnect", "$default")
 STAGE_RE = re.compile(r"^[A-Za-z0-9_\-]+$")
@@ -122,7 +128,7 @@ class WebSocketConfig:
 
     stage: str = "dev"
     route_selection_expression: str = "$request.body.action"
-    api_id: str = "local"
+    api_id: str = LOCAL_API_ID
     routes: Mapping[str, RouteConfig] = field(default_factory=dict)
 
     @property
@@ -199,3 +205,5 @@ class DevConfig:
     #: faults to inject (``[faults]``, :mod:`warmline.config.faults`); none by default.
     faults: FaultPlan = field(default_factory=FaultPlan)
     source: Path | None = None
+    #: the tables, queues, topics, buckets, parameters and secrets created in local services.
+    services: ServiceResources = field(default_factory=ServiceResources)
