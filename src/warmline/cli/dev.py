@@ -84,6 +84,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 def run(args: argparse.Namespace) -> int:
     """Start the emulator and serve until interrupted; returns the exit status."""
     from warmline.config import find_config, load_config
+    from warmline.dev.services.local import ServicesError
     from warmline.errors import ConfigurationError, MissingExtraError
 
     try:
@@ -103,6 +104,9 @@ def run(args: argparse.Namespace) -> int:
     except MissingExtraError as exc:
         print(f"warmline dev: {exc}", file=sys.stderr)
         return 2
+    except ServicesError as exc:
+        print(f"warmline dev: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:
         print(f"warmline dev: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1

@@ -110,7 +110,8 @@ def test_handlers_reach_each_declared_resource_with_the_sdk_defaults() -> None:
 
 def test_an_aws_service_that_is_not_emulated_is_refused_with_its_name() -> None:
     async def main() -> None:
-        async with _serving(_config(["not_emulated", "dynamodb_error"], ServiceResources())) as s:
+        handlers = ["not_emulated", "dynamodb_error", "invoke_by_host"]
+        async with _serving(_config(handlers, ServiceResources())) as s:
             got = await _invoke(s, "not_emulated", {"service": "ec2"})
             assert got["code"] == "NotEmulatedByWarmline"
             assert "does not emulate ec2 (ec2.us-east-1.amazonaws.com)" in got["message"]
@@ -119,6 +120,10 @@ def test_an_aws_service_that_is_not_emulated_is_refused_with_its_name() -> None:
             got = await _invoke(s, "dynamodb_error", {})
             assert got["code"] == "NotEmulatedByWarmline"
             assert "DynamoDB is not running: the stack declares no DynamoDB" in got["message"]
+            # lambda.{region}.amazonaws.com is the emulator's Invoke API
+            event = {"function": "not_emulated", "event": {"service": "ec2"}}
+            got = await _invoke(s, "invoke_by_host", event)
+            assert got["code"] == "NotEmulatedByWarmline"
 
     asyncio.run(main())
 
