@@ -130,7 +130,8 @@ def test_cli_options_print_the_report_and_reject_misuse(tmp_path: Path) -> None:
     )
     config = config_from_args(args, out=out)
     assert config is not None and config.websocket.stage == "test"
-    assert "not run: ConnectionsTable (AWS::DynamoDB::Table)" in out.getvalue()
+    assert "not run: ConnectionsTable" not in out.getvalue()
+    assert "local: ConnectionsTable (DynamoDB table " in out.getvalue()
     assert config_from_args(parser.parse_args([])) is None
     with pytest.raises(ConfigurationError, match="-var and -var-file need --terraform"):
         config_from_args(parser.parse_args(["-var", "a=1"]))

@@ -150,8 +150,11 @@ def test_rendered_sam_and_terraform_read_back_as_the_same_config(tmp_path: Path)
     expected = _shape(original, {n: n for n in original.functions})
     for translation in (translate_template(sam), translate_terraform(tf, env={})):
         assert _shape(translation.config, _names(translation)) == expected
-        assert [n.type for n in translation.unsupported()] in (
-            ["AWS::DynamoDB::Table"],
-            ["aws_dynamodb_table"],
+        assert translation.unsupported() == []
+        (table,) = translation.config.services.tables
+        assert (table.keys, table.attributes, table.ttl_attribute) == (
+            (("pk", "HASH"),),
+            (("pk", "S"),),
+            "expires_at",
         )
         asyncio.run(_talk(translation.config))

@@ -22,7 +22,8 @@ def test_sam_chat_sendmessage_reaches_the_other_client_through_connections(
         FIXTURES / "sam_chat" / "template.yaml",
         parameter_overrides=[f"LocalStoreDir={tmp_path} StageName=dev"],
     )
-    assert [n.resource for n in translation.unsupported()] == ["ConnectionsTable"]
+    assert translation.unsupported() == []
+    assert [t.resource for t in translation.config.services.tables] == ["ConnectionsTable"]
     connections = tmp_path / "connections"
 
     async def main() -> None:

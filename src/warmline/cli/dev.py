@@ -34,6 +34,8 @@ CONTROL_TOKEN_ENV = "WARMLINE_DEV_CONTROL_TOKEN"
 #: Where ``warmline dev`` appends its log lines unless told otherwise (the folder holds the
 #: local SQLite session store too, ``warmline.stores.sqlite.LOCAL_PATH``).
 DEFAULT_LOG_FILE = ".warmline/dev-logs.jsonl"
+#: Where the local AWS services (moto) keep their data between runs.
+SERVICES_DIR = ".warmline/services"
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -88,12 +90,23 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument(
         "--no-log-file", action="store_true", help="log to the console only, no file"
     )
+    parser.add_argument(
+        "--reset",
+        action="store_true",
+        help=f"start the local AWS services clean: forget what {SERVICES_DIR} kept",
+    )
+    parser.add_argument(
+        "--aws-passthrough",
+        action="store_true",
+        help="send calls to AWS services that are not emulated to AWS instead of refusing them",
+    )
     add_source_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     """Start the emulator and serve until interrupted; returns the exit status."""
     from warmline.config import find_config, load_config
+    from warmline.dev.services.local import ServicesError
     from warmline.errors import ConfigurationError, MissingExtraError
 
     try:
@@ -114,10 +127,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"warmline dev: cannot write the log file {log_file}: {exc}", file=sys.stderr)
         return 2
     try:
-        return asyncio.run(_serve(config, args.host, args.port, sink, log_file, access))
+        return asyncio.run(_serve(config, args, sink, log_file, access))
     except MissingExtraError as exc:
         print(f"warmline dev: {exc}", file=sys.stderr)
         return 2
+    except ServicesError as exc:
+        print(f"warmline dev: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:
         print(f"warmline dev: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1
@@ -205,15 +221,23 @@ def with_fault_flags(config: DevConfig, flags: list[str], seed: int | None) -> D
 
 async def _serve(
     config: DevConfig,
-    host: str,
-    port: int,
+    args: argparse.Namespace,
     sink: LogSink,
     log_file: Path | None,
     access: dict[str, Any] | None = None,
 ) -> int:
     from warmline.dev.server import DevServer
 
-    server = DevServer(config, host=host, port=port, log_sink=sink, **(access or {}))
+    server = DevServer(
+        config,
+        host=args.host,
+        port=args.port,
+        log_sink=sink,
+        state_dir=Path(SERVICES_DIR),
+        reset_services=args.reset,
+        aws_passthrough=args.aws_passthrough,
+        **(access or {}),
+    )
     await server.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -234,6 +258,8 @@ async def _serve(
             )
         if config.http_function is not None:
             print(f"  Function URL: {server.lambda_url}/ -> {config.http_function}")
+        for line in server.aws.listing():
+            print(f"  {line}")
         if log_file is not None:
             print(f"  Logs:         {log_file}  (warmline report {log_file})")
         if config.faults.triggers:

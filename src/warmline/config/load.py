@@ -20,6 +20,7 @@ from warmline.config.model import (
     DEFAULT_SQS_BATCH_SIZE,
     DEFAULT_SQS_VISIBILITY_TIMEOUT_S,
     IDENTITY_SOURCE_RE,
+    LOCAL_API_ID,
     MAX_SQS_BATCH_SIZE,
     RESERVED_ROUTES,
     STAGE_RE,
@@ -214,7 +215,7 @@ def _websocket(table: Mapping[str, Any], functions: Mapping[str, Any]) -> WebSoc
     routes: dict[str, RouteConfig] = {}
     for key, raw in _as_table(table.get("routes", {}), f"{where}.routes").items():
         routes[key] = _route(key, raw, functions, authorizers)
-    api_id = _str(table, "api_id", where, "local")
+    api_id = _str(table, "api_id", where, LOCAL_API_ID)
     return WebSocketConfig(stage, expression, api_id, routes, authorizers)
 
 

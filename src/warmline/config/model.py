@@ -63,6 +63,7 @@ from typing import Any
 
 from warmline.config.faults import FaultPlan
 from warmline.config.selection import Part, parse_selection
+from warmline.config.services import ServiceResources
 from warmline.core import limits
 
 __all__ = [
@@ -72,6 +73,7 @@ __all__ = [
     "AuthorizerConfig",
     "DevConfig",
     "FunctionConfig",
+    "LOCAL_API_ID",
     "Limits",
     "RouteConfig",
     "ScheduleConfig",
@@ -95,6 +97,10 @@ MAX_EVENT_AGE_S = 6 * 3600.0
 #: A PostToConnection is refused with 429 when the client's unsent bytes exceed this
 #: (docs/protocols.md §2.4 "client buffer full"); AWS does not publish the size [inf].
 WRITE_BUFFER_LIMIT_BYTES = 4 * 1024 * 1024
+#: The emulated WebSocket API's ``apiId``: ten lowercase letters and digits, the shape of
+#: AWS's ids, so ``{apiId}.execute-api.{region}.amazonaws.com`` is a host name the
+#: emulator's proxy routes to its ``@connections`` (docs/protocols.md §2.4).
+LOCAL_API_ID = "warmline00"
 RESERVED_ROUTES = ("$connect", "$disconnect", "$default")
 #: A route's ``AuthorizationType`` (docs/protocols.md §8.6); anything but NONE on $connect only.
 AUTHORIZATION_TYPES = ("NONE", "AWS_IAM", "CUSTOM")
@@ -151,7 +157,7 @@ class WebSocketConfig:
 
     stage: str = "dev"
     route_selection_expression: str = "$request.body.action"
-    api_id: str = "local"
+    api_id: str = LOCAL_API_ID
     routes: Mapping[str, RouteConfig] = field(default_factory=dict)
     authorizers: Mapping[str, AuthorizerConfig] = field(default_factory=dict)
 
@@ -233,3 +239,5 @@ class DevConfig:
     #: faults to inject (``[faults]``, :mod:`warmline.config.faults`); none by default.
     faults: FaultPlan = field(default_factory=FaultPlan)
     source: Path | None = None
+    #: the tables, queues, topics, buckets, parameters and secrets created in local services.
+    services: ServiceResources = field(default_factory=ServiceResources)

@@ -35,6 +35,7 @@ from warmline.dev.gateway.tls import Certificates, make_certificates, server_con
 from warmline.dev.gateway.web import WebConsole
 from warmline.dev.runtime import FunctionSpec, InvokeResult, LogSink, Runtime
 from warmline.dev.runtime.runtime import ProcessMode
+from warmline.dev.services.access import AwsAccess
 
 __all__ = ["ConnectionSnapshot", "DevServer", "exposure_warning"]
 
@@ -60,7 +61,10 @@ class DevServer:
         log_sink: where Lambda log lines go (default: the console).
         process_mode: the runtime's ``"auto"``, ``"fork"`` or ``"spawn"``.
         tls: also serve https/wss on the same port (needed by handlers that build
-            ``https://`` endpoints).
+            ``https://`` endpoints) and run the AWS proxy for AWS host names.
+        state_dir: where local AWS services keep their data between runs (None: not kept).
+        reset_services: start local AWS services from the template's resources only.
+        aws_passthrough: send calls to AWS services that are not emulated to AWS.
         control_token: opens the control and event endpoints (``/_warmline/events``,
             ``/_warmline/faults``) to clients off loopback that show it (None: loopback
             only); see :mod:`warmline.dev.gateway.access`.
@@ -80,6 +84,9 @@ class DevServer:
         log_sink: LogSink | None = None,
         process_mode: ProcessMode = "auto",
         tls: bool = True,
+        state_dir: Path | None = None,
+        reset_services: bool = False,
+        aws_passthrough: bool = False,
         control_token: str | None = None,
         allowed_hosts: Iterable[str] = (),
     ) -> None:
@@ -123,6 +130,15 @@ class DevServer:
         self.bus.faults = self.faults
         self.gateway: Gateway | None = None
         self._listener: Listener | None = None
+        #: local AWS services (moto) and the proxy that routes AWS host names (with TLS).
+        self.aws = AwsAccess(
+            config,
+            host=host,
+            state_dir=state_dir,
+            reset=reset_services,
+            aws_passthrough=aws_passthrough,
+            log=self._log,
+        )
 
     # --- URLs -----------------------------------------------------------------------------
 
@@ -203,9 +219,11 @@ class DevServer:
                 self.certificates = make_certificates(self._tmp, names)
                 listener.ssl_context = server_context(self.certificates)
                 env["AWS_CA_BUNDLE"] = str(self.certificates.ca_cert)
+                env.update(await self.aws.start(self.certificates, self.port))
             self.runtime.set_extra_env(env)
             await self.runtime.start()
         except BaseException:
+            await self.aws.close()
             await listener.close()
             self._cleanup_tmp()
             raise
@@ -224,6 +242,7 @@ class DevServer:
             await self.gateway.close()
         await self.bus.close()
         await self.runtime.close()
+        await self.aws.close()
         self.log_sink.flush()
         self._cleanup_tmp()
 

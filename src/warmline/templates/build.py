@@ -11,6 +11,7 @@ so a translated stack is validated by exactly the rules a ``warmline.toml`` is.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -22,6 +23,15 @@ from pathlib import Path
 from typing import Any
 
 from warmline.config import parse_config
+from warmline.config.services import (
+    Bucket,
+    Parameter,
+    Queue,
+    Secret,
+    ServiceResources,
+    Table,
+    Topic,
+)
 from warmline.core import limits
 from warmline.errors import ConfigurationError
 from warmline.templates.report import Note, NoteKind, SourceError, Translation
@@ -113,6 +123,10 @@ class StackBuilder:
     notes: list[Note] = field(default_factory=list)
     #: functions that exist in the stack but do not run locally, with the reason.
     skipped: dict[str, str] = field(default_factory=dict)
+    #: tables, queues, topics, buckets, parameters, secrets for the local services.
+    resources: list[Table | Queue | Topic | Bucket | Parameter | Secret] = field(
+        default_factory=list
+    )
     _runtimes_noted: set[str] = field(default_factory=set)
 
     def error(self, message: str, where: str) -> SourceError:
@@ -432,7 +446,7 @@ class StackBuilder:
                 "info",
                 "SQS queue",
                 "feeds its function locally from DevServer.send_sqs; SendMessage calls from "
-                "handlers go to AWS, or to AWS_ENDPOINT_URL_SQS if set (no local SQS endpoint)",
+                "handlers reach the local SQS (moto), whose messages feed no function",
             )
         for name in self.sns:
             self.note(
@@ -440,7 +454,7 @@ class StackBuilder:
                 "info",
                 "SNS topic",
                 "feeds its functions locally from DevServer.publish_sns; Publish calls from "
-                "handlers go to AWS, or to AWS_ENDPOINT_URL_SNS if set (no local SNS endpoint)",
+                "handlers reach the local SNS (moto), whose messages feed no function",
             )
         data: dict[str, Any] = {
             "functions": self.functions,
@@ -455,4 +469,25 @@ class StackBuilder:
             config = parse_config(data, base_dir=self.source.parent, source=self.source)
         except ConfigurationError as exc:
             raise self.error(f"translated config is invalid: {exc}", "") from exc
+        config = dataclasses.replace(config, services=self.service_resources())
         return Translation(config, self.source, self.format, tuple(self.notes))
+
+    def add_resource(self, resource: Table | Queue | Topic | Bucket | Parameter | Secret) -> None:
+        """Create ``resource`` in the local services (one per kind and name)."""
+        if not any(type(r) is type(resource) and r.name == resource.name for r in self.resources):
+            self.resources.append(resource)
+
+    def service_resources(self) -> ServiceResources:
+        """The resources added so far, grouped by service."""
+
+        def of(kind: type[Any]) -> tuple[Any, ...]:
+            return tuple(r for r in self.resources if isinstance(r, kind))
+
+        return ServiceResources(
+            tables=of(Table),
+            queues=of(Queue),
+            topics=of(Topic),
+            buckets=of(Bucket),
+            parameters=of(Parameter),
+            secrets=of(Secret),
+        )

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from warmline.config import DevConfig
 from warmline.errors import ConfigurationError
@@ -124,4 +124,19 @@ def format_report(translation: Translation) -> str:
     )
     order = {"unsupported": 0, "info": 1, "ignored": 2}
     notes = sorted(translation.notes, key=lambda n: order[n.kind])
-    return "\n".join([head, *(f"  {note.line()}" for note in notes)])
+    services = config.services
+    kinds: list[tuple[str, tuple[Any, ...]]] = [
+        ("DynamoDB table", services.tables),
+        ("SQS queue", services.queues),
+        ("SNS topic", services.topics),
+        ("S3 bucket", services.buckets),
+        ("SSM parameter", services.parameters),
+        ("Secrets Manager secret", services.secrets),
+    ]
+    local = [
+        f"  local: {item.resource or item.name} ({kind} {item.name}): created in the local "
+        "AWS services (moto)"
+        for kind, items in kinds
+        for item in items
+    ]
+    return "\n".join([head, *(f"  {note.line()}" for note in notes), *local])

@@ -45,7 +45,7 @@ def test_connect_event_has_headers_query_and_the_full_request_context(tmp_path: 
         assert ctx["routeKey"] == "$connect" and ctx["eventType"] == "CONNECT"
         assert "messageId" in ctx and ctx["messageId"] is None
         assert ctx["messageDirection"] == "IN"
-        assert ctx["stage"] == "dev" and ctx["apiId"] == "local"
+        assert ctx["stage"] == "dev" and ctx["apiId"] == "warmline00"  # ten [a-z0-9], as AWS ids
         assert ctx["domainName"] == f"127.0.0.1:{server.port}"
         assert ctx["identity"] == {"sourceIp": "127.0.0.1", "userAgent": "agent/1"}
         for key in ("connectionId", "requestId", "extendedRequestId"):

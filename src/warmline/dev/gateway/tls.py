@@ -33,6 +33,8 @@ class Certificates:
     ca_cert: Path
     server_cert: Path
     server_key: Path
+    #: the CA's private key, which issues the proxy's certificates for AWS host names.
+    ca_key: Path | None = None
 
 
 def make_certificates(directory: Path, names: list[str]) -> Certificates:
@@ -130,8 +132,20 @@ def _with_cryptography(directory: Path, names: list[str]) -> Certificates:
         .sign(ca_key, hashes.SHA256())
     )
     certs = Certificates(
-        directory / "ca.pem", directory / "server.pem", directory / "server-key.pem"
+        directory / "ca.pem",
+        directory / "server.pem",
+        directory / "server-key.pem",
+        directory / "ca-key.pem",
     )
+    assert certs.ca_key is not None
+    certs.ca_key.write_bytes(
+        ca_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    certs.ca_key.chmod(0o600)
     certs.ca_cert.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
     certs.server_cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     certs.server_key.write_bytes(
@@ -146,10 +160,10 @@ def _with_cryptography(directory: Path, names: list[str]) -> Certificates:
 
 
 def _with_openssl(directory: Path, names: list[str]) -> Certificates:
-    certs = Certificates(
-        directory / "ca.pem", directory / "server.pem", directory / "server-key.pem"
-    )
     ca_key = directory / "ca-key.pem"
+    certs = Certificates(
+        directory / "ca.pem", directory / "server.pem", directory / "server-key.pem", ca_key
+    )
     csr = directory / "server.csr"
     ext = directory / "server.ext"
     san = ",".join(f"{kind}:{value}" for kind, value in _san_entries(names))

@@ -122,7 +122,7 @@ def read_topic(reader: ResourceReader, logical_id: str) -> None:
 
 
 def read_queue(reader: ResourceReader, logical_id: str) -> None:
-    """A queue nothing consumes is noted (the emulator's queues exist per consumer)."""
+    """A dead-letter queue is noted; every queue is created in the local SQS (services.py)."""
     if logical_id in reader.handled:
         return
     reader.handled.add(logical_id)
@@ -139,10 +139,3 @@ def read_queue(reader: ResourceReader, logical_id: str) -> None:
                 "kept in the emulator's dead letters instead",
             )
             return
-    reader.b.note(
-        logical_id,
-        "unsupported",
-        "AWS::SQS::Queue",
-        "no Lambda consumes this queue, so it is not created locally; "
-        "SendMessage calls from handlers go to AWS (or AWS_ENDPOINT_URL_SQS)",
-    )

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from warmline.config.model import LOCAL_API_ID
 from warmline.templates.report import SourceError
 
 __all__ = ["NO_VALUE", "PSEUDO_PARAMETERS", "Resolver", "StackContext"]
@@ -60,6 +61,8 @@ _NAME_PROPERTIES = {
     "AWS::IAM::Role": "RoleName",
     "AWS::Events::Rule": "Name",
     "AWS::ApiGatewayV2::Stage": "StageName",
+    "AWS::SSM::Parameter": "Name",
+    "AWS::SecretsManager::Secret": "Name",
 }
 
 
@@ -86,7 +89,7 @@ class StackContext:
     account: str
     stack_name: str
     source: Path
-    api_id: str = "local"
+    api_id: str = LOCAL_API_ID
     on_import: Callable[[str, str], None] | None = None
     names: dict[str, str] = field(default_factory=dict)
 
@@ -120,7 +123,9 @@ class Resolver:
         """The physical name a resource gets locally (its name property or logical id)."""
         if logical_id in self.stack.names:
             return self.stack.names[logical_id]
-        name = logical_id
+        # S3 bucket names are lowercase: a bucket without BucketName is named locally by
+        # its logical id in lowercase (CloudFormation generates a lowercase name too).
+        name = logical_id.lower() if self.type_of(logical_id) == "AWS::S3::Bucket" else logical_id
         prop = _NAME_PROPERTIES.get(self.type_of(logical_id))
         resource = self.stack.resources.get(logical_id)
         if prop and isinstance(resource, dict):

@@ -32,22 +32,14 @@ IGNORED_TYPES = {
     "AWS::Lambda::LayerVersion": "layers are not attached (their code is not on sys.path)",
     "AWS::Serverless::LayerVersion": "layers are not attached (their code is not on sys.path)",
 }
-#: Types that are not emulated and that code may call: what happens instead.
+#: Types that are not emulated and that code may call: what happens instead (DynamoDB,
+#: SQS, SNS, S3, SSM and Secrets Manager resources are created locally: services.py).
 _UNSUPPORTED_TYPES = {
-    "AWS::DynamoDB::Table": "DynamoDB",
-    "AWS::Serverless::SimpleTable": "DynamoDB",
-    "AWS::S3::Bucket": "S3",
-    "AWS::SecretsManager::Secret": "Secrets Manager",
-    "AWS::SSM::Parameter": "SSM",
     "AWS::StepFunctions::StateMachine": "Step Functions",
     "AWS::Serverless::StateMachine": "Step Functions",
     "AWS::Kinesis::Stream": "Kinesis",
 }
 _ENDPOINT_ENV = {
-    "DynamoDB": "DYNAMODB",
-    "S3": "S3",
-    "Secrets Manager": "SECRETS_MANAGER",
-    "SSM": "SSM",
     "Step Functions": "SFN",
     "Kinesis": "KINESIS",
 }

@@ -17,6 +17,7 @@ from warmline.templates.build import StackBuilder
 from warmline.templates.cloudformation.events import read_mapping, read_queue, read_rule, read_topic
 from warmline.templates.cloudformation.intrinsics import Resolver
 from warmline.templates.cloudformation.resource_types import explain_resource, inline_code_dir
+from warmline.templates.cloudformation.services import read_services
 from warmline.templates.report import guard
 
 __all__ = ["FUNCTION_TYPES", "ResourceReader"]
@@ -118,6 +119,10 @@ class ResourceReader:
         self._each(mappings, lambda logical_id: read_mapping(self, logical_id))
         topics = self.of_type("AWS::SNS::Topic", "AWS::SNS::Subscription")
         self._each(topics, lambda logical_id: read_topic(self, logical_id))
+        with guard(
+            "Resources (tables, queues, topics, buckets, parameters, secrets)", self.b.source
+        ):
+            read_services(self)
         self._each(self.of_type("AWS::SQS::Queue"), lambda logical_id: read_queue(self, logical_id))
         for logical_id, resource in self.resources.items():
             if logical_id not in self.handled:

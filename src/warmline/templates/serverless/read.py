@@ -23,7 +23,9 @@ from typing import Any
 
 from warmline.templates.build import StackBuilder
 from warmline.templates.cloudformation.document import load_document
+from warmline.templates.cloudformation.intrinsics import Resolver, StackContext
 from warmline.templates.cloudformation.resource_types import explain_resource
+from warmline.templates.cloudformation.services import SERVICE_TYPES, add_resource
 from warmline.templates.report import SourceError, Translation, guard
 from warmline.templates.serverless.variables import Variables
 
@@ -98,12 +100,14 @@ def translate_serverless(
     functions = document.get("functions") or {}
     if not isinstance(functions, dict):
         raise SourceError("must be a mapping", where="functions", source=path)
+    with guard("resources.Resources", path):
+        resolver = _resolver(document, variables, builder, f"{service}-{stage}")
     names = {}
     for key in functions:
         with guard(f"functions.{key}", path):
             name = variables.get(f"functions.{key}.name") or f"{service}-{stage}-{key}"
             names[key] = str(name)
-            _function(builder, variables, key, names[key], path)
+            _function(builder, variables, resolver, key, names[key], path)
     consumed: set[str] = set()
     for key in functions:
         events = variables.get(f"functions.{key}.events") or []
@@ -120,24 +124,61 @@ def translate_serverless(
             )
         resources = (document.get("resources") or {}).get("Resources") or {}
         for logical_id, resource in resources.items():
-            if logical_id in consumed or not isinstance(resource, dict):
+            if not isinstance(resource, dict):
                 continue
             kind = str(resource.get("Type", "?"))
-            props = _resource_props(variables, logical_id)
-            physical = next(
-                (
-                    str(props[k])
-                    for k in ("TableName", "QueueName", "TopicName", "BucketName")
-                    if k in props
-                ),
-                logical_id,
-            )
+            physical = resolver.name_of(logical_id)
+            where = f"resources.Resources.{logical_id}.Properties"
+            if kind in SERVICE_TYPES:
+                props = resolver.resolve(_resource_props(variables, logical_id), where)
+                add_resource(builder, kind, physical, props, logical_id, where)
+                continue
+            if logical_id in consumed:
+                continue
             note_kind, message = explain_resource(kind, physical)
             builder.note(f"resources.Resources.{logical_id}", note_kind, kind, message)
     return builder.build()
 
 
-def _function(builder: StackBuilder, variables: Variables, key: str, name: str, path: Path) -> None:
+def _resolver(
+    document: Mapping[str, Any], variables: Variables, builder: StackBuilder, stack_name: str
+) -> Resolver:
+    """CloudFormation intrinsics over ``resources.Resources`` (``Ref``, ``Fn::GetAtt``...).
+
+    A function's ``environment`` may say ``{Ref: ConnectionsTable}``; the framework hands
+    such values to CloudFormation, so they resolve to the names the resources get locally.
+    """
+    raw = (document.get("resources") or {}).get("Resources") or {}
+    resources = {
+        logical_id: {
+            "Type": str(resource.get("Type", "")),
+            "Properties": _resource_props(variables, logical_id),
+        }
+        for logical_id, resource in raw.items()
+        if isinstance(resource, dict)
+    }
+    return Resolver(
+        StackContext(
+            resources=resources,
+            parameters={},
+            conditions={},
+            mappings={},
+            region=builder.region,
+            account=builder.account,
+            stack_name=stack_name,
+            source=builder.source,
+        )
+    )
+
+
+def _function(
+    builder: StackBuilder,
+    variables: Variables,
+    resolver: Resolver,
+    key: str,
+    name: str,
+    path: Path,
+) -> None:
     where = f"functions.{key}"
     fn = variables.get(where)
     if not isinstance(fn, dict):
@@ -148,10 +189,10 @@ def _function(builder: StackBuilder, variables: Variables, key: str, name: str, 
         return
     artifact = (fn.get("package") or {}).get("artifact")
     code = path.parent / str(artifact) if artifact else path.parent
-    environment = {
-        **(variables.get("provider.environment") or {}),
-        **(fn.get("environment") or {}),
-    }
+    environment = resolver.resolve(
+        {**(variables.get("provider.environment") or {}), **(fn.get("environment") or {})},
+        f"{where}.environment",
+    )
     builder.add_function(
         name,
         resource=where,

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from warmline.config.model import LOCAL_API_ID
 from warmline.templates.report import SourceError
 from warmline.templates.terraform.hcl_expr import ExpressionError, evaluate, evaluate_source
 
@@ -74,7 +75,7 @@ class TerraformModule:
         self.dir = directory
         self.region = region
         self.account = account
-        self.api_id = "local"
+        self.api_id = LOCAL_API_ID
         files = sorted(directory.glob("*.tf"))
         if not files:
             raise SourceError("no *.tf files in this directory", source=directory)
@@ -247,9 +248,10 @@ class TerraformModule:
         return f"data.{kind}.{name}.{attribute}"
 
     def name_of(self, kind: str, name: str) -> str:
-        """The physical name: ``function_name``/``name`` if set, else the resource name."""
+        """The physical name: ``function_name``/``name``/``bucket`` if set, else the resource
+        name."""
         body = self.resources.get((kind, name), {})
-        for key in ("function_name", "name"):
+        for key in ("function_name", "name", "bucket"):
             if key in body:
                 value = evaluate(body[key], self.lookup, self.dir)
                 if isinstance(value, str) and value:

@@ -23,6 +23,7 @@ from typing import Any
 from warmline.templates.build import StackBuilder
 from warmline.templates.report import NoteKind, SourceError, Translation, guard
 from warmline.templates.terraform.module import TerraformModule
+from warmline.templates.terraform.services import SERVICE_KINDS, read_service
 
 __all__ = ["translate_terraform"]
 
@@ -42,14 +43,10 @@ _IGNORED = {
     "aws_lambda_alias": "the emulator runs $LATEST",
     "aws_lambda_layer_version": "layers are not attached (their code is not on sys.path)",
 }
+#: Services that are not emulated (tables, queues, topics, buckets, parameters and secrets
+#: are created in the local services: services.py).
 _SERVICES = {
-    "aws_dynamodb_table": ("DynamoDB", "DYNAMODB"),
-    "aws_s3_bucket": ("S3", "S3"),
-    "aws_ssm_parameter": ("SSM", "SSM"),
-    "aws_secretsmanager_secret": ("Secrets Manager", "SECRETS_MANAGER"),
     "aws_sfn_state_machine": ("Step Functions", "SFN"),
-    "aws_sqs_queue": ("SQS", "SQS"),
-    "aws_sns_topic": ("SNS", "SNS"),
 }
 
 
@@ -141,6 +138,12 @@ class _Translator:
         self._each("aws_scheduler_schedule", self.scheduler)
         self._each("aws_lambda_event_source_mapping", self.mapping)
         self._each("aws_sns_topic_subscription", self.subscription)
+        for kind in (*SERVICE_KINDS, "aws_secretsmanager_secret_version"):
+            for name in self.of_type(kind):
+                if kind in SERVICE_KINDS:
+                    with guard(f"{kind}.{name}", self.m.dir):
+                        self.b.add_resource(read_service(self.m, kind, name))
+                self.handled.add((kind, name))
         for kind, name in self.live:
             if (kind, name) not in self.handled:
                 note_kind, message = self.explain(kind, name)

@@ -1,0 +1,184 @@
+"""Handlers reach the local services and the emulator by AWS's host names, as on AWS.
+
+Every handler here uses boto3 with the SDK's defaults (no ``endpoint_url`` for the
+services): the environment's ``HTTPS_PROXY`` takes ``dynamodb.us-east-1.amazonaws.com``
+and the others to the run's moto server, ``{apiId}.execute-api...`` to the emulator, and
+answers any other AWS host with an error naming it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from services_helpers import FIXTURES
+from websockets.asyncio.client import connect
+
+from warmline.config import DevConfig, parse_config
+from warmline.config.services import (
+    Bucket,
+    Index,
+    Parameter,
+    Queue,
+    Secret,
+    ServiceResources,
+    Table,
+    Topic,
+)
+from warmline.dev.runtime import LogSink
+from warmline.dev.server import DevServer
+
+CALLS = FIXTURES / "calls"
+ENV = {
+    "TABLE_NAME": "calls",
+    "QUEUE_NAME": "jobs",
+    "BUCKET": "call-recordings",
+    "PARAMETER": "/app/greeting",
+    "SECRET": "app-token",
+    "TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:events",
+}
+RESOURCES = ServiceResources(
+    tables=(
+        Table(
+            "calls",
+            (("pk", "HASH"),),
+            (("pk", "S"), ("caller", "S")),
+            global_indexes=(Index("by-caller", (("caller", "HASH"),), "ALL"),),
+            ttl_attribute="expires_at",
+        ),
+    ),
+    queues=(Queue("jobs"),),
+    topics=(Topic("events"),),
+    buckets=(Bucket("call-recordings"),),
+    parameters=(Parameter("/app/greeting", "hello"),),
+    secrets=(Secret("app-token", "s3cr3t"),),
+)
+
+
+def _config(handlers: list[str], resources: ServiceResources) -> DevConfig:
+    functions = {
+        name: {"handler": f"calls.{name}", "code": str(CALLS), "timeout": 30, "environment": ENV}
+        for name in handlers
+    }
+    config = parse_config({"functions": functions}, base_dir=CALLS)
+    return dataclasses.replace(config, services=resources)
+
+
+@asynccontextmanager
+async def _serving(config: DevConfig) -> AsyncIterator[DevServer]:
+    server = DevServer(config, port=0, log_sink=LogSink(console=None))
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.close()
+
+
+async def _invoke(server: DevServer, name: str, event: dict[str, Any]) -> Any:
+    result = await server.invoke(name, event)
+    assert result.status == "ok", result.error
+    return result.payload
+
+
+def test_handlers_reach_each_declared_resource_with_the_sdk_defaults() -> None:
+    async def main() -> None:
+        async with _serving(_config(["dynamodb", "services"], RESOURCES)) as server:
+            got = await _invoke(server, "dynamodb", {"pk": "CA1"})
+            assert got["item"] == {"pk": {"S": "CA1"}, "n": {"N": "1"}}
+            # the SDK resolved AWS's own endpoint; the proxy took it to moto
+            assert got["endpoint"] == "https://dynamodb.us-east-1.amazonaws.com"
+            assert (got["indexes"], got["ttl"], got["tables"]) == (
+                ["by-caller"],
+                "expires_at",
+                ["calls"],
+            )
+            assert await _invoke(server, "services", {}) == {
+                "queue": "hi",
+                "object": "stored",
+                "parameter": "hello",
+                "secret": "s3cr3t",
+                "published": True,
+            }
+
+    asyncio.run(main())
+
+
+def test_an_aws_service_that_is_not_emulated_is_refused_with_its_name() -> None:
+    async def main() -> None:
+        handlers = ["not_emulated", "dynamodb_error", "invoke_by_host"]
+        async with _serving(_config(handlers, ServiceResources())) as s:
+            got = await _invoke(s, "not_emulated", {"service": "ec2"})
+            assert got["code"] == "NotEmulatedByWarmline"
+            assert "does not emulate ec2 (ec2.us-east-1.amazonaws.com)" in got["message"]
+            assert "--aws-passthrough" in got["message"]
+            # no table declared: no local DynamoDB, and the error says so
+            got = await _invoke(s, "dynamodb_error", {})
+            assert got["code"] == "NotEmulatedByWarmline"
+            assert "DynamoDB is not running: the stack declares no DynamoDB" in got["message"]
+            # lambda.{region}.amazonaws.com is the emulator's Invoke API
+            event = {"function": "not_emulated", "event": {"service": "ec2"}}
+            got = await _invoke(s, "invoke_by_host", event)
+            assert got["code"] == "NotEmulatedByWarmline"
+
+    asyncio.run(main())
+
+
+def test_a_handler_building_the_endpoint_from_api_id_and_region_posts() -> None:
+    async def main() -> None:
+        async with _serving(_config(["post_by_api_id"], ServiceResources())) as server:
+            assert server.config.websocket.api_id == "warmline00"
+            async with connect(server.ws_url) as ws:
+                (conn,) = server.connections()
+                event = {"apiId": "warmline00", "stage": "dev", "connectionId": conn.connection_id}
+                got = await _invoke(server, "post_by_api_id", event)
+                assert got["code"] is None
+                assert json.loads(got["env"]) == ["HTTPS_PROXY", "NO_PROXY"]
+                assert await asyncio.wait_for(ws.recv(), 10) == "via apiId"
+                # another API's id is not this run's API: refused, naming the one served
+                got = await _invoke(server, "post_by_api_id", {**event, "apiId": "abc123defg"})
+                assert got["code"] == "NotEmulatedByWarmline"
+                assert "serves warmline00.execute-api.us-east-1.amazonaws.com" in got["message"]
+
+    asyncio.run(main())
+
+
+def test_data_written_by_handlers_is_kept_between_runs_and_reset_forgets_it(
+    tmp_path: Path,
+) -> None:
+    config = _config(["dynamodb"], RESOURCES)
+
+    async def run(pk: str | None, *, reset: bool = False) -> list[str]:
+        server = DevServer(
+            config,
+            port=0,
+            log_sink=LogSink(console=None),
+            state_dir=tmp_path,
+            reset_services=reset,
+        )
+        await server.start()
+        try:
+            if pk is not None:
+                await _invoke(server, "dynamodb", {"pk": pk})
+            import boto3
+
+            assert server.aws.services is not None
+            client = boto3.client(
+                "dynamodb",
+                endpoint_url=server.aws.services.endpoint,
+                region_name="us-east-1",
+                aws_access_key_id="test",
+                aws_secret_access_key="test",
+            )
+            items = client.scan(TableName="calls")["Items"]
+            return sorted(i["pk"]["S"] for i in items)
+        finally:
+            await server.close()
+
+    assert asyncio.run(run("first")) == ["first"]
+    assert asyncio.run(run("second")) == ["first", "second"]
+    assert asyncio.run(run(None, reset=True)) == []
