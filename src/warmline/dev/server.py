@@ -93,8 +93,16 @@ class DevServer:
         self.config = config
         self.host = host
         self.control_token = validate_token(control_token) if control_token else None
+        # AWS's own names for the emulated API and Lambda reach it through the proxy (a
+        # name under amazonaws.com cannot be rebound to this machine by a web page).
+        aws_names = (
+            f"{config.websocket.api_id}.execute-api.{config.region}.amazonaws.com",
+            f"lambda.{config.region}.amazonaws.com",
+        )
         self.access = AccessPolicy(
-            bind_host=host, control_token=self.control_token, allowed_hosts=allowed_hosts
+            bind_host=host,
+            control_token=self.control_token,
+            allowed_hosts=(*allowed_hosts, *aws_names),
         )
         self._requested_port = port
         self._port: int | None = None

@@ -16,7 +16,7 @@ from websockets.exceptions import InvalidStatus
 from warmline.dev.gateway.authorizers import method_arn, policy_allows, wildcard_match
 from warmline.dev.gateway.http import Request, Response
 
-ARN = "arn:aws:execute-api:us-east-1:123456789012:local/dev/$connect"
+ARN = "arn:aws:execute-api:us-east-1:123456789012:warmline00/dev/$connect"
 
 
 def _overrides(tmp_path: Path, **route: Any) -> dict[str, Any]:
@@ -207,7 +207,7 @@ def test_authorizer_configuration_reaches_the_gateway(tmp_path: Path) -> None:
     assert config.websocket.authorizers["token"].identity_sources == (
         "route.request.querystring.token",
     )
-    assert method_arn("us-east-1", "123456789012", "local", "dev") == ARN
+    assert method_arn("us-east-1", "123456789012", "warmline00", "dev") == ARN
 
 
 # --- IAM's matching, as the authorizer's policy is evaluated -------------------------------
@@ -218,12 +218,12 @@ def test_authorizer_configuration_reaches_the_gateway(tmp_path: Path) -> None:
     [
         ("execute-api:*", "execute-api:Invoke", True, True),
         ("EXECUTE-API:invoke", "execute-api:Invoke", True, True),
-        ("arn:aws:execute-api:*:*:local/*", ARN, False, True),
-        ("arn:aws:execute-api:us-east-1:123456789012:local/dev/$connect", ARN, False, True),
+        ("arn:aws:execute-api:*:*:warmline00/*", ARN, False, True),
+        ("arn:aws:execute-api:us-east-1:123456789012:warmline00/dev/$connect", ARN, False, True),
         ("arn:aws:execute-api:us-east-1:123456789012:LOCAL/dev/$connect", ARN, False, False),
-        ("arn:aws:execute-api:us-east-1:123456789012:local/de?/$connect", ARN, False, True),
-        ("arn:aws:execute-api:us-east-1:123456789012:local/d?/$connect", ARN, False, False),
-        ("arn:aws:execute-api:us-east-1:123456789012:local/dev", ARN, False, False),
+        ("arn:aws:execute-api:us-east-1:123456789012:warmline00/de?/$connect", ARN, False, True),
+        ("arn:aws:execute-api:us-east-1:123456789012:warmline00/d?/$connect", ARN, False, False),
+        ("arn:aws:execute-api:us-east-1:123456789012:warmline00/dev", ARN, False, False),
         ("*", ARN, False, True),
     ],
 )
