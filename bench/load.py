@@ -4,10 +4,16 @@ mode (``warmline serve``), against a relay-speaking ``websockets`` floor.
 
 Every server is a subprocess on 127.0.0.1 running the sample agent; the calls come from
 this process (:func:`warmline.tools.load.run_load`). Printed per target: calls completed,
-turns answered, lost, doubled, first-token p50/p99, turns/s, and the ratios to the floor.
+turns answered, turns apologised (the App's spoken store apology: words, but no answer),
+lost, doubled, first-token p50/p99, turns/s, and the ratios to the floor.
 
-Usage: ``python bench/load.py [--emulator-calls 200] [--container-calls 1000] [--turns 5]``
-(``--quick`` for a small smoke run).
+``--fault NAME[=SPEC]`` (repeatable, as ``warmline dev --fault``) runs the emulator with
+those faults injected; ``--targets`` picks which servers run (the faults exist only in
+``warmline dev``). A run passes with 0 lost and 0 doubled; apologies are counted apart.
+
+Usage: ``python bench/load.py [--emulator-calls 200] [--container-calls 1000] [--turns 5]
+[--fault store.fail=0.05 ...] [--fault-seed 7] [--targets dev]`` (``--quick`` for a small
+smoke run).
 """
 
 from __future__ import annotations
@@ -100,12 +106,22 @@ def main() -> int:
     parser.add_argument("--container-calls", type=int, default=1000)
     parser.add_argument("--turns", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="20 and 50 calls, 2 turns")
+    parser.add_argument(
+        "--fault", action="append", default=[], help="a warmline dev fault (repeatable)"
+    )
+    parser.add_argument("--fault-seed", type=int, default=None, help="the faults' dice seed")
+    parser.add_argument(
+        "--targets",
+        default="floor,dev,serve",
+        help="comma-separated: floor, dev, serve (default: all three)",
+    )
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
     if args.quick:
         args.emulator_calls, args.container_calls, args.turns = 20, 50, 2
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     results: dict[str, Any] = {}
+    seed_flag = ["--fault-seed", str(args.fault_seed)] if args.fault_seed is not None else []
     with tempfile.TemporaryDirectory() as tmp:
         env["WARMLINE_SQLITE_PATH"] = str(Path(tmp) / "sessions.sqlite3")
         targets = []
@@ -132,6 +148,8 @@ def main() -> int:
                     str(AGENT / "warmline.toml"),
                     "--port",
                     str(port),
+                    *[f"--fault={fault}" for fault in args.fault],
+                    *seed_flag,
                 ],
                 port,
                 f"ws://127.0.0.1:{port}/dev",
@@ -158,7 +176,11 @@ def main() -> int:
                 args.container_calls,
             )
         )
+        wanted = {"floor": "floor", "dev": "warmline dev", "serve": "warmline serve"}
+        chosen = {wanted[t.strip()] for t in args.targets.split(",") if t.strip()}
         for name, argv, port, url, calls in targets:
+            if name not in chosen:
+                continue
             proc = _start(argv, env)
             try:
                 _wait_port(port)
@@ -167,19 +189,26 @@ def main() -> int:
                 results[name] = asyncio.run(_load(url, calls, args.turns))
             finally:
                 _stop(proc)
-    floor = results["floor"]
+    floor = results.get("floor")
+    if args.fault:
+        seed = f" (seed {args.fault_seed})" if args.fault_seed is not None else ""
+        print(f"\nfaults in warmline dev: {' '.join(args.fault)}{seed}")
     print(
-        f"\n{'target':<16} {'calls':>7} {'answered':>9} {'lost':>5} {'doubled':>8}"
-        f" {'p50 ms':>8} {'p99 ms':>8} {'turns/s':>8} {'p99/floor':>10}"
+        f"\n{'target':<16} {'calls':>7} {'answered':>9} {'apologised':>11} {'lost':>5}"
+        f" {'doubled':>8} {'p50 ms':>8} {'p99 ms':>8} {'turns/s':>8} {'p99/floor':>10}"
     )
     ok = True
     for name, r in results.items():
         f = r["firstTokenMs"]
-        ratio = (f["p99"] or 0) / max(floor["firstTokenMs"]["p99"] or 0.01, 0.01)
+        shown = "-"
+        if floor is not None:
+            ratio = (f["p99"] or 0) / max(floor["firstTokenMs"]["p99"] or 0.01, 0.01)
+            shown = f"{ratio:.1f}x"
         print(
-            f"{name:<16} {r['completed']:>3}/{r['calls']:<3} {r['answered']:>9} {r['lost']:>5}"
+            f"{name:<16} {r['completed']:>3}/{r['calls']:<3} {r['answered']:>9}"
+            f" {r['apologised']:>11} {r['lost']:>5}"
             f" {r['doubled']:>8} {f['p50'] or 0:>8.1f} {f['p99'] or 0:>8.1f}"
-            f" {r['turnsPerSecond']:>8} {ratio:>9.1f}x"
+            f" {r['turnsPerSecond']:>8} {shown:>10}"
         )
         ok = ok and r["lost"] == 0 and r["doubled"] == 0
         for kind, count in r["errors"].items():

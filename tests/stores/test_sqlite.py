@@ -109,6 +109,34 @@ def test_the_parent_directory_is_created(tmp_path: Path) -> None:
     assert path.is_file()
 
 
+def test_the_file_its_journal_and_its_new_folder_are_private_to_the_owner(
+    tmp_path: Path,
+) -> None:
+    """Sessions hold callers' numbers and transcripts: 0600 files in a 0700 folder,
+    whatever the umask (022 here, the common default, would give 0644)."""
+    old_umask = os.umask(0o022)
+    try:
+        path = tmp_path / "state" / "s.sqlite3"
+        with SQLiteStore(path) as store:
+            store.put(SessionRecord(session_id="S1", data={"from": "+15550100"}))
+            modes = {p.name: p.stat().st_mode & 0o777 for p in path.parent.iterdir()}
+        assert modes["s.sqlite3"] == 0o600
+        assert modes.get("s.sqlite3-wal", 0o600) == 0o600
+        assert modes.get("s.sqlite3-shm", 0o600) == 0o600
+        assert path.parent.stat().st_mode & 0o777 == 0o700
+    finally:
+        os.umask(old_umask)
+
+
+def test_an_existing_world_readable_file_of_ours_is_narrowed(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    path.touch(mode=0o644)
+    path.chmod(0o644)
+    with SQLiteStore(path) as store:
+        store.put(SessionRecord(session_id="S1"))
+    assert path.stat().st_mode & 0o777 == 0o600
+
+
 def test_from_environment_reads_the_path_and_picks_platform_defaults(tmp_path: Path) -> None:
     custom = str(tmp_path / "x.sqlite3")
     assert SQLiteStore.from_environment({ENV_PATH: custom}).path == custom

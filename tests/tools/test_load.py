@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from warmline.core.app import STORE_APOLOGY
 from warmline.tools.call import CallResult, Turn
 from warmline.tools.load import LoadResult, run_load
 
@@ -30,6 +31,25 @@ def test_turns_are_counted_answered_lost_and_doubled() -> None:
     assert (summary["answered"], summary["lost"], summary["doubled"]) == (3, 3, 1)
     assert summary["completed"] == 1
     assert summary["errors"] == {"connect rejected: HTTP 403": 1}
+
+
+def test_the_spoken_store_apology_is_counted_apart_not_as_an_answer() -> None:
+    """The apology is a complete ``text`` frame, but the caller got no answer: it is
+    neither answered nor lost, and its call is not a completed one."""
+    result = LoadResult(calls=2)
+    sorry = CallResult(
+        "ws://x", turns=[_turn("a", [STORE_APOLOGY], True), _turn("b", ["fine"], True)]
+    )
+    # the apology after part of an answer (the store failed at the turn's write)
+    late = CallResult("ws://x", turns=[_turn("a", ["We open ", STORE_APOLOGY], True)])
+    result.add(sorry, turns=2)
+    result.add(late, turns=1)
+    summary = result.summary()
+    assert (summary["answered"], summary["apologised"], summary["lost"]) == (1, 2, 0)
+    assert summary["completed"] == 0
+    assert result.first_token_ms == [1.0]  # an apology's latency is not an answer's
+    assert sorry.turns[0].to_dict()["apologised"] is True
+    assert sorry.turns[1].to_dict()["apologised"] is False
 
 
 def test_a_partial_answer_is_lost_and_a_dropped_socket_is_an_error() -> None:
@@ -74,3 +94,40 @@ def test_a_small_load_through_warmline_dev_loses_nothing(tmp_path: Path) -> None
     summary = asyncio.run(scenario()).summary()
     assert (summary["completed"], summary["answered"], summary["lost"]) == (8, 16, 0)
     assert summary["doubled"] == 0
+
+
+@pytest.mark.slow
+def test_a_store_outage_under_load_is_an_apology_never_an_answer(tmp_path: Path) -> None:
+    """``store.fail`` on the first call's first prompt (invocations: $connect, setup,
+    prompt): that turn is the spoken apology, every other turn is answered."""
+    from warmline.config import parse_config
+    from warmline.dev.runtime import LogSink
+    from warmline.dev.server import DevServer
+
+    agent = Path(__file__).resolve().parents[2] / "examples" / "agent"
+    env = {"WARMLINE_SQLITE_PATH": str(tmp_path / "s.sqlite3")}
+    config = parse_config(
+        {
+            "functions": {"agent": {"handler": "app.handler", "code": ".", "environment": env}},
+            "websocket": {
+                "stage": "dev",
+                "routes": {"$connect": "agent", "$disconnect": "agent", "$default": "agent"},
+            },
+            "faults": {"store": {"fail": {"after": 2, "count": 1, "functions": ["agent"]}}},
+        },
+        base_dir=agent,
+    )
+
+    async def scenario() -> LoadResult:
+        sink = LogSink(console=None)
+        server = DevServer(config, port=0, log_sink=sink)
+        await server.start()
+        try:
+            return await run_load(server.ws_url, calls=3, concurrency=1, turns=2, rate=100)
+        finally:
+            await server.close()
+            sink.close()
+
+    summary = asyncio.run(scenario()).summary()
+    assert (summary["answered"], summary["apologised"], summary["lost"]) == (5, 1, 0)
+    assert (summary["doubled"], summary["completed"]) == (0, 2)

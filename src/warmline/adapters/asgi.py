@@ -31,13 +31,29 @@ report not ready, wait (bounded) until the open calls end. HTTP keeps being serv
 draining: the ``<Connect action>`` callback of a call that ends then must still work.
 
 The API Gateway limits are kept so an app behaves the same on both (§2.1): a binary frame
-closes with 1003, a message over 128 KB with 1009. Standard library only; uvicorn is
-imported by :mod:`warmline.adapters.asgi_server`, never here.
+closes with 1003, a message over 128 KB with 1009 (a frame over 32 KB too, checked by the
+server's WebSocket protocol in :mod:`warmline.adapters.asgi_server`). Standard library
+only; uvicorn is imported by :mod:`warmline.adapters.asgi_server`, never here.
+
+Bounded per caller, so one caller cannot take the server from the others:
+
+- **Fairness**: a call has at most ``per_call`` events in the worker pool at once; while
+  it has that many, its socket is not read (TCP pushes back on the sender). A caller
+  flooding frames therefore holds ``per_call`` workers, and another caller's handshake and
+  ``setup`` find a free one: with ``workers`` / ``per_call`` calls or fewer flooding, a
+  greeting waits for no one's flood.
+- **The caller's address**: ``X-Forwarded-For`` and ``X-Forwarded-Proto`` are believed
+  only with ``trusted_proxies`` > 0 (0 by default: nothing is declared in front, so any
+  such header is the caller's own words), and an entry that is not an IP address is
+  ignored for the socket's peer.
+- **Request bodies** must arrive within ``body_timeout_s``; request heads are timed by the
+  server (:data:`warmline.adapters.asgi_server.DEFAULT_HEADER_TIMEOUT_S`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import os
 import time
@@ -66,6 +82,8 @@ from warmline.log import StepLogger
 __all__ = [
     "CLOSE_BINARY",
     "CLOSE_TOO_BIG",
+    "DEFAULT_PER_CALL",
+    "DEFAULT_TRUSTED_PROXIES",
     "MAX_HTTP_BODY_BYTES",
     "AsgiApp",
 ]
@@ -82,8 +100,16 @@ CLOSE_TOO_BIG = 1009
 MAX_HTTP_BODY_BYTES = 1024 * 1024
 #: Default size of the worker pool (events handled at once).
 DEFAULT_WORKERS = 64
-#: Proxies in front that append to ``X-Forwarded-For`` (an ALB in container mode).
-DEFAULT_TRUSTED_PROXIES = 1
+#: Proxies in front that append to ``X-Forwarded-For``: none unless declared (behind an
+#: ALB, 1). With 0 the caller's address is the socket's peer and forwarded headers are
+#: ignored, since nothing trusted wrote them.
+DEFAULT_TRUSTED_PROXIES = 0
+#: Events of one call in the worker pool at once (a streaming ``prompt``, the
+#: ``interrupt`` that cuts it off, ``info`` and ``dtmf`` frames meanwhile).
+DEFAULT_PER_CALL = 4
+#: Time for a whole webhook body to arrive once its head has (a slow body holds a worker
+#: of the event loop's attention and a socket; Twilio's forms are a few KB).
+DEFAULT_BODY_TIMEOUT_S = 10.0
 #: Default bound of the drain: ECS gives a task ``stopTimeout`` (30 s default, 120 s max)
 #: between SIGTERM and SIGKILL; set the task's stopTimeout above this.
 DEFAULT_DRAIN_TIMEOUT_S = 25.0
@@ -98,6 +124,10 @@ class AsgiApp:
         router: forwards posts to other instances (multi-instance), or None.
         workers: worker threads (events handled at once).
         log: the step logger (default: JSON lines on stdout).
+        trusted_proxies: proxies in front that append to ``X-Forwarded-For`` (0: none,
+            the socket's peer is the caller).
+        per_call: events of one call handled at once (fairness between calls).
+        body_timeout_s: time for a request body to arrive (else 408).
     """
 
     def __init__(
@@ -109,12 +139,18 @@ class AsgiApp:
         workers: int = DEFAULT_WORKERS,
         log: StepLogger | None = None,
         trusted_proxies: int = DEFAULT_TRUSTED_PROXIES,
+        per_call: int = DEFAULT_PER_CALL,
+        body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S,
     ) -> None:
         if not ws_path.startswith("/"):
             raise ValueError(f"ws_path must start with '/': {ws_path!r}")
         if trusted_proxies < 0:
             raise ValueError(f"trusted_proxies must be >= 0, not {trusted_proxies}")
+        if per_call < 1 or body_timeout_s <= 0:
+            raise ValueError("per_call must be >= 1 and body_timeout_s > 0")
         self.trusted_proxies = trusted_proxies
+        self.per_call = per_call
+        self.body_timeout_s = body_timeout_s
         self.app = compose(app)  # the container's edge: ports from the environment
         self.ws_path = ws_path
         self.router = router
@@ -229,8 +265,14 @@ class AsgiApp:
         chunks: list[bytes] = []
         size = 0
         more = True
+        deadline = time.monotonic() + self.body_timeout_s
         while more:
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), deadline - time.monotonic())
+            except TimeoutError:
+                self.log("body_timeout", "warning", path=path, timeoutS=self.body_timeout_s)
+                await _respond(send, 408, {"Connection": "close"}, b"request body too slow")
+                return
             if message["type"] == "http.disconnect":
                 return
             chunk = message.get("body", b"")
@@ -242,7 +284,8 @@ class AsgiApp:
             more = bool(message.get("more_body", False))
         headers = _headers(scope)
         query_string = bytes(scope.get("query_string") or b"").decode("latin-1")
-        scheme = headers.get("X-Forwarded-Proto") or str(scope.get("scheme") or "http")
+        forwarded = headers.get("X-Forwarded-Proto") if self.trusted_proxies else None
+        scheme = forwarded or str(scope.get("scheme") or "http")
         host = headers.get("Host") or _server_host(scope)
         url = f"{scheme}://{host}{path}" + (f"?{query_string}" if query_string else "")
         event = HttpRequest(
@@ -337,6 +380,7 @@ class AsgiApp:
             await loop.run_in_executor(self._executor, router.claim, cid)
         sender = asyncio.create_task(_sender(send, queue))
         inflight: set[asyncio.Task[Any]] = set()
+        slots = asyncio.Semaphore(self.per_call)
         code: int | None = None
         reason = ""
         try:
@@ -357,7 +401,10 @@ class AsgiApp:
                     break
                 self.registry.touch(cid)
                 event = Message(connection=ref, body=str(text), message_id=_new_id())
-                task = asyncio.create_task(self._message(event))
+                # Fairness: with per_call events of this call in the pool, wait (and leave
+                # the socket unread) until one ends, instead of queueing ahead of others.
+                await slots.acquire()
+                task = asyncio.create_task(self._message(event, slots))
                 inflight.add(task)
                 task.add_done_callback(inflight.discard)
         finally:
@@ -380,7 +427,7 @@ class AsgiApp:
             if self._calls == 0:
                 self._idle.set()
 
-    async def _message(self, event: Message) -> None:
+    async def _message(self, event: Message, slots: asyncio.Semaphore) -> None:
         try:
             await self._invoke(event)
         except Exception as exc:  # one failed message must not end the call
@@ -388,6 +435,8 @@ class AsgiApp:
                 "message_failed", "error", connectionId=event.connection.connection_id,
                 error=repr(exc),
             )  # fmt: skip
+        finally:
+            slots.release()
 
 
 def _check_frame(text: str | None, data: bytes | None) -> tuple[int, str] | None:
@@ -467,16 +516,29 @@ def _client_ip(scope: Scope, headers: Headers, trusted_proxies: int) -> str:
 
     Each proxy appends the address it was connected from to ``X-Forwarded-For``, so only
     the entries our own ``trusted_proxies`` added can be believed: with one (an ALB), the
-    last entry. The leftmost one is whatever the caller chose
-    to send. With no trusted proxy, or fewer entries than proxies, it is the socket's peer.
+    last entry. The leftmost one is whatever the caller chose to send. With no trusted
+    proxy, fewer entries than proxies, or an entry that is not an IP address, it is the
+    socket's peer.
     """
     forwarded = headers.get("X-Forwarded-For") if trusted_proxies else None
     if forwarded:
         hops = [hop.strip() for hop in forwarded.split(",")]
-        if len(hops) >= trusted_proxies and hops[-trusted_proxies]:
-            return hops[-trusted_proxies]
+        if len(hops) >= trusted_proxies:
+            address = _ip(hops[-trusted_proxies])
+            if address:
+                return address
     client = scope.get("client")
     return str(client[0]) if client else ""
+
+
+def _ip(text: str) -> str:
+    """``text`` as a normalised IPv4 or IPv6 address (brackets allowed), or ""."""
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1]
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return ""
 
 
 def _new_id() -> str:

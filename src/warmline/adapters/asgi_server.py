@@ -12,7 +12,17 @@ On ECS/Fargate set the task's ``stopTimeout`` above ``drain_timeout_s`` (SIGKILL
 SIGTERM after it) and the target group's deregistration delay to about the same.
 
 uvicorn is imported here on first use (``warmline[asgi]``); the WebSocket protocol is
-uvicorn's sans-I/O implementation on the ``websockets`` package.
+uvicorn's sans-I/O implementation on the ``websockets`` package, HTTP is uvicorn's h11
+implementation. Both are narrowed where a caller could hold the server's resources:
+
+- **Request heads are timed**: a connection has ``header_timeout_s`` from its accept (and
+  from the end of each keep-alive response) to send a complete request line and headers,
+  else it is closed. uvicorn's own keep-alive timer restarts on every byte, so a client
+  trickling one header byte at a time would hold the socket forever. A head over 16 KB is
+  answered 400 by h11 (``h11_max_incomplete_event_size``).
+- **API Gateway's frame limits** (docs/protocols.md §2.1, §2.5): a frame over 32 KB closes
+  the connection with 1009, as does a message over 128 KB (``ws_max_size``, so such a
+  message is refused from its header instead of being buffered first).
 """
 
 from __future__ import annotations
@@ -21,13 +31,19 @@ import asyncio
 import socket
 from typing import TYPE_CHECKING, Any
 
-from warmline.adapters.asgi import DEFAULT_DRAIN_TIMEOUT_S, AsgiApp
+from warmline.adapters.asgi import CLOSE_TOO_BIG, DEFAULT_DRAIN_TIMEOUT_S, AsgiApp
+from warmline.core.limits import MAX_FRAME_BYTES, MAX_MESSAGE_BYTES
 from warmline.errors import MissingExtraError
 
 if TYPE_CHECKING:
     from types import FrameType
 
-__all__ = ["bind_socket", "make_server"]
+__all__ = ["DEFAULT_HEADER_TIMEOUT_S", "bind_socket", "make_server"]
+
+#: Time a connection has to send a whole request head (request line and headers). Not an
+#: AWS figure (API Gateway and ALB do not publish theirs); a client's head arrives in one
+#: packet, so this only ever ends a stalled or trickling connection.
+DEFAULT_HEADER_TIMEOUT_S = 10.0
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -49,6 +65,7 @@ def make_server(
     asgi: AsgiApp,
     *,
     drain_timeout_s: float = DEFAULT_DRAIN_TIMEOUT_S,
+    header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S,
     log_level: str = "warning",
     **config: Any,
 ) -> Any:
@@ -57,9 +74,15 @@ def make_server(
     Run it with ``await server.serve(sockets=[sock])``; stop it with
     ``await server.drain_and_exit()`` (what the signal does) or ``server.should_exit = True``.
 
+    Args:
+        header_timeout_s: time a connection has to send a whole request head.
+
     Raises:
         MissingExtraError: uvicorn is not installed (``warmline[asgi]``).
+        ValueError: a header timeout that is not positive.
     """
+    if header_timeout_s <= 0:
+        raise ValueError(f"header_timeout_s must be > 0, not {header_timeout_s}")
     try:
         import uvicorn
     except ImportError as exc:
@@ -96,10 +119,13 @@ def make_server(
             finally:
                 self.should_exit = True
 
+    http, ws = _protocols(header_timeout_s)
     cfg = uvicorn.Config(
         asgi,
         lifespan="on",
-        ws="websockets-sansio",
+        http=http,
+        ws=ws,
+        ws_max_size=MAX_MESSAGE_BYTES,  # over it: 1009 from the frame header (§2.1)
         ws_per_message_deflate=False,  # Twilio does not negotiate compression (§1.1)
         log_level=log_level,
         timeout_graceful_shutdown=5,
@@ -109,3 +135,83 @@ def make_server(
         **config,
     )
     return DrainingServer(cfg)
+
+
+def _protocols(header_timeout_s: float) -> tuple[type[asyncio.Protocol], type[asyncio.Protocol]]:
+    """uvicorn's h11 and sans-I/O WebSocket protocols with a head timeout and a frame limit."""
+    import h11
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+    from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+    class TimedHeadH11(H11Protocol):
+        """h11 with a deadline for each request head, not reset by trickled bytes."""
+
+        _head_timer: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            super().connection_made(transport)  # type: ignore[arg-type]
+            self._arm_head_timer()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._cancel_head_timer()
+            super().connection_lost(exc)
+
+        def handle_events(self) -> None:
+            super().handle_events()
+            upgraded = self.transport.get_protocol() is not self
+            if upgraded or self.conn.their_state is not h11.IDLE:
+                self._cancel_head_timer()  # the head is in (or the socket is a WebSocket)
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            if not self.transport.is_closing() and self.conn.their_state is h11.IDLE:
+                self._arm_head_timer()  # keep-alive: the next head has the same deadline
+
+        def _arm_head_timer(self) -> None:
+            self._cancel_head_timer()
+            self._head_timer = self.loop.call_later(header_timeout_s, self._head_timed_out)
+
+        def _cancel_head_timer(self) -> None:
+            if self._head_timer is not None:
+                self._head_timer.cancel()
+                self._head_timer = None
+
+        def _head_timed_out(self) -> None:
+            self._head_timer = None
+            if self.transport.get_protocol() is not self or self.transport.is_closing():
+                return
+            if self.conn.their_state is h11.IDLE:  # no complete head yet
+                self.logger.info("closing a connection whose request head took too long")
+                self.transport.close()
+
+    class FrameLimitedWebSockets(WebSocketsSansIOProtocol):
+        """Closes with 1009 on a frame over API Gateway's 32 KB, as API Gateway does."""
+
+        def handle_text(self, event: Any) -> None:
+            if not self._too_big(event):
+                super().handle_text(event)
+
+        def handle_bytes(self, event: Any) -> None:
+            if not self._too_big(event):
+                super().handle_bytes(event)
+
+        def handle_cont(self, event: Any) -> None:
+            if not self._too_big(event):
+                super().handle_cont(event)
+
+        def _too_big(self, event: Any) -> bool:
+            if self.close_sent:
+                return True  # already closing: drop what is still parsed
+            if len(event.data) <= MAX_FRAME_BYTES:
+                return False
+            reason = f"frame over {MAX_FRAME_BYTES // 1024} KB"
+            self.conn.fail(CLOSE_TOO_BIG, reason)
+            self.transport.write(b"".join(self.conn.data_to_send()))
+            self.queue.put_nowait(
+                {"type": "websocket.disconnect", "code": CLOSE_TOO_BIG, "reason": reason}
+            )
+            self.close_sent = True
+            self.transport.close()
+            return True
+
+    return TimedHeadH11, FrameLimitedWebSockets

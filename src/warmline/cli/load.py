@@ -66,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"{summary['completed']}/{summary['calls']} calls completed, "
             f"{summary['answered']}/{summary['turnsSent']} turns answered, "
-            f"{summary['lost']} lost, {summary['doubled']} doubled; first token p50/p95/p99 "
+            f"{summary['apologised']} apologised, {summary['lost']} lost, "
+            f"{summary['doubled']} doubled; first token p50/p95/p99 "
             f"{f['p50']}/{f['p95']}/{f['p99']} ms; {summary['turnsPerSecond']} turns/s"
         )
         for kind, count in summary["errors"].items():

@@ -17,6 +17,10 @@ The public URL (what the TwiML names and Twilio signs): ``--public-url``, else
 imported (the sample agent reads it). In a container (``--host 0.0.0.0``) set it: without
 it the App checks handshakes against ``wss://<Host header><ws-path>``.
 
+Behind an ALB (or any proxy that appends to ``X-Forwarded-For``) pass
+``--trusted-proxies 1``: by default nothing in front is trusted, the caller's address is
+the socket's peer and forwarded headers are ignored.
+
 Several instances: give each the same ``--redis`` (or ``$WARMLINE_SERVE_REDIS_URL``) and
 a shared session store (``WARMLINE_STORE=redis`` or ``dynamodb``); a post for a call held
 by another instance is forwarded to it (see :mod:`warmline.adapters.asgi_redis`).
@@ -59,10 +63,25 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--trusted-proxies",
         type=int,
-        default=1,
+        default=0,
         metavar="N",
-        help="proxies in front that append to X-Forwarded-For (default 1: a load "
-        "balancer; 0: use the socket's peer as the caller's address)",
+        help="proxies in front that append to X-Forwarded-For (default 0: none, the "
+        "socket's peer is the caller and forwarded headers are ignored; 1 behind an ALB)",
+    )
+    p.add_argument(
+        "--per-call",
+        type=int,
+        default=4,
+        metavar="N",
+        help="events of one call handled at once (fairness: a flooding caller holds at "
+        "most N of the --threads workers)",
+    )
+    p.add_argument(
+        "--header-timeout",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="seconds a connection has to send a whole request head (default 10)",
     )
     p.add_argument("--log-level", default="warning", help="uvicorn's log level")
 
@@ -117,6 +136,12 @@ def run(args: argparse.Namespace) -> int:
     if args.trusted_proxies < 0:
         print("warmline serve: --trusted-proxies must be 0 or more", file=sys.stderr)
         return 2
+    if args.per_call < 1 or args.header_timeout <= 0:
+        print(
+            "warmline serve: --per-call must be 1 or more, --header-timeout above 0",
+            file=sys.stderr,
+        )
+        return 2
     try:
         sock = bind_socket(args.host, args.port)
     except OSError as exc:
@@ -147,8 +172,14 @@ def run(args: argparse.Namespace) -> int:
                 router=router,
                 workers=args.threads,
                 trusted_proxies=args.trusted_proxies,
+                per_call=args.per_call,
             )
-            server = make_server(asgi, drain_timeout_s=args.drain_timeout, log_level=args.log_level)
+            server = make_server(
+                asgi,
+                drain_timeout_s=args.drain_timeout,
+                header_timeout_s=args.header_timeout,
+                log_level=args.log_level,
+            )
         except (WarmlineError, ImportError, AttributeError) as exc:
             print(f"warmline serve: {exc}", file=sys.stderr)
             return 2

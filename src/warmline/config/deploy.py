@@ -23,6 +23,8 @@ and removed before the dev parser sees the file (the dev parser rejects unknown 
     python = ""                        # interpreter that compiles the .pyc (default: found)
     alarm_topic_arn = ""               # SNS topic notified by the alarms (optional)
     plain_environment = []             # secret-looking env names that are not secrets
+    exclude = ["docs/", "*.csv"]       # left out of the zips, beside the built-in excludes
+                                       # (.env*, .warmline/, *.tfstate*, tests/, ...)
 
     [deploy.secrets.TWILIO_AUTH_TOKEN] # never a value: a parameter or secret NAME
     ssm = "/warmline/twilio-auth-token"          # SSM SecureString parameter, or
@@ -33,6 +35,7 @@ and removed before the dev parser sees the file (the dev parser rejects unknown 
     [deploy.functions.worker]
     extras = ["llm"]                   # replaces the global list for this function
     requirements = []
+    exclude = ["fixtures/"]            # added to the [deploy] exclude list for this zip
     p99_ms = 20000                     # p99 Duration alarm threshold
 
 Every problem raises :class:`ConfigurationError` naming the key, as the dev parser does.
@@ -128,6 +131,7 @@ class FunctionDeploy:
 
     extras: tuple[str, ...] | None = None
     requirements: tuple[str, ...] | None = None
+    exclude: tuple[str, ...] = ()
     p99_ms: float | None = None
 
 
@@ -151,6 +155,7 @@ class DeploySettings:
     python: str = ""
     alarm_topic_arn: str = ""
     plain_environment: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
     secrets: Mapping[str, SecretRef] = field(default_factory=dict)
     functions: Mapping[str, FunctionDeploy] = field(default_factory=dict)
 
@@ -165,6 +170,11 @@ class DeploySettings:
         """The warmline extras bundled with ``function``."""
         own = self.functions.get(function)
         return own.extras if own is not None and own.extras is not None else self.extras
+
+    def exclude_for(self, function: str) -> tuple[str, ...]:
+        """The exclude patterns of ``function``'s zip: the project's, then its own."""
+        own = self.functions.get(function)
+        return self.exclude + (own.exclude if own is not None else ())
 
     def requirements_for(self, function: str) -> tuple[str, ...]:
         """The other pip requirements bundled with ``function``."""
@@ -271,6 +281,7 @@ def parse_deploy(raw: Any, config: DevConfig) -> DeploySettings:
         python=str(table.get("python", "")),
         alarm_topic_arn=str(table.get("alarm_topic_arn", "")),
         plain_environment=plain,
+        exclude=_excludes(table, "deploy"),
         secrets=_secrets(_table(table.get("secrets", {}), "deploy.secrets"), functions),
         functions=_function_settings(
             _table(table.get("functions", {}), "deploy.functions"), functions
@@ -335,7 +346,7 @@ def _function_settings(
         if name not in functions:
             raise ConfigurationError(f"{where}: unknown function {name!r}")
         spec = _table(raw, where)
-        _only(spec, where, {"extras", "requirements", "p99_ms"})
+        _only(spec, where, {"extras", "requirements", "exclude", "p99_ms"})
         p99 = spec.get("p99_ms")
         if p99 is not None and (
             not isinstance(p99, int | float) or isinstance(p99, bool) or p99 <= 0
@@ -348,6 +359,7 @@ def _function_settings(
                 if "requirements" in spec
                 else None
             ),
+            exclude=_excludes(spec, where),
             p99_ms=float(p99) if p99 is not None else None,
         )
     return out
@@ -397,3 +409,18 @@ def _names(
 
 def _extras(table: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
     return _names(table, key, where, pattern=_EXTRA_RE)
+
+
+def _excludes(table: Mapping[str, Any], where: str) -> tuple[str, ...]:
+    """Exclude patterns, as ``.gitignore`` writes them, relative to the code directory."""
+    patterns = _names(table, "exclude", where)
+    for pattern in patterns:
+        if not pattern.strip("/"):
+            raise ConfigurationError(f"{where}.exclude: an empty pattern")
+        parts = pattern.split("/")
+        if pattern.startswith(("/", "!")) or ".." in parts:
+            raise ConfigurationError(
+                f"{where}.exclude: {pattern!r} must be relative to the code directory "
+                "(no leading '/', no '..', no '!')"
+            )
+    return patterns

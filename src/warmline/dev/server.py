@@ -219,6 +219,12 @@ class DevServer:
             "AWS_ENDPOINT_URL_LAMBDA": self.lambda_url,
             # Apps wrap their session store so store.* faults can reach it (stores/faulty.py).
             "WARMLINE_DEV_FAULTS": "1",
+            # Sessions in the project's .warmline/ beside warmline.toml (else the working
+            # directory), file 0600: not a /tmp file every emulator on the machine shares.
+            "WARMLINE_SQLITE_PATH": str(
+                (self.config.source.absolute().parent if self.config.source else Path.cwd())
+                / ".warmline/sessions.sqlite3"
+            ),
         }
         try:
             if self._tls:

@@ -56,7 +56,9 @@ from warmline.stores.base import (
 __all__ = [
     "DEFAULT_BUSY_TIMEOUT_S",
     "DEFAULT_PURGE_INTERVAL_S",
+    "DIR_MODE",
     "ENV_PATH",
+    "FILE_MODE",
     "LAMBDA_PATH",
     "LOCAL_PATH",
     "TABLE",
@@ -66,10 +68,16 @@ __all__ = [
 #: Environment variable naming the database file (README "Configuration").
 ENV_PATH = "WARMLINE_SQLITE_PATH"
 #: Default on Lambda: ``/tmp`` is the only writable path and survives between invokes of
-#: one environment (docs/protocols.md §3.1).
+#: one environment (docs/protocols.md §3.1); each environment has its own ``/tmp``.
 LAMBDA_PATH = "/tmp/warmline.sqlite3"
-#: Default elsewhere, relative to the working directory.
+#: Default elsewhere, relative to the working directory (``warmline dev`` sets
+#: ``WARMLINE_SQLITE_PATH`` to the project's own ``.warmline/sessions.sqlite3``).
 LOCAL_PATH = ".warmline/sessions.sqlite3"
+#: The database holds callers' numbers and transcripts: only its owner may read it. SQLite
+#: gives its ``-wal`` and ``-shm`` files the database's own mode.
+FILE_MODE = 0o600
+#: A folder the store creates for its file.
+DIR_MODE = 0o700
 #: How long a write waits for another process's lock before StoreUnavailableError. Well
 #: under API Gateway's 29 s integration timeout (docs/protocols.md §2.5): a store that stays
 #: locked this long is broken, and the handler still has time to answer.
@@ -365,9 +373,8 @@ def _open(path: str, busy_timeout_s: float) -> sqlite3.Connection:
     Switching to WAL needs an exclusive lock that the busy handler does not always wait
     for, so the whole setup is retried until ``busy_timeout_s`` has passed.
     """
-    parent = os.path.dirname(path)
-    if parent and path != ":memory:" and not path.startswith("file:"):
-        os.makedirs(parent, exist_ok=True)  # os, not pathlib: ~5 ms less at cold start
+    if path != ":memory:" and not path.startswith("file:"):
+        _private_file(path)
     deadline = time.monotonic() + busy_timeout_s
     while True:
         conn = sqlite3.connect(
@@ -391,6 +398,25 @@ def _open(path: str, busy_timeout_s: float) -> sqlite3.Connection:
         except BaseException:
             conn.close()
             raise
+
+
+def _private_file(path: str) -> None:
+    """Create the database file (and its folder) readable by its owner only.
+
+    A file that exists with group or other bits (made by another tool, or before this
+    rule) is narrowed to :data:`FILE_MODE` when this process owns it; one owned by
+    someone else is left alone (it is theirs to share).
+    """
+    parent = os.path.dirname(path)
+    if parent:
+        os.makedirs(parent, mode=DIR_MODE, exist_ok=True)  # os, not pathlib: cheaper import
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), FILE_MODE)
+    try:
+        info = os.fstat(fd)
+        if info.st_mode & 0o077 and info.st_uid == os.geteuid():
+            os.fchmod(fd, FILE_MODE)
+    finally:
+        os.close(fd)
 
 
 def _is_busy(exc: sqlite3.Error) -> bool:

@@ -74,6 +74,14 @@ class Turn:
     def answer(self) -> str:
         return "".join(self.tokens)
 
+    @property
+    def apologised(self) -> bool:
+        """The turn ended with the App's spoken store apology (:data:`STORE_APOLOGY`): the
+        caller heard words, but not an answer, and is asked to say it again."""
+        from warmline.core.app import STORE_APOLOGY
+
+        return self.complete and bool(self.tokens) and self.tokens[-1] == STORE_APOLOGY
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "prompt": self.prompt,
@@ -83,6 +91,7 @@ class Turn:
             "lastTokenMs": self.last_token_ms,
             "interrupted": self.interrupted,
             "complete": self.complete,
+            "apologised": self.apologised,
         }
 
 

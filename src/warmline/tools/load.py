@@ -5,6 +5,9 @@ Each call is a full ConversationRelay call made with :func:`warmline.tools.call.
 concurrency cap, all bounded in count and time, loopback only. Per call and turn it counts:
 
 - **answered**: a complete answer (a ``text`` frame with ``last: true``) arrived;
+- **apologised**: the turn ended with the App's spoken store apology
+  (:data:`warmline.core.app.STORE_APOLOGY`, "please say that again"): complete frames, but
+  no answer, so counted apart from both answered and lost;
 - **lost**: a prompt with no complete answer before the turn timeout — dead air;
 - **doubled**: a second complete answer for the same prompt (a frame with ``last: true``
   that arrived after the turn's answer was complete);
@@ -44,6 +47,7 @@ class LoadResult:
     completed: int = 0
     turns_sent: int = 0
     answered: int = 0
+    apologised: int = 0
     lost: int = 0
     doubled: int = 0
     first_token_ms: list[float] = field(default_factory=list)
@@ -57,6 +61,7 @@ class LoadResult:
             "completed": self.completed,
             "turnsSent": self.turns_sent,
             "answered": self.answered,
+            "apologised": self.apologised,
             "lost": self.lost,
             "doubled": self.doubled,
             "firstTokenMs": {
@@ -79,7 +84,10 @@ class LoadResult:
             self.errors[f"connection closed by the server: {result.closed}"] += 1
         complete = True
         for turn in result.turns:
-            if turn.complete:
+            if turn.apologised:
+                self.apologised += 1
+                complete = False
+            elif turn.complete:
                 self.answered += 1
                 if turn.first_token_ms is not None:
                     self.first_token_ms.append(turn.first_token_ms)
@@ -160,7 +168,7 @@ def progress_bar(total: int) -> Callable[[LoadResult], None]:
         filled = int(width * seen[0] / max(total, 1))
         sys.stderr.write(
             f"\r[{'#' * filled}{'.' * (width - filled)}] {seen[0]}/{total} calls, "
-            f"{result.answered} answered, {result.lost} lost"
+            f"{result.answered} answered, {result.apologised} apologised, {result.lost} lost"
         )
         if seen[0] == total:
             sys.stderr.write("\n")

@@ -274,6 +274,24 @@ def test_alarms_on_errors_and_p99_duration(rendered: dict[str, Any]) -> None:
     assert agent["Threshold"] == pytest.approx(29 * 1000 * 0.8)
 
 
+def test_the_errors_alarm_fires_on_any_error_within_five_minutes(
+    rendered: dict[str, Any],
+) -> None:
+    """One minute with an error among the last five alarms ("1 out of 5"): without
+    DatapointsToAlarm CloudWatch would need all five minutes to breach."""
+    for name in ("AgentErrorsAlarm", "WorkerErrorsAlarm"):
+        errors = rendered["full"]["Resources"][name]["Properties"]
+        assert errors["Namespace"] == "AWS/Lambda"
+        assert (errors["MetricName"], errors["Statistic"]) == ("Errors", "Sum")
+        assert (errors["Period"], errors["EvaluationPeriods"]) == (60, 5)
+        assert errors["DatapointsToAlarm"] == 1
+        assert (errors["Threshold"], errors["ComparisonOperator"]) == (
+            1,
+            "GreaterThanOrEqualToThreshold",
+        )
+        assert errors["TreatMissingData"] == "notBreaching"
+
+
 def test_deploy_stage_overrides_the_dev_stage(tmp_path: Path) -> None:
     plan = full_plan(tmp_path, 'stage = "live"')
     assert plan.stage == "live"

@@ -174,6 +174,21 @@ def test_websocket_api_routes_schedule_queue_and_url(tf: dict[str, Any]) -> None
     assert (alarm["extended_statistic"], alarm["threshold"]) == ("p99", 20000)
 
 
+def test_the_errors_alarm_fires_on_any_error_within_five_minutes(tf: dict[str, Any]) -> None:
+    """The same "1 out of 5" alarm as the SAM template."""
+    resources = index(tf["full"], "resource")
+    for fn in ("agent", "worker"):
+        alarm = resources[("aws_cloudwatch_metric_alarm", f"{fn}_errors")]
+        assert (alarm["namespace"], alarm["metric_name"]) == ("AWS/Lambda", "Errors")
+        assert alarm["statistic"] == "Sum"
+        assert (alarm["period"], alarm["evaluation_periods"]) == (60, 5)
+        assert alarm["datapoints_to_alarm"] == 1
+        assert (alarm["threshold"], alarm["comparison_operator"]) == (
+            1,
+            "GreaterThanOrEqualToThreshold",
+        )
+
+
 def test_literal_strings_never_interpolate() -> None:
     assert value("${var.x} and %{if}") == '"$${var.x} and %%{if}"'
     assert value(Tpl("${var.x}")) == '"${var.x}"'

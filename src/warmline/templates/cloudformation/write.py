@@ -39,7 +39,10 @@ _API = "WebSocketApi"
 _STAGE = "WebSocketStage"
 _HTTP_API = "TwimlHttpApi"
 #: CloudWatch alarm periods: errors per minute over 5 minutes, p99 over 3 × 5 minutes.
-_ERRORS_PERIOD_S, _ERRORS_PERIODS = 60, 5
+#: Without ``DatapointsToAlarm`` an alarm needs every one of its ``EvaluationPeriods`` to
+#: breach (M defaults to N, docs/protocols.md §8.7); the errors alarm fires on one minute
+#: with an error among the last five ("1 out of 5"), the p99 alarm on 15 sustained minutes.
+_ERRORS_PERIOD_S, _ERRORS_PERIODS, _ERRORS_DATAPOINTS = 60, 5, 1
 _P99_PERIOD_S, _P99_PERIODS = 300, 3
 #: Stateful resources say what happens on delete: sessions, queued turns and logs are
 #: short-lived by design (TTL, retention), so a removed stack removes them too.
@@ -256,6 +259,7 @@ def _function(plan: Plan, fn: FunctionPlan, res: dict[str, Any], out_dir: Path |
             "Statistic": "Sum",
             "Period": _ERRORS_PERIOD_S,
             "EvaluationPeriods": _ERRORS_PERIODS,
+            "DatapointsToAlarm": _ERRORS_DATAPOINTS,
             "Threshold": 1,
             "ComparisonOperator": "GreaterThanOrEqualToThreshold",
             "TreatMissingData": "notBreaching",

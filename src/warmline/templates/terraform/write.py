@@ -29,7 +29,10 @@ TERRAFORM_NAME = "main.tf"
 AWS_PROVIDER_VERSION = ">= 6.0"
 _ARN = "arn:${data.aws_partition.current.partition}"
 _REGION_ACCOUNT = "${data.aws_region.current.region}:${data.aws_caller_identity.current.account_id}"
-_ERRORS_PERIOD_S, _ERRORS_PERIODS = 60, 5
+#: The errors alarm fires on one minute with an error among the last five ("1 out of 5";
+#: without ``datapoints_to_alarm`` all five would have to breach, docs/protocols.md §8.7);
+#: the p99 alarm on 15 sustained minutes.
+_ERRORS_PERIOD_S, _ERRORS_PERIODS, _ERRORS_DATAPOINTS = 60, 5, 1
 _P99_PERIOD_S, _P99_PERIODS = 300, 3
 QUEUE_RETENTION_S = 4 * 24 * 3600
 DLQ_RETENTION_S = 14 * 24 * 3600
@@ -223,6 +226,7 @@ def _function(plan: Plan, fn: FunctionPlan, out_dir: Path | None) -> list[Block]
         .set("statistic", "Sum")
         .set("period", _ERRORS_PERIOD_S)
         .set("evaluation_periods", _ERRORS_PERIODS)
+        .set("datapoints_to_alarm", _ERRORS_DATAPOINTS)
         .set("threshold", 1)
         .set("comparison_operator", "GreaterThanOrEqualToThreshold")
         .set("treat_missing_data", "notBreaching")

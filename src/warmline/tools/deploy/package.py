@@ -3,8 +3,11 @@
 What goes in, decided without importing the handler (importing could run its top level,
 need its extras, or read secrets):
 
-1. the function's code directory (``code`` in ``[functions.<name>]``), minus caches,
-   virtualenvs, VCS folders and the output folder itself;
+1. the function's code directory (``code`` in ``[functions.<name>]``), minus what must not
+   ship (:mod:`.contents`: ``.env*``, ``.warmline/``, Terraform state, VCS folders,
+   caches, virtualenvs, tests, the rendered templates, the output folder itself, and the
+   ``exclude`` patterns of ``[deploy]`` and ``[deploy.functions.<name>]``); what is left
+   is searched for secret-looking files, which ``--strict`` refuses;
 2. warmline itself: ``pip install --no-deps --target`` from the local source tree
    (``[deploy] warmline = "pip"``, the default) or a copy of the importable package
    (``"copy"``: hermetic and offline); the emulator, CLI, tools, config model and
@@ -23,11 +26,13 @@ The bytecode must come from the runtime's Python version (a 3.11 ``.pyc`` is ign
 are used without comparing the source's mtime, which zip extraction does not preserve
 exactly (zip times have 2-second resolution and no time zone).
 
-The zip is deterministic (sorted entries, fixed timestamps, 0644/0755 modes), so the same
-inputs give the same bytes and ``source_code_hash`` / ``sam deploy`` skip unchanged
-functions. Heavy dependencies are reported: boto3/botocore/s3transfer (the runtime
-already has them; the ``aws`` extra is skipped for that reason), numpy, pandas... as are
-the size against ``[deploy] budget_mb`` and against Lambda's hard limits.
+The zip is deterministic (sorted entries, fixed timestamps, 0644/0755 modes, no install
+paths in the metadata), so the same inputs give the same bytes and ``source_code_hash`` /
+``sam deploy`` skip unchanged functions; what ``warmline dev`` writes beside the code
+(``.warmline/``) is left out, so a dev run does not change the zip. Heavy dependencies
+are reported: boto3/botocore/s3transfer (the runtime already has them; the ``aws`` extra
+is skipped for that reason), numpy, pandas... as are the size against ``[deploy]
+budget_mb`` and against Lambda's hard limits.
 """
 
 from __future__ import annotations
@@ -48,6 +53,12 @@ from pathlib import Path
 
 from warmline.config.deploy import Project
 from warmline.errors import ConfigurationError, WarmlineError
+from warmline.tools.deploy.contents import (
+    BUILTIN_EXCLUDES,
+    RENDERED_DIRS,
+    Excluder,
+    secret_findings,
+)
 
 __all__ = [
     "HEAVY_PACKAGES",
@@ -116,6 +127,10 @@ class PackageReport:
     heavy: list[tuple[str, str]] = field(default_factory=list)
     python: str = ""  # the compiler, "" when no .pyc were written
     notes: list[str] = field(default_factory=list)
+    #: what of the code directory was left out (directories end in ``/``)
+    excluded: list[str] = field(default_factory=list)
+    #: files in the zip that look like credentials: (name in the zip, why)
+    secrets: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def zipped_mb(self) -> float:
@@ -125,6 +140,10 @@ class PackageReport:
     def problems(self, budget_mb: float) -> list[str]:
         """Warnings that ``--strict`` turns into a failure."""
         out = [f"{name}: {why}" for name, why in self.heavy]
+        out.extend(
+            f"{name} looks like {why}: leave it out with [deploy] exclude"
+            for name, why in self.secrets
+        )
         if self.zipped_mb > budget_mb:
             out.append(f"zip is {self.zipped_mb:.2f} MB, over the {budget_mb:g} MB budget")
         if not self.python:
@@ -228,19 +247,71 @@ def find_python(version: tuple[int, int], explicit: str = "") -> str | None:
     return None
 
 
-def _copy_tree(src: Path, dst: Path, exclude: Sequence[Path] = ()) -> None:
-    excluded = {p.resolve() for p in exclude}
+def _copy_tree(src: Path, dst: Path) -> None:
     for root, dirs, files in os.walk(src):
         here = Path(root)
-        dirs[:] = sorted(
-            d for d in dirs if d not in _SKIP_DIRS and (here / d).resolve() not in excluded
-        )
+        dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS)
         target = dst / here.relative_to(src)
         target.mkdir(parents=True, exist_ok=True)
         for name in sorted(files):
             if name.endswith(_SKIP_SUFFIXES) or name == ".DS_Store":
                 continue
             shutil.copy2(here / name, target / name)
+
+
+def _copy_code(
+    project: Project, name: str, staging: Path, out: Path
+) -> tuple[list[str], list[tuple[str, str]]]:
+    """Copy the function's code directory into ``staging``, minus what must not ship.
+
+    Returns:
+        (what was left out, secret-looking files that went in).
+    """
+    code_dir = project.config.functions[name].code_dir.resolve()
+    rendered = [
+        rel
+        for target in [out, *(project.base_dir / d for d in RENDERED_DIRS)]
+        if (rel := _inside(target.resolve(), code_dir))
+    ]
+    patterns = [*BUILTIN_EXCLUDES, *project.deploy.exclude_for(name)]
+    skipped: list[str] = []
+    copied = list(Excluder(patterns, rendered).walk(code_dir, skipped))
+    for path, rel in copied:
+        target = staging / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target)
+    return skipped, secret_findings(copied)
+
+
+def _summary(excluded: Sequence[str]) -> str:
+    """What was left out, caches and bytecode counted rather than named."""
+    noise = ("__pycache__/", ".pyc", ".pyo", ".DS_Store")
+    named = [e for e in excluded if not e.endswith(noise)]
+    rest = len(excluded) - len(named)
+    return ", ".join(named) + (f" (and {rest} caches)" if rest else "")
+
+
+def _inside(path: Path, root: Path) -> str:
+    """``path`` relative to ``root`` (posix), or "" when it is not below it."""
+    try:
+        rel = path.relative_to(root).as_posix()
+    except ValueError:
+        return ""
+    return "" if rel == "." else rel
+
+
+def _drop_install_paths(staging: Path) -> None:
+    """Remove what records where pip installed from (PEP 610 ``direct_url.json``, a
+    temporary folder's path that differs per run) and its line in ``RECORD``."""
+    for direct in sorted(staging.glob("*.dist-info/direct_url.json")):
+        record = direct.parent / "RECORD"
+        direct.unlink()
+        if record.is_file():
+            drop = f"{direct.parent.name}/direct_url.json,"
+            lines = record.read_text(encoding="utf-8").splitlines(keepends=True)
+            record.write_text(
+                "".join(line for line in lines if not line.startswith(drop)), encoding="utf-8"
+            )
 
 
 def _pip(args: Sequence[str], python: str = sys.executable) -> None:
@@ -387,7 +458,7 @@ def package_project(
         fn = project.config.functions[name]
         extras = deploy.extras_for(name)
         requirements = list(deploy.requirements_for(name))
-        key = (fn.code_dir, extras, tuple(requirements))
+        key = (fn.code_dir, extras, tuple(requirements), deploy.exclude_for(name))
         dest = out / f"{name}.zip"
         if key in built:
             first = built[key]
@@ -397,6 +468,7 @@ def package_project(
                     name, dest, first.zipped_bytes, first.unzipped_bytes, first.files,
                     dict(first.packages), list(first.heavy), first.python,
                     [*first.notes, f"same build as {first.function}"],
+                    list(first.excluded), list(first.secrets),
                 )
             )  # fmt: skip
             continue
@@ -421,12 +493,13 @@ def _build_one(
     pip_args: Sequence[str],
 ) -> PackageReport:
     deploy = project.deploy
-    fn = project.config.functions[name]
     notes: list[str] = []
     staging = out / ".staging" / name
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    _copy_tree(fn.code_dir, staging, exclude=[out])
+    excluded, secrets = _copy_code(project, name, staging, out)
+    if excluded:
+        notes.append(f"left out of the code directory: {_summary(excluded)}")
     _stage_warmline(staging, mode, notes)
     wanted = [*warmline_requirements(extras, source), *requirements]
     provided = {_normal(p) for p in RUNTIME_PROVIDED}
@@ -445,6 +518,7 @@ def _build_one(
             ]
         )  # fmt: skip
         shutil.rmtree(staging / "bin", ignore_errors=True)
+    _drop_install_paths(staging)
     _clean_bytecode(staging)
     if compiler:
         _compile(staging, compiler)
@@ -464,5 +538,6 @@ def _build_one(
             f"{LAMBDA_ZIP_LIMIT_BYTES} / {LAMBDA_UNZIPPED_LIMIT_BYTES} byte limits"
         )
     return PackageReport(
-        name, dest, zipped, unzipped, files, packages, heavy, compiler or "", notes
-    )
+        name, dest, zipped, unzipped, files, packages, heavy, compiler or "", notes,
+        excluded, secrets,
+    )  # fmt: skip
