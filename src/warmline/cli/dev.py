@@ -66,6 +66,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument(
         "--no-log-file", action="store_true", help="log to the console only, no file"
     )
+    parser.add_argument(
+        "--no-sandbox",
+        action="store_true",
+        help="run environments as plain host processes: writable code, a shared /tmp, "
+        "everything installed importable (isolation is the default)",
+    )
     add_source_arguments(parser)
 
 
@@ -87,7 +93,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"warmline dev: cannot write the log file {log_file}: {exc}", file=sys.stderr)
         return 2
     try:
-        return asyncio.run(_serve(config, args.host, args.port, sink, log_file))
+        sandbox = not args.no_sandbox
+        return asyncio.run(_serve(config, args.host, args.port, sink, log_file, sandbox))
     except MissingExtraError as exc:
         print(f"warmline dev: {exc}", file=sys.stderr)
         return 2
@@ -133,11 +140,16 @@ def with_fault_flags(config: DevConfig, flags: list[str], seed: int | None) -> D
 
 
 async def _serve(
-    config: DevConfig, host: str, port: int, sink: LogSink, log_file: Path | None
+    config: DevConfig,
+    host: str,
+    port: int,
+    sink: LogSink,
+    log_file: Path | None,
+    sandbox: bool = True,
 ) -> int:
     from warmline.dev.server import DevServer
 
-    server = DevServer(config, host=host, port=port, log_sink=sink)
+    server = DevServer(config, host=host, port=port, log_sink=sink, sandbox=sandbox)
     await server.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -60,6 +60,8 @@ class DevServer:
         process_mode: the runtime's ``"auto"``, ``"fork"`` or ``"spawn"``.
         tls: also serve https/wss on the same port (needed by handlers that build
             ``https://`` endpoints).
+        runtime_options: passed to :class:`~warmline.dev.runtime.Runtime` (``sandbox``,
+            ``state_dir``, ``memory_budget_mb``, ``account_concurrency``).
     """
 
     def __init__(
@@ -71,6 +73,7 @@ class DevServer:
         log_sink: LogSink | None = None,
         process_mode: ProcessMode = "auto",
         tls: bool = True,
+        **runtime_options: Any,
     ) -> None:
         self.config = config
         self.host = host
@@ -88,6 +91,11 @@ class DevServer:
                 timeout_s=f.timeout_s,
                 environment=dict(f.environment),
                 reserved_concurrency=f.reserved_concurrency,
+                runtime=f.runtime,
+                ephemeral_storage_mb=f.ephemeral_storage_mb,
+                # warmline deploy package bundles warmline with every function it packages.
+                bundles_warmline=config.source is None
+                or config.source.name in ("warmline.toml", "pyproject.toml"),
             )
             for f in config.functions.values()
         ]
@@ -99,6 +107,7 @@ class DevServer:
             idle_reclaim_s=config.limits.idle_reclaim_s,
             region=config.region,
             process_mode=process_mode,
+            **runtime_options,
         )
         self.bus = AsyncBus(self.runtime.invoke, config, self._log)
         self.scheduler = Scheduler(config, self.bus.submit)
@@ -181,6 +190,8 @@ class DevServer:
                 env["AWS_CA_BUNDLE"] = str(self.certificates.ca_cert)
             self.runtime.set_extra_env(env)
             await self.runtime.start()
+            for line in self.runtime.notices:
+                self._log(line)
         except BaseException:
             await listener.close()
             self._cleanup_tmp()

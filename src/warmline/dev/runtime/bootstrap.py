@@ -245,8 +245,8 @@ def load_handler(name: str) -> tuple[Handler | None, dict[str, Any] | None]:
 
 def _log_error(error: Mapping[str, Any]) -> None:
     lines = [f"[ERROR] {error['errorType']}: {error['errorMessage']}"]
-    trace = error.get("stackTrace") or []
-    if trace:
+    trace = error.get("stackTrace")
+    if trace is not None:  # even empty, as AWS's runtime interface client writes it
         lines.append("Traceback (most recent call last):")
         lines.extend(str(entry).rstrip("\n") for entry in trace)
     sys.stderr.write("\n".join(lines) + "\n")
