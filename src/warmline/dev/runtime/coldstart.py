@@ -395,7 +395,16 @@ class Launcher:
             report_status = "timeout"
         else:
             status = "init_error"
-            error = failure.error
+            # The Invoke API's body for a failed init, in AWS's key order (the invoke's
+            # request id included): {"errorMessage", "errorType", "requestId", "stackTrace"}.
+            error = {
+                "errorMessage": failure.error.get("errorMessage", ""),
+                "errorType": failure.error.get("errorType", "Runtime.Unknown"),
+                "requestId": request_id,
+                **{
+                    k: v for k, v in failure.error.items() if k not in ("errorType", "errorMessage")
+                },
+            }
             report_status = "error"
         duration = failure.init_ms
         billed = logs.billed_ms(duration)
