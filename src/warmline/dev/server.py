@@ -93,9 +93,9 @@ class DevServer:
                 reserved_concurrency=f.reserved_concurrency,
                 runtime=f.runtime,
                 ephemeral_storage_mb=f.ephemeral_storage_mb,
-                # warmline deploy package bundles warmline with every function it packages.
-                bundles_warmline=config.source is None
-                or config.source.name in ("warmline.toml", "pyproject.toml"),
+                # warmline deploy package bundles warmline with every function of a
+                # warmline.toml (or pyproject.toml); a template's zip holds what it declares.
+                bundles_warmline=config.source is None or config.source.suffix == ".toml",
             )
             for f in config.functions.values()
         ]
