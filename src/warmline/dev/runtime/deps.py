@@ -179,8 +179,20 @@ def link_distributions(
             link = target / entry
             if not link.exists() and not link.is_symlink() and (base / entry).exists():
                 link.symlink_to(base / entry)
+            if entry.endswith(".py"):  # a one-file module: its bytecode lives beside it
+                _link_bytecode(base, target, entry[:-3])
         queue.extend(_dependencies(dist, _extras(requirement)))
     return missing
+
+
+def _link_bytecode(base: Path, target: Path, stem: str) -> None:
+    """Link ``stem``'s cached bytecode, so a linked one-file module is not compiled afresh
+    at every cold start (packages are linked whole, their ``__pycache__`` with them)."""
+    for pyc in (base / "__pycache__").glob(f"{stem}.*.pyc"):
+        cache = target / "__pycache__"
+        cache.mkdir(exist_ok=True)
+        if not (cache / pyc.name).exists():
+            (cache / pyc.name).symlink_to(pyc)
 
 
 def _compiled(dist: metadata.Distribution) -> bool:
