@@ -373,3 +373,22 @@ def test_every_environment_shares_the_session_store_folder(code: Path, tmp_path:
 
     run(main())
     assert sorted((state / "sessions.sqlite3.txt").read_text().split()) == ["one", "two"]
+
+
+def test_where_the_kernel_refuses_one_line_says_what_is_not_isolated(
+    code: Path, tmp_path: Path
+) -> None:
+    """The probe's refusal (as the zygote reports it) turns the mounts off, not the path."""
+    from warmline.dev.runtime.isolation import Isolation
+
+    isolation = Isolation(enabled=True, state_dir=tmp_path / "state")
+    isolation.probed("the kernel refused a mount namespace (Operation not permitted)")
+    isolation.probed("the kernel refused a mount namespace (Operation not permitted)")
+    config = run(isolation.config(function(code), {}))
+    assert isolation.notices == [
+        "environments are not isolated (the kernel refused a mount namespace (Operation not "
+        "permitted)): their task root is writable and /tmp is shared between them; the "
+        "import path is Lambda's"
+    ]
+    assert "sandbox" not in config
+    assert config["import_path"][0].startswith(str((tmp_path / "state" / "deps").resolve()))
