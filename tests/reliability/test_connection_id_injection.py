@@ -156,10 +156,13 @@ def handler(event, context):
 
 
 def _server(tmp_path: Path) -> DevServer:
-    (tmp_path / "idapp.py").write_text(HANDLER)
+    # The code in a folder of its own: the handler writes next to it, and on Lambda (so
+    # under warmline dev) the task root is read-only.
+    (tmp_path / "fn").mkdir()
+    (tmp_path / "fn" / "idapp.py").write_text(HANDLER)
     env = {"ID_FILE": str(tmp_path / "id.txt")}
     table = {
-        "functions": {"ws": {"handler": "idapp.handler", "code": ".", "environment": env}},
+        "functions": {"ws": {"handler": "idapp.handler", "code": "fn", "environment": env}},
         "websocket": {"stage": "dev", "routes": {"$connect": "ws", "$default": "ws"}},
     }
     return DevServer(parse_config(table, base_dir=tmp_path), port=0, log_sink=LogSink(console=None))

@@ -44,9 +44,12 @@ def handler(event, context):
 def test_environment_killed_mid_invocation_then_the_next_message_is_answered(
     tmp_path: Path,
 ) -> None:
-    (tmp_path / "killme.py").write_text(HANDLER)
+    # The code in a folder of its own: the handler writes its pid next to it, and on
+    # Lambda (so under warmline dev) the task root is read-only.
+    (tmp_path / "fn").mkdir()
+    (tmp_path / "fn" / "killme.py").write_text(HANDLER)
     table = {
-        "functions": {"ws": {"handler": "killme.handler", "code": ".", "timeout": 10}},
+        "functions": {"ws": {"handler": "killme.handler", "code": "fn", "timeout": 10}},
         "websocket": {
             "stage": "dev",
             "routes": {"$connect": "ws", "$default": {"function": "ws", "route_response": True}},

@@ -310,10 +310,13 @@ def handler(event, context):
 
 
 def recorder_table(tmp_path: Path) -> dict[str, Any]:
-    (tmp_path / "recorder.py").write_text(RECORDER)
+    # The code in a folder of its own: the handler records its runs next to it, and on
+    # Lambda (so under warmline dev) the task root is read-only.
+    (tmp_path / "fn").mkdir()
+    (tmp_path / "fn" / "recorder.py").write_text(RECORDER)
     env = {"RUNS_PATH": str(tmp_path / "runs.jsonl")}
     return {
-        "functions": {"rec": {"handler": "recorder.handler", "code": ".", "environment": env}},
+        "functions": {"rec": {"handler": "recorder.handler", "code": "fn", "environment": env}},
         "websocket": {
             "stage": "dev",
             "routes": {"$connect": "rec", "$default": {"function": "rec", "route_response": True}},

@@ -100,6 +100,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         action="store_true",
         help="send calls to AWS services that are not emulated to AWS instead of refusing them",
     )
+    parser.add_argument(
+        "--no-sandbox",
+        action="store_true",
+        help="run environments as plain host processes: writable code, a shared /tmp, "
+        "everything installed importable (isolation is the default)",
+    )
     add_source_arguments(parser)
 
 
@@ -236,6 +242,7 @@ async def _serve(
         state_dir=Path(SERVICES_DIR),
         reset_services=args.reset,
         aws_passthrough=args.aws_passthrough,
+        sandbox=not args.no_sandbox,
         **(access or {}),
     )
     await server.start()

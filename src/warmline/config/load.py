@@ -9,6 +9,7 @@ commands read from the same file (``[deploy]``, ``[agent]``, ``[coldstart]``) pa
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -155,8 +156,11 @@ def _functions(table: Mapping[str, Any], base_dir: Path) -> dict[str, FunctionCo
         _only(
             fn,
             where,
-            {"handler", "code", "memory", "timeout", "environment", "reserved_concurrency"},
-        )
+            {
+                "handler", "code", "memory", "timeout", "environment", "reserved_concurrency",
+                "runtime", "ephemeral_storage",
+            },
+        )  # fmt: skip
         handler = _str(fn, "handler", where, None)
         if "." not in handler or handler.startswith(".") or handler.endswith("."):
             raise ConfigurationError(f"{where}.handler must be 'module.func', got {handler!r}")
@@ -183,6 +187,12 @@ def _functions(table: Mapping[str, Any], base_dir: Path) -> dict[str, FunctionCo
         reserved = fn.get("reserved_concurrency")
         if reserved is not None and (not isinstance(reserved, int) or reserved < 1):
             raise ConfigurationError(f"{where}.reserved_concurrency must be a positive integer")
+        runtime = fn.get("runtime")
+        if runtime is not None and not re.match(r"^python3\.\d+$", str(runtime)):
+            raise ConfigurationError(f"{where}.runtime must be a Python runtime such as python3.12")
+        storage = _int(fn, "ephemeral_storage", where, 512)
+        if not 512 <= storage <= 10_240:  # EphemeralStorage (docs/protocols.md §8.1)
+            raise ConfigurationError(f"{where}.ephemeral_storage must be 512..10240 MB")
         out[name] = FunctionConfig(
             name=name,
             handler=handler,
@@ -191,6 +201,8 @@ def _functions(table: Mapping[str, Any], base_dir: Path) -> dict[str, FunctionCo
             timeout_s=timeout,
             environment=environment,
             reserved_concurrency=reserved,
+            runtime=None if runtime is None else str(runtime),
+            ephemeral_storage_mb=storage,
         )
     return out
 

@@ -120,6 +120,10 @@ class FunctionConfig:
     timeout_s: float = 3.0
     environment: Mapping[str, str] = field(default_factory=dict)
     reserved_concurrency: int | None = None
+    #: the declared runtime (``python3.12``): environments run on it when it is installed.
+    runtime: str | None = None
+    #: the size of each environment's private ``/tmp`` (``EphemeralStorage``), in MB.
+    ephemeral_storage_mb: int = 512
 
 
 @dataclass(frozen=True, slots=True)

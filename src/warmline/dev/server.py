@@ -34,6 +34,7 @@ from warmline.dev.gateway.scheduler import Scheduler
 from warmline.dev.gateway.tls import Certificates, make_certificates, server_context
 from warmline.dev.gateway.web import WebConsole
 from warmline.dev.runtime import FunctionSpec, InvokeResult, LogSink, Runtime
+from warmline.dev.runtime.isolation import SESSIONS_FILE
 from warmline.dev.runtime.runtime import ProcessMode
 from warmline.dev.services.access import AwsAccess
 
@@ -70,6 +71,8 @@ class DevServer:
             only); see :mod:`warmline.dev.gateway.access`.
         allowed_hosts: Host names served besides IP literals, ``localhost``, the machine's
             name and ``host`` (a tunnel's name, ``.example.com`` for a domain, ``*``: any).
+        runtime_options: passed to :class:`~warmline.dev.runtime.Runtime` (``sandbox``,
+            ``state_dir``, ``memory_budget_mb``, ``account_concurrency``).
 
     Raises:
         ValueError: a control token too short or with unusable characters.
@@ -89,6 +92,7 @@ class DevServer:
         aws_passthrough: bool = False,
         control_token: str | None = None,
         allowed_hosts: Iterable[str] = (),
+        **runtime_options: Any,
     ) -> None:
         self.config = config
         self.host = host
@@ -104,6 +108,12 @@ class DevServer:
             control_token=self.control_token,
             allowed_hosts=(*allowed_hosts, *aws_names),
         )
+        #: the project's state folder: dependency builds, the session store (beside
+        #: warmline.toml, else in the working directory).
+        self.state_root = (
+            config.source.absolute().parent if config.source else Path.cwd()
+        ) / ".warmline"
+        runtime_options.setdefault("state_dir", self.state_root)
         self._requested_port = port
         self._port: int | None = None
         self._tls = tls
@@ -118,6 +128,11 @@ class DevServer:
                 timeout_s=f.timeout_s,
                 environment=dict(f.environment),
                 reserved_concurrency=f.reserved_concurrency,
+                runtime=f.runtime,
+                ephemeral_storage_mb=f.ephemeral_storage_mb,
+                # warmline deploy package bundles warmline with every function of a
+                # warmline.toml (or pyproject.toml); a template's zip holds what it declares.
+                bundles_warmline=config.source is None or config.source.suffix == ".toml",
             )
             for f in config.functions.values()
         ]
@@ -129,6 +144,7 @@ class DevServer:
             idle_reclaim_s=config.limits.idle_reclaim_s,
             region=config.region,
             process_mode=process_mode,
+            **runtime_options,
         )
         self.bus = AsyncBus(self.runtime.invoke, config, self._log)
         self.scheduler = Scheduler(config, self.bus.submit)
@@ -221,10 +237,7 @@ class DevServer:
             "WARMLINE_DEV_FAULTS": "1",
             # Sessions in the project's .warmline/ beside warmline.toml (else the working
             # directory), file 0600: not a /tmp file every emulator on the machine shares.
-            "WARMLINE_SQLITE_PATH": str(
-                (self.config.source.absolute().parent if self.config.source else Path.cwd())
-                / ".warmline/sessions.sqlite3"
-            ),
+            "WARMLINE_SQLITE_PATH": str(self.state_root / SESSIONS_FILE),
         }
         try:
             if self._tls:
@@ -236,6 +249,8 @@ class DevServer:
                 env.update(await self.aws.start(self.certificates, self.port))
             self.runtime.set_extra_env(env)
             await self.runtime.start()
+            for line in self.runtime.notices:
+                self._log(line)
         except BaseException:
             await self.aws.close()
             await listener.close()

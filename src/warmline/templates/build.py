@@ -15,7 +15,6 @@ import dataclasses
 import hashlib
 import json
 import re
-import sys
 import tempfile
 import zipfile
 from dataclasses import dataclass, field
@@ -127,7 +126,6 @@ class StackBuilder:
     resources: list[Table | Queue | Topic | Bucket | Parameter | Secret] = field(
         default_factory=list
     )
-    _runtimes_noted: set[str] = field(default_factory=set)
 
     def error(self, message: str, where: str) -> SourceError:
         """A :class:`SourceError` for this source."""
@@ -153,6 +151,7 @@ class StackBuilder:
         timeout: Any = None,
         environment: Any = None,
         reserved_concurrency: Any = None,
+        ephemeral_storage: Any = None,
     ) -> bool:
         """Add a function if it can run locally; otherwise note why and return False.
 
@@ -173,7 +172,6 @@ class StackBuilder:
                 "its routes, schedules and queues are dropped (listed below)",
             )
             return False
-        self._note_python_version(runtime)
         if not isinstance(handler, str) or "." not in handler.strip("."):
             raise self.error(f"handler must be 'module.function', got {handler!r}", where)
         if code is None:
@@ -188,7 +186,17 @@ class StackBuilder:
                 f"handler {handler!r}: no {module_path.relative_to(code_dir)}.py in {code_dir}",
                 where,
             )
-        table: dict[str, Any] = {"handler": handler, "code": str(code_dir)}
+        # The runtime picks the interpreter environments run on (warmline.dev.runtime).
+        table: dict[str, Any] = {"handler": handler, "code": str(code_dir), "runtime": runtime}
+        if ephemeral_storage is not None:
+            size = (
+                (ephemeral_storage or {}).get("Size")
+                if isinstance(ephemeral_storage, dict)
+                else ephemeral_storage
+            )
+            table["ephemeral_storage"] = int(
+                _number(size, f"{where} ephemeral storage", self.source, integer=True)
+            )
         if memory is not None:
             mb = int(_number(memory, f"{where} memory", self.source, integer=True))
             if not MIN_MEMORY_MB <= mb <= MAX_MEMORY_MB:
@@ -230,18 +238,6 @@ class StackBuilder:
                     f"environment variable {key} must be a string, got {value!r}", where
                 )
         return out
-
-    def _note_python_version(self, runtime: str) -> None:
-        local = f"python{sys.version_info.major}.{sys.version_info.minor}"
-        if runtime != local and runtime not in self._runtimes_noted:
-            self._runtimes_noted.add(runtime)
-            self.note(
-                runtime,
-                "info",
-                "",
-                f"{runtime} functions run on this machine's Python "
-                f"{sys.version_info.major}.{sys.version_info.minor}",
-            )
 
     # --- the WebSocket API, routes, schedules, queues ---------------------------------------
 

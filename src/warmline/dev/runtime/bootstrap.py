@@ -48,12 +48,13 @@ import uuid  # noqa: F401 - preloaded as by AWS's runtime (module docstring)
 from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
 
-from warmline.dev.runtime import snapshot_hooks
+from warmline.dev.runtime import sandbox, snapshot_hooks
 from warmline.dev.runtime.context import LambdaContext
 from warmline.dev.runtime.wire import MAX_RESPONSE_BYTES, SyncChannel, frame
 
 __all__ = [
     "apply_environment",
+    "sandbox",
     "exit_for",
     "load_handler",
     "main",
@@ -91,6 +92,7 @@ def _install_logging() -> None:
 
 
 _prepared = False
+_CTYPES = ("ctypes", "ctypes._endian")
 #: The emulator's own modules, taken out of ``sys.modules`` by :func:`prepare` but kept
 #: alive: freed, each object would be written to (a copy-on-write page fault apiece in a
 #: forked environment, ~0.4 ms per environment). The user's ``import warmline`` still
@@ -100,6 +102,9 @@ _retired_modules: list[Any] = []
 
 #: The emulator's module names, recorded by :func:`preload` (None: it has not run here).
 _own_modules: list[str] | None = None
+#: Modules loaded from outside the standard library, recorded by :func:`preload`: a
+#: sandboxed environment retires them too (they are not on its import path).
+_foreign_modules: list[str] = []
 
 
 def _warmline_modules() -> list[str]:
@@ -114,10 +119,13 @@ def preload() -> None:
     the root logger in Lambda's format. ~0.7 ms of CPU less per environment, which a load
     that scales out pays dozens of times on a laptop's two cores.
     """
-    global _own_modules
+    global _own_modules, _foreign_modules
     if _own_modules is not None:
         return
     _own_modules = _warmline_modules()
+    sandbox.load_libc()
+    own = set(_own_modules)
+    _foreign_modules = [m for m in sandbox.foreign_modules() if m not in own]
     os.environ.clear()
     try:
         sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
@@ -146,6 +154,9 @@ def prepare() -> None:
     preload()  # in a forked environment: done by the parent already, names and all
     assert _own_modules is not None
     _retired_modules.extend(sys.modules.pop(n) for n in _own_modules if n in sys.modules)
+    # ctypes serves the sandbox's mount calls (it holds its own reference); the user's
+    # ``import ctypes`` loads it afresh, as on Lambda.
+    _retired_modules.extend(sys.modules.pop(n) for n in _CTYPES if n in sys.modules)
     sys.modules["snapshot_restore_py"] = snapshot_hooks
 
 
@@ -162,12 +173,26 @@ def apply_environment(config: Mapping[str, Any], *, clear: bool = True) -> None:
     if clear:
         prepare()
         os.environ.clear()
-        sys.path.insert(0, code_dir)
+        _isolate(config, code_dir)
     os.environ.update(env)
     time.tzset()
     os.chdir(code_dir)
     if not clear:
         _install_logging()
+
+
+def _isolate(config: Mapping[str, Any], code_dir: str) -> None:
+    """The sandbox (when configured): Lambda's filesystem view and import path."""
+    policy = config.get("sandbox")
+    import_path = config.get("import_path")
+    if policy is not None:
+        sandbox.enter(policy)
+    if import_path is None:
+        sys.path.insert(0, code_dir)
+        return
+    kept = [sys.modules[n] for n in _foreign_modules if n in sys.modules]
+    _retired_modules.extend(kept)  # kept alive, as in prepare()
+    sandbox.restrict_imports(code_dir, [str(p) for p in import_path], _foreign_modules)
 
 
 def _fault(error_type: str, message: str, trace: list[str] | None = None) -> dict[str, Any]:
@@ -200,11 +225,9 @@ def load_handler(name: str) -> tuple[Handler | None, dict[str, Any] | None]:
             )
         module = importlib.import_module(modname.replace("/", "."))
     except ImportError as exc:
-        return None, _fault(
-            "Runtime.ImportModuleError",
-            f"Unable to import module '{modname}': {exc}",
-            _user_trace(exc.__traceback__),
-        )
+        # As AWS's runtime interface client: the message only, an empty stack trace.
+        message = f"Unable to import module '{modname}': {exc}"
+        return None, _fault("Runtime.ImportModuleError", message)
     except SyntaxError as exc:
         trace = [f'  File "{exc.filename}" Line {exc.lineno}\n    {exc.text}']
         return None, _fault(
@@ -222,8 +245,8 @@ def load_handler(name: str) -> tuple[Handler | None, dict[str, Any] | None]:
 
 def _log_error(error: Mapping[str, Any]) -> None:
     lines = [f"[ERROR] {error['errorType']}: {error['errorMessage']}"]
-    trace = error.get("stackTrace") or []
-    if trace:
+    trace = error.get("stackTrace")
+    if trace is not None:  # even empty, as AWS's runtime interface client writes it
         lines.append("Traceback (most recent call last):")
         lines.extend(str(entry).rstrip("\n") for entry in trace)
     sys.stderr.write("\n".join(lines) + "\n")
@@ -355,7 +378,12 @@ def run(channel: SyncChannel, config: Mapping[str, Any], t0: float) -> NoReturn:
         config: its configuration.
         t0: ``time.monotonic()`` when the environment started (init starts there).
     """
-    apply_environment(config)
+    try:
+        apply_environment(config)
+    except OSError as exc:  # the sandbox could not be set up: run no user code
+        failed = _fault("Sandbox.Failed", f"the environment could not be isolated: {exc}")
+        channel.send({"t": "init_error", "error": failed, "init_ms": _init_ms(t0)})
+        os._exit(1)
     handler, error = load_handler(str(config["handler"]))
     if handler is None:
         assert error is not None

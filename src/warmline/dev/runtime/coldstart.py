@@ -18,20 +18,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import sys
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from warmline.dev.runtime import logs, templates
 from warmline.dev.runtime.environment import Environment, new_environment_id
 from warmline.dev.runtime.invocation import KILL_GRACE_S, run
+from warmline.dev.runtime.isolation import Isolation
 from warmline.dev.runtime.procs import (
     Spawner,
     SpawnError,
     SubprocessSpawner,
     ZygoteSpawner,
     fork_available,
+    python_env,
 )
 from warmline.dev.runtime.settings import environment_config
 from warmline.dev.runtime.spec import InvokeResult, InvokeStatus
@@ -66,6 +70,7 @@ class Launcher:
         region: the emulated region (``AWS_REGION``, the log lines).
         process_mode: ``"fork"`` (zygote), ``"spawn"`` or ``"auto"``.
         max_concurrent_inits: how many inits run at once (default: the CPU count, >= 2).
+        isolation: what environments see and run on (default: no sandbox).
     """
 
     def __init__(
@@ -77,8 +82,12 @@ class Launcher:
         region: str,
         process_mode: ProcessMode,
         max_concurrent_inits: int | None,
+        isolation: Isolation | None = None,
     ) -> None:
         self.init_timeout_s = init_timeout_s
+        self.isolation = isolation or Isolation(enabled=False, state_dir=Path(".warmline"))
+        #: zygotes of other Python versions than this one, by interpreter.
+        self._zygotes: dict[str, ZygoteSpawner] = {}
         self.snapstart = snapstart
         self.extra_env = dict(extra_env)
         self.region = region
@@ -96,8 +105,12 @@ class Launcher:
         self.max_inits = max_concurrent_inits or max(2, os.cpu_count() or 2)
         self._slots: asyncio.Semaphore | None = None
 
-    async def start(self) -> None:
+    async def start(self, pools: Iterable[FunctionPool] = ()) -> None:
         """Start the runtime process that forks environments (idempotent).
+
+        Args:
+            pools: the functions, whose isolation (interpreter, import path, start-up
+                notes) is decided now rather than at their first cold start.
 
         Raises:
             ConfigurationError: snapstart mode without fork.
@@ -114,15 +127,32 @@ class Launcher:
                 self.mode = "fork" if fork_available() else "spawn"
             if self.snapstart and self.mode != "fork":
                 raise ConfigurationError("snapstart mode needs fork (process_mode='fork')")
+            stage = self.isolation.prepare_stage()
             if self.mode == "fork":
                 spawner = await ZygoteSpawner.start()
-                await spawner.ready()
+                reason = await spawner.ready(probe=stage)
                 self.spawner = spawner
             else:
                 self.spawner = SubprocessSpawner()
+                reason = await _probe_in_subprocess(stage) if stage else None
+            self.isolation.probed(reason)
+            for pool in pools:
+                await self.isolation.config(pool.spec, self.extra_env)
 
-    async def _live_spawner(self) -> Spawner | None:
-        """The spawner, with a new zygote if the old one died (its environments died too)."""
+    async def _live_spawner(self, python: str | None = None) -> Spawner | None:
+        """The spawner, with a new zygote if the old one died (its environments died too).
+
+        Args:
+            python: another interpreter than this one: its own zygote (started on first use).
+        """
+        if python is not None and self.mode == "fork":
+            other = self._zygotes.get(python)
+            if other is None or (not other.alive and not self.closed):
+                if other is not None:
+                    await other.close()
+                other = self._zygotes[python] = await ZygoteSpawner.start(python)
+                await other.ready()
+            return other
         spawner = self.spawner
         if isinstance(spawner, ZygoteSpawner) and not spawner.alive and not self.closed:
             await spawner.close()
@@ -141,6 +171,8 @@ class Launcher:
         self._retired_templates = []
         if self.spawner is not None:
             await self.spawner.close()
+        for other in self._zygotes.values():
+            await other.close()
 
     def retire_template(self, pool: FunctionPool) -> None:
         """Stop forking from ``pool``'s template; it closes once its environments are gone."""
@@ -187,6 +219,8 @@ class Launcher:
         finally:
             if env is None:
                 pool.creating -= 1
+                if pool.capacity is not None:
+                    pool.capacity.wake()
         if failure is not None or env is None:
             assert failure is not None
             return self._init_failed(pool, request_id, failure)
@@ -194,13 +228,14 @@ class Launcher:
             pool, env, request_id, payload, cold=True, deadline=deadline, kill_s=kill_s
         )
 
-    def _config(self, pool: FunctionPool, env_id: str) -> dict[str, Any]:
+    async def _config(self, pool: FunctionPool, env_id: str) -> dict[str, Any]:
         return environment_config(
             pool.spec,
             env_id,
             region=self.region,
             extra_env=self.extra_env,
             snapstart=self.snapstart,
+            isolation=await self.isolation.config(pool.spec, self.extra_env),
         )
 
     async def _template(
@@ -216,14 +251,15 @@ class Launcher:
             pool.template = None
             if old is not None:
                 await templates.close_template(old)
-            zygote = await self._live_spawner()
-            assert isinstance(zygote, ZygoteSpawner)  # start() refuses snapstart otherwise
             env_id = new_environment_id()
+            config = await self._config(pool, env_id)
+            zygote = await self._live_spawner(config.get("python"))
+            assert isinstance(zygote, ZygoteSpawner)  # start() refuses snapstart otherwise
             pool.emit(env_id, logs.init_start_line(self.region))
             started = time.monotonic()
             template, hello = await templates.start_template(
                 zygote,
-                self._config(pool, env_id),
+                config,
                 env_id,
                 lambda line: pool.emit(env_id, line),
                 limit_s,
@@ -240,8 +276,8 @@ class Launcher:
     ) -> tuple[Environment | None, InitFailure | None]:
         """Create one environment and wait for its handler to be imported (or restored)."""
         env_id = new_environment_id()
+        config = await self._config(pool, env_id)
         started = time.monotonic()
-        config = self._config(pool, env_id)
         spawner: Spawner | None = self.spawner
         if self.snapstart:
             template, failure = await self._template(pool, phase, limit_s)
@@ -254,7 +290,7 @@ class Launcher:
             pool.emit(env_id, logs.restore_start_line(self.region))
         else:
             owner = None
-            spawner = await self._live_spawner()
+            spawner = await self._live_spawner(config.get("python"))
             pool.emit(env_id, logs.init_start_line(self.region))
         assert spawner is not None
         try:
@@ -359,7 +395,16 @@ class Launcher:
             report_status = "timeout"
         else:
             status = "init_error"
-            error = failure.error
+            # The Invoke API's body for a failed init, in AWS's key order (the invoke's
+            # request id included): {"errorMessage", "errorType", "requestId", "stackTrace"}.
+            error = {
+                "errorMessage": failure.error.get("errorMessage", ""),
+                "errorType": failure.error.get("errorType", "Runtime.Unknown"),
+                "requestId": request_id,
+                **{
+                    k: v for k, v in failure.error.items() if k not in ("errorType", "errorMessage")
+                },
+            }
             report_status = "error"
         duration = failure.init_ms
         billed = logs.billed_ms(duration)
@@ -387,3 +432,24 @@ class Launcher:
             billed_ms=billed,
             environment_id=env_id,
         )
+
+
+async def _probe_in_subprocess(stage: str) -> str | None:
+    """:func:`~warmline.dev.runtime.sandbox.probe` in a fresh interpreter (spawn mode)."""
+    code = (
+        "import sys; from warmline.dev.runtime.sandbox import probe; "
+        "print(probe(sys.argv[1]) or '')"
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        code,
+        stage,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+        env=python_env(),
+    )
+    out, _ = await process.communicate()
+    if process.returncode != 0:
+        return "the sandbox probe failed"
+    return out.decode().strip() or None

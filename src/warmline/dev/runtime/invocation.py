@@ -193,6 +193,9 @@ def complete(
         if env.idle_timer is None:  # else the running timer re-arms itself (pool.reclaim)
             loop = asyncio.get_running_loop()
             env.idle_timer = loop.call_later(pool.idle_reclaim_s, pool.reclaim, env)
+        capacity = pool.capacity
+        if capacity is not None and capacity.waiting:  # invocations wait for room
+            capacity.wake()
     ok = bool(message.get("ok"))
     return InvokeResult(
         request_id=request_id,

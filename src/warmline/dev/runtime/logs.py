@@ -320,10 +320,16 @@ def exit_description(code: int | None) -> str:
 
 
 def error_lines(error: Mapping[str, Any]) -> list[str]:
-    """``[ERROR] Type: message`` and the traceback, one line each, as the runtime logs them."""
+    """``[ERROR] Type: message`` and the traceback, one line each, as the runtime logs them.
+
+    AWS's runtime interface client writes the ``Traceback (most recent call last):`` line
+    whenever the error has a stack trace, even an empty one: an unpackaged import logs
+    ``[ERROR] Runtime.ImportModuleError: Unable to import module 'app': No module named
+    'requests'`` and then that line alone.
+    """
     lines = [f"[ERROR] {error.get('errorType')}: {error.get('errorMessage')}"]
-    trace = error.get("stackTrace") or []
-    if trace:
+    trace = error.get("stackTrace")
+    if trace is not None:
         lines.append("Traceback (most recent call last):")
         for entry in trace:
             lines.extend(str(entry).rstrip("\n").split("\n"))

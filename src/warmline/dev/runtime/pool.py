@@ -27,6 +27,7 @@ from warmline.dev.runtime import logs
 from warmline.dev.timers import FixedDelayTimers
 
 if TYPE_CHECKING:
+    from warmline.dev.runtime.capacity import Capacity
     from warmline.dev.runtime.environment import Environment
     from warmline.dev.runtime.logs import LogSink
     from warmline.dev.runtime.spec import FunctionSpec
@@ -58,6 +59,7 @@ class FunctionPool:
 
     __slots__ = (
         "_timeouts",
+        "capacity",
         "closed",
         "creating",
         "envs",
@@ -83,6 +85,9 @@ class FunctionPool:
         self.creating = 0
         self.template: Template | None = None
         self.template_lock: asyncio.Lock | None = None
+        #: the account quota and local memory budget shared by every function (woken
+        #: whenever an environment is freed).
+        self.capacity: Capacity | None = None
 
     def at_capacity(self) -> bool:
         """Whether ``reserved_concurrency`` environments exist or are being created."""
@@ -148,6 +153,8 @@ class FunctionPool:
         with contextlib.suppress(ValueError):
             self.idle.remove(env)
         env.kill()
+        if self.capacity is not None and self.capacity.waiting:
+            self.capacity.wake()
 
     def abandon(self, env: Environment) -> None:
         """Kill and close ``env`` (its invoke was cancelled; nobody will log it).

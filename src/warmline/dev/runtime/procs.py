@@ -146,13 +146,17 @@ class ZygoteSpawner:
         self._exits: dict[int, asyncio.Future[int]] = {}
         self._closed = False
         self.hello: asyncio.Future[dict[str, Any]] = self._loop.create_future()
-        self._pong: asyncio.Future[None] | None = None
+        self._pong: asyncio.Future[dict[str, Any]] | None = None
         self._send_lock = asyncio.Lock()
         self._loop.add_reader(control.fileno(), self._on_readable)
 
     @classmethod
-    async def start(cls) -> ZygoteSpawner:
+    async def start(cls, python: str | None = None) -> ZygoteSpawner:
         """Start the zygote process and connect to it.
+
+        Args:
+            python: the interpreter it runs on (default: this one); a function that
+                declares another Python version gets a zygote of that version.
 
         Returns:
             The spawner; the zygote starts serving as soon as its interpreter is up.
@@ -160,7 +164,7 @@ class ZygoteSpawner:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             process = subprocess.Popen(
-                [sys.executable, "-c", _ZYGOTE_MAIN, str(theirs.fileno())],
+                [python or sys.executable, "-c", _ZYGOTE_MAIN, str(theirs.fileno())],
                 pass_fds=[theirs.fileno()],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
@@ -221,17 +225,30 @@ class ZygoteSpawner:
         elif kind in ("ready", "init_error") and not self.hello.done():
             self.hello.set_result(message)
         elif kind == "pong" and self._pong is not None and not self._pong.done():
-            self._pong.set_result(None)
+            self._pong.set_result(message)
 
-    async def ready(self, timeout_s: float = 10.0) -> None:
-        """Wait until the runtime process serves requests (a ping answered)."""
+    async def ready(self, timeout_s: float = 10.0, *, probe: str | None = None) -> str | None:
+        """Wait until the runtime process serves requests (a ping answered).
+
+        Args:
+            timeout_s: how long to wait.
+            probe: a staging directory: also ask whether environments can be isolated.
+
+        Returns:
+            With ``probe``: None when the sandbox works here, else why not.
+        """
         self._pong = self._loop.create_future()
+        ping: dict[str, Any] = {"t": "ping"}
+        if probe is not None:
+            ping["probe"] = probe
         try:
             async with self._send_lock:
-                await self._loop.sock_sendall(self._control, json.dumps({"t": "ping"}).encode())
+                await self._loop.sock_sendall(self._control, json.dumps(ping).encode())
         except OSError as exc:
             raise SpawnError("the runtime process exited") from exc
-        await asyncio.wait_for(asyncio.shield(self._pong), timeout_s)
+        pong = await asyncio.wait_for(asyncio.shield(self._pong), timeout_s)
+        reason = pong.get("sandbox")
+        return None if reason is None else str(reason)
 
     def _on_eof(self) -> None:
         """The runtime process is gone: fail what waits, kill the orphans it left."""
@@ -343,7 +360,7 @@ class SubprocessSpawner:
         t0 = time.monotonic()
         try:
             process = await asyncio.create_subprocess_exec(
-                sys.executable,
+                str(config.get("python") or sys.executable),
                 "-m",
                 "warmline.dev.runtime.bootstrap",
                 str(theirs.fileno()),

@@ -16,9 +16,11 @@ import contextlib
 import functools
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from warmline.core.limits import IDLE_RECLAIM_S, INIT_TIMEOUT_S
+from warmline.dev.runtime.capacity import Capacity
 from warmline.dev.runtime.coldstart import Launcher, ProcessMode
 from warmline.dev.runtime.invocation import (
     KILL_GRACE_S,
@@ -28,9 +30,11 @@ from warmline.dev.runtime.invocation import (
     report_task,
     run,
 )
+from warmline.dev.runtime.isolation import Isolation
 from warmline.dev.runtime.logs import LogSink
 from warmline.dev.runtime.pool import FunctionPool
 from warmline.dev.runtime.spec import (
+    ACCOUNT_CONCURRENCY,
     EnvironmentInfo,
     FunctionSpec,
     InvokeResult,
@@ -60,6 +64,16 @@ class Runtime:
         process_mode: ``"fork"`` (zygote), ``"spawn"`` (fresh interpreter per
             environment) or ``"auto"`` (fork where available).
         max_concurrent_inits: how many inits run at once (default: the CPU count, >= 2).
+        sandbox: isolate environments as Lambda does (read-only task root, a private
+            /tmp, Lambda's import path; :mod:`warmline.dev.runtime.sandbox`). Where the
+            kernel refuses, :attr:`notices` says what is not isolated.
+        state_dir: the emulator's state folder (``.warmline/``: dependency directories,
+            the session store sandboxed functions share).
+        memory_budget_mb: the local cap: environments counted at their memory size may
+            add up to this much, then invocations wait (default: half the memory
+            available at start; :mod:`warmline.dev.runtime.capacity`).
+        account_concurrency: the account's concurrent executions (AWS's default 1,000);
+            past it invocations are throttled.
 
     Raises:
         ConfigurationError: two functions share a name.
@@ -77,14 +91,28 @@ class Runtime:
         region: str = "us-east-1",
         process_mode: ProcessMode = "auto",
         max_concurrent_inits: int | None = None,
+        sandbox: bool = True,
+        state_dir: Path | None = None,
+        memory_budget_mb: int | None = None,
+        account_concurrency: int = ACCOUNT_CONCURRENCY,
     ) -> None:
         sink = log_sink if log_sink is not None else LogSink()
+        self._sink = sink
+        self.capacity = Capacity(
+            budget_mb=memory_budget_mb, account_limit=account_concurrency, warn=self._warn
+        )
         self._functions: dict[str, FunctionPool] = {}
         for spec in functions:
             if spec.name in self._functions:
                 raise ConfigurationError(f"two functions are named {spec.name!r}")
-            self._functions[spec.name] = FunctionPool(spec, sink, idle_reclaim_s)
+            pool = FunctionPool(spec, sink, idle_reclaim_s)
+            pool.capacity = self.capacity
+            self._functions[spec.name] = pool
+        isolation = Isolation(
+            enabled=sandbox, state_dir=state_dir if state_dir is not None else Path(".warmline")
+        )
         self._launcher = Launcher(
+            isolation=isolation,
             init_timeout_s=init_timeout_s,
             snapstart=snapstart,
             extra_env=extra_env or {},
@@ -106,13 +134,27 @@ class Runtime:
         """``"fork"`` or ``"spawn"`` once started (``"auto"`` before)."""
         return self._launcher.mode
 
+    @property
+    def notices(self) -> list[str]:
+        """Start-up lines (after :meth:`start`): what is not isolated, which Python runs."""
+        return list(self._launcher.isolation.notices)
+
+    @property
+    def isolated(self) -> bool:
+        """Whether environments get their own filesystem view (after :meth:`start`)."""
+        isolation = self._launcher.isolation
+        return isolation.enabled and isolation.mounts is None
+
+    def _warn(self, line: str) -> None:
+        self._sink.emit("warmline", "", line)
+
     async def start(self) -> None:
         """Start the runtime process that forks environments (idempotent).
 
         Raises:
             ConfigurationError: snapstart mode without fork.
         """
-        await self._launcher.start()
+        await self._launcher.start(self._functions.values())
         self._ready = True
 
     async def close(self) -> None:
@@ -167,6 +209,7 @@ class Runtime:
         count = 0
         for pool in list(pools):
             count += pool.recycle()
+            self._launcher.isolation.forget(pool.name)
             # Its restored environments die with the template: kept until they are gone.
             self._launcher.retire_template(pool)
         await self._launcher.close_unused_templates(self._functions.values())
@@ -218,20 +261,31 @@ class Runtime:
         inflight = self._inflight
         inflight.started()
         try:
-            waited = False
             while True:
-                while pool.idle:
-                    env = pool.idle.pop()
-                    if env.state == "idle":
-                        return await run(
-                            pool, env, request_id, payload, cold=False, deadline=None, kill_s=kill_s
-                        )
-                if waited or not await pool.finishing():
-                    break
-                waited = True
-            if pool.at_capacity():
-                return throttled_result(request_id)
-            return await self._launcher.cold_start(pool, request_id, payload, kill_s)
+                waited = False
+                while True:
+                    while pool.idle:
+                        env = pool.idle.pop()
+                        if env.state == "idle":
+                            return await run(
+                                pool, env, request_id, payload, cold=False, deadline=None,
+                                kill_s=kill_s,
+                            )  # fmt: skip
+                    if waited or not await pool.finishing():
+                        break
+                    waited = True
+                if pool.at_capacity():
+                    return throttled_result(request_id)
+                if self._room(pool):
+                    return await self._launcher.cold_start(pool, request_id, payload, kill_s)
+                count, _ = self.capacity.used(self._functions.values())
+                if count >= self.capacity.account_limit:
+                    return throttled_result(request_id, "ConcurrentInvocationLimitExceeded")
+                # Over this machine's budget: wait for an environment (module capacity).
+                self.capacity.warn_once(self._functions.values(), function)
+                await self.capacity.wait()
+                if self._closed:
+                    raise RuntimeError("runtime is closed")
         finally:
             inflight.ended()
 
@@ -272,6 +326,27 @@ class Runtime:
         task = asyncio.get_running_loop().create_task(self.invoke(function, event))
         task.add_done_callback(functools.partial(report_task, on_result))
         return task
+
+    def _room(self, pool: FunctionPool) -> bool:
+        """Whether ``pool`` may add an environment now (account quota, local budget).
+
+        An idle environment of another function is reclaimed early when that makes room.
+        """
+        pools = self._functions.values()
+        capacity = self.capacity
+        count, _ = capacity.used(pools)
+        if count >= capacity.account_limit:
+            return False
+        while not capacity.fits(pools, pool.spec.memory_mb):
+            idle = [env for other in pools if other is not pool for env in other.idle]
+            if not idle:
+                return False
+            oldest = min(idle, key=lambda env: env.idle_since)
+            owner = self._functions[oldest.function]
+            owner.discard(oldest)
+            owner.emit(oldest.id, "[warmline] environment reclaimed early: local cap reached")
+            oldest.close()
+        return True
 
     def _open_function(self, function: str) -> FunctionPool:
         pool = self._functions[function]  # KeyError: unknown function

@@ -54,6 +54,7 @@ def environment_config(
     region: str,
     extra_env: Mapping[str, str],
     snapstart: bool,
+    isolation: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The configuration one new environment receives.
 
@@ -63,6 +64,9 @@ def environment_config(
         region: the emulated region.
         extra_env: the emulator's variables for every environment.
         snapstart: whether environments are restored from a template.
+        isolation: the function's ``sandbox`` policy and ``import_path``
+            (:mod:`warmline.dev.runtime.sandbox`), merged into the configuration; None
+            runs the environment with the emulator's own view and import path.
 
     Returns:
         A JSON-able dict: ``env`` (the variables), names, ARN, handler, code directory.
@@ -71,6 +75,8 @@ def environment_config(
     group = f"/aws/lambda/{spec.name}"
     stream = time.strftime("%Y/%m/%d", time.gmtime()) + f"/[$LATEST]{env_id}"
     major, minor = sys.version_info[:2]
+    if isolation is not None and isolation.get("version"):
+        major, minor = isolation["version"]
     env = {k: os.environ[k] for k in INHERITED_ENV if k in os.environ}
     env.update(DUMMY_CREDENTIALS)
     env.update(
@@ -90,9 +96,13 @@ def environment_config(
             "TZ": ":UTC",
         }
     )
+    if isolation is not None:
+        env.update(isolation.get("env_defaults") or {})
+        if isolation.get("runtime_dir"):
+            env["LAMBDA_RUNTIME_DIR"] = str(isolation["runtime_dir"])
     env.update(extra_env)
     env.update(spec.environment)
-    return {
+    config = {
         "kind": "env",
         "function": spec.name,
         "handler": spec.handler,
@@ -104,3 +114,8 @@ def environment_config(
         "log_stream": stream,
         "env_id": env_id,
     }
+    if isolation is not None:
+        config.update(isolation)
+        config.pop("version", None)
+        config.pop("env_defaults", None)
+    return config

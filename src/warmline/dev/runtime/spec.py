@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 __all__ = [
+    "ACCOUNT_CONCURRENCY",
+    "DEFAULT_EPHEMERAL_STORAGE_MB",
     "DEFAULT_MEMORY_MB",
     "DEFAULT_TIMEOUT_S",
     "EnvironmentInfo",
@@ -24,6 +26,10 @@ __all__ = [
 #: Lambda's default memory size and function timeout (docs/protocols.md §3.1, §3.7).
 DEFAULT_MEMORY_MB = 128
 DEFAULT_TIMEOUT_S = 3.0
+#: Lambda's default ``/tmp`` size, ``EphemeralStorage`` (docs/protocols.md §8.1).
+DEFAULT_EPHEMERAL_STORAGE_MB = 512
+#: Concurrent executions an account may run per Region by default (docs/protocols.md §8.4).
+ACCOUNT_CONCURRENCY = 1000
 
 InvokeStatus = Literal["ok", "error", "timeout", "crash", "init_error", "throttled"]
 
@@ -41,6 +47,13 @@ class FunctionSpec:
         timeout_s: the function timeout; an invocation running longer is killed.
         environment: the function's own variables (win over every other source).
         reserved_concurrency: most environments at once; ``None`` is unbounded.
+        runtime: the declared runtime (``"python3.12"``); environments run on that
+            interpreter when this machine has it. ``None``: the emulator's own Python.
+        ephemeral_storage_mb: the size of each environment's private ``/tmp``.
+        bundles_warmline: whether the function's package contains warmline (every
+            function of a ``warmline.toml``, as ``warmline deploy package`` bundles it); a
+            template's function gets warmline only by declaring it
+            (:mod:`warmline.dev.runtime.deps`).
     """
 
     name: str
@@ -50,6 +63,9 @@ class FunctionSpec:
     timeout_s: float = DEFAULT_TIMEOUT_S
     environment: Mapping[str, str] = field(default_factory=dict)
     reserved_concurrency: int | None = None
+    runtime: str | None = None
+    ephemeral_storage_mb: int = DEFAULT_EPHEMERAL_STORAGE_MB
+    bundles_warmline: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,11 +120,15 @@ class EnvironmentInfo:
     init_ms: float | None
 
 
-def throttled_result(request_id: str) -> InvokeResult:
+def throttled_result(
+    request_id: str, reason: str = "ReservedFunctionConcurrentInvocationLimitExceeded"
+) -> InvokeResult:
     """What a throttled invoke returns: ``TooManyRequestsException``, nothing ran.
 
     Args:
         request_id: the invocation's id.
+        reason: the ``Reason`` AWS gives (reserved concurrency, or the account's
+            ``ConcurrentInvocationLimitExceeded``).
 
     Returns:
         The result (no environment, no logs, as on AWS).
@@ -120,7 +140,7 @@ def throttled_result(request_id: str) -> InvokeResult:
         error={
             "errorType": "TooManyRequestsException",
             "errorMessage": "Rate Exceeded.",
-            "Reason": "ReservedFunctionConcurrentInvocationLimitExceeded",
+            "Reason": reason,
         },
         cold=False,
         init_ms=None,

@@ -11,7 +11,9 @@ Protocol on the control socket (``AF_UNIX``/``SOCK_SEQPACKET``: one JSON object 
 datagram, file descriptors as ``SCM_RIGHTS``):
 
 * emulator -> here: ``{"t": "spawn", "id": n, "config": {...}}``,
-  ``{"t": "kill", "pid": p}``, ``{"t": "ping"}`` (answered ``{"t": "pong"}``);
+  ``{"t": "kill", "pid": p}``, ``{"t": "ping"}`` (answered ``{"t": "pong"}``; with
+  ``"probe": staging directory`` the answer's ``"sandbox"`` is None when environments can
+  be isolated here, else the reason, :func:`warmline.dev.runtime.sandbox.probe`);
 * here -> emulator: ``{"t": "spawned", "id": n, "pid": p}`` carrying three descriptors
   (the environment's stream socket, its stdout and its stderr read ends),
   ``{"t": "spawn_failed", "id": n, "error": "..."}``, ``{"t": "exit", "pid": p, "code": c}``
@@ -303,8 +305,12 @@ def serve(
                     configure(taken, config)
         elif kind == "ping":
             # Answered once this loop serves (its spare child is forked): the emulator
-            # starts listening only then, so a first connect does not wait for us.
-            _send(control, {"t": "pong"})
+            # starts listening only then, so a first connect does not wait for us. A
+            # ping naming a staging directory also asks whether the sandbox works here.
+            pong: dict[str, Any] = {"t": "pong"}
+            if message.get("probe"):
+                pong["sandbox"] = bootstrap.sandbox.probe(str(message["probe"]))
+            _send(control, pong)
         elif kind == "kill":
             pid = int(message["pid"])
             if pid in children:

@@ -179,6 +179,7 @@ class ResourceReader:
             timeout=get("Timeout"),
             environment=environment,
             reserved_concurrency=get("ReservedConcurrentExecutions"),
+            ephemeral_storage=get("EphemeralStorage"),
         )
         if added and get("Layers"):
             self.b.note(
