@@ -22,6 +22,7 @@ from warmline.templates.cli_options import add_source_arguments, config_from_arg
 if TYPE_CHECKING:
     from warmline.config import DevConfig
     from warmline.dev.runtime import LogSink
+    from warmline.dev.server import DevServer
 
 __all__ = ["add_parser", "run"]
 
@@ -66,6 +67,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument(
         "--no-log-file", action="store_true", help="log to the console only, no file"
     )
+    parser.add_argument(
+        "--no-iam",
+        action="store_true",
+        help="do not evaluate IAM policies on @connections and Lambda Invoke calls "
+        "(signatures are still checked, as AWS always does)",
+    )
     add_source_arguments(parser)
 
 
@@ -87,7 +94,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"warmline dev: cannot write the log file {log_file}: {exc}", file=sys.stderr)
         return 2
     try:
-        return asyncio.run(_serve(config, args.host, args.port, sink, log_file))
+        return asyncio.run(
+            _serve(config, args.host, args.port, sink, log_file, iam=not args.no_iam)
+        )
     except MissingExtraError as exc:
         print(f"warmline dev: {exc}", file=sys.stderr)
         return 2
@@ -112,6 +121,17 @@ def _log_sink(log_file: Path | None) -> LogSink:
     return LogSink(path=log_file)
 
 
+def _print_iam(server: DevServer) -> None:
+    """What each function may do, and the keys for callers that are not functions."""
+    creds = server.developer_credentials
+    for line in server.iam.startup_lines():
+        print(f"  {line}")
+    print(
+        "  Keys for boto3 in a shell or a test (valid for this run, everything allowed):\n"
+        f"    AWS_ACCESS_KEY_ID={creds.access_key} AWS_SECRET_ACCESS_KEY={creds.secret_key}"
+    )
+
+
 def with_fault_flags(config: DevConfig, flags: list[str], seed: int | None) -> DevConfig:
     """``config`` with the ``--fault`` flags added to (and overriding) its ``[faults]``.
 
@@ -133,11 +153,17 @@ def with_fault_flags(config: DevConfig, flags: list[str], seed: int | None) -> D
 
 
 async def _serve(
-    config: DevConfig, host: str, port: int, sink: LogSink, log_file: Path | None
+    config: DevConfig,
+    host: str,
+    port: int,
+    sink: LogSink,
+    log_file: Path | None,
+    *,
+    iam: bool = True,
 ) -> int:
     from warmline.dev.server import DevServer
 
-    server = DevServer(config, host=host, port=port, log_sink=sink)
+    server = DevServer(config, host=host, port=port, log_sink=sink, iam=iam)
     await server.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -163,6 +189,7 @@ async def _serve(
         if config.faults.triggers:
             names = ", ".join(config.faults.triggers)
             print(f"  Faults:       {names}  (GET/PUT {server.web_url}faults)")
+        _print_iam(server)
         print(f"\nOpen the softphone:  {server.web_url}")
         print(f"Watch the backend:   {server.web_url}dashboard")
         if config.http_function is not None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from warmline.config.faults import parse_faults
+from warmline.config.iam import FunctionIam, statements_from_toml
 from warmline.config.model import (
     DEFAULT_SQS_BATCH_SIZE,
     DEFAULT_SQS_VISIBILITY_TIMEOUT_S,
@@ -151,7 +152,8 @@ def _functions(table: Mapping[str, Any], base_dir: Path) -> dict[str, FunctionCo
         _only(
             fn,
             where,
-            {"handler", "code", "memory", "timeout", "environment", "reserved_concurrency"},
+            {"handler", "code", "memory", "timeout", "environment", "reserved_concurrency"}
+            | {"statements"},
         )
         handler = _str(fn, "handler", where, None)
         if "." not in handler or handler.startswith(".") or handler.endswith("."):
@@ -187,6 +189,11 @@ def _functions(table: Mapping[str, Any], base_dir: Path) -> dict[str, FunctionCo
             timeout_s=timeout,
             environment=environment,
             reserved_concurrency=reserved,
+            iam=FunctionIam(
+                statements=statements_from_toml(fn["statements"], f"{where}.statements")
+            )
+            if "statements" in fn
+            else None,
         )
     return out
 

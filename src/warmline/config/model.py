@@ -16,6 +16,9 @@ file into them, :mod:`warmline.config.deploy` reads the ``[deploy]`` table besid
     memory = 256                     # MB
     timeout = 30                     # seconds
     environment = { TABLE = "calls" }
+    statements = [                   # IAM beyond the deploy plan's (config/iam.py)
+      { action = "dynamodb:GetItem", resource = "arn:aws:dynamodb:*:*:table/calls" },
+    ]
 
     [websocket]
     stage = "dev"
@@ -58,6 +61,7 @@ from pathlib import Path
 from typing import Any
 
 from warmline.config.faults import FaultPlan
+from warmline.config.iam import FunctionIam
 from warmline.core import limits
 
 __all__ = [
@@ -105,6 +109,8 @@ class FunctionConfig:
     timeout_s: float = 3.0
     environment: Mapping[str, str] = field(default_factory=dict)
     reserved_concurrency: int | None = None
+    #: its execution role (:mod:`warmline.config.iam`); None: the deploy plan's statements.
+    iam: FunctionIam | None = None
 
 
 @dataclass(frozen=True, slots=True)

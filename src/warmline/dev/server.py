@@ -4,7 +4,10 @@ Wires the configuration to the Lambda runtime (one process per environment), the
 (WebSocket API, ``@connections``, Invoke API and TLS on one port), the async bus (Event
 invocations, SQS, SNS) and the scheduler. Start order matters: the port is bound first so
 the endpoint URLs are known before any environment exists, because functions read them
-from their environment at init, as they would read AWS's::
+from their environment at init, as they would read AWS's. Every function gets credentials
+of its own (:mod:`warmline.dev.iam`), and ``@connections`` and the Invoke API check the
+signature and the function's IAM statements; callers that are not functions sign with
+:attr:`DevServer.developer_credentials`::
 
     server = DevServer(load_config(Path("warmline.toml")), port=0)
     await server.start()
@@ -23,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from warmline.aws.credentials import Credentials
 from warmline.config import DevConfig
 from warmline.config.faults import FaultPlan
 from warmline.dev.faults import FaultInjector
@@ -32,6 +36,7 @@ from warmline.dev.gateway.listener import Listener
 from warmline.dev.gateway.scheduler import Scheduler
 from warmline.dev.gateway.tls import Certificates, make_certificates, server_context
 from warmline.dev.gateway.web import WebConsole
+from warmline.dev.iam import Iam
 from warmline.dev.runtime import FunctionSpec, InvokeResult, LogSink, Runtime
 from warmline.dev.runtime.runtime import ProcessMode
 
@@ -60,6 +65,10 @@ class DevServer:
         process_mode: the runtime's ``"auto"``, ``"fork"`` or ``"spawn"``.
         tls: also serve https/wss on the same port (needed by handlers that build
             ``https://`` endpoints).
+        iam: evaluate IAM policies on ``@connections`` and Invoke calls (False:
+            ``--no-iam``; signatures are checked either way, as AWS does).
+        developer_credentials: the keys of callers that are not functions (None: fresh
+            random ones, see :attr:`developer_credentials`).
     """
 
     def __init__(
@@ -71,8 +80,12 @@ class DevServer:
         log_sink: LogSink | None = None,
         process_mode: ProcessMode = "auto",
         tls: bool = True,
+        iam: bool = True,
+        developer_credentials: Credentials | None = None,
     ) -> None:
         self.config = config
+        #: the emulated account: every function's keys and statements, the checks.
+        self.iam = Iam(config, enforce=iam, developer=developer_credentials)
         self.host = host
         self._requested_port = port
         self._port: int | None = None
@@ -86,7 +99,10 @@ class DevServer:
                 code_dir=f.code_dir,
                 memory_mb=f.memory_mb,
                 timeout_s=f.timeout_s,
-                environment=dict(f.environment),
+                # The execution role's credentials, as Lambda sets them (docs/protocols.md
+                # §8.2); the function's own variables still win, as they do for every
+                # other variable here.
+                environment={**self.iam.function_environment(f.name), **f.environment},
                 reserved_concurrency=f.reserved_concurrency,
             )
             for f in config.functions.values()
@@ -109,7 +125,12 @@ class DevServer:
         self.gateway: Gateway | None = None
         self._listener: Listener | None = None
 
-    # --- URLs -----------------------------------------------------------------------------
+    # --- URLs and keys ---------------------------------------------------------------------
+
+    @property
+    def developer_credentials(self) -> Credentials:
+        """The keys for boto3 in tests or a shell (everything is allowed to them)."""
+        return self.iam.developer.credentials
 
     @property
     def port(self) -> int:
@@ -158,15 +179,21 @@ class DevServer:
         self._port = listener.bind(self.host, self._requested_port)
         listener_gateway.host_port = self.host_port
         listener_gateway.faults = self.faults
+        listener_gateway.iam = self.iam
         # The browser pages at /_warmline/: the softphone and the live dashboard.
         listener_gateway.web = WebConsole(listener_gateway)
         self.log_sink.subscribe(listener_gateway.web.on_record)
         self.gateway = listener_gateway
         self._listener = listener
+        # No AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI: AWS has no default @connections
+        # endpoint, so a client built without endpoint_url fails there and must fail here
+        # (docs/protocols.md §8.2); the event's https://{domainName}/{stage} reaches this
+        # port, with AWS_CA_BUNDLE below.
         env = {
-            "AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI": self.connections_url,
             # Where the local WebSocket API and the Lambda API are, for apps that hand
-            # out their own URL (the TwiML endpoint) or invoke other functions.
+            # out their own URL (the TwiML endpoint) or invoke other functions. (On AWS
+            # the SDK finds Lambda's endpoint by itself; until the sandbox reaches the
+            # emulator under AWS's host names, this override stands in for that.)
             "WARMLINE_DEV_WS_URL": self.ws_url,
             "AWS_ENDPOINT_URL_LAMBDA": self.lambda_url,
             # Apps wrap their session store so store.* faults can reach it (stores/faulty.py).
