@@ -11,6 +11,7 @@ so a translated stack is validated by exactly the rules a ``warmline.toml`` is.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from warmline.config import parse_config
+from warmline.config.iam import FunctionIam
 from warmline.core import limits
 from warmline.errors import ConfigurationError
 from warmline.templates.report import Note, NoteKind, SourceError, Translation
@@ -112,6 +114,8 @@ class StackBuilder:
     notes: list[Note] = field(default_factory=list)
     #: functions that exist in the stack but do not run locally, with the reason.
     skipped: dict[str, str] = field(default_factory=dict)
+    #: each function's execution role as the reader found it (``warmline.config.iam``).
+    iam: dict[str, FunctionIam] = field(default_factory=dict)
     _runtimes_noted: set[str] = field(default_factory=set)
 
     def error(self, message: str, where: str) -> SourceError:
@@ -398,4 +402,10 @@ class StackBuilder:
             config = parse_config(data, base_dir=self.source.parent, source=self.source)
         except ConfigurationError as exc:
             raise self.error(f"translated config is invalid: {exc}", "") from exc
+        if self.iam:
+            functions = {
+                name: dataclasses.replace(fn, iam=self.iam.get(name, fn.iam))
+                for name, fn in config.functions.items()
+            }
+            config = dataclasses.replace(config, functions=functions)
         return Translation(config, self.source, self.format, tuple(self.notes))

@@ -25,6 +25,7 @@ from warmline.templates.build import StackBuilder
 from warmline.templates.cloudformation.document import load_document
 from warmline.templates.cloudformation.resource_types import explain_resource
 from warmline.templates.report import SourceError, Translation, guard
+from warmline.templates.serverless.iam import ServiceRoles
 from warmline.templates.serverless.variables import Variables
 
 __all__ = ["DEFAULT_MEMORY_MB", "DEFAULT_TIMEOUT_S", "translate_serverless"]
@@ -97,12 +98,21 @@ def translate_serverless(
     functions = document.get("functions") or {}
     if not isinstance(functions, dict):
         raise SourceError("must be a mapping", where="functions", source=path)
+    roles = ServiceRoles(
+        variables,
+        document,
+        path,
+        region=builder.region,
+        account=account,
+        stack_name=f"{service}-{stage}",
+    )
     names = {}
     for key in functions:
         with guard(f"functions.{key}", path):
             name = variables.get(f"functions.{key}.name") or f"{service}-{stage}-{key}"
             names[key] = str(name)
-            _function(builder, variables, key, names[key], path)
+            if _function(builder, variables, key, names[key], path):
+                builder.iam[names[key]] = roles.function_iam(key, names[key])
     consumed: set[str] = set()
     for key in functions:
         events = variables.get(f"functions.{key}.events") or []
@@ -136,7 +146,8 @@ def translate_serverless(
     return builder.build()
 
 
-def _function(builder: StackBuilder, variables: Variables, key: str, name: str, path: Path) -> None:
+def _function(builder: StackBuilder, variables: Variables, key: str, name: str, path: Path) -> bool:
+    """Add one function; False when it does not run locally."""
     where = f"functions.{key}"
     fn = variables.get(where)
     if not isinstance(fn, dict):
@@ -144,14 +155,14 @@ def _function(builder: StackBuilder, variables: Variables, key: str, name: str, 
     if "image" in fn:
         builder.skipped[name] = "container image"
         builder.note(where, "unsupported", "function", "container image functions are not run")
-        return
+        return False
     artifact = (fn.get("package") or {}).get("artifact")
     code = path.parent / str(artifact) if artifact else path.parent
     environment = {
         **(variables.get("provider.environment") or {}),
         **(fn.get("environment") or {}),
     }
-    builder.add_function(
+    added = builder.add_function(
         name,
         resource=where,
         type_="function",
@@ -166,6 +177,7 @@ def _function(builder: StackBuilder, variables: Variables, key: str, name: str, 
     )
     if fn.get("layers"):
         builder.note(where, "unsupported", "function", "layers are not attached (not on sys.path)")
+    return added
 
 
 def _event(
