@@ -67,7 +67,7 @@ class ThreadedDevServer:
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self._thread.start()
-        self.server = DevServer(config, port=0, log_sink=LogSink(console=None), tls=False)
+        self.server = DevServer(config, port=0, log_sink=LogSink(console=None))
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
