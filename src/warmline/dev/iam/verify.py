@@ -19,7 +19,9 @@ body's hash. A request is refused, in this order, when (docs/protocols.md ยง6, ย
 
 from __future__ import annotations
 
+import calendar
 import hmac
+import time
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import unquote
@@ -209,14 +211,25 @@ def _check_scope(
         )
 
 
-def _check_clock(stamp: str, now: float) -> None:
-    import calendar
-    import time
-
+def _signed_at(stamp: str) -> int:
+    """Epoch seconds of an ``X-Amz-Date`` (the last one is remembered: a function's posts
+    within one second share it)."""
+    cached_stamp, cached = _last_stamp[0]
+    if stamp == cached_stamp:
+        return cached
     try:
-        signed_at = calendar.timegm(time.strptime(stamp, "%Y%m%dT%H%M%SZ"))
+        value = calendar.timegm(time.strptime(stamp, "%Y%m%dT%H%M%SZ"))
     except ValueError as exc:
         raise SignatureRejected("incomplete", f"Invalid X-Amz-Date: {stamp}") from exc
+    _last_stamp[0] = (stamp, value)
+    return value
+
+
+_last_stamp: list[tuple[str, int]] = [("", 0)]
+
+
+def _check_clock(stamp: str, now: float) -> None:
+    signed_at = _signed_at(stamp)
     if signed_at < now - MAX_SKEW_S:
         raise SignatureRejected(
             "expired",
