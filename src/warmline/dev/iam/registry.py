@@ -165,8 +165,9 @@ class Iam:
         lines = []
         for name, role in self.roles.items():
             grants = [st.describe() for st in role.statements] or ["nothing (no statements)"]
-            lines.append(f"iam {name} ({role.role_name}): " + "; ".join(grants))
-            lines.extend(f"iam {name}: {note}" for note in role.notes)
+            lines.append(f"iam {name} (role {role.role_name}) may:")
+            lines.extend(f"  {grant}" for grant in grants)
+            lines.extend(f"  note: {note}" for note in role.notes)
         if not self.enforce:
             lines.append("iam: --no-iam: policies are not evaluated (signatures still are)")
         return lines
