@@ -61,7 +61,7 @@ async def _server(tmp: Path, function: str, handler: str, code: Path) -> Any:
         },
         base_dir=code,
     )
-    server = DevServer(config, port=0, log_sink=LogSink(console=None), tls=False)
+    server = DevServer(config, port=0, log_sink=LogSink(console=None))
     await server.start()
     return server
 

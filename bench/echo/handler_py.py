@@ -27,8 +27,11 @@ _client = boto3.client(
     "apigatewaymanagementapi",
     endpoint_url=os.environ.get("WS_MGMT_ENDPOINT", "http://localhost:3001"),
     region_name="us-east-1",
-    aws_access_key_id="offline",
-    aws_secret_access_key="offline",
+    # The execution role's keys, as Lambda (and warmline dev) set them; serverless-offline
+    # checks none, so any stand-in does there.
+    aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "offline"),
+    aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "offline"),
+    aws_session_token=os.environ.get("AWS_SESSION_TOKEN"),
 )
 
 

@@ -5,8 +5,7 @@ but it posts with :class:`warmline.connections.apigw.ApiGatewayConnections` (one
 HTTP/1.1 socket plus warmline's SigV4 signer, a fraction of boto3's CPU per post) and
 imports in a few ms where boto3 takes a few hundred, so each new environment is ready almost
 at once (docs/performance.md). The endpoint is ``WS_MGMT_ENDPOINT`` when set (as for the
-boto3 handler), else what ``warmline dev`` puts in
-``AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI``.
+boto3 handler), else the event's ``https://{domainName}/{stage}``, as on AWS.
 """
 
 from __future__ import annotations

@@ -54,7 +54,8 @@ def test_urls_port_and_function_environment() -> None:
             assert result.status == "ok"
             assert server.certificates is not None
             assert result.payload == {
-                "AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI": server.connections_url,
+                # No default @connections endpoint exists on AWS, so none is injected.
+                "AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI": None,
                 "AWS_CA_BUNDLE": str(server.certificates.ca_cert),
                 "AWS_REGION": "eu-west-1",
                 "OWN": "mine",

@@ -30,10 +30,15 @@ pytestmark = pytest.mark.slow
 def _config(tmp_path: Path, prewarm: bool) -> Any:
     env = {"WARMLINE_SQLITE_PATH": str(tmp_path / "s.sqlite3")}
     voice_env = dict(env, WARMLINE_PREWARM_FUNCTIONS="ws") if prewarm else env
+    # The pre-warm invokes ws: the voice function's role must allow it, as on AWS.
+    invoke_ws = {"action": "lambda:InvokeFunction", "resource": "arn:aws:lambda:*:*:function:ws"}
+    voice = {"handler": "app.handler", "code": ".", "environment": voice_env}
+    if prewarm:
+        voice["statements"] = [invoke_ws]
     return parse_config(
         {
             "functions": {
-                "voice": {"handler": "app.handler", "code": ".", "environment": voice_env},
+                "voice": voice,
                 "ws": {"handler": "app.handler", "code": ".", "environment": env},
             },
             "websocket": {

@@ -30,8 +30,14 @@ def _config(tmp_path: Path, mode: str) -> dict[str, Any]:
         "ANSWER_TOKENS": "30",
     }
     fn = {"handler": "offload_emu_app.handler", "code": ".", "timeout": 20, "environment": env}
+    # The router invokes the worker; the worker, no route of its own, posts the answer.
+    invoke = {"action": "lambda:InvokeFunction", "resource": "arn:aws:lambda:*:*:function:worker"}
+    post = {"action": "execute-api:ManageConnections", "resource": "arn:aws:execute-api:*:*:*/*"}
     return {
-        "functions": {"router": dict(fn), "worker": dict(fn)},
+        "functions": {
+            "router": dict(fn, statements=[invoke]),
+            "worker": dict(fn, statements=[post]),
+        },
         "websocket": {
             "stage": "dev",
             "route_selection_expression": "$request.body.type",

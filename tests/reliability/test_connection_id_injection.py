@@ -173,7 +173,7 @@ def test_hostile_variants_of_a_live_id_never_reach_it_in_the_emulator(tmp_path: 
         server = _server(tmp_path)
         await server.start()
         client = ApiGatewayConnections(
-            server.connections_url, credentials=CREDS, region="us-east-1"
+            server.connections_url, credentials=server.developer_credentials, region="us-east-1"
         )
         try:
             async with connect(server.ws_url) as ws:

@@ -336,12 +336,13 @@ def lambda_client(server: DevServer) -> Any:
     import boto3
     from botocore.config import Config
 
+    creds = server.developer_credentials
     return boto3.client(
         "lambda",
         endpoint_url=server.lambda_url,
         region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
+        aws_access_key_id=creds.access_key,
+        aws_secret_access_key=creds.secret_key,
         config=Config(retries={"total_max_attempts": 1}),
     )
 
@@ -438,8 +439,18 @@ def offload_table(tmp_path: Path, retry_s: list[float], **env: str) -> dict[str,
         **env,
     }
     fn = {"handler": "fault_offload_app.handler", "code": ".", "environment": environment}
+    # What each role needs, as a deployed stack would grant it: the router invokes the
+    # worker, the worker (no route of its own) posts the answer.
+    invoke = {"action": "lambda:InvokeFunction", "resource": "arn:aws:lambda:*:*:function:worker"}
+    post = {
+        "action": "execute-api:ManageConnections",
+        "resource": "arn:aws:execute-api:*:*:*/*/POST/@connections/*",
+    }
     return {
-        "functions": {"router": dict(fn), "worker": dict(fn, timeout=10)},
+        "functions": {
+            "router": dict(fn, statements=[invoke]),
+            "worker": dict(fn, timeout=10, statements=[post]),
+        },
         "websocket": {
             "stage": "dev",
             "route_selection_expression": "$request.body.type",

@@ -35,7 +35,6 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 AGENT = ROOT / "examples" / "agent"
 TOKEN = "rel-twilio-token-5f0c9a1e7d"
-AWS_SECRET = "rel-aws-secret-Zq81mW0pT4vK9x"
 CALLER = "+14155550123"
 
 MALFORMED = [
@@ -59,7 +58,6 @@ async def agent_server(tmp_path: Path, **env: str) -> AsyncIterator[DevServer]:
     environment.update(
         {
             "TWILIO_AUTH_TOKEN": TOKEN,
-            "AWS_SECRET_ACCESS_KEY": AWS_SECRET,
             "WARMLINE_SQLITE_PATH": str(tmp_path / "sessions.sqlite3"),
             **env,
         }
@@ -165,10 +163,13 @@ async def _eventually_lines(tmp_path: Path, step: str, count: int) -> list[str]:
 def test_no_secret_and_no_caller_number_in_the_emulator_log(tmp_path: Path) -> None:
     """A forged connect, a real call and a hang-up: the emulator log (which holds every
     function's stdout, i.e. every StepLogger line) has neither the Twilio token nor the
-    AWS secret, and no full caller number (WARMLINE_REDACT_PHONE=1 is set as well)."""
+    AWS secret the emulator issued the function, and no full caller number
+    (WARMLINE_REDACT_PHONE=1 is set as well)."""
+    secrets: list[str] = []
 
     async def scenario() -> None:
         async with agent_server(tmp_path, WARMLINE_REDACT_PHONE="1") as server:
+            secrets.append(server.iam.function_environment("agent")["AWS_SECRET_ACCESS_KEY"])
             with pytest.raises(Exception):  # noqa: B017 - the 403 surfaces as InvalidStatus
                 bad = await connect(server.ws_url, additional_headers={SIGNATURE_HEADER: "x"})
                 await bad.close()
@@ -191,7 +192,7 @@ def test_no_secret_and_no_caller_number_in_the_emulator_log(tmp_path: Path) -> N
     assert '"signature_rejected"' in text or "signature_rejected" in text
     assert "setup" in text  # the log did record the call
     assert TOKEN not in text
-    assert AWS_SECRET not in text
+    assert secrets and secrets[0] not in text
     # The agent logs ids and measurements, not the caller's number or words, so the number
     # is absent even before masking; test_log_redaction.py proves the masking itself.
     assert CALLER not in text and CALLER[1:] not in text

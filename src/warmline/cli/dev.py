@@ -22,6 +22,7 @@ from warmline.templates.cli_options import add_source_arguments, config_from_arg
 if TYPE_CHECKING:
     from warmline.config import DevConfig
     from warmline.dev.runtime import LogSink
+    from warmline.dev.server import DevServer
 
 __all__ = ["add_parser", "run"]
 
@@ -105,6 +106,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         action="store_true",
         help="run environments as plain host processes: writable code, a shared /tmp, "
         "everything installed importable (isolation is the default)",
+    )
+    parser.add_argument(
+        "--no-iam",
+        action="store_true",
+        help="do not evaluate IAM policies on @connections and Lambda Invoke calls "
+        "(signatures are still checked, as AWS always does)",
     )
     add_source_arguments(parser)
 
@@ -205,6 +212,17 @@ def _log_sink(log_file: Path | None) -> LogSink:
     return LogSink(path=log_file)
 
 
+def _print_iam(server: DevServer) -> None:
+    """What each function may do, and the keys for callers that are not functions."""
+    creds = server.developer_credentials
+    for line in server.iam.startup_lines():
+        print(f"  {line}")
+    print(
+        "  Keys for boto3 in a shell or a test (valid for this run, everything allowed):\n"
+        f"    AWS_ACCESS_KEY_ID={creds.access_key} AWS_SECRET_ACCESS_KEY={creds.secret_key}"
+    )
+
+
 def with_fault_flags(config: DevConfig, flags: list[str], seed: int | None) -> DevConfig:
     """``config`` with the ``--fault`` flags added to (and overriding) its ``[faults]``.
 
@@ -243,6 +261,7 @@ async def _serve(
         reset_services=args.reset,
         aws_passthrough=args.aws_passthrough,
         sandbox=not args.no_sandbox,
+        iam=not args.no_iam,
         **(access or {}),
     )
     await server.start()
@@ -277,6 +296,7 @@ async def _serve(
                 "  Control:      /_warmline/events and /faults: loopback, or with the token "
                 "(Authorization: Bearer TOKEN)"
             )
+        _print_iam(server)
         print(f"\nOpen the softphone:  {server.web_url}")
         print(f"Watch the backend:   {server.control_url or server.web_url + 'dashboard'}")
         if config.http_function is not None:

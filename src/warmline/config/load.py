@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from warmline.config.faults import parse_faults
+from warmline.config.iam import FunctionIam, statements_from_toml
 from warmline.config.model import (
     AUTHORIZATION_TYPES,
     DEFAULT_SQS_BATCH_SIZE,
@@ -158,7 +159,7 @@ def _functions(table: Mapping[str, Any], base_dir: Path) -> dict[str, FunctionCo
             where,
             {
                 "handler", "code", "memory", "timeout", "environment", "reserved_concurrency",
-                "runtime", "ephemeral_storage",
+                "runtime", "ephemeral_storage", "statements",
             },
         )  # fmt: skip
         handler = _str(fn, "handler", where, None)
@@ -203,6 +204,11 @@ def _functions(table: Mapping[str, Any], base_dir: Path) -> dict[str, FunctionCo
             reserved_concurrency=reserved,
             runtime=None if runtime is None else str(runtime),
             ephemeral_storage_mb=storage,
+            iam=FunctionIam(
+                statements=statements_from_toml(fn["statements"], f"{where}.statements")
+            )
+            if "statements" in fn
+            else None,
         )
     return out
 

@@ -16,6 +16,9 @@ file into them, :mod:`warmline.config.deploy` reads the ``[deploy]`` table besid
     memory = 256                     # MB
     timeout = 30                     # seconds
     environment = { TABLE = "calls" }
+    statements = [                   # IAM beyond the deploy plan's (config/iam.py)
+      { action = "dynamodb:GetItem", resource = "arn:aws:dynamodb:*:*:table/calls" },
+    ]
 
     [websocket]
     stage = "dev"
@@ -62,6 +65,7 @@ from pathlib import Path
 from typing import Any
 
 from warmline.config.faults import FaultPlan
+from warmline.config.iam import FunctionIam
 from warmline.config.selection import Part, parse_selection
 from warmline.config.services import ServiceResources
 from warmline.core import limits
@@ -124,6 +128,8 @@ class FunctionConfig:
     runtime: str | None = None
     #: the size of each environment's private ``/tmp`` (``EphemeralStorage``), in MB.
     ephemeral_storage_mb: int = 512
+    #: its execution role (:mod:`warmline.config.iam`); None: the deploy plan's statements.
+    iam: FunctionIam | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,10 @@ Wires the configuration to the Lambda runtime (one process per environment), the
 (WebSocket API, ``@connections``, Invoke API and TLS on one port), the async bus (Event
 invocations, SQS, SNS) and the scheduler. Start order matters: the port is bound first so
 the endpoint URLs are known before any environment exists, because functions read them
-from their environment at init, as they would read AWS's::
+from their environment at init, as they would read AWS's. Every function gets credentials
+of its own (:mod:`warmline.dev.iam`), and ``@connections`` and the Invoke API check the
+signature and the function's IAM statements; callers that are not functions sign with
+:attr:`DevServer.developer_credentials`::
 
     server = DevServer(load_config(Path("warmline.toml")), port=0)
     await server.start()
@@ -23,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from warmline.aws.credentials import Credentials
 from warmline.config import DevConfig
 from warmline.config.faults import FaultPlan
 from warmline.dev.faults import FaultInjector
@@ -33,6 +37,7 @@ from warmline.dev.gateway.listener import Listener
 from warmline.dev.gateway.scheduler import Scheduler
 from warmline.dev.gateway.tls import Certificates, make_certificates, server_context
 from warmline.dev.gateway.web import WebConsole
+from warmline.dev.iam import Iam
 from warmline.dev.runtime import FunctionSpec, InvokeResult, LogSink, Runtime
 from warmline.dev.runtime.isolation import SESSIONS_FILE
 from warmline.dev.runtime.runtime import ProcessMode
@@ -71,6 +76,10 @@ class DevServer:
             only); see :mod:`warmline.dev.gateway.access`.
         allowed_hosts: Host names served besides IP literals, ``localhost``, the machine's
             name and ``host`` (a tunnel's name, ``.example.com`` for a domain, ``*``: any).
+        iam: evaluate IAM policies on ``@connections`` and Invoke calls (False:
+            ``--no-iam``; signatures are checked either way, as AWS does).
+        developer_credentials: the keys of callers that are not functions (None: fresh
+            random ones, see :attr:`developer_credentials`).
         runtime_options: passed to :class:`~warmline.dev.runtime.Runtime` (``sandbox``,
             ``state_dir``, ``memory_budget_mb``, ``account_concurrency``).
 
@@ -92,9 +101,13 @@ class DevServer:
         aws_passthrough: bool = False,
         control_token: str | None = None,
         allowed_hosts: Iterable[str] = (),
+        iam: bool = True,
+        developer_credentials: Credentials | None = None,
         **runtime_options: Any,
     ) -> None:
         self.config = config
+        #: the emulated account: every function's keys and statements, the checks.
+        self.iam = Iam(config, enforce=iam, developer=developer_credentials)
         self.host = host
         self.control_token = validate_token(control_token) if control_token else None
         # AWS's own names for the emulated API and Lambda reach it through the proxy (a
@@ -126,7 +139,10 @@ class DevServer:
                 code_dir=f.code_dir,
                 memory_mb=f.memory_mb,
                 timeout_s=f.timeout_s,
-                environment=dict(f.environment),
+                # The execution role's credentials, as Lambda sets them (docs/protocols.md
+                # §8.2); the function's own variables still win, as they do for every
+                # other variable here.
+                environment={**self.iam.function_environment(f.name), **f.environment},
                 reserved_concurrency=f.reserved_concurrency,
                 runtime=f.runtime,
                 ephemeral_storage_mb=f.ephemeral_storage_mb,
@@ -164,7 +180,12 @@ class DevServer:
             log=self._log,
         )
 
-    # --- URLs -----------------------------------------------------------------------------
+    # --- URLs and keys ---------------------------------------------------------------------
+
+    @property
+    def developer_credentials(self) -> Credentials:
+        """The keys for boto3 in tests or a shell (everything is allowed to them)."""
+        return self.iam.developer.credentials
 
     @property
     def port(self) -> int:
@@ -222,15 +243,21 @@ class DevServer:
             self._log(exposure_warning(self, listener.address))
         listener_gateway.host_port = self.host_port
         listener_gateway.faults = self.faults
+        listener_gateway.iam = self.iam
         # The browser pages at /_warmline/: the softphone and the live dashboard.
         listener_gateway.web = WebConsole(listener_gateway)
         self.log_sink.subscribe(listener_gateway.web.on_record)
         self.gateway = listener_gateway
         self._listener = listener
+        # No AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI: AWS has no default @connections
+        # endpoint, so a client built without endpoint_url fails there and must fail here
+        # (docs/protocols.md §8.2); the event's https://{domainName}/{stage} reaches this
+        # port, with AWS_CA_BUNDLE below.
         env = {
-            "AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI": self.connections_url,
             # Where the local WebSocket API and the Lambda API are, for apps that hand
-            # out their own URL (the TwiML endpoint) or invoke other functions.
+            # out their own URL (the TwiML endpoint) or invoke other functions. (On AWS
+            # the SDK finds Lambda's endpoint by itself; until the sandbox reaches the
+            # emulator under AWS's host names, this override stands in for that.)
             "WARMLINE_DEV_WS_URL": self.ws_url,
             "AWS_ENDPOINT_URL_LAMBDA": self.lambda_url,
             # Apps wrap their session store so store.* faults can reach it (stores/faulty.py).

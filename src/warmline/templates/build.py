@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from warmline.config import parse_config
+from warmline.config.iam import FunctionIam
 from warmline.config.services import (
     Bucket,
     Parameter,
@@ -126,6 +127,8 @@ class StackBuilder:
     resources: list[Table | Queue | Topic | Bucket | Parameter | Secret] = field(
         default_factory=list
     )
+    #: each function's execution role as the reader found it (``warmline.config.iam``).
+    iam: dict[str, FunctionIam] = field(default_factory=dict)
 
     def error(self, message: str, where: str) -> SourceError:
         """A :class:`SourceError` for this source."""
@@ -466,6 +469,12 @@ class StackBuilder:
         except ConfigurationError as exc:
             raise self.error(f"translated config is invalid: {exc}", "") from exc
         config = dataclasses.replace(config, services=self.service_resources())
+        if self.iam:
+            functions = {
+                name: dataclasses.replace(fn, iam=self.iam.get(name, fn.iam))
+                for name, fn in config.functions.items()
+            }
+            config = dataclasses.replace(config, functions=functions)
         return Translation(config, self.source, self.format, tuple(self.notes))
 
     def add_resource(self, resource: Table | Queue | Topic | Bucket | Parameter | Secret) -> None:

@@ -62,6 +62,7 @@ __all__ = [
     "Statement",
     "TopicPlan",
     "build_plan",
+    "function_statements",
     "logical_id",
 ]
 
@@ -101,7 +102,8 @@ class Ref(NamedTuple):
 
     ``kind`` is one of ``table``, ``queue``, ``topic``, ``function``, ``log_group``,
     ``connections`` (``name`` = HTTP method), ``ssm`` (``name`` = parameter name),
-    ``secret`` (``name`` = secret name), ``kms`` (``name`` = key ARN).
+    ``secret`` (``name`` = secret name), ``kms`` (``name`` = key ARN), ``arn`` (``name`` =
+    an ARN pattern written in ``warmline.toml``, rendered as it is).
     """
 
     kind: str
@@ -115,6 +117,7 @@ class Statement(NamedTuple):
     actions: tuple[str, ...]
     resources: tuple[Ref, ...]
     via_service: str = ""
+    effect: str = "Allow"
 
 
 class RoutePlan(NamedTuple):
@@ -269,6 +272,26 @@ def build_plan(project: Project) -> Plan:
     )
 
 
+def function_statements(project: Project) -> dict[str, tuple[Statement, ...]]:
+    """Each function's IAM statements exactly as :func:`build_plan` grants them.
+
+    Unlike :func:`build_plan` this checks nothing else (a seconds rate or a secret in the
+    environment are the deploy's concerns), so ``warmline dev`` can evaluate the deployed
+    statements for any config it runs.
+    """
+    config, deploy = project.config, project.deploy
+    route_fns = {r.function for r in config.websocket.routes.values()}
+    queues = tuple(_queue(q, config, []) for q in config.sqs.values())
+    topics = tuple(TopicPlan(t.name, t.functions) for t in config.sns.values())
+    workers = {q.function for q in queues} | {f for t in topics for f in t.functions}
+    if deploy.worker:
+        workers.add(deploy.worker)
+    return {
+        name: tuple(_grants(fn, deploy, route_fns, workers, queues, topics)[0])
+        for name, fn in config.functions.items()
+    }
+
+
 def _function(
     fn: FunctionConfig,
     project: Project,
@@ -282,6 +305,47 @@ def _function(
     deploy = project.deploy
     name = fn.name
     environment, secret_refs = _environment(fn, deploy)
+    statements, env_refs = _grants(fn, deploy, route_fns, workers, queues, topics)
+    if deploy.table:
+        environment.setdefault(ENV_STORE, "dynamodb")
+    for secret in secret_refs:
+        environment[secret.env_var] = secret.name
+    timeout = int(-(-fn.timeout_s // 1))  # Lambda takes whole seconds
+    if timeout != fn.timeout_s:
+        warnings.append(f"functions.{name}.timeout {fn.timeout_s} s rounded up to {timeout} s")
+    own = deploy.functions.get(name)
+    p99 = own.p99_ms if own is not None and own.p99_ms is not None else timeout * 1000 * 0.8
+    twiml = deploy.twiml.endpoint if deploy.twiml and deploy.twiml.function == name else ""
+    return FunctionPlan(
+        name=name,
+        logical=logical,
+        handler=fn.handler,
+        code_dir=fn.code_dir,
+        memory_mb=fn.memory_mb,
+        timeout_s=timeout,
+        runtime=deploy.runtime,
+        architecture=deploy.architecture,
+        environment=environment,
+        env_refs=env_refs,
+        statements=tuple(statements),
+        reserved_concurrency=fn.reserved_concurrency,
+        p99_ms=p99,
+        artifact=(project.base_dir / deploy.artifacts / f"{name}.zip"),
+        twiml=twiml,
+    )
+
+
+def _grants(
+    fn: FunctionConfig,
+    deploy: DeploySettings,
+    route_fns: set[str],
+    workers: set[str],
+    queues: tuple[QueuePlan, ...],
+    topics: tuple[TopicPlan, ...],
+) -> tuple[list[Statement], dict[str, tuple[str, ...]]]:
+    """The least-privilege statements of one function and the references they imply."""
+    name = fn.name
+    secret_refs = [s for s in deploy.secrets.values() if name in s.functions]
     env_refs: dict[str, tuple[str, ...]] = {}
     statements = [
         Statement("Logs", ("logs:CreateLogStream", "logs:PutLogEvents"), (Ref("log_group", name),))
@@ -298,7 +362,6 @@ def _function(
     if deploy.table:
         statements.append(Statement("SessionTable", DYNAMODB_ACTIONS, (Ref("table"),)))
         env_refs[ENV_TABLE] = ("table",)
-        environment.setdefault(ENV_STORE, "dynamodb")
     for q in queues:
         env = f"WARMLINE_SQS_{_env_suffix(q.name)}_URL"
         if q.function == name:
@@ -326,7 +389,6 @@ def _function(
         )
         env_refs[ENV_WORKER] = ("function", deploy.worker)
     for secret in secret_refs:
-        environment[secret.env_var] = secret.name
         sid = logical_id(secret.env, "Secret")
         if secret.store == "ssm":
             statements.append(Statement(sid, ("ssm:GetParameter",), (Ref("ssm", secret.name),)))
@@ -343,29 +405,30 @@ def _function(
                     via_service=secret.store,
                 )
             )
-    timeout = int(-(-fn.timeout_s // 1))  # Lambda takes whole seconds
-    if timeout != fn.timeout_s:
-        warnings.append(f"functions.{name}.timeout {fn.timeout_s} s rounded up to {timeout} s")
-    own = deploy.functions.get(name)
-    p99 = own.p99_ms if own is not None and own.p99_ms is not None else timeout * 1000 * 0.8
-    twiml = deploy.twiml.endpoint if deploy.twiml and deploy.twiml.function == name else ""
-    return FunctionPlan(
-        name=name,
-        logical=logical,
-        handler=fn.handler,
-        code_dir=fn.code_dir,
-        memory_mb=fn.memory_mb,
-        timeout_s=timeout,
-        runtime=deploy.runtime,
-        architecture=deploy.architecture,
-        environment=environment,
-        env_refs=env_refs,
-        statements=tuple(statements),
-        reserved_concurrency=fn.reserved_concurrency,
-        p99_ms=p99,
-        artifact=(project.base_dir / deploy.artifacts / f"{name}.zip"),
-        twiml=twiml,
-    )
+    statements.extend(_extra_statements(fn))
+    return statements, env_refs
+
+
+def _extra_statements(fn: FunctionConfig) -> list[Statement]:
+    """The function's own ``statements`` from ``warmline.toml``, deployed as written.
+
+    Raises:
+        ConfigurationError: a ``not_action``/``not_resource`` statement (not rendered).
+    """
+    if fn.iam is None or fn.iam.origin != "config":
+        return []
+    out = []
+    for index, st in enumerate(fn.iam.statements):
+        if st.not_actions or st.not_resources:
+            raise ConfigurationError(
+                f"functions.{fn.name}.statements[{index}]: not_action/not_resource statements "
+                "are evaluated by warmline dev but not rendered by warmline deploy; use "
+                "action/resource"
+            )
+        sid = st.sid or f"Extra{index + 1}"
+        resources = tuple(Ref("arn", r) for r in st.resources)
+        out.append(Statement(sid, st.actions, resources, effect=st.effect))
+    return out
 
 
 def _environment(

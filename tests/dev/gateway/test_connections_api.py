@@ -21,12 +21,13 @@ from warmline.dev.server import DevServer
 
 
 def _client(server: DevServer, **config: Any) -> Any:
+    creds = server.developer_credentials
     return boto3.client(
         "apigatewaymanagementapi",
         endpoint_url=server.connections_url,
         region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
+        aws_access_key_id=creds.access_key,
+        aws_secret_access_key=creds.secret_key,
         config=Config(retries={"max_attempts": 1}, **config),
     )
 
@@ -150,11 +151,16 @@ def test_unsigned_request_is_403_and_unknown_id_is_410(tmp_path: Path) -> None:
             assert status == 403
             assert headers["x-amzn-ErrorType"] == "ForbiddenException"
             assert json.loads(body) == {"message": "Missing Authentication Token"}
+            # A forged header is refused before the connection is looked at.
             signed = {"Authorization": "AWS4-HMAC-SHA256 Credential=x/y, Signature=z"}
             status, headers, _ = await asyncio.to_thread(
                 _raw, server, "GET", "/dev/@connections/abc%3D", signed
             )
-            assert (status, headers["x-amzn-ErrorType"]) == (410, "GoneException")
+            assert (status, headers["x-amzn-ErrorType"]) == (403, "IncompleteSignatureException")
+            client = _client(server)
+            with pytest.raises(client.exceptions.GoneException):
+                await asyncio.to_thread(client.get_connection, ConnectionId="abc=")
+            client.close()
             status, _, _ = await asyncio.to_thread(_raw, server, "GET", "/nope", signed)
             assert status == 404
 

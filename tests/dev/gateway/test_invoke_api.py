@@ -17,12 +17,13 @@ from warmline.dev.server import DevServer
 
 
 def _lambda(server: DevServer) -> Any:
+    creds = server.developer_credentials
     return boto3.client(
         "lambda",
         endpoint_url=server.lambda_url,
         region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
+        aws_access_key_id=creds.access_key,
+        aws_secret_access_key=creds.secret_key,
         config=Config(retries={"max_attempts": 1}),
     )
 

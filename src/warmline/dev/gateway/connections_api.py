@@ -2,9 +2,15 @@
 
 ``POST/GET/DELETE /{stage}/@connections/{id}`` with AWS's statuses and the error type in
 ``x-amzn-ErrorType`` (botocore's rest-json parser reads the code from it), so
-``boto3.client("apigatewaymanagementapi", endpoint_url=...)`` works unchanged. Requests must
-carry a SigV4 ``Authorization`` header (its signature is not checked: credentials are
-dummies locally), because code that forgets to sign fails on AWS and should fail here.
+``boto3.client("apigatewaymanagementapi", endpoint_url=...)`` works unchanged.
+
+As on AWS, every request is authenticated before anything else is looked at
+(docs/protocols.md §8.5): its SigV4 signature must be valid for the keys of a function (or
+the developer) of this emulator (``UnrecognizedClientException`` for unknown keys or a wrong
+session token, ``InvalidSignatureException`` for a wrong secret or a stale ``X-Amz-Date``),
+and the caller's role must allow ``execute-api:ManageConnections`` on
+``arn:aws:execute-api:{region}:{account}:{apiId}/{stage}/{METHOD}/@connections/{connectionId}``
+(``AccessDeniedException`` otherwise, with AWS's message). Only then come 410/413/429.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from warmline.dev.gateway.events import iso_time
 from warmline.dev.gateway.http import DROP, Request, Response, json_response
+from warmline.dev.iam import SignatureRejected, connections_resource
 
 if TYPE_CHECKING:
     from warmline.dev.gateway.gateway import Gateway
@@ -74,19 +81,60 @@ def handle(gateway: Gateway, request: Request, connection_id: str) -> Response:
     return OK
 
 
+#: ``x-amzn-ErrorType`` of each way a signature fails (docs/protocols.md §8.5).
+_REJECTED_TYPES = {
+    "incomplete": "IncompleteSignatureException",
+    "unrecognized": "UnrecognizedClientException",
+    "scope": "InvalidSignatureException",
+    "expired": "InvalidSignatureException",
+    "mismatch": "InvalidSignatureException",
+}
+
+
 def _refusal(gateway: Gateway, request: Request, ws: WebSocketConnection | None) -> Response | None:
-    """AWS's answer to a request that cannot act at all (unsigned, wrong method, the
-    connection gone, a post over the size limit), or None."""
-    auth = request.header("Authorization") or ""
-    if not auth.startswith("AWS4-HMAC-SHA256 "):
+    """AWS's answer to a request that cannot act at all (unsigned, badly signed, not
+    allowed, wrong method, the connection gone, a post over the size limit), or None."""
+    if request.method not in ("POST", "GET", "DELETE") or not request.header("Authorization"):
         return _error(403, "ForbiddenException", "Missing Authentication Token")
-    if request.method not in ("POST", "GET", "DELETE"):
-        return _error(403, "ForbiddenException", "Missing Authentication Token")
+    denied = _authenticate(gateway, request)
+    if denied is not None:
+        return denied
     if ws is None or not ws.open:
         return GONE
     if request.method == "POST" and len(request.body) > gateway.config.limits.max_post_bytes:
         return _error(413, "PayloadTooLargeException", "Message too long")
     return None
+
+
+def _authenticate(gateway: Gateway, request: Request) -> Response | None:
+    """403 unless the request is signed by a known principal allowed to manage
+    connections, else None."""
+    iam = gateway.iam
+    if iam is None:  # no account to check against: fail closed
+        return _error(
+            403,
+            "UnrecognizedClientException",
+            "The security token included in the request is invalid.",
+        )
+    path, _, query = request.target.partition("?")
+    try:
+        principal = iam.verify(
+            method=request.method,
+            path=path,
+            query=query,
+            headers=request.headers,
+            body=request.body,
+            service="execute-api",
+        )
+    except SignatureRejected as exc:
+        return _error(403, _REJECTED_TYPES.get(exc.kind, "ForbiddenException"), exc.message)
+    action = "execute-api:ManageConnections"
+    resource = connections_resource(gateway.config, request.method)
+    decision = iam.authorize(principal, action, resource)
+    if decision.allowed:
+        return None
+    message = iam.denial_message(principal, action, resource, decision, service="execute-api")
+    return json_response(403, {"Message": message}, [("x-amzn-ErrorType", "AccessDeniedException")])
 
 
 async def handle_with_faults(gateway: Gateway, request: Request, connection_id: str) -> Response:

@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from warmline.dev.gateway.bus import AsyncBus
     from warmline.dev.gateway.listener import GatewayProtocol
     from warmline.dev.gateway.web import WebConsole
+    from warmline.dev.iam import Iam
     from warmline.dev.runtime import InvokeResult, Runtime
     from warmline.dev.runtime.invocation import Cancellable
 
@@ -108,6 +109,9 @@ class Gateway:
         self.web: WebConsole | None = None
         #: injects connections.* and client.* faults (set by DevServer; None: never).
         self.faults: FaultInjector | None = None
+        #: verifies and authorizes @connections and Invoke calls (set by DevServer; None:
+        #: every such call is refused).
+        self.iam: Iam | None = None
         #: the integration timeout of every routed message (made on the first one).
         self._integration_timers: FixedDelayTimers | None = None
         #: calls to make at the end of this loop pass (_at_pass_end).

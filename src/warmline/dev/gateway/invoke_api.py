@@ -5,6 +5,12 @@ works against the emulator: ``X-Amz-Invocation-Type`` RequestResponse (200 + pay
 a function error is still 200 with ``X-Amz-Function-Error: Unhandled``), Event (202, queued
 on the async bus with AWS's retries, docs/protocols.md §3.4) and DryRun (204); an unknown
 function is 404 ``ResourceNotFoundException``. ``X-Amz-Client-Context`` is base64 JSON.
+
+Before anything else, as on AWS, the request's SigV4 signature (service ``lambda``) must
+be valid for a function's or the developer's keys (403 ``UnrecognizedClientException`` /
+``InvalidSignatureException`` / ``MissingAuthenticationTokenException``), and the caller
+must be allowed ``lambda:InvokeFunction`` on the function's ARN, qualified when the request
+names a qualifier (403 ``AccessDeniedException``; docs/protocols.md §8.5).
 """
 
 from __future__ import annotations
@@ -15,12 +21,13 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from warmline.dev.gateway.http import Request, Response, json_response
+from warmline.dev.iam import SignatureRejected, function_resource
 
 if TYPE_CHECKING:
     from warmline.dev.gateway.gateway import Gateway
     from warmline.dev.runtime import InvokeResult
 
-__all__ = ["function_name", "handle"]
+__all__ = ["function_name", "handle", "qualifier"]
 
 #: Largest synchronous request/response payload (6 MB) and async payload (1 MB) (§3.4).
 MAX_SYNC_PAYLOAD_BYTES = 6 * 1024 * 1024
@@ -35,6 +42,65 @@ def function_name(raw: str) -> str:
     return raw.split(":", 1)[0]
 
 
+def qualifier(raw: str, query: str) -> str | None:
+    """The qualifier of ``name:qualifier``, ``arn:...:function:name:qualifier`` or
+    ``?Qualifier=``, or None."""
+    if raw.startswith("arn:"):
+        parts = raw.split(":")
+        if len(parts) > 7:
+            return parts[7]
+    elif ":" in raw:
+        return raw.split(":", 1)[1]
+    for part in query.split("&"):
+        key, _, value = part.partition("=")
+        if key == "Qualifier" and value:
+            return value
+    return None
+
+
+#: ``x-amzn-ErrorType`` of each way a signature fails (docs/protocols.md §8.5).
+_REJECTED_TYPES = {
+    "missing": "MissingAuthenticationTokenException",
+    "incomplete": "IncompleteSignatureException",
+    "unrecognized": "UnrecognizedClientException",
+    "scope": "InvalidSignatureException",
+    "expired": "InvalidSignatureException",
+    "mismatch": "InvalidSignatureException",
+}
+
+
+def _authenticate(gateway: Gateway, request: Request, name: str, raw_name: str) -> Response | None:
+    """403 unless a known principal signed the request and may invoke the function."""
+    iam = gateway.iam
+    path, _, query = request.target.partition("?")
+    if iam is None:  # no account to check against: fail closed
+        return json_response(
+            403,
+            {"message": "The security token included in the request is invalid."},
+            [("x-amzn-ErrorType", "UnrecognizedClientException")],
+        )
+    try:
+        principal = iam.verify(
+            method=request.method,
+            path=path,
+            query=query,
+            headers=request.headers,
+            body=request.body,
+            service="lambda",
+        )
+    except SignatureRejected as exc:
+        return json_response(
+            403, {"message": exc.message}, [("x-amzn-ErrorType", _REJECTED_TYPES[exc.kind])]
+        )
+    action = "lambda:InvokeFunction"
+    resource = function_resource(gateway.config, name, qualifier(raw_name, query))
+    decision = iam.authorize(principal, action, resource)
+    if decision.allowed:
+        return None
+    message = iam.denial_message(principal, action, resource, decision, service="lambda")
+    return json_response(403, {"Message": message}, [("x-amzn-ErrorType", "AccessDeniedException")])
+
+
 def _error(status: int, error_type: str, message: str) -> Response:
     return json_response(
         status, {"Type": "User", "message": message}, [("x-amzn-ErrorType", error_type)]
@@ -46,6 +112,9 @@ async def handle(gateway: Gateway, request: Request, raw_name: str) -> Response:
     if request.method != "POST":
         return _error(405, "InvalidRequestContentException", "Invoke requires POST")
     name = function_name(raw_name)
+    denied = _authenticate(gateway, request, name, raw_name)
+    if denied is not None:
+        return denied
     config = gateway.config
     if name not in config.functions:
         arn = f"arn:aws:lambda:{config.region}:{config.account}:function:{name}"

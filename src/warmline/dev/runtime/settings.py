@@ -39,7 +39,10 @@ INHERITED_ENV = (
     "LD_LIBRARY_PATH",
     "SYSTEMROOT",
 )
-#: Stand-in credentials, so SDK clients sign requests against local endpoints.
+#: Credentials of a runtime run without the emulator's account (the runtime's own tests):
+#: SDK clients find keys as on Lambda, and every endpoint of ``warmline dev`` refuses them
+#: (``UnrecognizedClientException``). Under ``DevServer`` each function's own keys
+#: (``warmline.dev.iam``) replace them through its environment.
 DUMMY_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "AKIAWARMLINEDEV00000",
     "AWS_SECRET_ACCESS_KEY": "warmline-dev-secret-access-key-not-real",

@@ -19,9 +19,9 @@ __all__ = ["IGNORED_TYPES", "explain_resource", "inline_code_dir"]
 
 #: Resource types the cloud needs and a local run does not, with why.
 IGNORED_TYPES = {
-    "AWS::IAM::Role": "IAM is not enforced locally",
-    "AWS::IAM::Policy": "IAM is not enforced locally",
-    "AWS::IAM::ManagedPolicy": "IAM is not enforced locally",
+    "AWS::IAM::Role": "no function that runs here uses this role",
+    "AWS::IAM::Policy": "attached to no role of a function that runs here",
+    "AWS::IAM::ManagedPolicy": "attached to no role of a function that runs here",
     "AWS::Lambda::Permission": "the emulator invokes functions without IAM permissions",
     "AWS::ApiGatewayV2::Deployment": "routes are live as soon as the emulator starts",
     "AWS::ApiGatewayV2::IntegrationResponse": "AWS_PROXY integrations return the response",

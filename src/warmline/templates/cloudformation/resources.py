@@ -15,6 +15,7 @@ from typing import Any
 
 from warmline.templates.build import StackBuilder
 from warmline.templates.cloudformation.events import read_mapping, read_queue, read_rule, read_topic
+from warmline.templates.cloudformation.iam import function_iam
 from warmline.templates.cloudformation.intrinsics import Resolver
 from warmline.templates.cloudformation.resource_types import explain_resource, inline_code_dir
 from warmline.templates.cloudformation.services import read_services
@@ -181,6 +182,8 @@ class ResourceReader:
             reserved_concurrency=get("ReservedConcurrentExecutions"),
             ephemeral_storage=get("EphemeralStorage"),
         )
+        if added:
+            self.b.iam[name] = function_iam(self, logical_id, raw, sam)
         if added and get("Layers"):
             self.b.note(
                 logical_id, "unsupported", kind, "Layers are not attached (not on sys.path)"

@@ -91,7 +91,7 @@ def resource_arn(plan: Plan, ref: Ref) -> Any:
     if kind == "secret":
         # Secrets Manager appends "-" and 6 random characters to a secret's ARN.
         return _sub(f"{_ARN}:secretsmanager:{_REGION_ACCOUNT}:secret:{name}-??????")
-    if kind == "kms":
+    if kind in ("kms", "arn"):
         return name
     raise ValueError(f"unknown resource kind {kind!r}")  # pragma: no cover - model bug
 
@@ -100,7 +100,7 @@ def _statement(plan: Plan, st: Statement) -> dict[str, Any]:
     resources = [resource_arn(plan, r) for r in st.resources]
     out: dict[str, Any] = {
         "Sid": st.sid,
-        "Effect": "Allow",
+        "Effect": st.effect,
         "Action": list(st.actions),
         "Resource": resources,
     }

@@ -27,6 +27,7 @@ from warmline.templates.cloudformation.intrinsics import Resolver, StackContext
 from warmline.templates.cloudformation.resource_types import explain_resource
 from warmline.templates.cloudformation.services import SERVICE_TYPES, add_resource
 from warmline.templates.report import SourceError, Translation, guard
+from warmline.templates.serverless.iam import ServiceRoles
 from warmline.templates.serverless.variables import Variables
 
 __all__ = ["DEFAULT_MEMORY_MB", "DEFAULT_TIMEOUT_S", "translate_serverless"]
@@ -102,12 +103,21 @@ def translate_serverless(
         raise SourceError("must be a mapping", where="functions", source=path)
     with guard("resources.Resources", path):
         resolver = _resolver(document, variables, builder, f"{service}-{stage}")
+    roles = ServiceRoles(
+        variables,
+        document,
+        path,
+        region=builder.region,
+        account=account,
+        stack_name=f"{service}-{stage}",
+    )
     names = {}
     for key in functions:
         with guard(f"functions.{key}", path):
             name = variables.get(f"functions.{key}.name") or f"{service}-{stage}-{key}"
             names[key] = str(name)
-            _function(builder, variables, resolver, key, names[key], path)
+            if _function(builder, variables, resolver, key, names[key], path):
+                builder.iam[names[key]] = roles.function_iam(key, names[key])
     consumed: set[str] = set()
     for key in functions:
         events = variables.get(f"functions.{key}.events") or []
@@ -178,7 +188,8 @@ def _function(
     key: str,
     name: str,
     path: Path,
-) -> None:
+) -> bool:
+    """Add one function; False when it does not run locally."""
     where = f"functions.{key}"
     fn = variables.get(where)
     if not isinstance(fn, dict):
@@ -186,14 +197,14 @@ def _function(
     if "image" in fn:
         builder.skipped[name] = "container image"
         builder.note(where, "unsupported", "function", "container image functions are not run")
-        return
+        return False
     artifact = (fn.get("package") or {}).get("artifact")
     code = path.parent / str(artifact) if artifact else path.parent
     environment = resolver.resolve(
         {**(variables.get("provider.environment") or {}), **(fn.get("environment") or {})},
         f"{where}.environment",
     )
-    builder.add_function(
+    added = builder.add_function(
         name,
         resource=where,
         type_="function",
@@ -208,6 +219,7 @@ def _function(
     )
     if fn.get("layers"):
         builder.note(where, "unsupported", "function", "layers are not attached (not on sys.path)")
+    return added
 
 
 def _event(

@@ -22,6 +22,7 @@ from typing import Any
 
 from warmline.templates.build import StackBuilder
 from warmline.templates.report import NoteKind, SourceError, Translation, guard
+from warmline.templates.terraform.iam import function_iam
 from warmline.templates.terraform.module import TerraformModule
 from warmline.templates.terraform.services import SERVICE_KINDS, read_service
 
@@ -31,10 +32,10 @@ _FUNCTION_ARN_RE = re.compile(r":function:([^:/]+)")
 _API_REF_RE = re.compile(r"aws_apigatewayv2_api\.([A-Za-z0-9_\-]+)")
 _ROUTE_REF_RE = re.compile(r"aws_apigatewayv2_route\.([A-Za-z0-9_\-]+)")
 _IGNORED = {
-    "aws_iam_role": "IAM is not enforced locally",
-    "aws_iam_policy": "IAM is not enforced locally",
-    "aws_iam_role_policy": "IAM is not enforced locally",
-    "aws_iam_role_policy_attachment": "IAM is not enforced locally",
+    "aws_iam_role": "no function that runs here uses this role",
+    "aws_iam_policy": "attached to no role of a function that runs here",
+    "aws_iam_role_policy": "attached to no role of a function that runs here",
+    "aws_iam_role_policy_attachment": "attached to no role of a function that runs here",
     "aws_lambda_permission": "the emulator invokes functions without IAM permissions",
     "aws_apigatewayv2_deployment": "routes are live as soon as the emulator starts",
     "aws_apigatewayv2_integration_response": "AWS_PROXY integrations return the response",
@@ -191,7 +192,7 @@ class _Translator:
             f"{where}.environment.variables",
         )
         reserved = self.m.attr(kind, name, "reserved_concurrent_executions", -1)
-        self.b.add_function(
+        added = self.b.add_function(
             physical,
             resource=where,
             type_=kind,
@@ -204,6 +205,9 @@ class _Translator:
             environment=environment,
             reserved_concurrency=None if reserved == -1 else reserved,
         )
+        if added:
+            with guard(f"{where}.role", self.m.dir):
+                self.b.iam[physical] = function_iam(self.m, name, self.handled)
         if self.m.attr(kind, name, "layers"):
             self.b.note(where, "unsupported", kind, "layers are not attached (not on sys.path)")
 

@@ -68,7 +68,7 @@ def resource_arn(plan: Plan, ref: Ref) -> Any:
         return Tpl(f"{_ARN}:ssm:{_REGION_ACCOUNT}:parameter/{name.lstrip('/')}")
     if kind == "secret":
         return Tpl(f"{_ARN}:secretsmanager:{_REGION_ACCOUNT}:secret:{name}-??????")
-    if kind == "kms":
+    if kind in ("kms", "arn"):
         return name
     raise ValueError(f"unknown resource kind {kind!r}")  # pragma: no cover - model bug
 
@@ -153,7 +153,7 @@ def _prefix_variable(plan: Plan) -> Block:
 
 
 def _statement(plan: Plan, st: Statement) -> Block:
-    block = Block("statement").set("sid", st.sid).set("effect", "Allow")
+    block = Block("statement").set("sid", st.sid).set("effect", st.effect)
     block.set("actions", list(st.actions))
     block.set("resources", [resource_arn(plan, r) for r in st.resources])
     if st.via_service:
