@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -17,6 +18,9 @@ from warmline.dev.server import DevServer
 T = TypeVar("T")
 
 FIXTURES = Path(__file__).parent / "fixtures"
+#: A fixture run by `warmline dev` keeps its state (dependency builds, linked runtimes,
+#: sessions) in a .warmline/ beside its template; a copy of the fixture leaves it behind.
+LOCAL_STATE = shutil.ignore_patterns(".warmline")
 
 
 @asynccontextmanager

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sources_helpers import FIXTURES
+from sources_helpers import FIXTURES, LOCAL_STATE
 
 from warmline.templates.cloudformation.document import load_document
 from warmline.templates.cloudformation.read import translate_template
@@ -78,7 +78,7 @@ def _check(mutated: Any, write_to: Path, translate: Any) -> None:
 def test_a_mutated_sam_template_translates_or_names_the_problem(path: Path_, junk: Any) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "sam"
-        shutil.copytree(FIXTURES / "sam_chat", root)
+        shutil.copytree(FIXTURES / "sam_chat", root, ignore=LOCAL_STATE)
         _check(_replace(SAM, path, junk), root / "template.json", translate_template)
 
 
@@ -87,7 +87,7 @@ def test_a_mutated_sam_template_translates_or_names_the_problem(path: Path_, jun
 def test_a_mutated_serverless_file_translates_or_names_the_problem(path: Path_, junk: Any) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "sls"
-        shutil.copytree(FIXTURES / "sls_relay", root)
+        shutil.copytree(FIXTURES / "sls_relay", root, ignore=LOCAL_STATE)
         _check(
             _replace(SLS, path, junk),
             root / "serverless.json",
@@ -127,7 +127,7 @@ def test_a_mutated_terraform_module_translates_or_names_the_problem(line: int, j
     lines[line] = f"{name}= {junk}"
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "tf"
-        shutil.copytree(FIXTURES / "tf_relay", root)
+        shutil.copytree(FIXTURES / "tf_relay", root, ignore=LOCAL_STATE)
         (root / "main.tf").write_text("\n".join(lines) + "\n")
         try:
             translate_terraform(root, env={})

@@ -9,7 +9,7 @@ import zipfile
 from dataclasses import replace
 from pathlib import Path
 
-from sources_helpers import FIXTURES, eventually, lines, serving
+from sources_helpers import FIXTURES, LOCAL_STATE, eventually, lines, serving
 
 from warmline.templates.cloudformation.document import load_document
 from warmline.templates.cloudformation.read import translate_template
@@ -19,7 +19,7 @@ from warmline.templates.terraform.read import translate_terraform
 
 def test_a_json_template_translates_like_its_yaml(tmp_path: Path) -> None:
     root = tmp_path / "sam"
-    shutil.copytree(FIXTURES / "sam_chat", root)
+    shutil.copytree(FIXTURES / "sam_chat", root, ignore=LOCAL_STATE)
     as_json = root / "template.json"
     as_json.write_text(json.dumps(load_document(root / "template.yaml")))
     from_yaml = translate_template(root / "template.yaml", parameter_overrides={"StageName": "dev"})
@@ -40,7 +40,7 @@ def test_conditions_drop_the_local_store_when_the_parameter_is_empty() -> None:
 
 def test_terraform_variables_follow_terraform_precedence(tmp_path: Path) -> None:
     root = tmp_path / "tf"
-    shutil.copytree(FIXTURES / "tf_relay", root)
+    shutil.copytree(FIXTURES / "tf_relay", root, ignore=LOCAL_STATE)
     (root / "terraform.tfvars").write_text('stage = "fromtfvars"\n')
     (root / "local.tfvars").write_text('stage = "fromfile"\n')
     env = {"TF_VAR_stage": "fromenv", "TF_VAR_warm_enabled": "false"}
