@@ -117,12 +117,23 @@ def test_inbound_messages_are_keyword_only() -> None:
         UnknownMessage()  # type: ignore[call-arg]
 
 
-def test_inbound_defaults_are_fresh_dicts() -> None:
+def test_inbound_defaults_are_empty_and_fresh() -> None:
     first, second = Setup(), Setup()
     assert first.raw == {} and first.custom_parameters == {}
     assert first.raw is not second.raw
     assert first.custom_parameters is not second.custom_parameters
-    assert Prompt(voice_prompt="x").raw is not Prompt(voice_prompt="x").raw
+    assert all(getattr(first, name) == "" for name in Setup.__slots__[:-2])
+    assert Prompt(voice_prompt="x") == Prompt(voice_prompt="x", lang="", last=True, raw={})
+    assert Dtmf(digit="1").raw == {}
+    assert Interrupt() == Interrupt(
+        utterance_until_interrupt="", duration_until_interrupt_ms=None, raw={}
+    )
+    assert Error() == Error(description="", raw={})
+    assert Info() == Info(name="", value="", raw={})
+    assert UnknownMessage(type="x").raw == {}
+    for message in ALL_MESSAGES[:7]:
+        twin = type(message)(**{n: getattr(message, n) for n in type(message).__slots__[:-1]})
+        assert twin.raw == {} and twin.raw is not message.raw
 
 
 def test_inbound_repr_leaves_out_raw() -> None:

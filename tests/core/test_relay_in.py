@@ -351,6 +351,135 @@ def test_error_messages_name_the_field_but_never_quote_the_body() -> None:
     assert len(str(info.value)) < 120
 
 
+#: Frames and the exact error each gets: the message names the wire field, what it must be
+#: and what it was (its JSON type, and the value clipped to 40 characters).
+EXACT_ERRORS = [
+    ("{not json", "frame is not JSON: Expecting property name enclosed in dou…"),
+    ("", "frame is not JSON: Expecting value"),
+    ('{"type":"a"} x', "frame is not JSON: Extra data"),
+    ('{"type":"info","value":NaN}', "frame is not JSON: NaN is not valid JSON"),
+    ("[1, 2]", "frame is a JSON array, not an object"),
+    ('"s"', "frame is a JSON string, not an object"),
+    ("42", "frame is a JSON number, not an object"),
+    ("null", "frame is a JSON null, not an object"),
+    ("true", "frame is a JSON boolean, not an object"),
+    ('{"no": "type"}', "frame has no 'type'"),
+    ('{"type": 5}', "frame 'type' must be a non-empty string, not number 5"),
+    ('{"type": ""}', "frame 'type' must be a non-empty string, not string ''"),
+    ('{"type": ["prompt"]}', "frame 'type' must be a non-empty string, not a JSON array"),
+    ('{"type": {"a": 1}}', "frame 'type' must be a non-empty string, not a JSON object"),
+    ('{"type":"prompt"}', "prompt frame has no 'voicePrompt'"),
+    ('{"type":"prompt","voicePrompt":5}', "prompt.voicePrompt must be a string, not number 5"),
+    ('{"type":"prompt","voicePrompt":"hi","lang":7}', "prompt.lang must be a string, not number 7"),
+    (
+        '{"type":"prompt","voicePrompt":"hi","last":"true"}',
+        "prompt.last must be a boolean, not string 'true'",
+    ),
+    (
+        '{"type":"prompt","voicePrompt":"hi","last":1.5}',
+        "prompt.last must be a boolean, not number 1.5",
+    ),
+    ('{"type":"dtmf"}', "dtmf frame has no 'digit'"),
+    ('{"type":"dtmf","digit":null}', "dtmf frame has no 'digit'"),
+    ('{"type":"dtmf","digit":5}', "dtmf.digit must be a string, not number 5"),
+    ('{"type":"dtmf","digit":"x"}', "dtmf.digit must be one of 0-9 * #, not string 'x'"),
+    ('{"type":"info","value":{"on":true}}', "info.value must be a string, not a JSON object"),
+    ('{"type":"info","value":[1]}', "info.value must be a string, not a JSON array"),
+    ('{"type":"info","name":false}', "info.name must be a string, not boolean False"),
+    (
+        '{"type":"setup","customParameters":["t1"]}',
+        "setup.customParameters must be an object, not a JSON array",
+    ),
+    (
+        '{"type":"setup","customParameters":{"tenant":1}}',
+        "setup.customParameters.tenant must be a string, not number 1",
+    ),
+    (
+        '{"type":"setup","customParameters":{"tenant":null}}',
+        "setup.customParameters.tenant must be a string, not null None",
+    ),
+    (
+        '{"type":"interrupt","utteranceUntilInterrupt":false}',
+        "interrupt.utteranceUntilInterrupt must be a string, not boolean False",
+    ),
+    ('{"type":"error","description":404}', "error.description must be a string, not number 404"),
+    # 40 characters are quoted whole (a 38-character string and its quotes) ...
+    (
+        '{"type":"prompt","voicePrompt":"hi","last":"' + "a" * 38 + '"}',
+        "prompt.last must be a boolean, not string '" + "a" * 38 + "'",
+    ),
+    # ... 41 are clipped to 39 and an ellipsis.
+    (
+        '{"type":"prompt","voicePrompt":"hi","last":"' + "a" * 39 + '"}',
+        "prompt.last must be a boolean, not string '" + "a" * 38 + "…",
+    ),
+    (
+        '{"type":"setup","customParameters":{"' + "k" * 40 + '":1}}',
+        "setup.customParameters." + "k" * 40 + " must be a string, not number 1",
+    ),
+    (
+        '{"type":"setup","customParameters":{"' + "k" * 41 + '":1}}',
+        "setup.customParameters." + "k" * 39 + "… must be a string, not number 1",
+    ),
+]
+
+
+@pytest.mark.parametrize(("body", "expected"), EXACT_ERRORS, ids=[b[:40] for b, _ in EXACT_ERRORS])
+def test_each_error_says_which_field_what_it_must_be_and_what_it_was(
+    body: str, expected: str
+) -> None:
+    with pytest.raises(MalformedFrameError) as info:
+        parse_inbound(body)
+    assert str(info.value) == expected
+
+
+SETUP_WIRE_KEYS = [
+    "sessionId",
+    "callSid",
+    "parentCallSid",
+    "accountSid",
+    "from",
+    "to",
+    "forwardedFrom",
+    "callType",
+    "callerName",
+    "direction",
+    "callStatus",
+]
+
+
+@pytest.mark.parametrize("key", SETUP_WIRE_KEYS)
+def test_every_setup_field_is_checked_and_named(key: str) -> None:
+    with pytest.raises(MalformedFrameError) as info:
+        parse_inbound(frame(type="setup", **{key: True}))
+    assert str(info.value) == f"setup.{key} must be a string, not boolean True"
+
+
+@pytest.mark.parametrize(
+    ("data", "error", "expected"),
+    [
+        ("x" * (MAX_MESSAGE_BYTES + 1), FrameTooLargeError, "frame over 131072 bytes"),
+        ("é" * 70_000, FrameTooLargeError, "frame of 140000 bytes is over 131072"),
+        (
+            b"x" * (MAX_MESSAGE_BYTES + 1),
+            FrameTooLargeError,
+            "frame of 131073 bytes is over 131072",
+        ),
+        ('{"a":"\udcff"}', MalformedFrameError, "frame is not valid Unicode text (at index 6)"),
+        (b'{"a":"\xff"}', MalformedFrameError, "frame is not valid UTF-8 (at byte 6)"),
+        (None, TypeError, "a frame is str or bytes, not NoneType"),
+        (["x"], TypeError, "a frame is str or bytes, not list"),
+    ],
+    ids=["long-text", "long-utf8", "long-bytes", "surrogate", "not-utf8", "none", "list"],
+)
+def test_size_encoding_and_type_errors_say_what_was_wrong(
+    data: Any, error: type[Exception], expected: str
+) -> None:
+    with pytest.raises(error) as info:
+        parse_inbound(data)
+    assert str(info.value) == expected
+
+
 # === inbound: size and nesting =============================================================
 def _prompt_of_size(size: int, char: str = "x") -> str:
     """A valid prompt frame of exactly ``size`` UTF-8 bytes (``char`` 1 or 2 bytes)."""

@@ -41,7 +41,7 @@ import json
 import re
 from collections.abc import Mapping
 
-from warmline.core._struct import Struct, init_fields
+from warmline.core._struct import Struct
 from warmline.core.limits import MAX_POST_BYTES
 from warmline.core.relay_in import decode_object, frame_type
 from warmline.errors import RelayValidationError
@@ -104,6 +104,10 @@ _DIGIT_CHARS = "0123456789wW#*"
 #: rest of any frame (names, flags, a loop count) is far below 1 KB. Only a message with
 #: more is encoded at construction to be measured.
 _ALWAYS_FITS = (MAX_POST_BYTES - 1024) // 6
+
+#: Sets a field of a frozen message in ``__init__``: one direct call per field is as fast
+#: as the ``__init__`` ``dataclasses`` would write (a streamed answer builds many ``Text``).
+_set = object.__setattr__
 
 
 # --- validation helpers ----------------------------------------------------------------
@@ -168,13 +172,15 @@ class _Outbound(Struct):
         """
         return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
 
-    def _check_size(self) -> None:
+    def _check_size(self, chars: int) -> None:
         """Refuse the message if its frame would be over ``MAX_POST_BYTES`` (§2.4, §2.5).
+
+        Args:
+            chars: how many characters the message's strings hold in all.
 
         Raises:
             RelayValidationError: the frame is too large; cap or split what it carries.
         """
-        chars = sum(len(value) for value in self._values() if isinstance(value, str))
         if chars <= _ALWAYS_FITS:
             return
         size = len(self.to_json().encode("utf-8"))
@@ -222,15 +228,12 @@ class Text(_Outbound):
         _check_language("Text.lang", lang)
         _check_bool("Text.interruptible", interruptible)
         _check_bool("Text.preemptible", preemptible)
-        init_fields(
-            self,
-            token=token,
-            last=last,
-            lang=lang,
-            interruptible=interruptible,
-            preemptible=preemptible,
-        )
-        self._check_size()
+        _set(self, "token", token)
+        _set(self, "last", last)
+        _set(self, "lang", lang)
+        _set(self, "interruptible", interruptible)
+        _set(self, "preemptible", preemptible)
+        self._check_size(len(token) + len(lang or ""))
 
     def to_dict(self) -> dict[str, Any]:
         frame: dict[str, Any] = {"type": "text", "token": self.token, "last": self.last}
@@ -280,10 +283,11 @@ class Play(_Outbound):
             raise _invalid("Play.loop", f"an int from 0 to {MAX_PLAY_LOOP}", loop)
         _check_bool("Play.preemptible", preemptible)
         _check_bool("Play.interruptible", interruptible)
-        init_fields(
-            self, source=source, loop=loop, preemptible=preemptible, interruptible=interruptible
-        )
-        self._check_size()
+        _set(self, "source", source)
+        _set(self, "loop", loop)
+        _set(self, "preemptible", preemptible)
+        _set(self, "interruptible", interruptible)
+        self._check_size(len(source))
 
     def to_dict(self) -> dict[str, Any]:
         frame: dict[str, Any] = {"type": "play", "source": self.source}
@@ -315,8 +319,8 @@ class SendDigits(_Outbound):
         _check_str("SendDigits.digits", digits)
         if not digits or digits.strip(_DIGIT_CHARS):
             raise _invalid("SendDigits.digits", "non-empty, of 0-9 w W # *", digits)
-        init_fields(self, digits=digits)
-        self._check_size()
+        _set(self, "digits", digits)
+        self._check_size(len(digits))
 
     def to_dict(self) -> dict[str, Any]:
         return {"type": "sendDigits", "digits": self.digits}
@@ -350,8 +354,9 @@ class Language(_Outbound):
         _check_language(
             "Language.transcription_language (transcriptionLanguage)", transcription_language
         )
-        init_fields(self, tts_language=tts_language, transcription_language=transcription_language)
-        self._check_size()
+        _set(self, "tts_language", tts_language)
+        _set(self, "transcription_language", transcription_language)
+        self._check_size(len(tts_language or "") + len(transcription_language or ""))
 
     def to_dict(self) -> dict[str, Any]:
         frame: dict[str, Any] = {"type": "language"}
@@ -396,8 +401,8 @@ class End(_Outbound):
                 ) from exc
         if value is not None:
             _check_str("End.handoff_data (handoffData)", value)
-        init_fields(self, handoff_data=value)
-        self._check_size()
+        _set(self, "handoff_data", value)
+        self._check_size(len(value or ""))
 
     def to_dict(self) -> dict[str, Any]:
         if self.handoff_data is None:
