@@ -269,6 +269,111 @@ def test_outbound_types_map_wire_names_to_classes() -> None:
         assert cls.type == kind
 
 
+_TAG = "a BCP-47 language tag (e.g. 'en-US') or 'multi'"
+_URL = "https://e.com/a.mp3"
+
+#: Each way to break a rule, and the exact error: the field (with its wire name where it
+#: differs), what it must be, and what it was (its type and repr, clipped to 40 characters).
+EXACT_ERRORS: dict[str, tuple[Any, str]] = {
+    "text-token": (lambda: Text(5), "Text.token must be a str, not int 5"),
+    "text-last": (lambda: Text("x", last=1), "Text.last must be a bool, not int 1"),
+    "text-lang": (
+        lambda: Text("x", lang="english"),
+        f"Text.lang must be {_TAG}, not str 'english'",
+    ),
+    "text-interruptible": (
+        lambda: Text("x", interruptible="yes"),
+        "Text.interruptible must be a bool, not str 'yes'",
+    ),
+    "text-preemptible": (
+        lambda: Text("x", preemptible=0),
+        "Text.preemptible must be a bool, not int 0",
+    ),
+    "text-surrogate": (
+        lambda: Text("ok\udcff"),
+        "Text.token is not valid Unicode (lone surrogate at index 2)",
+    ),
+    "play-source-type": (lambda: Play(5), "Play.source must be a str, not int 5"),
+    "play-source-surrogate": (
+        lambda: Play("https://e.com/\ud800"),
+        "Play.source is not valid Unicode (lone surrogate at index 14)",
+    ),
+    "play-source": (
+        lambda: Play("ftp://x"),
+        "Play.source must be an absolute http(s) URL, not str 'ftp://x'",
+    ),
+    "play-source-40": (
+        lambda: Play("x" * 38),
+        "Play.source must be an absolute http(s) URL, not str '" + "x" * 38 + "'",
+    ),
+    "play-source-41": (
+        lambda: Play("x" * 39),
+        "Play.source must be an absolute http(s) URL, not str '" + "x" * 38 + "…",
+    ),
+    "play-loop": (
+        lambda: Play(_URL, loop=1001),
+        "Play.loop must be an int from 0 to 1000, not int 1001",
+    ),
+    "play-loop-bool": (
+        lambda: Play(_URL, loop=True),
+        "Play.loop must be an int from 0 to 1000, not bool True",
+    ),
+    "play-preemptible": (
+        lambda: Play(_URL, preemptible=1),
+        "Play.preemptible must be a bool, not int 1",
+    ),
+    "play-interruptible": (
+        lambda: Play(_URL, interruptible="no"),
+        "Play.interruptible must be a bool, not str 'no'",
+    ),
+    "digits-empty": (
+        lambda: SendDigits(""),
+        "SendDigits.digits must be non-empty, of 0-9 w W # *, not str ''",
+    ),
+    "digits-other": (
+        lambda: SendDigits("12a"),
+        "SendDigits.digits must be non-empty, of 0-9 w W # *, not str '12a'",
+    ),
+    "digits-type": (lambda: SendDigits(5), "SendDigits.digits must be a str, not int 5"),
+    "language-none": (
+        lambda: Language(),
+        "Language needs tts_language or transcription_language (or both)",
+    ),
+    "language-tts": (
+        lambda: Language("x"),
+        f"Language.tts_language (ttsLanguage) must be {_TAG}, not str 'x'",
+    ),
+    "language-transcription": (
+        lambda: Language(None, "x"),
+        f"Language.transcription_language (transcriptionLanguage) must be {_TAG}, not str 'x'",
+    ),
+    "end-type": (lambda: End(5), "End.handoff_data (handoffData) must be a str, not int 5"),
+    "end-surrogate": (
+        lambda: End("\udcff"),
+        "End.handoff_data (handoffData) is not valid Unicode (lone surrogate at index 0)",
+    ),
+    "end-json": (
+        lambda: End({"a": object()}),
+        "End.handoff_data (handoffData) cannot be JSON-encoded:"
+        " Object of type object is not JSON serializable",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", EXACT_ERRORS)
+def test_each_error_names_the_field_the_rule_and_the_value(name: str) -> None:
+    build, expected = EXACT_ERRORS[name]
+    with pytest.raises(RelayValidationError) as info:
+        build()
+    assert str(info.value) == expected
+
+
+def test_end_encodes_any_mapping_and_keeps_non_ascii() -> None:
+    from types import MappingProxyType
+
+    assert End(MappingProxyType({"name": "Zoë"})).handoff_data == '{"name": "Zoë"}'
+
+
 # === outbound: JSON and size ===============================================================
 def test_to_json_is_compact_and_keeps_non_ascii() -> None:
     assert Text(token="¡Hola, Zoë!", last=True).to_json() == (
