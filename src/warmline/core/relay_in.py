@@ -9,7 +9,7 @@ Rule 1: size first. A body over ``MAX_MESSAGE_BYTES`` (API Gateway's 128 KB, §2
     ``FrameTooLargeError`` before a byte of it is decoded.
 Rule 2: UTF-8 text holding one JSON object (strict JSON: no ``NaN``, no ``Infinity``, at
     most ``MAX_JSON_DEPTH`` levels of nesting) whose ``type`` is a non-empty string.
-Rule 3: every string is storable. Twilio sends UTF-8, which cannot hold a lone UTF-16
+Rule 3: every string is storable. Twilio sends UTF-8 (§1.1), which cannot hold a lone UTF-16
     surrogate, but JSON's ``\\ud800`` escape can, and ``json`` decodes it to a ``str``
     that no UTF-8 encoder accepts: stored as it is, it would crash the session store (or
     a logger) mid-turn. Such a frame can only come from a broken or hostile peer, so each

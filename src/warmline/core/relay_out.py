@@ -28,7 +28,7 @@ The rules (§1.3), with the choices warmline makes where Twilio's docs are vague
 
 The messages are frozen, slotted value objects (:class:`~warmline.core._struct.Struct`,
 not ``dataclasses``, which would cost every cold start its import and class building),
-constructed positionally or by keyword like the dataclasses they mirror.
+built positionally or by keyword and matched positionally (``__match_args__``).
 
 :func:`parse_outbound` reads a frame back into these types with the same rules, plus one
 more: an unknown field is an error, because a misspelt ``interruptable`` or a snake_case
