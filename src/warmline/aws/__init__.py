@@ -54,8 +54,8 @@ if TYPE_CHECKING:
     from warmline.aws.client import AwsClient, RetryPolicy
     from warmline.aws.credentials import Credentials
     from warmline.aws.lambda_invoke import LambdaClient
-    from warmline.aws.sigv4 import SigV4Signer
     from warmline.aws.secretsmanager import get_secret_string
+    from warmline.aws.sigv4 import SigV4Signer
     from warmline.aws.ssm import get_parameter
 
 
