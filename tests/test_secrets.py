@@ -54,3 +54,71 @@ def test_an_unreachable_ssm_is_a_clear_error() -> None:
     secrets._CACHE.clear()
     with pytest.raises(ConfigurationError, match="cannot reach SSM"):
         secrets.secret("TOKEN", env)
+
+
+@pytest.fixture(scope="module")
+def secretsmanager() -> Iterator[str]:
+    with moto_server() as url:
+        import boto3
+
+        client = boto3.client(
+            "secretsmanager",
+            endpoint_url=url,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        client.create_secret(Name="warmline/twilio", SecretString="sm-s3cret")
+        client.create_secret(
+            Name="warmline/keys", SecretString='{"TOKEN": "from-json", "OTHER": "x"}'
+        )
+        client.create_secret(Name="warmline/binary", SecretBinary=b"\x00\x01")
+        yield url
+
+
+def _sm_env(url: str, secret_id: str) -> dict[str, str]:
+    return {**ENV, "AWS_ENDPOINT_URL_SECRETS_MANAGER": url, "TOKEN_SECRET_ID": secret_id}
+
+
+@pytest.mark.slow
+def test_a_secret_id_is_read_from_secrets_manager_once(secretsmanager: str) -> None:
+    """What ``[deploy.secrets.X] secretsmanager = ...`` deploys: ``X_SECRET_ID``."""
+    env = _sm_env(secretsmanager, "warmline/twilio")
+    secrets._CACHE.clear()
+    assert secrets.secret("TOKEN", env) == "sm-s3cret"
+    env["AWS_ENDPOINT_URL_SECRETS_MANAGER"] = "http://127.0.0.1:9"  # a second read would fail
+    assert secrets.secret("TOKEN", env) == "sm-s3cret"
+
+
+@pytest.mark.slow
+def test_a_json_secret_gives_the_key_named_like_the_variable(secretsmanager: str) -> None:
+    secrets._CACHE.clear()
+    assert secrets.secret("TOKEN", _sm_env(secretsmanager, "warmline/keys")) == "from-json"
+    with pytest.raises(ConfigurationError, match="without a string key 'MISSING'"):
+        secrets.secret(
+            "MISSING", {**_sm_env(secretsmanager, ""), "MISSING_SECRET_ID": "warmline/keys"}
+        )
+
+
+@pytest.mark.slow
+def test_a_missing_or_binary_secret_fails_closed_and_names_the_error(secretsmanager: str) -> None:
+    secrets._CACHE.clear()
+    with pytest.raises(ConfigurationError, match="ResourceNotFoundException") as missing:
+        secrets.secret("TOKEN", _sm_env(secretsmanager, "warmline/nope"))
+    assert "s3cret" not in str(missing.value)
+    with pytest.raises(ConfigurationError, match="no SecretString"):
+        secrets.secret("TOKEN", _sm_env(secretsmanager, "warmline/binary"))
+    assert secrets._CACHE == {}  # nothing cached: the next request tries again
+
+
+def test_an_unreachable_secrets_manager_is_a_clear_error() -> None:
+    secrets._CACHE.clear()
+    with pytest.raises(ConfigurationError, match="cannot reach Secrets Manager"):
+        secrets.secret("TOKEN", _sm_env("http://127.0.0.1:9", "warmline/twilio"))
+
+
+def test_an_empty_variable_is_unset_and_two_sources_are_refused() -> None:
+    assert secrets.secret("TOKEN", {"TOKEN": ""}) is None
+    both = {"TOKEN_PARAMETER": "/a", "TOKEN_SECRET_ID": "b"}
+    with pytest.raises(ConfigurationError, match="both TOKEN_PARAMETER and TOKEN_SECRET_ID"):
+        secrets.secret("TOKEN", both)

@@ -170,7 +170,9 @@ class RelayCall:
     The App is composed for the test: its ports not given explicitly are a
     :class:`~warmline.stores.memory.MemoryStore` and
     :class:`~warmline.connections.local.LocalConnections` (the ``store`` and
-    ``connections`` attributes), with no signature check unless the App has a token.
+    ``connections`` attributes). Without a token the test call is unsigned, so the
+    composition opts out of signatures (``allow_unsigned``) unless the App decided
+    itself; an App with a token checks them as deployed.
 
     Args:
         app: the App under test.
@@ -194,7 +196,11 @@ class RelayCall:
         self.connection_id = connection_id
         self.call_sid = call_sid
         conns = self.connections
-        app.compose(from_environment({}, store=self.store, connections=lambda ref, log: conns))
+        app.compose(
+            from_environment(
+                {}, store=self.store, connections=lambda ref, log: conns, allow_unsigned=True
+            )
+        )
         #: the step log's records (``step``, ``route``, ``durationMs``, ...).
         self.log = StepLogger(io.StringIO(), keep=True)
         self.handler = lambda_handler(app, log=self.log)

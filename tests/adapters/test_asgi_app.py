@@ -24,7 +24,7 @@ TOKENS = 40
 
 
 def build() -> tuple[App, dict[str, Any]]:
-    app = App(store=MemoryStore())
+    app = App(store=MemoryStore(), allow_unsigned=True)  # unsigned test handshakes
     seen: dict[str, Any] = {"connected": [], "disconnected": [], "threads": set()}
 
     @app.connect

@@ -64,7 +64,8 @@ def test_explicit_arguments_win_over_the_environment() -> None:
     app.compose(from_environment(env))
     assert app.store is store
     assert app.twilio_auth_token() == "explicit"
-    assert App(twilio_auth_token="").compose(from_environment(env)).twilio_auth_token() == ""
+    # an explicit empty token wins too, and is no token (never the environment's)
+    assert App(twilio_auth_token="").compose(from_environment(env)).twilio_auth_token() is None
 
 
 def test_the_twilio_token_comes_from_the_environment_and_turns_checks_on() -> None:

@@ -58,6 +58,7 @@ def agent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleTyp
     ):
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("TWILIO_AUTH_TOKEN", raising=False)
+    monkeypatch.setenv("WARMLINE_ALLOW_UNSIGNED", "1")  # local and unsigned, as in dev
     spec = importlib.util.spec_from_file_location("agent_app", ROOT / "examples/agent/app.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

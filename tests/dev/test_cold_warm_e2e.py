@@ -23,7 +23,8 @@ pytestmark = pytest.mark.slow
 
 
 def _config(tmp_path: Path) -> Any:
-    env = {"WARMLINE_SQLITE_PATH": str(tmp_path / "s.sqlite3")}
+    # the echo sample under warmline dev, unsigned: its dev config opts out
+    env = {"WARMLINE_SQLITE_PATH": str(tmp_path / "s.sqlite3"), "WARMLINE_ALLOW_UNSIGNED": "1"}
     return parse_config(
         {
             "functions": {"echo": {"handler": "app.handler", "code": ".", "environment": env}},

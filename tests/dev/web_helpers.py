@@ -32,6 +32,7 @@ def agent_config(tmp_path: Path, env: Mapping[str, str] | None = None) -> Any:
     """The sample agent's warmline.toml, with its own SQLite file and extra environment."""
     environment = {
         "WARMLINE_HANDOFF_NUMBER": "+15550123",
+        "WARMLINE_ALLOW_UNSIGNED": "1",  # as the sample's warmline.toml: the softphone is unsigned
         "WARMLINE_SQLITE_PATH": str(tmp_path / "sessions.sqlite3"),
         **(env or {}),
     }

@@ -72,6 +72,7 @@ def echo(
     monkeypatch.setenv("AWS_SESSION_TOKEN", "token")
     monkeypatch.setenv("AWS_REGION", "us-east-1")
     monkeypatch.delenv("TWILIO_AUTH_TOKEN", raising=False)
+    monkeypatch.setenv("WARMLINE_ALLOW_UNSIGNED", "1")  # local and unsigned, as in dev
     spec = importlib.util.spec_from_file_location("echo_app", ROOT / "examples/echo/app.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.slow
 
 
 def _config(tmp_path: Path, prewarm: bool) -> Any:
-    env = {"WARMLINE_SQLITE_PATH": str(tmp_path / "s.sqlite3")}
+    env = {"WARMLINE_SQLITE_PATH": str(tmp_path / "s.sqlite3"), "WARMLINE_ALLOW_UNSIGNED": "1"}
     voice_env = dict(env, WARMLINE_PREWARM_FUNCTIONS="ws") if prewarm else env
     # The pre-warm invokes ws: the voice function's role must allow it, as on AWS.
     invoke_ws = {"action": "lambda:InvokeFunction", "resource": "arn:aws:lambda:*:*:function:ws"}

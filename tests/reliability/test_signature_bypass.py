@@ -268,12 +268,17 @@ def test_rejected_unknown_algorithm_in_settings_header() -> None:
     assert not webhook_ok(headers)
 
 
-def test_app_with_empty_token_does_not_check() -> None:
-    """Documented finding (docs/reliability.md): an empty token turns checks OFF at the
-    App level (``if token:``), like no token. A deployment whose secret resolves to ""
-    is open; the App cannot tell that from local development."""
+def test_app_with_empty_token_refuses_unsigned_connects() -> None:
+    """An empty token is no token, and no token fails closed: a deployment whose secret
+    resolves to "" refuses every handshake (403, ``unsigned_refused``) instead of
+    accepting unsigned callers; only ``allow_unsigned=True`` accepts them."""
     app = App(store=MemoryStore(), twilio_auth_token="", public_url=WSS)
-    handler = lambda_handler(app, log=StepLogger(io.StringIO()))
+    out = io.StringIO()
+    handler = lambda_handler(app, log=StepLogger(out))
+    assert handler(websocket_event("CONNECT"), LambdaContext())["statusCode"] == 403
+    assert '"step":"unsigned_refused"' in out.getvalue()
+    opted_out = App(store=MemoryStore(), twilio_auth_token="", allow_unsigned=True)
+    handler = lambda_handler(opted_out, log=StepLogger(io.StringIO()))
     assert handler(websocket_event("CONNECT"), LambdaContext())["statusCode"] == 200
 
 

@@ -36,16 +36,20 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from warmline.core.session import DEFAULT_TTL_S, SessionRecord
 from warmline.errors import ConfigurationError, StoreError, VersionConflictError
@@ -60,6 +64,31 @@ T0 = 1_700_000_000.0
 TTL_S = 60
 #: Bound on the child processes of the cross-process test.
 CHILD_TIMEOUT_S = 60.0
+
+#: Any unicode text, lone surrogates included (``st.text()`` leaves them out by default);
+#: a high surrogate right before a low one is left out: JSON reads that pair back as the
+#: one character it encodes (``warmline.stores.base.encode_data``).
+_STORED_TEXT = st.text(st.characters(codec=None, exclude_categories=()), max_size=40).filter(
+    lambda text: re.search("[\ud800-\udbff][\udc00-\udfff]", text) is None
+)
+#: Any text a key may hold: valid unicode (no lone surrogates).
+_KEY_TEXT = st.text(max_size=40)
+#: A session's ``data``: any JSON object (numbers as JSON carries them exactly).
+_SESSION_DATA = st.dictionaries(
+    _STORED_TEXT,
+    st.recursive(
+        st.none()
+        | st.booleans()
+        | st.integers(-(2**53), 2**53)
+        | st.floats(allow_nan=False, allow_infinity=False)
+        | _STORED_TEXT,
+        lambda inner: (
+            st.lists(inner, max_size=4) | st.dictionaries(_STORED_TEXT, inner, max_size=4)
+        ),
+        max_leaves=12,
+    ),
+    max_size=6,
+)
 
 
 class StoreFactory(Protocol):
@@ -563,3 +592,33 @@ class StoreConformance:
         assert got is not None
         assert got.data == {"n": total}
         assert (got.version, got.turn) == (1 + total, total)
+
+    # --- stored fields: arbitrary data round-trips --------------------------------------
+    @settings(
+        max_examples=40,
+        deadline=None,
+        # one method, inherited by each backend's class: a different executor per store
+        suppress_health_check=[
+            HealthCheck.function_scoped_fixture,
+            HealthCheck.too_slow,
+            HealthCheck.differing_executors,
+        ],
+    )
+    @given(data=_SESSION_DATA, call_sid=_KEY_TEXT, turn=st.integers(0, 2**31))
+    def test_arbitrary_session_data_round_trips(
+        self, store: SessionStore, data: dict[str, Any], call_sid: str, turn: int
+    ) -> None:
+        """Any JSON object of any unicode text, lone surrogates included (a caller's
+        prompt, a setup's custom parameters), comes back exactly as it was stored. Keys
+        (``callSid``) are any valid unicode: a key attribute must be UTF-8 in DynamoDB
+        and Redis, and the relay parser makes inbound text storable before it is a key."""
+        session_id = f"VX{uuid.uuid4().hex}"
+        stored = store.put(
+            SessionRecord(session_id, "conn=", call_sid=call_sid or None, turn=turn, data=data)
+        )
+        got = store.get(session_id)
+        assert got is not None
+        assert (got.data, got.call_sid, got.turn) == (data, call_sid or None, turn)
+        assert got == stored
+        updated = store.put(got.evolve(data={**data, "more": [data]}))
+        assert store.get(session_id) == updated

@@ -69,7 +69,7 @@ def test_a_small_load_through_warmline_dev_loses_nothing(tmp_path: Path) -> None
     from warmline.dev.server import DevServer
 
     agent = Path(__file__).resolve().parents[2] / "examples" / "agent"
-    env = {"WARMLINE_SQLITE_PATH": str(tmp_path / "s.sqlite3")}
+    env = {"WARMLINE_SQLITE_PATH": str(tmp_path / "s.sqlite3"), "WARMLINE_ALLOW_UNSIGNED": "1"}
     config = parse_config(
         {
             "functions": {"agent": {"handler": "app.handler", "code": ".", "environment": env}},

@@ -12,6 +12,7 @@ import pytest
 from warmline.adapters.aws_lambda import lambda_handler
 from warmline.core.app import App
 from warmline.core.session import SessionRecord
+from warmline.errors import ConfigurationError
 from warmline.log import StepLogger
 from warmline.stores.memory import MemoryStore
 from warmline.testing import LambdaContext, http_event
@@ -132,3 +133,49 @@ def test_unknown_paths_and_methods() -> None:
     assert handler(http_event("GET", "/nope"), LambdaContext())["statusCode"] == 404
     result = handler(http_event("DELETE", "/cr-action"), LambdaContext())
     assert result["statusCode"] == 405 and result["headers"]["Allow"] == "POST"
+
+
+def unsigned_app(monkeypatch: pytest.MonkeyPatch, **app_kwargs: Any) -> tuple[Any, Any]:
+    for name in ("TWILIO_AUTH_TOKEN", "TWILIO_AUTH_TOKEN_PARAMETER", "WARMLINE_ALLOW_UNSIGNED"):
+        monkeypatch.delenv(name, raising=False)
+    app = App(store=MemoryStore(), **app_kwargs)
+    mount_voice(app, RelaySettings(url=WSS), handoff_number="+15550123")
+    log = StepLogger(stream=io.StringIO(), keep=True)
+    return lambda_handler(app, log=log), log.records
+
+
+@pytest.mark.parametrize("path", ["/twiml", "/cr-action"])
+def test_without_a_token_the_webhooks_are_refused_and_say_why(
+    monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    """Fail closed: no token and no opt-out is a 403 (nothing dialed, nothing recorded)."""
+    handler, records = unsigned_app(monkeypatch)
+    form = {**CALL, "SessionId": "VX1", "HandoffData": '{"reason":"handoff"}'}
+    result = handler(http_event("POST", path, form=form), LambdaContext())
+    assert (result["statusCode"], result["body"]) == (403, "invalid signature")
+    refused = [r for r in records if r["step"] == "unsigned_refused"]
+    assert len(refused) == 1 and "TWILIO_AUTH_TOKEN" in refused[0]["error"]
+    assert refused[0]["level"] == "error"
+
+
+def test_an_explicit_opt_out_serves_unsigned_webhooks(monkeypatch: pytest.MonkeyPatch) -> None:
+    handler, records = unsigned_app(monkeypatch, allow_unsigned=True)
+    result = handler(http_event("POST", "/twiml", form=CALL), LambdaContext())
+    assert result["statusCode"] == 200 and "<ConversationRelay" in result["body"]
+    assert not [r for r in records if r["step"] == "unsigned_refused"]
+
+
+def test_an_unreadable_token_answers_500_even_when_unsigned_is_allowed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A configured secret that cannot be read never turns into "no token"."""
+
+    def unreadable() -> str:
+        raise ConfigurationError("cannot reach SSM for parameter '/voice/token'")
+
+    handler, records = unsigned_app(monkeypatch, twilio_auth_token=unreadable, allow_unsigned=True)
+    result = handler(http_event("POST", "/twiml", form=CALL), LambdaContext())
+    assert result["statusCode"] == 500
+    assert [r["error"] for r in records if r["step"] == "secret_unavailable"] == [
+        "cannot reach SSM for parameter '/voice/token'"
+    ]

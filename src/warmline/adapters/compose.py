@@ -9,9 +9,13 @@ are made (at import of the function's handler module) and hand the result to
 ``WARMLINE_DYNAMODB_TABLE``     the table, with ``WARMLINE_STORE=dynamodb``
 ``WARMLINE_REDIS_URL``          the server, with ``WARMLINE_STORE=redis``
 ``WARMLINE_SQLITE_PATH``        the SQLite file (read by the SQLite store)
-``TWILIO_AUTH_TOKEN``           turns on handshake signature checks (or
-                                ``TWILIO_AUTH_TOKEN_PARAMETER``: its SSM parameter, read at
-                                the first handshake)
+``TWILIO_AUTH_TOKEN``           the key of the handshake and webhook signature checks (or
+                                ``TWILIO_AUTH_TOKEN_PARAMETER``: its SSM parameter, or
+                                ``TWILIO_AUTH_TOKEN_SECRET_ID``: its Secrets Manager secret,
+                                read at the first handshake; :mod:`warmline.secrets`)
+``WARMLINE_ALLOW_UNSIGNED``     ``1``/``true``: accept unsigned Twilio traffic while no
+                                token is configured (local development; ``warmline deploy
+                                render`` never deploys it). Unset: refused (fail closed)
 ``WARMLINE_DEV_FAULTS``         set by ``warmline dev``: the store is wrapped in the fault
                                 injector (:mod:`warmline.stores.faulty`)
 ``AWS_LAMBDA_FUNCTION_NAME``    on AWS: the pre-warm also makes the TLS context
@@ -38,10 +42,20 @@ if TYPE_CHECKING:
     from warmline.core.events import ConnectionRef
     from warmline.core.ports import ConnectionClient, SessionStore, StepLog
 
-__all__ = ["STORE_KINDS", "compose", "from_environment"]
+__all__ = [
+    "ALLOW_UNSIGNED_ENV",
+    "STORE_KINDS",
+    "allow_unsigned_from",
+    "compose",
+    "from_environment",
+]
 
 #: The values ``WARMLINE_STORE`` accepts.
 STORE_KINDS = ("sqlite", "dynamodb", "redis", "memory")
+#: The environment's explicit opt-out of Twilio signatures while no token is configured.
+ALLOW_UNSIGNED_ENV = "WARMLINE_ALLOW_UNSIGNED"
+_YES = ("1", "true", "yes")
+_NO = ("", "0", "false", "no")
 
 
 def from_environment(environ: Mapping[str, str] | None = None, **overrides: Any) -> Wiring:
@@ -67,6 +81,7 @@ def from_environment(environ: Mapping[str, str] | None = None, **overrides: Any)
         "twilio_auth_token": _twilio_token(env),
         "runner": ThreadLoops(),
         "prewarm": _prewarm_connections(env),
+        "allow_unsigned": allow_unsigned_from(env),
     }
     values.update(overrides)
     return Wiring(**values)
@@ -136,17 +151,35 @@ def _signature_check(headers: Mapping[str, str], url: str, auth_token: str) -> N
     validate_handshake(headers, url, auth_token)
 
 
+def allow_unsigned_from(env: Mapping[str, str]) -> bool:
+    """True when ``WARMLINE_ALLOW_UNSIGNED`` opts out of signatures (``1``, ``true``,
+    ``yes``); False when it is unset or says no.
+
+    Raises:
+        ConfigurationError: any other value: an opt-out must be unambiguous.
+    """
+    value = env.get(ALLOW_UNSIGNED_ENV, "").strip().lower()
+    if value in _YES:
+        return True
+    if value in _NO:
+        return False
+    raise ConfigurationError(f"{ALLOW_UNSIGNED_ENV} must be 1 or 0 (true/false), not {value!r}")
+
+
 def _twilio_token(env: Mapping[str, str]) -> Callable[[], str | None] | None:
-    """The token from ``TWILIO_AUTH_TOKEN`` or, read on first use, its SSM parameter."""
-    if env.get("TWILIO_AUTH_TOKEN"):
-        token = env["TWILIO_AUTH_TOKEN"]
+    """The token from ``TWILIO_AUTH_TOKEN`` or, read on first use, its SSM parameter or
+    Secrets Manager secret (:func:`warmline.secrets.secret`); None when none is set (an
+    empty ``TWILIO_AUTH_TOKEN`` is none)."""
+    name = "TWILIO_AUTH_TOKEN"
+    if env.get(name):
+        token = env[name]
         return lambda: token
-    if env.get("TWILIO_AUTH_TOKEN_PARAMETER"):
+    if env.get(f"{name}_PARAMETER") or env.get(f"{name}_SECRET_ID"):
 
         def read() -> str | None:
             from warmline.secrets import secret
 
-            return secret("TWILIO_AUTH_TOKEN", env)
+            return secret(name, env)
 
         return read
     return None

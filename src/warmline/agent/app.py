@@ -11,12 +11,15 @@ Routes (relay protocol, one message per invocation, nothing kept in memory but c
 - ``dtmf``: the menu (1 billing, 2 technical support, 0 a person by default).
 - ``interrupt``: the caller barged in; the last assistant turn in the history is cut to
   what the caller actually heard (``utteranceUntilInterrupt``), so the history, and any
-  LLM that reads it, matches the call.
+  LLM that reads it, matches the call. What was heard may only shorten what was sent
+  (:mod:`warmline.agent.history`).
 - ``info`` / ``error``: logged.
 
 The history lives in the session record (``data["history"]``, the last
-``history_limit`` turns, each ``{"role": "user"|"assistant", "text": ...}``) because
-every message may land in a different environment.
+``history_limit`` turns, each ``{"role": "user"|"assistant", "text": ...}``, bounded in
+bytes by :mod:`warmline.agent.history`) because every message may land in a different
+environment. A handoff is a compare-and-set on that record: of concurrent prompts that
+ask for one (eight "yes please" to one offer), exactly one hands off.
 
 Import cost: this module imports the App and the intent rules only. The index (SQLite),
 the retriever and the answerer are created at the first prompt (or on a warm-up ping,
@@ -34,6 +37,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from warmline.agent.history import (
+    HISTORY_LIMIT,
+    MAX_TURN_BYTES,
+    append_history,
+    bounded_handoff,
+    cut_text,
+    pending_cut,
+    truncate_history,
+)
 from warmline.agent.intents import (
     DEFAULT_MENU,
     Intent,
@@ -62,8 +74,6 @@ __all__ = [
     "truncate_history",
 ]
 
-#: Turns of conversation kept in the session (older ones are dropped).
-HISTORY_LIMIT = 20
 #: Longest info value copied into a log line (``tokensPlayed`` carries spoken text).
 _INFO_VALUE_CHARS = 120
 
@@ -154,33 +164,21 @@ def _menu_from(value: Any) -> Menu:
     return Menu(options)
 
 
-# --- history (pure) --------------------------------------------------------------------
-def append_history(
-    history: Iterable[Mapping[str, Any]], *turns: tuple[str, str], limit: int = HISTORY_LIMIT
-) -> list[dict[str, Any]]:
-    """``history`` plus ``(role, text)`` turns, keeping the last ``limit`` entries."""
-    out = [dict(turn) for turn in history]
-    out.extend({"role": role, "text": text} for role, text in turns if text)
-    return out[-limit:] if limit > 0 else []
-
-
-def truncate_history(history: Iterable[Mapping[str, Any]], heard: str) -> list[dict[str, Any]]:
-    """Cut the last assistant turn to what the caller heard before barging in.
-
-    The turn gets ``"interrupted": True``. Nothing heard removes it. When the answer was
-    not recorded yet (the interrupt overtook the stream's write), the heard part is
-    appended as the assistant turn.
-    """
-    out = [dict(turn) for turn in history]
-    heard = heard.strip()
-    if out and out[-1].get("role") == "assistant":
-        if heard:
-            out[-1] = {"role": "assistant", "text": heard, "interrupted": True}
-        else:
-            out.pop()
-    elif heard:
-        out.append({"role": "assistant", "text": heard, "interrupted": True})
-    return out
+def _handoff_data(record: SessionRecord | None, intent: Intent) -> dict[str, Any]:
+    """What the ``end`` frame hands to the ``<Connect action>`` callback, bounded."""
+    data = record.data if record is not None else {}
+    question = next(
+        (t.get("text") for t in reversed(_history(record)) if t.get("role") == "user"), None
+    )
+    handoff: dict[str, Any] = {"reason": "handoff", "trigger": intent.reason}
+    for key, value in (
+        ("callSid", record.call_sid if record else None),
+        ("topic", data.get("topic")),
+        ("lastQuestion", question),
+    ):
+        if value:
+            handoff[key] = value
+    return bounded_handoff(handoff)
 
 
 def _history(record: SessionRecord | None) -> list[dict[str, Any]]:
@@ -266,7 +264,10 @@ class Agent:
         record = ctx.session
         offered = record is not None and record.data.get("offer") == "human"
         if offered and is_affirmative(text):
-            intent = Intent("handoff", reason="accepted offer")
+            ctx.annotate(intent="handoff")
+            return self._handoff(
+                ctx, text, Intent("handoff", reason="accepted offer"), accepting=True
+            )
         elif offered and is_negative(text):
             ctx.annotate(intent="declined")
             return self._say(ctx, text, self.config.declined, offer=None)
@@ -310,12 +311,24 @@ class Agent:
         return self.on_setup(ctx)
 
     def on_interrupt(self, ctx: Context) -> None:
-        """Barge-in: the history keeps only what the caller heard."""
+        """Barge-in: the history keeps only what the caller heard of what was sent.
+
+        When the answer is not recorded yet (the interrupt overtook the stream's write),
+        what was heard waits in ``data["bargeIn"]`` for that answer's turn, and the
+        stream's own record applies it (:meth:`_record_reply`).
+        """
         heard = str(getattr(ctx.message, "utterance_until_interrupt", "") or "")
         ctx.annotate(heardChars=len(heard))
-        ctx.update_session(
-            lambda r: r.evolve(data={**r.data, "history": truncate_history(_history(r), heard)})
-        )
+
+        def change(r: SessionRecord) -> SessionRecord:
+            history = _history(r)
+            if history and history[-1].get("role") == "assistant":
+                return r.evolve(data={**r.data, "history": truncate_history(history, heard)})
+            # the interrupt bumped the turn: the answer being cut is the previous turn's
+            pending = {"turn": r.turn - 1, "heard": cut_text(heard, MAX_TURN_BYTES)}
+            return r.evolve(data={**r.data, "bargeIn": pending})
+
+        ctx.update_session(change)
 
     def on_info(self, ctx: Context) -> None:
         """Twilio's info events (speaker, tokens played, round-trip delay): logged."""
@@ -361,26 +374,39 @@ class Agent:
             return self._say(ctx, text, self.config.menu.prompt(), offer=None)
         return self._say(ctx, text, option.say or option.label, topic=option.name, offer=None)
 
-    def _handoff(self, ctx: Context, text: str | None, intent: Intent) -> list[Any]:
+    def _handoff(
+        self, ctx: Context, text: str | None, intent: Intent, *, accepting: bool = False
+    ) -> list[Any]:
+        """Hand the call to a person: one compare-and-set that records the exchange and
+        the handoff data, and wins only while no handoff is recorded (and, when
+        ``accepting`` an offer, while the offer still stands). A prompt that loses says
+        nothing: the winner's ``end`` is already on its way."""
         from warmline.core.relay import End, Text
 
-        record = ctx.session
-        data = record.data if record is not None else {}
-        question = next(
-            (t.get("text") for t in reversed(_history(record)) if t.get("role") == "user"),
-            None,
-        )
-        handoff: dict[str, Any] = {"reason": "handoff", "trigger": intent.reason}
-        for key, value in (
-            ("callSid", record.call_sid if record else None),
-            ("topic", data.get("topic")),
-            ("lastQuestion", question),
-        ):
-            if value:
-                handoff[key] = value
         line = self.config.handoff
-        self._record(ctx, [("user", text or ""), ("assistant", line)], offer=None, handoff=handoff)
-        return [Text(token=line, last=True), End(handoff_data=handoff)]
+        limit = self.config.history_limit
+        won: list[dict[str, Any]] = []
+
+        def change(r: SessionRecord) -> SessionRecord:
+            won.clear()
+            if "handoff" in r.data or (accepting and r.data.get("offer") != "human"):
+                return r
+            handoff = _handoff_data(r, intent)
+            turns = [("user", text or ""), ("assistant", line)]
+            data = {**r.data, "history": append_history(_history(r), *turns, limit=limit)}
+            data.pop("offer", None)
+            data["handoff"] = handoff
+            won.append(handoff)
+            return r.evolve(data=data)
+
+        if ctx.session is None:
+            won.append(_handoff_data(None, intent))
+        else:
+            ctx.update_session(change)
+        if not won:
+            ctx.annotate(handoff="already")
+            return []
+        return [Text(token=line, last=True), End(handoff_data=won[0])]
 
     def _end(self, ctx: Context, text: str, intent: Intent) -> list[Any]:
         from warmline.core.relay import End, Text
@@ -434,21 +460,30 @@ class Agent:
     def _record_reply(self, ctx: Context, turn: int, spoken: str) -> None:
         """Record a streamed reply, unless a barge-in or newer prompt took the turn.
 
-        The interrupt handler has then recorded what was heard; writing the whole
-        answer now would undo it.
+        After a barge-in the reply is recorded cut to what was heard (the interrupt left
+        it in ``data["bargeIn"]``); after a newer prompt it is not recorded: writing the
+        whole answer now would undo what the newer turn wrote.
         """
         if not spoken:
             return
         limit = self.config.history_limit
 
         def change(r: SessionRecord) -> SessionRecord:
-            if r.turn != turn:
+            if r.turn == turn:
+                history = append_history(_history(r), ("assistant", spoken), limit=limit)
+                return r.evolve(data={**r.data, "history": history})
+            pending = r.data.get("bargeIn")
+            if not isinstance(pending, dict) or pending.get("turn") != turn:
                 return r
-            history = append_history(_history(r), ("assistant", spoken), limit=limit)
-            return r.evolve(data={**r.data, "history": history})
+            data = {k: v for k, v in r.data.items() if k != "bargeIn"}
+            cut = pending_cut(spoken, str(pending.get("heard", "")))
+            if cut is not None:
+                history = append_history(_history(r), ("assistant", cut["text"]), limit=limit)
+                history[-1]["interrupted"] = True
+                data["history"] = history
+            return r.evolve(data=data)
 
-        record = ctx.session
-        if record is not None and record.turn == turn:
+        if ctx.session is not None:
             ctx.update_session(change)
 
     def _relay_sync(self, ctx: Context, turn: int, chunks: Iterable[str]) -> Iterator[Any]:

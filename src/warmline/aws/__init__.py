@@ -9,8 +9,10 @@ Everything in warmline that talks to AWS is a thin client on it:
 * :mod:`warmline.aws.client`: :class:`AwsClient`, signed requests to one endpoint over a
   kept-alive :class:`warmline.http1.Http1Connection`, with the one retry policy
   (:class:`RetryPolicy`) and retry-and-resend loop;
-* :mod:`warmline.aws.lambda_invoke`, :mod:`warmline.aws.ssm`: the Lambda ``Invoke`` and SSM
-  ``GetParameter`` clients. The ``@connections`` client is
+* :mod:`warmline.aws.lambda_invoke`, :mod:`warmline.aws.ssm`,
+  :mod:`warmline.aws.secretsmanager`: the Lambda ``Invoke``, SSM ``GetParameter`` and
+  Secrets Manager ``GetSecretValue`` clients (the last two share
+  :mod:`warmline.aws.json_api`). The ``@connections`` client is
   :class:`warmline.connections.apigw.ApiGatewayConnections`; Bedrock signs with
   :class:`SigV4Signer` from :mod:`warmline.agent.providers.bedrock`.
 
@@ -35,6 +37,7 @@ _LAZY = {
     "RetryPolicy": "warmline.aws.client",
     "SigV4Signer": "warmline.aws.sigv4",
     "get_parameter": "warmline.aws.ssm",
+    "get_secret_string": "warmline.aws.secretsmanager",
 }
 
 __all__ = [
@@ -44,12 +47,14 @@ __all__ = [
     "RetryPolicy",
     "SigV4Signer",
     "get_parameter",
+    "get_secret_string",
 ]
 
 if TYPE_CHECKING:
     from warmline.aws.client import AwsClient, RetryPolicy
     from warmline.aws.credentials import Credentials
     from warmline.aws.lambda_invoke import LambdaClient
+    from warmline.aws.secretsmanager import get_secret_string
     from warmline.aws.sigv4 import SigV4Signer
     from warmline.aws.ssm import get_parameter
 

@@ -5,8 +5,8 @@ Why not ``dataclasses``: importing it loads ``inspect`` (and with it ``ast``, ``
 with ``exec`` and rebuilds the class at import time. Measured in fresh interpreters with
 cached bytecode, that was about two thirds of ``import warmline.adapters.aws_lambda`` (the
 module itself plus ~1 ms per class). These classes keep the same contract — keyword
-construction, immutability, value equality, a readable repr — with a hand-written
-``__init__`` per class and the rest here, built once.
+construction, immutability, value equality, a readable repr, ``copy`` and ``pickle`` —
+with a hand-written ``__init__`` per class and the rest here, built once.
 """
 
 from __future__ import annotations
@@ -22,6 +22,15 @@ def init_fields(obj: Struct, **values: Any) -> None:
     """Set fields on a frozen instance (for ``__init__`` and ``evolve`` only)."""
     for name, value in values.items():
         object.__setattr__(obj, name, value)
+
+
+def _rebuild(cls: type[Struct], values: tuple[Any, ...]) -> Struct:
+    """Unpickle (or copy) a Struct: set its fields without running ``__init__`` again."""
+    obj = object.__new__(cls)
+    names: tuple[str, ...] = cls.__slots__
+    for name, value in zip(names, values, strict=True):
+        object.__setattr__(obj, name, value)
+    return obj
 
 
 class Struct:
@@ -52,6 +61,10 @@ class Struct:
     def __repr__(self) -> str:
         args = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields())
         return f"{type(self).__name__}({args})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The default protocol restores slots with setattr, which a frozen class refuses.
+        return (_rebuild, (type(self), self._values()))
 
     def replace(self, **changes: Any) -> Any:
         """A copy with ``changes`` applied (like ``dataclasses.replace``)."""

@@ -98,9 +98,17 @@ class App:
             ``lambda_handler`` composes what ``WARMLINE_STORE`` names, SQLite by default).
         connections: factory of ConnectionClient per connection (default: the composed
             one, the ``@connections`` HTTP client for the event's domain and stage).
-        twilio_auth_token: enables X-Twilio-Signature checks on ``$connect``; a str or a
-            zero-argument callable (read the secret lazily, e.g. from SSM). Default: the
-            composed one (``TWILIO_AUTH_TOKEN``, or its SSM parameter, when set).
+        twilio_auth_token: the key of the X-Twilio-Signature checks on ``$connect`` and the
+            Twilio webhooks; a str or a zero-argument callable (read the secret lazily,
+            e.g. :func:`warmline.secrets.secret_getter`). Default: the composed one
+            (``TWILIO_AUTH_TOKEN``, or its SSM parameter or Secrets Manager secret). An
+            empty token is no token.
+        allow_unsigned: what happens when there is no token. False (the default, also
+            when None and the wiring does not opt out): ``$connect`` and the Twilio
+            webhooks are refused with 403 and an ``unsigned_refused`` log line (fail
+            closed). True: they are accepted unsigned, for local development and
+            channels nobody signs (the browser softphone under ``warmline dev``).
+            Signatures are always checked when a token is configured.
         public_url: the ``wss://`` URL exactly as in the TwiML (signatures are over it);
             default ``wss://{domainName}/{stage}`` plus the query string.
         session_ttl_s: TTL of session records.
@@ -122,6 +130,7 @@ class App:
         name: str = "warmline",
         signature_check: SignatureCheck | None = None,
         runner: Runner | None = None,
+        allow_unsigned: bool | None = None,
     ) -> None:
         if protocol not in ("relay", "raw"):
             raise ConfigurationError(f"protocol must be 'relay' or 'raw', not {protocol!r}")
@@ -138,6 +147,7 @@ class App:
         self._store: SessionStore | None = None
         self._connections_arg = connections
         self._twilio_auth_token = twilio_auth_token
+        self._allow_unsigned = allow_unsigned
         self._signature_check = signature_check
         self._runner = runner
         self._wiring: Wiring | None = None
@@ -336,11 +346,25 @@ class App:
         self._connections_arg = factory
 
     def twilio_auth_token(self) -> str | None:
-        """The Twilio auth token, if signature checks are on."""
+        """The Twilio auth token, or None when none is configured ("" counts as none).
+
+        Raises:
+            ConfigurationError: the token's source is configured but cannot be read (an
+                SSM parameter or Secrets Manager secret); callers refuse the request.
+        """
         token = self._twilio_auth_token
         if token is None:
             token = self._port("twilio_auth_token")
-        return token() if callable(token) else token
+        value = token() if callable(token) else token
+        return value or None
+
+    @property
+    def allow_unsigned(self) -> bool:
+        """True when unsigned Twilio traffic is accepted while no token is configured: the
+        constructor's ``allow_unsigned``, else the wiring's, else False (fail closed)."""
+        if self._allow_unsigned is not None:
+            return self._allow_unsigned
+        return bool(self._port("allow_unsigned"))
 
     @property
     def signature_check(self) -> SignatureCheck | None:

@@ -13,6 +13,12 @@ Rules of this module:
    gone stops the stream.
 4. A store failure during a message is told to the caller (:data:`STORE_APOLOGY`) and
    answered 503: nothing is half-written, since each write is one compare-and-set.
+5. A session is bound to its call: a ``setup`` whose ``sessionId`` is already stored for
+   another connection or another ``callSid`` is refused (logged ``setup_refused``,
+   answered 409, no handler runs, nothing is written); the same ``setup`` again on its own
+   connection is a redelivery and keeps the stored record. The setup fields kept on the
+   record are bounded (:data:`MAX_SETUP_BYTES`; over it, ``customParameters`` is dropped
+   and ``setupTrimmed`` set).
 """
 
 from __future__ import annotations
@@ -44,6 +50,13 @@ __all__ = ["STORE_APOLOGY", "handle_message"]
 
 #: Said when the session store fails during a message (the caller may say it again).
 STORE_APOLOGY = "Sorry, I'm having trouble on my side right now. Please say that again."
+#: Largest setup (the frame's fields but ``type``) kept on the session, in bytes of JSON:
+#: the record must stay well inside DynamoDB's 400 KB item (docs/protocols.md §7).
+MAX_SETUP_BYTES = 32 * 1024
+
+
+class _SetupRefused(Exception):
+    """A ``setup`` that names another call's session (rule 5)."""
 
 
 def handle_message(app: App, event: Message, inv: Invocation) -> Response:
@@ -62,6 +75,12 @@ def handle_message(app: App, event: Message, inv: Invocation) -> Response:
     ctx.route = _route_for(app, event, ctx)
     try:
         _before_relay(ctx)
+    except _SetupRefused as exc:
+        ctx.log("setup_refused", "warning", error=str(exc))
+        return Response(409)
+    except StoreError as exc:
+        return _store_failed(app, ctx, exc)
+    try:
         handler = app.routes.get(ctx.route)
         if handler is None:
             ctx.log("no_route", "warning", selected=ctx.route)
@@ -128,6 +147,7 @@ def _before_relay(ctx: Context[Any]) -> None:
 
 
 def _create_session(ctx: Context[Any]) -> None:
+    """Create the call's session from its ``setup``, bound to this connection and call."""
     msg = ctx.message
     conn = ctx.connection
     assert conn is not None
@@ -135,13 +155,37 @@ def _create_session(ctx: Context[Any]) -> None:
         session_id=msg.session_id or conn.connection_id,
         connection_id=conn.connection_id,
         call_sid=msg.call_sid or None,
-        data={"setup": {k: v for k, v in msg.raw.items() if k != "type"}},
+        data=_setup_data(msg.raw),
     )
     try:
         ctx.set_session(ctx.store.put(record))
+        return
     except VersionConflictError:
-        # A duplicate setup (redelivery): keep the record that is there.
-        ctx.set_session(ctx.store.get(record.session_id))
+        stored = ctx.store.get(record.session_id)
+    if stored is not None and (
+        stored.connection_id != record.connection_id or stored.call_sid != record.call_sid
+    ):
+        raise _SetupRefused(
+            f"sessionId {record.session_id!r} belongs to another connection or call"
+        )
+    # A duplicate setup (redelivery) on the session's own connection: keep the record.
+    ctx.set_session(stored)
+
+
+def _setup_data(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The setup fields kept on the record, bounded (rule 5)."""
+    import json
+
+    setup = {k: v for k, v in raw.items() if k != "type"}
+    size = len(json.dumps(setup, ensure_ascii=False).encode("utf-8", "surrogatepass"))
+    if size <= MAX_SETUP_BYTES:
+        return {"setup": setup}
+    kept = {
+        k: v
+        for k, v in setup.items()
+        if k != "customParameters" and (not isinstance(v, str) or len(v) <= 1024)
+    }
+    return {"setup": kept, "setupTrimmed": True}
 
 
 def _emit(app: App, ctx: Context[Any], result: Any) -> Response:

@@ -2,9 +2,12 @@
 
 Rules of this module:
 
-1. ``$connect`` with a Twilio token: a missing or wrong signature answers 403 before any
-   handler runs and before anything is stored; so does a token with no signature check
-   wired (fail closed).
+1. ``$connect`` and the Twilio webhooks fail closed (:func:`verify_twilio`): with a
+   Twilio token, a missing or wrong signature answers 403 before any handler runs and
+   before anything is stored, and so does a token with no signature check wired; with
+   no token, 403 and an ``unsigned_refused`` line unless the App allows unsigned
+   traffic; a token source that fails (SSM, Secrets Manager) answers 500 and logs
+   ``secret_unavailable``. None of these is ever a silent pass.
 2. A handler's result becomes a :class:`Response` here, one way per kind of route:
    ``$connect`` (None/True: 200, False: 403, an int: that status), HTTP (a str is XML
    or text, a dict or list JSON, None 204).
@@ -13,7 +16,7 @@ Rules of this module:
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from warmline.core._struct import Struct, init_fields
 from warmline.core.context import Context
@@ -28,7 +31,22 @@ if TYPE_CHECKING:
     from warmline.core.context import Invocation
     from warmline.core.events import Connect, HttpRequest
 
-__all__ = ["Response", "handle_connect", "handle_http", "handshake_url"]
+__all__ = [
+    "NO_TOKEN",
+    "Response",
+    "handle_connect",
+    "handle_http",
+    "handshake_url",
+    "verify_twilio",
+]
+
+#: Logged (``unsigned_refused``) when Twilio traffic arrives and no token is configured.
+NO_TOKEN = (
+    "no Twilio auth token is configured (TWILIO_AUTH_TOKEN, TWILIO_AUTH_TOKEN_PARAMETER or "
+    "TWILIO_AUTH_TOKEN_SECRET_ID), so signatures cannot be checked and the request is "
+    "refused; set one, or opt out explicitly with App(allow_unsigned=True) or "
+    "WARMLINE_ALLOW_UNSIGNED=1 (local development only)"
+)
 
 
 class Response(Struct):
@@ -61,20 +79,46 @@ class Response(Struct):
         return result
 
 
+def verify_twilio(app: App, ctx: Context[Any], check: Callable[[str], None]) -> Response | None:
+    """Rule 1: None when the request may go on, else the refusal (already logged).
+
+    Args:
+        app: the App (its token and ``allow_unsigned``).
+        ctx: the request's context, for the log line.
+        check: raises :class:`InvalidSignatureError` unless the request is signed with
+            the token it is given.
+    """
+    try:
+        token = app.twilio_auth_token()
+    except ConfigurationError as exc:
+        ctx.log("secret_unavailable", "error", error=str(exc))
+        return Response(500)
+    if token is None:
+        if app.allow_unsigned:
+            return None
+        ctx.log("unsigned_refused", "error", error=NO_TOKEN)
+        return Response(403)
+    try:
+        check(token)
+    except InvalidSignatureError as exc:
+        ctx.log("signature_rejected", "warning", error=str(exc))
+        return Response(403)
+    return None
+
+
 def handle_connect(app: App, event: Connect, inv: Invocation) -> Response:
     """``$connect``: the signature check (rule 1), then the app's handler."""
     ctx: Context[None] = Context(app, event, inv, CONNECT)
-    token = app.twilio_auth_token()
-    if token:
-        check = app.signature_check
-        url = app.public_url or handshake_url(event)
-        try:
-            if check is None:
-                raise InvalidSignatureError("no signature check is wired for the Twilio token")
-            check(event.headers, url, token)
-        except InvalidSignatureError as exc:
-            ctx.log("signature_rejected", "warning", error=str(exc))
-            return Response(403)
+
+    def check(token: str) -> None:
+        signature_check = app.signature_check
+        if signature_check is None:
+            raise InvalidSignatureError("no signature check is wired for the Twilio token")
+        signature_check(event.headers, app.public_url or handshake_url(event), token)
+
+    refused = verify_twilio(app, ctx, check)
+    if refused is not None:
+        return refused
     handler = app.routes.get(CONNECT)
     result = app.call(handler, ctx) if handler is not None else None
     response = _connect_response(result)

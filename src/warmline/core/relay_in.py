@@ -1,5 +1,9 @@
 """ConversationRelay messages Twilio sends to the app, parsed into typed records.
 
+One module for one concept, a little over 600 lines: each message is a slotted class that
+names its fields three times (slots, constructor, defaults), the price of not importing
+``dataclasses`` at cold start (docs/performance.md).
+
 Twilio is the peer here, so everything it sends is *judged*, not trusted: a frame that
 cannot be a ConversationRelay message raises :class:`~warmline.errors.MalformedFrameError`
 (the call goes on; the adapter logs it and answers 400) and nothing else ever escapes
@@ -9,21 +13,30 @@ Rule 1: size first. A body over ``MAX_MESSAGE_BYTES`` (API Gateway's 128 KB, §2
     ``FrameTooLargeError`` before a byte of it is decoded.
 Rule 2: UTF-8 text holding one JSON object (strict JSON: no ``NaN``, no ``Infinity``, at
     most ``MAX_JSON_DEPTH`` levels of nesting) whose ``type`` is a non-empty string.
-Rule 3: a field that is missing or ``null`` takes its default; a field that is present
+Rule 3: every string is storable. Twilio sends UTF-8 (§1.1), which cannot hold a lone UTF-16
+    surrogate, but JSON's ``\\ud800`` escape can, and ``json`` decodes it to a ``str``
+    that no UTF-8 encoder accepts: stored as it is, it would crash the session store (or
+    a logger) mid-turn. Such a frame can only come from a broken or hostile peer, so each
+    lone surrogate, in any key or value (``raw`` included), becomes U+FFFD, the Unicode
+    replacement character, and the frame is handled like any other. Keys that differ only
+    in their lone surrogates collapse into one (the last wins).
+Rule 4: a field that is missing or ``null`` takes its default; a field that is present
     with the wrong JSON type is an error. Twilio always sends its fields (§1.2), so a
     missing one is tolerated, but a wrong type means the frame is not what we think it is.
     Required (no default): ``prompt.voicePrompt``, ``dtmf.digit``.
-Rule 4: where Twilio's own docs disagree with themselves, parse leniently:
+Rule 5: where Twilio's own docs disagree with themselves, parse leniently:
     ``interrupt.durationUntilInterruptMs`` is a number or a numeric string (the docs show
     both ``460`` and ``"460"``) and anything else becomes ``None``, never an error.
     ``info.value`` numbers and booleans are kept as their JSON text.
-Rule 5: unknown ``type`` values become :class:`UnknownMessage` (Twilio adds message types
+Rule 6: unknown ``type`` values become :class:`UnknownMessage` (Twilio adds message types
     over time; the app routes them to its fallback), and every message keeps the decoded
     object as ``raw``, so unknown extra fields are never lost.
 
-The records are frozen, slotted dataclasses, but unlike the outbound messages they do not
-validate at construction: validation happens once, in the parser, where the error can name
-the wire field. That also lets tests build any message directly.
+The records are frozen, slotted value objects (:class:`~warmline.core._struct.Struct`,
+not ``dataclasses``, which would cost every cold start its import and class building),
+but unlike the outbound messages they do not validate at construction: validation
+happens once, in the parser, where the error can name the wire field. That also lets
+tests build any message directly.
 """
 
 from __future__ import annotations
@@ -31,12 +44,17 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, ClassVar, NoReturn
 
+from warmline.core._struct import Struct
 from warmline.core.limits import MAX_MESSAGE_BYTES
 from warmline.errors import FrameTooLargeError, MalformedFrameError
+
+# typing costs milliseconds to import and this module is on the cold start: annotations are
+# strings, so only the type checker needs it.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any, ClassVar, NoReturn
 
 __all__ = [
     "DTMF_DIGITS",
@@ -71,10 +89,34 @@ _SHOW_CHARS = 40
 #: ``re`` compiles and caches it on first use, keeping the compile off the import.
 _NUMERIC = r"\s*[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\s*"
 
+#: Any UTF-16 surrogate code point; after ``json`` has paired the valid ones, a lone one.
+_SURROGATE = "[\ud800-\udfff]"
+#: What replaces a lone surrogate (Rule 3): U+FFFD REPLACEMENT CHARACTER.
+_REPLACEMENT = "\ufffd"
+
+#: Sets a field of a frozen message in ``__init__``: one direct call per field is as fast
+#: as the ``__init__`` ``dataclasses`` would write (messages are built on every frame).
+_set = object.__setattr__
+
 
 # --- the messages ----------------------------------------------------------------------
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Setup:
+class _Inbound(Struct):
+    """What the inbound messages share: ``raw`` (and any dict) stays out of repr and hash."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        args = ", ".join(
+            f"{name}={getattr(self, name)!r}" for name in self._fields() if name != "raw"
+        )
+        return f"{type(self).__name__}({args})"
+
+    def __hash__(self) -> int:
+        # Dicts are unhashable: hash the other fields (equal messages still hash alike).
+        return hash(tuple(value for value in self._values() if not isinstance(value, dict)))
+
+
+class Setup(_Inbound):
     """``setup``: the first frame of every session, describing the call (§1.2).
 
     Attributes:
@@ -93,25 +135,69 @@ class Setup:
         raw: the decoded frame, including fields this class does not model.
     """
 
+    __slots__ = (
+        "session_id",
+        "call_sid",
+        "parent_call_sid",
+        "account_sid",
+        "from_",
+        "to",
+        "forwarded_from",
+        "call_type",
+        "caller_name",
+        "direction",
+        "call_status",
+        "custom_parameters",
+        "raw",
+    )
     type: ClassVar[str] = "setup"
+    session_id: str
+    call_sid: str
+    parent_call_sid: str
+    account_sid: str
+    from_: str
+    to: str
+    forwarded_from: str
+    call_type: str
+    caller_name: str
+    direction: str
+    call_status: str
+    custom_parameters: dict[str, str]
+    raw: dict[str, Any]
 
-    session_id: str = ""
-    call_sid: str = ""
-    parent_call_sid: str = ""
-    account_sid: str = ""
-    from_: str = ""
-    to: str = ""
-    forwarded_from: str = ""
-    call_type: str = ""
-    caller_name: str = ""
-    direction: str = ""
-    call_status: str = ""
-    custom_parameters: dict[str, str] = field(default_factory=dict, hash=False)
-    raw: dict[str, Any] = field(default_factory=dict, repr=False, hash=False)
+    def __init__(
+        self,
+        *,
+        session_id: str = "",
+        call_sid: str = "",
+        parent_call_sid: str = "",
+        account_sid: str = "",
+        from_: str = "",
+        to: str = "",
+        forwarded_from: str = "",
+        call_type: str = "",
+        caller_name: str = "",
+        direction: str = "",
+        call_status: str = "",
+        custom_parameters: dict[str, str] | None = None,
+        raw: dict[str, Any] | None = None,
+    ) -> None:
+        _set(self, "session_id", session_id)
+        _set(self, "call_sid", call_sid)
+        _set(self, "parent_call_sid", parent_call_sid)
+        _set(self, "account_sid", account_sid)
+        _set(self, "from_", from_)
+        _set(self, "to", to)
+        _set(self, "forwarded_from", forwarded_from)
+        _set(self, "call_type", call_type)
+        _set(self, "caller_name", caller_name)
+        _set(self, "direction", direction)
+        _set(self, "call_status", call_status)
+        _set(self, "custom_parameters", {} if custom_parameters is None else custom_parameters)
+        _set(self, "raw", {} if raw is None else raw)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Prompt:
+class Prompt(_Inbound):
     """``prompt``: what the caller said, transcribed (§1.2).
 
     With ``partialPrompts`` on, ``last=False`` frames carry the utterance *so far*
@@ -124,16 +210,28 @@ class Prompt:
         raw: the decoded frame.
     """
 
+    __slots__ = ("voice_prompt", "lang", "last", "raw")
     type: ClassVar[str] = "prompt"
-
     voice_prompt: str
-    lang: str = ""
-    last: bool = True
-    raw: dict[str, Any] = field(default_factory=dict, repr=False, hash=False)
+    lang: str
+    last: bool
+    raw: dict[str, Any]
+
+    def __init__(
+        self,
+        *,
+        voice_prompt: str,
+        lang: str = "",
+        last: bool = True,
+        raw: dict[str, Any] | None = None,
+    ) -> None:
+        _set(self, "voice_prompt", voice_prompt)
+        _set(self, "lang", lang)
+        _set(self, "last", last)
+        _set(self, "raw", {} if raw is None else raw)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Dtmf:
+class Dtmf(_Inbound):
     """``dtmf``: one key the caller pressed, one frame per key (§1.2).
 
     Attributes:
@@ -141,14 +239,17 @@ class Dtmf:
         raw: the decoded frame.
     """
 
+    __slots__ = ("digit", "raw")
     type: ClassVar[str] = "dtmf"
-
     digit: str
-    raw: dict[str, Any] = field(default_factory=dict, repr=False, hash=False)
+    raw: dict[str, Any]
+
+    def __init__(self, *, digit: str, raw: dict[str, Any] | None = None) -> None:
+        _set(self, "digit", digit)
+        _set(self, "raw", {} if raw is None else raw)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Interrupt:
+class Interrupt(_Inbound):
     """``interrupt``: the caller barged in while the agent was speaking (§1.2).
 
     Twilio has already dropped everything queued; the app only needs to stop producing
@@ -161,15 +262,25 @@ class Interrupt:
         raw: the decoded frame.
     """
 
+    __slots__ = ("utterance_until_interrupt", "duration_until_interrupt_ms", "raw")
     type: ClassVar[str] = "interrupt"
+    utterance_until_interrupt: str
+    duration_until_interrupt_ms: float | None
+    raw: dict[str, Any]
 
-    utterance_until_interrupt: str = ""
-    duration_until_interrupt_ms: float | None = None
-    raw: dict[str, Any] = field(default_factory=dict, repr=False, hash=False)
+    def __init__(
+        self,
+        *,
+        utterance_until_interrupt: str = "",
+        duration_until_interrupt_ms: float | None = None,
+        raw: dict[str, Any] | None = None,
+    ) -> None:
+        _set(self, "utterance_until_interrupt", utterance_until_interrupt)
+        _set(self, "duration_until_interrupt_ms", duration_until_interrupt_ms)
+        _set(self, "raw", {} if raw is None else raw)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Error:
+class Error(_Inbound):
     """``error``: Twilio reporting a problem, e.g. an outbound frame it dropped (64107).
 
     Attributes:
@@ -177,14 +288,17 @@ class Error:
         raw: the decoded frame.
     """
 
+    __slots__ = ("description", "raw")
     type: ClassVar[str] = "error"
+    description: str
+    raw: dict[str, Any]
 
-    description: str = ""
-    raw: dict[str, Any] = field(default_factory=dict, repr=False, hash=False)
+    def __init__(self, *, description: str = "", raw: dict[str, Any] | None = None) -> None:
+        _set(self, "description", description)
+        _set(self, "raw", {} if raw is None else raw)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Info:
+class Info(_Inbound):
     """``info``: a debug or speaker event the TwiML subscribed to (``debug``/``events``).
 
     Attributes:
@@ -193,15 +307,21 @@ class Info:
         raw: the decoded frame.
     """
 
+    __slots__ = ("name", "value", "raw")
     type: ClassVar[str] = "info"
+    name: str
+    value: str
+    raw: dict[str, Any]
 
-    name: str = ""
-    value: str = ""
-    raw: dict[str, Any] = field(default_factory=dict, repr=False, hash=False)
+    def __init__(
+        self, *, name: str = "", value: str = "", raw: dict[str, Any] | None = None
+    ) -> None:
+        _set(self, "name", name)
+        _set(self, "value", value)
+        _set(self, "raw", {} if raw is None else raw)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class UnknownMessage:
+class UnknownMessage(_Inbound):
     """A frame whose ``type`` warmline does not model; routed to the app's fallback.
 
     Attributes:
@@ -209,8 +329,13 @@ class UnknownMessage:
         raw: the decoded frame.
     """
 
+    __slots__ = ("type", "raw")
     type: str
-    raw: dict[str, Any] = field(default_factory=dict, repr=False, hash=False)
+    raw: dict[str, Any]
+
+    def __init__(self, *, type: str, raw: dict[str, Any] | None = None) -> None:
+        _set(self, "type", type)
+        _set(self, "raw", {} if raw is None else raw)
 
 
 #: Anything :func:`parse_inbound` returns.
@@ -229,6 +354,7 @@ def decode_object(
     max_bytes: int,
     error: type[Exception] = MalformedFrameError,
     too_large: type[Exception] = FrameTooLargeError,
+    storable: bool = False,
 ) -> dict[str, Any]:
     """Decode one WebSocket text frame into a JSON object, safely.
 
@@ -240,6 +366,7 @@ def decode_object(
         max_bytes: the largest accepted size in UTF-8 bytes, checked before decoding.
         error: raised for anything that is not a JSON object.
         too_large: raised when the frame is over ``max_bytes``.
+        storable: replace lone surrogates in every key and string with U+FFFD (Rule 3).
 
     Returns:
         The decoded object, with a string ``type`` checked by the caller.
@@ -278,7 +405,26 @@ def decode_object(
     if not isinstance(obj, dict):
         raise error(f"frame is a JSON {_json_type(obj)}, not an object")
     _check_depth(obj, error)
+    # Only JSON's \uXXXX escape can put a lone surrogate into the decoded object (the text
+    # itself is valid UTF-8 or encodable), so a frame without a backslash-u needs no walk.
+    if storable and "\\u" in text:
+        repaired: dict[str, Any] = _storable(obj)
+        return repaired
     return obj
+
+
+def _storable(value: Any) -> Any:
+    """``value`` with each lone surrogate in its strings and keys replaced (Rule 3).
+
+    Recursive: only called after ``_check_depth``, so at most ``MAX_JSON_DEPTH`` deep.
+    """
+    if isinstance(value, str):
+        return value if value.isascii() else re.sub(_SURROGATE, _REPLACEMENT, value)
+    if isinstance(value, dict):
+        return {_storable(key): _storable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_storable(item) for item in value]
+    return value
 
 
 def _check_depth(obj: dict[str, Any], error: type[Exception]) -> None:
@@ -315,9 +461,7 @@ def _json_type(value: Any) -> str:
         return "string"
     if isinstance(value, list):
         return "array"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__
+    return "object"  # json.loads makes nothing else
 
 
 def _clip(text: str) -> str:
@@ -331,7 +475,7 @@ def _show(value: Any) -> str:
     return f"{_json_type(value)} {_clip(repr(value))}"
 
 
-# --- field readers (Rule 3) --------------------------------------------------------------
+# --- field readers (Rule 4) --------------------------------------------------------------
 def _bad(kind: str, key: str, expected: str, value: Any) -> MalformedFrameError:
     return MalformedFrameError(f"{kind}.{key} must be {expected}, not {_show(value)}")
 
@@ -355,7 +499,7 @@ def _required_str(obj: dict[str, Any], kind: str, key: str) -> str:
 
 
 def _duration_ms(value: Any) -> float | None:
-    """Rule 4: a finite, non-negative number from an int, float or numeric string; else None."""
+    """Rule 5: a finite, non-negative number from an int, float or numeric string; else None."""
     if isinstance(value, bool):
         return None
     if isinstance(value, str):
@@ -374,12 +518,10 @@ def _duration_ms(value: Any) -> float | None:
 
 # --- one parser per type ---------------------------------------------------------------
 def _setup(obj: dict[str, Any]) -> Setup:
-    params = obj.get("customParameters")
-    if params is None:
-        params = {}
-    elif not isinstance(params, dict):
-        raise _bad("setup", "customParameters", "an object", params)
-    else:
+    params = obj.get("customParameters")  # None: Setup gives it a fresh {}
+    if params is not None:
+        if not isinstance(params, dict):
+            raise _bad("setup", "customParameters", "an object", params)
         for name, value in params.items():
             if not isinstance(value, str):
                 raise _bad("setup", f"customParameters.{_clip(name)}", "a string", value)
@@ -436,7 +578,7 @@ def _error(obj: dict[str, Any]) -> Error:
 def _info(obj: dict[str, Any]) -> Info:
     value = obj.get("value")
     if isinstance(value, bool | int | float):
-        value = json.dumps(value)  # Rule 4: 120 -> "120", true -> "true"
+        value = json.dumps(value)  # Rule 5: 120 -> "120", true -> "true"
     elif value is None:
         value = ""
     elif not isinstance(value, str):
@@ -479,7 +621,7 @@ def parse_inbound(data: str | bytes | bytearray) -> InboundMessage:
             on: Twilio closes the call only after 10 in a row, §1.4).
         TypeError: ``data`` is neither text nor bytes (a programming error).
     """
-    obj = decode_object(data, max_bytes=MAX_MESSAGE_BYTES)
+    obj = decode_object(data, max_bytes=MAX_MESSAGE_BYTES, storable=True)
     kind = frame_type(obj, MalformedFrameError)
     parser = _PARSERS.get(kind)
     if parser is None:

@@ -20,8 +20,15 @@ The rules (§1.3), with the choices warmline makes where Twilio's docs are vague
 - ``sendDigits.digits`` is non-empty, made of ``0-9 w W # *`` (``w`` is a half-second pause).
 - ``language`` sets at least one of its two languages.
 - ``end.handoffData`` is a string; :class:`End` JSON-encodes a dict or list for you.
-- Strings must be encodable as UTF-8 (no lone surrogates), and the whole frame must fit
-  one ``PostToConnection`` (``MAX_POST_BYTES``, §2.4): checked by ``to_json()``.
+- Strings must be encodable as UTF-8 (no lone surrogates), and the whole frame, as
+  ``to_json()`` encodes it, must fit one ``PostToConnection`` body and one API Gateway
+  WebSocket message (``MAX_POST_BYTES``, 128 KB: §2.4, §2.5). API Gateway would refuse a
+  bigger one (413) and the caller would hear nothing, so a message too large is refused
+  when it is built: cap what goes into it, or split a long answer into several ``Text``.
+
+The messages are frozen, slotted value objects (:class:`~warmline.core._struct.Struct`,
+not ``dataclasses``, which would cost every cold start its import and class building),
+built positionally or by keyword and matched positionally (``__match_args__``).
 
 :func:`parse_outbound` reads a frame back into these types with the same rules, plus one
 more: an unknown field is an error, because a misspelt ``interruptable`` or a snake_case
@@ -33,12 +40,17 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, ClassVar
 
+from warmline.core._struct import Struct
 from warmline.core.limits import MAX_POST_BYTES
 from warmline.core.relay_in import decode_object, frame_type
 from warmline.errors import RelayValidationError
+
+# typing costs milliseconds to import and this module is on the cold start: annotations are
+# strings, so only the type checker needs it.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, ClassVar
 
 __all__ = [
     "MAX_PLAY_LOOP",
@@ -87,6 +99,16 @@ _HTTP_URL = r"""
 #: What ``sendDigits.digits`` may contain: DTMF keys plus ``w``/``W`` pauses.
 _DIGIT_CHARS = "0123456789wW#*"
 
+#: A message whose strings hold at most this many characters in all always fits in
+#: ``MAX_POST_BYTES``: JSON spends at most 6 bytes on a character (``\u001f``), and the
+#: rest of any frame (names, flags, a loop count) is far below 1 KB. Only a message with
+#: more is encoded at construction to be measured.
+_ALWAYS_FITS = (MAX_POST_BYTES - 1024) // 6
+
+#: Sets a field of a frozen message in ``__init__``: one direct call per field is as fast
+#: as the ``__init__`` ``dataclasses`` would write (a streamed answer builds many ``Text``).
+_set = object.__setattr__
+
 
 # --- validation helpers ----------------------------------------------------------------
 def _show(value: Any) -> str:
@@ -132,8 +154,8 @@ def is_language_tag(value: str) -> bool:
     return value == _MULTI or re.fullmatch(_LANGUAGE_TAG, value, re.VERBOSE) is not None
 
 
-class _Outbound:
-    """What every outbound message shares: the wire encoding."""
+class _Outbound(Struct):
+    """What every outbound message shares: the wire encoding and the size rule."""
 
     __slots__ = ()
 
@@ -146,22 +168,30 @@ class _Outbound:
     def to_json(self) -> str:
         """The frame as compact JSON text, ready for ``PostToConnection``.
 
-        Raises:
-            RelayValidationError: the frame is over ``MAX_POST_BYTES`` (§2.4); split the
-                text into several ``Text`` tokens.
+        It fits one ``PostToConnection`` (``MAX_POST_BYTES``): construction checked that.
         """
-        text = json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
-        if len(text) * 4 > MAX_POST_BYTES:  # only measure when it could be too big
-            size = len(text.encode("utf-8"))
-            if size > MAX_POST_BYTES:
-                raise RelayValidationError(
-                    f"{self.type} frame of {size} bytes is over the {MAX_POST_BYTES}-byte limit"
-                )
-        return text
+        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
+
+    def _check_size(self, chars: int) -> None:
+        """Refuse the message if its frame would be over ``MAX_POST_BYTES`` (§2.4, §2.5).
+
+        Args:
+            chars: how many characters the message's strings hold in all.
+
+        Raises:
+            RelayValidationError: the frame is too large; cap or split what it carries.
+        """
+        if chars <= _ALWAYS_FITS:
+            return
+        size = len(self.to_json().encode("utf-8"))
+        if size > MAX_POST_BYTES:
+            raise RelayValidationError(
+                f"{self.type} frame of {size} bytes is over the {MAX_POST_BYTES}-byte limit"
+                " of one WebSocket message"
+            )
 
 
 # --- the messages ----------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
 class Text(_Outbound):
     """``text``: a token to speak (or, in chat, to show).
 
@@ -173,23 +203,37 @@ class Text(_Outbound):
         preemptible: whether the *next* text or play may cut this one short.
 
     Raises:
-        RelayValidationError: a field breaks Twilio's rules.
+        RelayValidationError: a field breaks Twilio's rules, or the frame is over 128 KB.
     """
 
+    __slots__ = ("token", "last", "lang", "interruptible", "preemptible")
+    __match_args__ = ("token", "last", "lang", "interruptible", "preemptible")
     type: ClassVar[str] = "text"
-
     token: str
-    last: bool = False
-    lang: str | None = None
-    interruptible: bool | None = None
-    preemptible: bool | None = None
+    last: bool
+    lang: str | None
+    interruptible: bool | None
+    preemptible: bool | None
 
-    def __post_init__(self) -> None:
-        _check_str("Text.token", self.token)
-        _check_bool("Text.last", self.last, optional=False)
-        _check_language("Text.lang", self.lang)
-        _check_bool("Text.interruptible", self.interruptible)
-        _check_bool("Text.preemptible", self.preemptible)
+    def __init__(
+        self,
+        token: str,
+        last: bool = False,
+        lang: str | None = None,
+        interruptible: bool | None = None,
+        preemptible: bool | None = None,
+    ) -> None:
+        _check_str("Text.token", token)
+        _check_bool("Text.last", last, optional=False)
+        _check_language("Text.lang", lang)
+        _check_bool("Text.interruptible", interruptible)
+        _check_bool("Text.preemptible", preemptible)
+        _set(self, "token", token)
+        _set(self, "last", last)
+        _set(self, "lang", lang)
+        _set(self, "interruptible", interruptible)
+        _set(self, "preemptible", preemptible)
+        self._check_size(len(token) + len(lang or ""))
 
     def to_dict(self) -> dict[str, Any]:
         frame: dict[str, Any] = {"type": "text", "token": self.token, "last": self.last}
@@ -202,7 +246,6 @@ class Text(_Outbound):
         return frame
 
 
-@dataclass(frozen=True, slots=True)
 class Play(_Outbound):
     """``play``: play an audio file from a URL.
 
@@ -213,27 +256,38 @@ class Play(_Outbound):
         interruptible: whether the caller can barge in (overrides TwiML).
 
     Raises:
-        RelayValidationError: a field breaks Twilio's rules.
+        RelayValidationError: a field breaks Twilio's rules, or the frame is over 128 KB.
     """
 
+    __slots__ = ("source", "loop", "preemptible", "interruptible")
+    __match_args__ = ("source", "loop", "preemptible", "interruptible")
     type: ClassVar[str] = "play"
-
     source: str
-    loop: int | None = None
-    preemptible: bool | None = None
-    interruptible: bool | None = None
+    loop: int | None
+    preemptible: bool | None
+    interruptible: bool | None
 
-    def __post_init__(self) -> None:
-        _check_str("Play.source", self.source)
-        if re.fullmatch(_HTTP_URL, self.source, re.VERBOSE) is None:
-            raise _invalid("Play.source", "an absolute http(s) URL", self.source)
-        loop = self.loop
+    def __init__(
+        self,
+        source: str,
+        loop: int | None = None,
+        preemptible: bool | None = None,
+        interruptible: bool | None = None,
+    ) -> None:
+        _check_str("Play.source", source)
+        if re.fullmatch(_HTTP_URL, source, re.VERBOSE) is None:
+            raise _invalid("Play.source", "an absolute http(s) URL", source)
         if loop is not None and (
             type(loop) is not int or not 0 <= loop <= MAX_PLAY_LOOP  # bool is not an int here
         ):
             raise _invalid("Play.loop", f"an int from 0 to {MAX_PLAY_LOOP}", loop)
-        _check_bool("Play.preemptible", self.preemptible)
-        _check_bool("Play.interruptible", self.interruptible)
+        _check_bool("Play.preemptible", preemptible)
+        _check_bool("Play.interruptible", interruptible)
+        _set(self, "source", source)
+        _set(self, "loop", loop)
+        _set(self, "preemptible", preemptible)
+        _set(self, "interruptible", interruptible)
+        self._check_size(len(source))
 
     def to_dict(self) -> dict[str, Any]:
         frame: dict[str, Any] = {"type": "play", "source": self.source}
@@ -246,7 +300,6 @@ class Play(_Outbound):
         return frame
 
 
-@dataclass(frozen=True, slots=True)
 class SendDigits(_Outbound):
     """``sendDigits``: play DTMF tones, queued behind any speech (e.g. to drive an IVR).
 
@@ -254,23 +307,25 @@ class SendDigits(_Outbound):
         digits: ``0-9``, ``*``, ``#``, and ``w``/``W`` for pauses.
 
     Raises:
-        RelayValidationError: empty, or a character outside that set.
+        RelayValidationError: empty, a character outside that set, or over 128 KB.
     """
 
+    __slots__ = ("digits",)
+    __match_args__ = ("digits",)
     type: ClassVar[str] = "sendDigits"
-
     digits: str
 
-    def __post_init__(self) -> None:
-        _check_str("SendDigits.digits", self.digits)
-        if not self.digits or self.digits.strip(_DIGIT_CHARS):
-            raise _invalid("SendDigits.digits", "non-empty, of 0-9 w W # *", self.digits)
+    def __init__(self, digits: str) -> None:
+        _check_str("SendDigits.digits", digits)
+        if not digits or digits.strip(_DIGIT_CHARS):
+            raise _invalid("SendDigits.digits", "non-empty, of 0-9 w W # *", digits)
+        _set(self, "digits", digits)
+        self._check_size(len(digits))
 
     def to_dict(self) -> dict[str, Any]:
         return {"type": "sendDigits", "digits": self.digits}
 
 
-@dataclass(frozen=True, slots=True)
 class Language(_Outbound):
     """``language``: switch the TTS and/or transcription language mid-call.
 
@@ -279,24 +334,29 @@ class Language(_Outbound):
         transcription_language: the new speech-to-text language.
 
     Raises:
-        RelayValidationError: neither is set, or one is not a language tag.
+        RelayValidationError: neither is set, one is not a language tag, or over 128 KB.
     """
 
+    __slots__ = ("tts_language", "transcription_language")
+    __match_args__ = ("tts_language", "transcription_language")
     type: ClassVar[str] = "language"
+    tts_language: str | None
+    transcription_language: str | None
 
-    tts_language: str | None = None
-    transcription_language: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.tts_language is None and self.transcription_language is None:
+    def __init__(
+        self, tts_language: str | None = None, transcription_language: str | None = None
+    ) -> None:
+        if tts_language is None and transcription_language is None:
             raise RelayValidationError(
                 "Language needs tts_language or transcription_language (or both)"
             )
-        _check_language("Language.tts_language (ttsLanguage)", self.tts_language)
+        _check_language("Language.tts_language (ttsLanguage)", tts_language)
         _check_language(
-            "Language.transcription_language (transcriptionLanguage)",
-            self.transcription_language,
+            "Language.transcription_language (transcriptionLanguage)", transcription_language
         )
+        _set(self, "tts_language", tts_language)
+        _set(self, "transcription_language", transcription_language)
+        self._check_size(len(tts_language or "") + len(transcription_language or ""))
 
     def to_dict(self) -> dict[str, Any]:
         frame: dict[str, Any] = {"type": "language"}
@@ -307,7 +367,6 @@ class Language(_Outbound):
         return frame
 
 
-@dataclass(frozen=True, slots=True, init=False)
 class End(_Outbound):
     """``end``: end the session; Twilio then calls the ``<Connect action>`` URL (§1.7).
 
@@ -316,11 +375,13 @@ class End(_Outbound):
             callback; a dict or list is JSON-encoded for you (``json.dumps`` defaults).
 
     Raises:
-        RelayValidationError: ``handoff_data`` is another type or cannot be JSON-encoded.
+        RelayValidationError: ``handoff_data`` is another type or cannot be JSON-encoded,
+            or the frame would be over 128 KB (cap what the handoff carries).
     """
 
+    __slots__ = ("handoff_data",)
+    __match_args__ = ("handoff_data",)
     type: ClassVar[str] = "end"
-
     handoff_data: str | None
 
     def __init__(
@@ -340,7 +401,8 @@ class End(_Outbound):
                 ) from exc
         if value is not None:
             _check_str("End.handoff_data (handoffData)", value)
-        object.__setattr__(self, "handoff_data", value)
+        _set(self, "handoff_data", value)
+        self._check_size(len(value or ""))
 
     def to_dict(self) -> dict[str, Any]:
         if self.handoff_data is None:

@@ -39,6 +39,9 @@ class Wiring(Struct):
         runner: runs handlers' coroutines.
         prewarm: loads what ``connections`` needs on its first send (modules, TLS), run
             on an environment's first warm-up while ``connections`` is the one in use.
+        allow_unsigned: accept unsigned ``$connect`` handshakes and Twilio webhooks when no
+            token is configured (``WARMLINE_ALLOW_UNSIGNED=1``); None or False: refuse
+            them. The App's own ``allow_unsigned`` wins.
     """
 
     __slots__ = (
@@ -49,6 +52,7 @@ class Wiring(Struct):
         "twilio_auth_token",
         "runner",
         "prewarm",
+        "allow_unsigned",
     )
     store: SessionStore | StoreFactory | None
     store_wrapper: Callable[[SessionStore], SessionStore] | None
@@ -57,6 +61,7 @@ class Wiring(Struct):
     twilio_auth_token: str | Callable[[], str | None] | None
     runner: Runner | None
     prewarm: Callable[[], object] | None
+    allow_unsigned: bool | None
 
     def __init__(
         self,
@@ -68,6 +73,7 @@ class Wiring(Struct):
         twilio_auth_token: str | Callable[[], str | None] | None = None,
         runner: Runner | None = None,
         prewarm: Callable[[], object] | None = None,
+        allow_unsigned: bool | None = None,
     ) -> None:
         init_fields(
             self,
@@ -78,4 +84,5 @@ class Wiring(Struct):
             twilio_auth_token=twilio_auth_token,
             runner=runner,
             prewarm=prewarm,
+            allow_unsigned=allow_unsigned,
         )

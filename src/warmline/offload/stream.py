@@ -296,10 +296,11 @@ class TurnStream:
 
     def _frames(self, text: str, last: bool, *, preemptible: bool) -> list[bytes | str]:
         """Encoded frames for ``text``, split in halves until each fits one post."""
-        item = self._make(text, last, preemptible)
-        if item is None:
-            return []
         try:
+            # A relay message refuses, when it is built, a frame over the post limit.
+            item = self._make(text, last, preemptible)
+            if item is None:
+                return []
             frame = self._encode(item)
             size = len(frame.encode("utf-8")) if isinstance(frame, str) else len(frame)
             fits = size <= self.policy.max_post_bytes

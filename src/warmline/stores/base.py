@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -119,16 +120,33 @@ def is_live(expires_at: int, now: float) -> bool:
     return expires_at == 0 or now < expires_at
 
 
+#: A code point of the surrogate range: in a str only as a lone surrogate.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def encode_data(data: dict[str, Any], key: str = "?") -> str:
     """``data`` as compact JSON text (UTF-8 kept as is, no NaN/Infinity: not JSON).
+
+    Lone surrogates (text no UTF-8 encoder accepts) are written as JSON ``\\uXXXX``
+    escapes, so the text is valid UTF-8 and reads back as the same strings; the one
+    normalisation is JSON's own: a high surrogate followed by a low one reads back as
+    the character the pair encodes.
 
     Raises:
         StoreError: ``data`` holds something JSON cannot represent.
     """
     try:
-        return json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise StoreError(f"session {key!r}: data is not JSON-serialisable: {exc}") from exc
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            # A lone surrogate cannot be UTF-8 (SQLite, DynamoDB, Redis all refuse it);
+            # as a JSON escape it can, and json.loads reads it back unchanged.
+            text = _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return text
 
 
 def decode_data(text: str | bytes, key: str = "?") -> dict[str, Any]:

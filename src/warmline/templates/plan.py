@@ -441,6 +441,8 @@ def _environment(
     for key, value in fn.environment.items():
         if key in declared:
             continue  # a dev value; on AWS the name of the parameter replaces it
+        if key == "WARMLINE_ALLOW_UNSIGNED":
+            continue  # a local opt-out of Twilio signatures is never deployed
         if value and _SECRET_NAME_RE.search(key) and key not in deploy.plain_environment:
             raise ConfigurationError(
                 f"functions.{fn.name}.environment.{key} looks like a secret: declare it in "

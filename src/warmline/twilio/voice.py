@@ -9,8 +9,10 @@
                 handoff_number="+15550123")
 
 Both webhooks check ``X-Twilio-Signature`` over the public URL Twilio requested plus the
-form parameters (docs/protocols.md §1.5) when the app has a Twilio auth token; a bad signature
-gets 403 and changes nothing. The action callback records ``SessionStatus``,
+form parameters (docs/protocols.md §1.5) and fail closed as ``$connect`` does
+(:func:`warmline.core.http.verify_twilio`): a bad signature, or no token while the App does
+not allow unsigned traffic, gets 403 and changes nothing; a token source that cannot be
+read gets 500. The action callback records ``SessionStatus``,
 ``SessionDuration``, ``HandoffData`` and ``ErrorCode`` on the call's session (§1.7) and
 answers with the next TwiML: dial a human when the app ended with a handoff, else hang up.
 """
@@ -23,7 +25,8 @@ from typing import Any
 
 from warmline.core.app import App, Context, Response
 from warmline.core.events import HttpRequest
-from warmline.errors import InvalidSignatureError, VersionConflictError
+from warmline.core.http import verify_twilio
+from warmline.errors import VersionConflictError
 from warmline.twilio.twiml import RelaySettings, connect_relay, dial, hangup
 
 __all__ = ["ACTION_FIELDS", "mount_voice"]
@@ -48,21 +51,23 @@ def _public_url(request: HttpRequest, base: str | None) -> str:
     return base.rstrip("/") + request.path + (f"?{query}" if query else "")
 
 
-def _verified(ctx: Context, request: HttpRequest, base: str | None) -> bool:
-    token = ctx.app.twilio_auth_token()
-    if not token:
-        return True
-    from warmline.twilio.signature import validate_webhook
+def _refused(ctx: Context, request: HttpRequest, base: str | None) -> Response | None:
+    """None for a request signed by Twilio (or unsigned where the App allows it), else the
+    refusal, logged by :func:`verify_twilio`."""
 
-    form = request.form() if request.method == "POST" else {}
-    try:
+    def check(token: str) -> None:
+        from warmline.twilio.signature import validate_webhook
+
+        form = request.form() if request.method == "POST" else {}
         validate_webhook(
             _public_url(request, base), form, request.headers, token, body=request.body
         )
-    except InvalidSignatureError as exc:
-        ctx.log("signature_rejected", "warning", path=request.path, error=str(exc))
-        return False
-    return True
+
+    refused = verify_twilio(ctx.app, ctx, check)
+    if refused is None:
+        return None
+    text = "invalid signature" if refused.status_code == 403 else "signature check unavailable"
+    return Response(refused.status_code, {"Content-Type": "text/plain"}, text)
 
 
 def _handoff_wanted(handoff_data: str) -> bool:
@@ -89,7 +94,8 @@ def mount_voice(
     """Register the TwiML and action webhooks on ``app``.
 
     Args:
-        app: the App (its ``twilio_auth_token`` turns signature checks on).
+        app: the App (its ``twilio_auth_token`` is the key; without one the webhooks
+            are refused unless the App has ``allow_unsigned``).
         settings: the ``<ConversationRelay>`` settings, or a function of the request.
         twiml_path: path of the incoming-call webhook.
         action_path: path of the ``<Connect action>`` callback.
@@ -104,8 +110,9 @@ def mount_voice(
     def incoming(ctx: Context) -> Response | str:
         request = ctx.event
         assert isinstance(request, HttpRequest)
-        if not _verified(ctx, request, public_base_url):
-            return Response(403, {"Content-Type": "text/plain"}, "invalid signature")
+        refused = _refused(ctx, request, public_base_url)
+        if refused is not None:
+            return refused
         form = request.form() if request.method == "POST" else dict(request.query)
         ctx.annotate(callSid=form.get("CallSid"), direction=form.get("Direction"))
         if on_incoming is not None:
@@ -117,8 +124,9 @@ def mount_voice(
     def action(ctx: Context) -> Response | str:
         request = ctx.event
         assert isinstance(request, HttpRequest)
-        if not _verified(ctx, request, public_base_url):
-            return Response(403, {"Content-Type": "text/plain"}, "invalid signature")
+        refused = _refused(ctx, request, public_base_url)
+        if refused is not None:
+            return refused
         form = request.form()
         ended = {k: form[k] for k in ACTION_FIELDS if k in form}
         ctx.annotate(

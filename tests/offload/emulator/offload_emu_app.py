@@ -22,7 +22,7 @@ async def answer(turn: TurnContext) -> AsyncIterator[str]:
         yield f"t{i} "
 
 
-app = App()
+app = App(allow_unsigned=True)  # a test app: its handshakes are unsigned
 offload(
     app,
     LambdaInvokeDispatcher("worker"),

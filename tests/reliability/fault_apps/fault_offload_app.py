@@ -67,7 +67,7 @@ def work(ctx: Context) -> Any:
     return result
 
 
-app = App()
+app = App(allow_unsigned=True)  # a test app: its handshakes are unsigned
 offload(app, LambdaInvokeDispatcher("worker"), worker=worker, install_worker=False)
 app.worker(work)
 handler = lambda_handler(app)

@@ -339,3 +339,14 @@ def test_unknown_deploy_keys_are_named(tmp_path: Path) -> None:
     bad = '[functions.ws]\nhandler = "app.handler"\ncode = "code"\n[deploy]\nworker = "nope"\n'
     with pytest.raises(ConfigurationError, match="deploy.worker"):
         load_project(write_project(tmp_path, text=bad))
+
+
+def test_the_samples_dev_opt_out_of_signatures_is_never_deployed(
+    rendered: dict[str, Any],
+) -> None:
+    """The sample's warmline.toml accepts unsigned callers under ``warmline dev`` only."""
+    assert "WARMLINE_ALLOW_UNSIGNED" in agent_project().config.functions["agent"].environment
+    props = rendered["agent"]["Resources"]["AgentFunction"]["Properties"]
+    variables = props["Environment"]["Variables"]
+    assert "WARMLINE_ALLOW_UNSIGNED" not in variables
+    assert variables["TWILIO_AUTH_TOKEN_PARAMETER"] == "/warmline/twilio-auth-token"
