@@ -32,7 +32,7 @@ GREETING_BOUND_S = 1.0
 
 
 def build(working: threading.Event | None = None) -> App:
-    app = App(store=MemoryStore())
+    app = App(store=MemoryStore(), allow_unsigned=True)  # unsigned test handshakes
 
     @app.route("setup")
     def greet(ctx: Context) -> str:
@@ -48,11 +48,13 @@ def build(working: threading.Event | None = None) -> App:
     return app
 
 
-async def setup_call(port: int, **headers: str) -> tuple[ClientConnection, str]:
+async def setup_call(port: int, call: str = "1", **headers: str) -> tuple[ClientConnection, str]:
+    """Connect and set up call ``call`` (its own sessionId and callSid: a session is
+    bound to the connection and call that set it up)."""
     ws = await connect(
         f"ws://127.0.0.1:{port}/ws", compression=None, additional_headers=headers or None
     )
-    await ws.send(json.dumps({"type": "setup", "sessionId": "VX1", "callSid": "CA1"}))
+    await ws.send(json.dumps({"type": "setup", "sessionId": f"VX{call}", "callSid": f"CA{call}"}))
     greeting = json.loads(await asyncio.wait_for(ws.recv(), 30))
     return ws, greeting["token"].split()[-1]
 
@@ -85,7 +87,7 @@ def test_a_flooding_caller_does_not_hold_up_another_callers_greeting() -> None:
             sending = asyncio.create_task(flood())
             await asyncio.sleep(0.3)  # let the flood reach the server first
             started = time.monotonic()
-            caller, _ = await setup_call(port)
+            caller, _ = await setup_call(port, call="2")  # another call than the flood's
             waited = time.monotonic() - started
             working.clear()  # the rest of the flood is answered at once
             await caller.close()

@@ -75,7 +75,8 @@ class ThreadedDevServer:
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self._thread.start()
         options.setdefault("port", 0)
-        self.server = DevServer(config, log_sink=LogSink(console=None), tls=False, **options)
+        # TLS as under `warmline dev`: the agent posts to https://{domainName}/{stage}.
+        self.server = DevServer(config, log_sink=LogSink(console=None), **options)
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)

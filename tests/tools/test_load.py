@@ -105,7 +105,7 @@ def test_a_store_outage_under_load_is_an_apology_never_an_answer(tmp_path: Path)
     from warmline.dev.server import DevServer
 
     agent = Path(__file__).resolve().parents[2] / "examples" / "agent"
-    env = {"WARMLINE_SQLITE_PATH": str(tmp_path / "s.sqlite3")}
+    env = {"WARMLINE_SQLITE_PATH": str(tmp_path / "s.sqlite3"), "WARMLINE_ALLOW_UNSIGNED": "1"}
     config = parse_config(
         {
             "functions": {"agent": {"handler": "app.handler", "code": ".", "environment": env}},

@@ -28,6 +28,7 @@ from botocore.exceptions import ClientError
 from websockets.asyncio.client import connect
 
 from warmline.config import parse_config
+from warmline.config.model import LOCAL_API_ID
 from warmline.dev.runtime import LogSink
 from warmline.dev.server import DevServer
 
@@ -135,7 +136,7 @@ def test_a_role_without_manage_connections_gets_access_denied() -> None:
             assert outcome["message"] == (
                 f"User: arn:aws:sts::{account}:assumed-role/bare-role/bare is not authorized to "
                 "perform: execute-api:ManageConnections on resource: arn:aws:execute-api:"
-                f"us-east-1:********{account[-4:]}:local/dev/POST/@connections/{{connectionId}}"
+                f"us-east-1:********{account[-4:]}:{LOCAL_API_ID}/dev/POST/@connections/{{connectionId}}"
             )
             allowed = await server.invoke("ws", {**ids, "mode": "ok"})
             assert allowed.payload["result"] == "ok"

@@ -128,7 +128,13 @@ def test_a_flood_of_info_frames_starts_no_more_environments_than_the_cap(tmp_pat
     data: dict[str, Any] = tomllib.loads((AGENT / "warmline.toml").read_text())
     data["schedules"] = {}
     data.pop("deploy", None)
-    memory = int(data["functions"]["agent"]["memory"])
+    # Its own session file: the run's .warmline/sessions.sqlite3 outlives the test, and a
+    # session set up by an earlier run belongs to that run's connection (refused here).
+    agent = data["functions"]["agent"]
+    agent["environment"] = agent["environment"] | {
+        "WARMLINE_SQLITE_PATH": str(tmp_path / "sessions.sqlite3")
+    }
+    memory = int(agent["memory"])
     cap = 4
     records: list[LogRecord] = []
     sink = LogSink(console=None, on_record=records.append)

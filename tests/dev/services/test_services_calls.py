@@ -60,9 +60,30 @@ RESOURCES = ServiceResources(
 )
 
 
+#: What a deployed stack would grant the handlers that call the emulator itself: one
+#: invokes another function by Lambda's host name, one posts to @connections.
+STATEMENTS: dict[str, list[dict[str, str]]] = {
+    "invoke_by_host": [
+        {"action": "lambda:InvokeFunction", "resource": "arn:aws:lambda:*:*:function:*"}
+    ],
+    "post_by_api_id": [
+        {
+            "action": "execute-api:ManageConnections",
+            "resource": "arn:aws:execute-api:*:*:*/*/POST/@connections/*",
+        }
+    ],
+}
+
+
 def _config(handlers: list[str], resources: ServiceResources) -> DevConfig:
     functions = {
-        name: {"handler": f"calls.{name}", "code": str(CALLS), "timeout": 30, "environment": ENV}
+        name: {
+            "handler": f"calls.{name}",
+            "code": str(CALLS),
+            "timeout": 30,
+            "environment": ENV,
+            "statements": STATEMENTS.get(name, []),
+        }
         for name in handlers
     }
     config = parse_config({"functions": functions}, base_dir=CALLS)
