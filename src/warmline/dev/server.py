@@ -178,6 +178,7 @@ class DevServer:
             reset=reset_services,
             aws_passthrough=aws_passthrough,
             log=self._log,
+            iam=self.iam,
         )
 
     # --- URLs and keys ---------------------------------------------------------------------

@@ -132,10 +132,11 @@ def test_a_role_without_manage_connections_gets_access_denied() -> None:
             outcome = result.payload
             assert (outcome["result"], outcome["status"]) == ("AccessDeniedException", 403)
             account = server.config.account
+            api = server.config.websocket.api_id
             assert outcome["message"] == (
                 f"User: arn:aws:sts::{account}:assumed-role/bare-role/bare is not authorized to "
                 "perform: execute-api:ManageConnections on resource: arn:aws:execute-api:"
-                f"us-east-1:********{account[-4:]}:local/dev/POST/@connections/{{connectionId}}"
+                f"us-east-1:********{account[-4:]}:{api}/dev/POST/@connections/{{connectionId}}"
             )
             allowed = await server.invoke("ws", {**ids, "mode": "ok"})
             assert allowed.payload["result"] == "ok"
