@@ -30,6 +30,7 @@ from warmline.aws.credentials import Credentials
 from warmline.config import DevConfig
 from warmline.config.faults import FaultPlan
 from warmline.dev.faults import FaultInjector
+from warmline.dev.gateway import authorizers
 from warmline.dev.gateway.access import AccessPolicy, is_loopback, validate_token
 from warmline.dev.gateway.bus import AsyncBus
 from warmline.dev.gateway.gateway import Gateway
@@ -245,6 +246,8 @@ class DevServer:
         listener_gateway.host_port = self.host_port
         listener_gateway.faults = self.faults
         listener_gateway.iam = self.iam
+        # AWS_IAM on $connect: SigV4 and execute-api:Invoke with the same account.
+        listener_gateway.iam_verifier = authorizers.iam_verifier(self.iam)
         # The browser pages at /_warmline/: the softphone and the live dashboard.
         listener_gateway.web = WebConsole(listener_gateway)
         self.log_sink.subscribe(listener_gateway.web.on_record)
