@@ -257,13 +257,12 @@ class DevServer:
         # endpoint, so a client built without endpoint_url fails there and must fail here
         # (docs/protocols.md §8.2); the event's https://{domainName}/{stage} reaches this
         # port, with AWS_CA_BUNDLE below.
+        # No AWS_ENDPOINT_URL_LAMBDA either: as on AWS, the SDKs (and warmline's own
+        # clients) resolve lambda.{region}.amazonaws.com, which HTTPS_PROXY brings here.
         env = {
-            # Where the local WebSocket API and the Lambda API are, for apps that hand
-            # out their own URL (the TwiML endpoint) or invoke other functions. (On AWS
-            # the SDK finds Lambda's endpoint by itself; until the sandbox reaches the
-            # emulator under AWS's host names, this override stands in for that.)
+            # Where the local WebSocket API is, for apps that hand out their own URL
+            # (the TwiML endpoint).
             "WARMLINE_DEV_WS_URL": self.ws_url,
-            "AWS_ENDPOINT_URL_LAMBDA": self.lambda_url,
             # Apps wrap their session store so store.* faults can reach it (stores/faulty.py).
             "WARMLINE_DEV_FAULTS": "1",
             # Sessions in the project's .warmline/ beside warmline.toml (else the working
