@@ -74,7 +74,9 @@ class ThreadedDevServer:
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self._thread.start()
         options.setdefault("port", 0)
-        self.server = DevServer(config, log_sink=LogSink(console=None), tls=False, **options)
+        # TLS on: the agent offloads through lambda.{region}.amazonaws.com, which the
+        # environments reach through the emulator's AWS proxy, as on AWS.
+        self.server = DevServer(config, log_sink=LogSink(console=None), **options)
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)

@@ -68,7 +68,8 @@ class DevServer:
         log_sink: where Lambda log lines go (default: the console).
         process_mode: the runtime's ``"auto"``, ``"fork"`` or ``"spawn"``.
         tls: also serve https/wss on the same port (needed by handlers that build
-            ``https://`` endpoints) and run the AWS proxy for AWS host names.
+            ``https://`` endpoints) and run the AWS proxy for AWS host names; without it
+            functions reach no AWS host name (Lambda's included: offload cannot invoke).
         state_dir: where local AWS services keep their data between runs (None: not kept).
         reset_services: start local AWS services from the template's resources only.
         aws_passthrough: send calls to AWS services that are not emulated to AWS.

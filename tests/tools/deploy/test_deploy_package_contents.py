@@ -247,7 +247,7 @@ def test_two_packagings_are_the_same_bytes_also_after_a_warmline_dev_run(tmp_pat
     async def dev_run() -> Any:
         (root / ".warmline").mkdir()  # as `warmline dev` makes it for its --log-file
         sink = LogSink(console=None, path=root / ".warmline" / "dev-logs.jsonl")
-        server = DevServer(load_config(config), port=0, log_sink=sink, tls=False)
+        server = DevServer(load_config(config), port=0, log_sink=sink)
         await server.start()
         try:
             # Signed over the public wss:// URL, as Twilio signs the TwiML's url.
