@@ -22,12 +22,13 @@ TRACE_RE = r"^Root=1-[0-9a-f]{8}-[0-9a-f]{24}$"
 
 
 def _client(server: DevServer) -> Any:
+    keys = server.developer_credentials  # @connections checks signatures, as on AWS
     return boto3.client(
         "apigatewaymanagementapi",
         endpoint_url=server.connections_url,
         region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
+        aws_access_key_id=keys.access_key,
+        aws_secret_access_key=keys.secret_key,
         config=Config(retries={"max_attempts": 1}),
     )
 
