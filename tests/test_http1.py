@@ -10,10 +10,12 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from warmline.errors import ConfigurationError
 from warmline.http1 import (
     Http1Connection,
     ProtocolError,
     RemoteDisconnected,
+    proxy_from_environment,
 )
 
 MakePeer = Callable[..., "Peer"]
@@ -249,3 +251,29 @@ def test_request_refuses_a_body_over_its_limit(peer: MakePeer) -> None:
     with pytest.raises(ProtocolError, match="over 4"):
         conn.request(REQUEST, max_body=4)
     assert conn.sock is None
+
+
+@pytest.mark.parametrize(
+    ("environ", "host", "expected"),
+    [
+        ({}, "lambda.us-east-1.amazonaws.com", None),
+        ({"HTTPS_PROXY": "http://127.0.0.1:8080"}, "a.amazonaws.com", ("127.0.0.1", 8080)),
+        ({"https_proxy": "127.0.0.1:81", "HTTPS_PROXY": "http://x:1"}, "a.com", ("127.0.0.1", 81)),
+        ({"HTTPS_PROXY": "http://p:1", "NO_PROXY": "127.0.0.1,localhost"}, "127.0.0.1", None),
+        ({"HTTPS_PROXY": "http://p:1", "NO_PROXY": ".amazonaws.com"}, "a.amazonaws.com", None),
+        ({"HTTPS_PROXY": "http://p:1", "NO_PROXY": "amazonaws.com"}, "a.amazonaws.com", None),
+        ({"HTTPS_PROXY": "http://p:1", "NO_PROXY": "zonaws.com"}, "a.amazonaws.com", ("p", 1)),
+        ({"HTTPS_PROXY": "http://p:1", "NO_PROXY": "*"}, "a.com", None),
+        ({"HTTPS_PROXY": "http://p:1", "no_proxy": "", "NO_PROXY": "a.com"}, "a.com", None),
+    ],
+)
+def test_the_proxy_is_chosen_by_botocores_rules(
+    environ: dict[str, str], host: str, expected: tuple[str, int] | None
+) -> None:
+    assert proxy_from_environment("https", host, environ) == expected
+
+
+def test_plain_http_is_never_proxied_and_a_proxy_with_credentials_is_refused() -> None:
+    assert proxy_from_environment("http", "a.com", {"HTTPS_PROXY": "http://p:1"}) is None
+    with pytest.raises(ConfigurationError):
+        proxy_from_environment("https", "a.com", {"HTTPS_PROXY": "http://u:p@proxy:1"})

@@ -15,14 +15,16 @@ on the first request (``bench/import_cost.py`` measures the import side).
 What it does: sends a request that the caller built (:func:`message`: head + body) in one
 write; reads the status line and headers; reads the body, whole or as it arrives, by
 ``Content-Length``, by chunked transfer coding, or to the end of the stream (then the
-connection is not reused); honours ``Connection: close``. What it does not: proxies,
-redirects, ``Expect: 100-continue``, compression (the caller sends
-``Accept-Encoding: identity``), pipelining.
+connection is not reused); honours ``Connection: close``; reaches an https endpoint
+through an HTTP proxy's ``CONNECT`` tunnel when ``HTTPS_PROXY`` says so
+(:func:`proxy_from_environment`, botocore's rules). What it does not: proxies for plain
+http, proxy credentials, redirects, ``Expect: 100-continue``, compression (the caller
+sends ``Accept-Encoding: identity``), pipelining.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from warmline.errors import ConfigurationError
@@ -39,6 +41,7 @@ __all__ = [
     "Response",
     "client_tls",
     "message",
+    "proxy_from_environment",
     "split_endpoint",
 ]
 
@@ -128,6 +131,41 @@ def split_endpoint(endpoint: str, what: str) -> tuple[str, str, int, str, str]:
     return scheme, host.lower(), port, host_header, base_path
 
 
+def proxy_from_environment(
+    scheme: str, host: str, environ: Mapping[str, str]
+) -> tuple[str, int] | None:
+    """The ``(host, port)`` of the HTTP proxy an https request to ``host`` goes through.
+
+    botocore's rules (``urllib.request.getproxies`` / ``proxy_bypass``): ``https_proxy``,
+    else ``HTTPS_PROXY``; none for a host ``NO_PROXY`` (``no_proxy`` first) lists, by equal
+    name or as a domain suffix (``example.com`` and ``.example.com`` both cover
+    ``a.example.com``), or for every host when it is ``*``. Only https endpoints are
+    tunnelled (AWS's endpoints all are; plain-http ones are local). On AWS no such variable
+    is set, so this is a few dictionary lookups, once per client.
+
+    Raises:
+        ConfigurationError: the proxy URL is not ``http://host[:port]`` (credentials,
+            an https proxy and paths are not supported).
+    """
+    if scheme != "https":
+        return None
+    url = environ.get("https_proxy") or environ.get("HTTPS_PROXY")
+    if not url:
+        return None
+    no_proxy = environ.get("no_proxy") or environ.get("NO_PROXY") or ""
+    name = host.lower()
+    for entry in no_proxy.split(","):
+        entry = entry.strip().lstrip(".").lower()
+        if entry == "*" or (entry and (name == entry or name.endswith("." + entry))):
+            return None
+    if "://" not in url:
+        url = "http://" + url  # urllib reads a bare host:port as http
+    scheme_, _host, port, _header, path = split_endpoint(url, "HTTPS_PROXY")
+    if scheme_ != "http" or path:
+        raise ConfigurationError(f"HTTPS_PROXY must be http://host[:port]: {url!r}")
+    return _host, port
+
+
 class RemoteDisconnected(ConnectionResetError):
     """The peer closed the connection before a complete answer (as ``http.client``'s)."""
 
@@ -172,6 +210,8 @@ class Http1Connection:
         port: TCP port.
         timeout_s: connect and per-read timeout.
         tls: the client TLS context for https, or None for plain http.
+        proxy: ``(host, port)`` of an HTTP proxy to tunnel through with ``CONNECT``
+            (:func:`proxy_from_environment`), or None to connect directly.
     """
 
     __slots__ = (
@@ -181,14 +221,21 @@ class Http1Connection:
         "_left",
         "_mode",
         "_port",
+        "_proxy",
         "_timeout_s",
         "_tls",
         "sock",
     )
 
     def __init__(
-        self, host: str, port: int, timeout_s: float, tls: ssl.SSLContext | None = None
+        self,
+        host: str,
+        port: int,
+        timeout_s: float,
+        tls: ssl.SSLContext | None = None,
+        proxy: tuple[str, int] | None = None,
     ) -> None:
+        self._proxy = proxy
         self._host = host
         self._port = port
         self._timeout_s = timeout_s
@@ -335,9 +382,13 @@ class Http1Connection:
     def _open(self) -> None:
         import socket  # on the first request: importing this module stays free of it
 
-        sock = socket.create_connection((self._host, self._port), self._timeout_s)
+        proxy = self._proxy
+        address = proxy if proxy is not None else (self._host, self._port)
+        sock = socket.create_connection(address, self._timeout_s)
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if proxy is not None:
+                _tunnel(sock, self._host, self._port)
             if self._tls is not None:
                 sock = self._tls.wrap_socket(sock, server_hostname=self._host)
         except BaseException:
@@ -408,3 +459,25 @@ class Http1Connection:
                 raise ProtocolError("chunk line too long")
             if not self._fill():
                 raise RemoteDisconnected("the peer closed the connection mid-answer")
+
+
+def _tunnel(sock: socket.socket, host: str, port: int) -> None:
+    """Ask the proxy on ``sock`` for a tunnel to ``host:port``; the TLS handshake follows.
+
+    Raises:
+        ProtocolError: the proxy refused (its status line is in the message).
+    """
+    target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    sock.sendall(f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n".encode("latin-1"))
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = sock.recv(4096)
+        if not chunk:
+            raise RemoteDisconnected(f"the proxy closed the tunnel to {target}")
+        head += chunk
+        if len(head) > MAX_HEAD_BYTES:
+            raise ProtocolError("proxy response head too long")
+    status_line = head.split(b"\r\n", 1)[0].decode("latin-1")
+    parts = status_line.split(" ", 2)
+    if len(parts) < 2 or parts[1] != "200":
+        raise ProtocolError(f"the proxy refused CONNECT {target}: {status_line[:120]}")

@@ -75,7 +75,9 @@ class ThreadedDevServer:
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self._thread.start()
         options.setdefault("port", 0)
-        # TLS as under `warmline dev`: the agent posts to https://{domainName}/{stage}.
+        # TLS as under `warmline dev`: the agent posts to https://{domainName}/{stage} and
+        # offloads through lambda.{region}.amazonaws.com, which environments reach through
+        # the emulator's AWS proxy, as on AWS.
         self.server = DevServer(config, log_sink=LogSink(console=None), **options)
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:

@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from warmline.aws.credentials import Credentials, ca_bundle_from_environment
-from warmline.http1 import split_endpoint
+from warmline.http1 import proxy_from_environment, split_endpoint
 
 if TYPE_CHECKING:
     import ssl
@@ -112,6 +112,8 @@ class AwsClient:
         monotonic: seconds for the retry budget and idle time.
         sleep: waits between retries.
         ssl_context: TLS settings for https (default: system CAs, or ``AWS_CA_BUNDLE``).
+            An https endpoint is reached through ``HTTPS_PROXY`` unless ``NO_PROXY``
+            lists its host, as botocore does (read from ``environ`` once, here).
         log: a step logger (:class:`warmline.log.StepLogger`) told about retries and
             reconnects as ``{log_prefix}.retry`` / ``{log_prefix}.reconnect``; it gets
             statuses and counts, never headers or bodies.
@@ -142,6 +144,7 @@ class AwsClient:
         "_max_idle_s",
         "_monotonic",
         "_port",
+        "_proxy",
         "_sleep",
         "_ssl_context",
         "_timeout_s",
@@ -187,6 +190,8 @@ class AwsClient:
         self._sleep = sleep
         self._ssl_context = ssl_context
         self._ca_bundle = ca_bundle_from_environment(env)
+        # HTTPS_PROXY / NO_PROXY as botocore reads them, once: unset on AWS.
+        self._proxy = proxy_from_environment(self.scheme, self._host, env)
         self._conn: Http1Connection | None = None
         self._last_used = 0.0
         self._lock = allocate_lock()
@@ -328,7 +333,7 @@ class AwsClient:
         from warmline.http1 import Http1Connection
 
         tls = self._tls_context() if self.scheme == "https" else None
-        return Http1Connection(self._host, self._port, self._timeout_s, tls)
+        return Http1Connection(self._host, self._port, self._timeout_s, tls, self._proxy)
 
     def _tls_context(self) -> ssl.SSLContext:
         if self._ssl_context is None:

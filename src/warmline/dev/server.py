@@ -30,6 +30,7 @@ from warmline.aws.credentials import Credentials
 from warmline.config import DevConfig
 from warmline.config.faults import FaultPlan
 from warmline.dev.faults import FaultInjector
+from warmline.dev.gateway import authorizers
 from warmline.dev.gateway.access import AccessPolicy, is_loopback, validate_token
 from warmline.dev.gateway.bus import AsyncBus
 from warmline.dev.gateway.gateway import Gateway
@@ -67,7 +68,8 @@ class DevServer:
         log_sink: where Lambda log lines go (default: the console).
         process_mode: the runtime's ``"auto"``, ``"fork"`` or ``"spawn"``.
         tls: also serve https/wss on the same port (needed by handlers that build
-            ``https://`` endpoints) and run the AWS proxy for AWS host names.
+            ``https://`` endpoints) and run the AWS proxy for AWS host names; without it
+            functions reach no AWS host name (Lambda's included: offload cannot invoke).
         state_dir: where local AWS services keep their data between runs (None: not kept).
         reset_services: start local AWS services from the template's resources only.
         aws_passthrough: send calls to AWS services that are not emulated to AWS.
@@ -178,6 +180,7 @@ class DevServer:
             reset=reset_services,
             aws_passthrough=aws_passthrough,
             log=self._log,
+            iam=self.iam,
         )
 
     # --- URLs and keys ---------------------------------------------------------------------
@@ -244,6 +247,8 @@ class DevServer:
         listener_gateway.host_port = self.host_port
         listener_gateway.faults = self.faults
         listener_gateway.iam = self.iam
+        # AWS_IAM on $connect: SigV4 and execute-api:Invoke with the same account.
+        listener_gateway.iam_verifier = authorizers.iam_verifier(self.iam)
         # The browser pages at /_warmline/: the softphone and the live dashboard.
         listener_gateway.web = WebConsole(listener_gateway)
         self.log_sink.subscribe(listener_gateway.web.on_record)
@@ -253,13 +258,12 @@ class DevServer:
         # endpoint, so a client built without endpoint_url fails there and must fail here
         # (docs/protocols.md §8.2); the event's https://{domainName}/{stage} reaches this
         # port, with AWS_CA_BUNDLE below.
+        # No AWS_ENDPOINT_URL_LAMBDA either: as on AWS, the SDKs (and warmline's own
+        # clients) resolve lambda.{region}.amazonaws.com, which HTTPS_PROXY brings here.
         env = {
-            # Where the local WebSocket API and the Lambda API are, for apps that hand
-            # out their own URL (the TwiML endpoint) or invoke other functions. (On AWS
-            # the SDK finds Lambda's endpoint by itself; until the sandbox reaches the
-            # emulator under AWS's host names, this override stands in for that.)
+            # Where the local WebSocket API is, for apps that hand out their own URL
+            # (the TwiML endpoint).
             "WARMLINE_DEV_WS_URL": self.ws_url,
-            "AWS_ENDPOINT_URL_LAMBDA": self.lambda_url,
             # Apps wrap their session store so store.* faults can reach it (stores/faulty.py).
             "WARMLINE_DEV_FAULTS": "1",
             # Sessions in the project's .warmline/ beside warmline.toml (else the working

@@ -13,6 +13,7 @@ from gateway_helpers import FIXTURES, eventually, records, routed, run, started
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
+from warmline.aws.credentials import Credentials
 from warmline.dev.gateway.authorizers import method_arn, policy_allows, wildcard_match
 from warmline.dev.gateway.http import Request, Response
 
@@ -184,6 +185,7 @@ def test_aws_iam_connect_needs_a_signature_and_asks_the_verifier(tmp_path: Path)
             assert server.gateway is not None
             assert await _refused(server.ws_url) == 403
             signed = [("Authorization", "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/...")]
+            server.gateway.iam_verifier = None
             async with connect(server.ws_url, additional_headers=signed):
                 pass  # no verifier connected: a signed upgrade is let in
             server.gateway.iam_verifier = refuse_all
@@ -192,6 +194,66 @@ def test_aws_iam_connect_needs_a_signature_and_asks_the_verifier(tmp_path: Path)
             assert await _refused(presigned) == 403
         assert seen[0] == (signed[0][1], ARN) and len(seen) == 2
         assert len(routed(tmp_path, "$connect")) == 1
+
+    run(main())
+
+
+def _signed_headers(url: str, credentials: Credentials) -> list[tuple[str, str]]:
+    """The upgrade's headers signed by botocore for ``execute-api``, as a client signs it."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials as BotoCredentials
+
+    http_url = url.replace("ws://", "http://", 1)
+    request = AWSRequest(method="GET", url=http_url)
+    keys = BotoCredentials(credentials.access_key, credentials.secret_key, credentials.token)
+    SigV4Auth(keys, "execute-api", "us-east-1").add_auth(request)
+    return [(k, v) for k, v in request.headers.items() if k.lower() != "host"]
+
+
+def _presigned(url: str, credentials: Credentials) -> str:
+    from botocore.auth import SigV4QueryAuth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials as BotoCredentials
+
+    request = AWSRequest(method="GET", url=url.replace("ws://", "http://", 1))
+    keys = BotoCredentials(credentials.access_key, credentials.secret_key, credentials.token)
+    SigV4QueryAuth(keys, "execute-api", "us-east-1", expires=60).add_auth(request)
+    return str(request.url).replace("http://", "ws://", 1)
+
+
+def test_aws_iam_connect_is_verified_with_the_emulators_account(tmp_path: Path) -> None:
+    async def main() -> None:
+        overrides = _overrides(tmp_path, authorization="AWS_IAM")
+        async with started(tmp_path, **overrides) as server:
+            developer = server.developer_credentials
+            assert await _refused(server.ws_url) == 403  # unsigned
+            headers = _signed_headers(server.ws_url, developer)
+            async with connect(server.ws_url, additional_headers=headers):
+                pass
+            async with connect(_presigned(server.ws_url, developer)):
+                pass
+            # a role whose statements do not allow execute-api:Invoke on the route
+            role = server.iam.functions["auth"]
+            denied = _signed_headers(server.ws_url, role.credentials)
+            with pytest.raises(InvalidStatus) as caught:
+                async with connect(server.ws_url, additional_headers=denied):
+                    pass
+            assert caught.value.response.status_code == 403
+            message = json.loads(caught.value.response.body)["Message"]
+            assert message == (
+                f"User: {role.arn} is not authorized to perform: execute-api:Invoke on "
+                "resource: arn:aws:execute-api:us-east-1:********9012:warmline00/dev/$connect"
+            )
+            wrong = Credentials(developer.access_key, "x" * 40)
+            wrong_headers = _signed_headers(server.ws_url, wrong)
+            assert await _refused(server.ws_url, additional_headers=wrong_headers) == 403
+        connects = routed(tmp_path, "$connect")
+        assert len(connects) == 2
+        identity = connects[0]["requestContext"]["identity"]
+        assert identity["userArn"] == server.iam.developer.arn
+        assert identity["accessKey"] == developer.access_key
+        assert identity["accountId"] == "123456789012"
 
     run(main())
 

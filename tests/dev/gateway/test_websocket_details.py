@@ -22,14 +22,13 @@ TRACE_RE = r"^Root=1-[0-9a-f]{8}-[0-9a-f]{24}$"
 
 
 def _client(server: DevServer) -> Any:
-    """A boto3 client signing as the developer (a caller that is not a function)."""
-    creds = server.developer_credentials
+    keys = server.developer_credentials  # @connections checks signatures, as on AWS
     return boto3.client(
         "apigatewaymanagementapi",
         endpoint_url=server.connections_url,
         region_name="us-east-1",
-        aws_access_key_id=creds.access_key,
-        aws_secret_access_key=creds.secret_key,
+        aws_access_key_id=keys.access_key,
+        aws_secret_access_key=keys.secret_key,
         config=Config(retries={"max_attempts": 1}),
     )
 

@@ -151,3 +151,49 @@ def test_non_aws_hosts_are_tunnelled_byte_for_byte(tmp_path: Path) -> None:
             server.close()
 
     asyncio.run(main())
+
+
+def test_warmlines_own_client_tunnels_through_https_proxy_like_botocore(tmp_path: Path) -> None:
+    from warmline.aws.client import AwsClient, RetryPolicy
+    from warmline.aws.credentials import Credentials
+    from warmline.aws.sigv4 import SigV4Signer
+
+    received: list[bytes] = []
+
+    async def upstream(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        received.append(await reader.readuntil(b"\r\n\r\n"))
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        await writer.drain()
+        writer.close()
+
+    async def main() -> None:
+        server = await asyncio.start_server(upstream, "127.0.0.1", 0)
+        proxy, ca = _proxy(tmp_path, server.sockets[0].getsockname()[1])
+        await proxy.start()
+        env = {
+            "HTTPS_PROXY": proxy.url,
+            "NO_PROXY": "127.0.0.1,localhost",
+            "AWS_CA_BUNDLE": str(ca),
+        }
+        client = AwsClient(
+            "https://lambda.us-east-1.amazonaws.com",
+            SigV4Signer("lambda", "us-east-1"),
+            what="Lambda",
+            retry=RetryPolicy(0),
+            credentials=Credentials("AKIDEXAMPLE", "secret"),
+            environ=env,
+        )
+        try:
+            response, _ = await asyncio.to_thread(
+                client.request, "POST", "/2015-03-31/functions/f/invocations", b"{}"
+            )
+        finally:
+            client.close()
+            await proxy.close()
+            server.close()
+        assert (response.status, response.body) == (200, b"ok")
+        (head,) = received
+        assert head.startswith(b"POST /2015-03-31/functions/f/invocations HTTP/1.1\r\n")
+        assert b"Host: lambda.us-east-1.amazonaws.com\r\n" in head
+
+    asyncio.run(main())

@@ -64,6 +64,13 @@ def test_another_api_id_or_region_is_refused_naming_the_served_api() -> None:
         assert "serves warmline00.execute-api.us-east-1.amazonaws.com" in route.reason
 
 
+def test_the_execute_api_host_without_an_api_id_is_refused_saying_why() -> None:
+    # boto3's apigatewaymanagementapi without endpoint_url resolves this host
+    route = ROUTER.route("execute-api.us-east-1.amazonaws.com")
+    assert route.kind is RouteKind.REFUSE
+    assert "names no API" in route.reason and "{domainName}/{stage}" in route.reason
+
+
 def test_services_without_a_local_server_are_refused_saying_why() -> None:
     router = Router(api_id="warmline00", region="us-east-1")
     route = router.route("dynamodb.us-east-1.amazonaws.com")

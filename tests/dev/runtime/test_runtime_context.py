@@ -130,3 +130,22 @@ def test_user_code_pays_for_importing_warmline_itself(tmp_path: object) -> None:
             assert result.payload == []
 
     run(main())
+
+
+def test_each_invocation_gets_its_trace_id_from_the_event_or_a_fresh_one() -> None:
+    root = "Root=1-65a1b2c3-0123456789abcdef01234567"
+
+    async def main() -> tuple[str, str, str]:
+        async with started(spec("probe.handler")) as (rt, _logs):
+            traced = {"pause": 0, "headers": {"X-Amzn-Trace-Id": root}}
+            first = await rt.invoke("f", traced)
+            second = await rt.invoke("f", {"pause": 0})
+            third = await rt.invoke("f", {"pause": 0})
+            return tuple(r.payload["environ"]["_X_AMZN_TRACE_ID"] for r in (first, second, third))
+
+    first, second, third = run(main())
+    shape = r"Root=1-[0-9a-f]{8}-[0-9a-f]{24};Parent=[0-9a-f]{16};Sampled=0"
+    assert all(re.fullmatch(shape, t) for t in (first, second, third))
+    assert first.startswith(root + ";Parent=")
+    # an event without the header: a fresh root each time, never the previous one's
+    assert len({t.split(";")[0] for t in (first, second, third)}) == 3

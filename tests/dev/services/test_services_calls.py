@@ -16,6 +16,10 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
 from services_helpers import FIXTURES
 from websockets.asyncio.client import connect
 
@@ -60,29 +64,50 @@ RESOURCES = ServiceResources(
 )
 
 
-#: What a deployed stack would grant the handlers that call the emulator itself: one
-#: invokes another function by Lambda's host name, one posts to @connections.
-STATEMENTS: dict[str, list[dict[str, str]]] = {
-    "invoke_by_host": [
-        {"action": "lambda:InvokeFunction", "resource": "arn:aws:lambda:*:*:function:*"}
-    ],
-    "post_by_api_id": [
-        {
-            "action": "execute-api:ManageConnections",
-            "resource": "arn:aws:execute-api:*:*:*/*/POST/@connections/*",
-        }
-    ],
-}
+ARN = "arn:aws:{}:us-east-1:123456789012:{}"
+#: What the handlers need, as their role would grant it on AWS.
+GRANTS: list[dict[str, Any]] = [
+    {
+        "action": [
+            "dynamodb:PutItem",
+            "dynamodb:GetItem",
+            "dynamodb:DescribeTable",
+            "dynamodb:DescribeTimeToLive",
+        ],
+        "resource": ARN.format("dynamodb", "table/calls"),
+    },
+    {"action": "dynamodb:ListTables", "resource": "*"},
+    {
+        "action": ["sqs:GetQueueUrl", "sqs:SendMessage", "sqs:ReceiveMessage"],
+        "resource": ARN.format("sqs", "jobs"),
+    },
+    {"action": ["s3:PutObject", "s3:GetObject"], "resource": "arn:aws:s3:::call-recordings/*"},
+    {"action": "ssm:GetParameter", "resource": ARN.format("ssm", "parameter/app/greeting")},
+    {
+        "action": "secretsmanager:GetSecretValue",
+        "resource": ARN.format("secretsmanager", "secret:app-token-??????"),
+    },
+    {"action": "sns:Publish", "resource": ENV["TOPIC_ARN"]},
+    {"action": "lambda:InvokeFunction", "resource": ARN.format("lambda", "function:*")},
+    {
+        "action": "execute-api:ManageConnections",
+        "resource": ARN.format("execute-api", "warmline00/dev/POST/@connections/*"),
+    },
+]
 
 
-def _config(handlers: list[str], resources: ServiceResources) -> DevConfig:
+def _config(
+    handlers: list[str],
+    resources: ServiceResources,
+    grants: list[dict[str, Any]] | None = None,
+) -> DevConfig:
     functions = {
         name: {
             "handler": f"calls.{name}",
             "code": str(CALLS),
             "timeout": 30,
             "environment": ENV,
-            "statements": STATEMENTS.get(name, []),
+            "statements": GRANTS if grants is None else grants,
         }
         for name in handlers
     }
@@ -91,8 +116,8 @@ def _config(handlers: list[str], resources: ServiceResources) -> DevConfig:
 
 
 @asynccontextmanager
-async def _serving(config: DevConfig) -> AsyncIterator[DevServer]:
-    server = DevServer(config, port=0, log_sink=LogSink(console=None))
+async def _serving(config: DevConfig, *, iam: bool = True) -> AsyncIterator[DevServer]:
+    server = DevServer(config, port=0, log_sink=LogSink(console=None), iam=iam)
     await server.start()
     try:
         yield server
@@ -203,3 +228,95 @@ def test_data_written_by_handlers_is_kept_between_runs_and_reset_forgets_it(
     assert asyncio.run(run("first")) == ["first"]
     assert asyncio.run(run("second")) == ["first", "second"]
     assert asyncio.run(run(None, reset=True)) == []
+
+
+def test_a_role_without_the_grant_gets_each_services_access_denied() -> None:
+    async def main() -> dict[str, Any]:
+        async with _serving(_config(["denied"], RESOURCES, grants=[])) as server:
+            return dict(await _invoke(server, "denied", {}))
+
+    got = asyncio.run(main())
+    caller = "arn:aws:sts::123456789012:assumed-role/denied-role/denied"
+    assert got["dynamodb"] == [
+        "AccessDeniedException",
+        f"User: {caller} is not authorized to perform: dynamodb:PutItem on resource: "
+        "arn:aws:dynamodb:us-east-1:123456789012:table/calls because no identity-based "
+        "policy allows the dynamodb:PutItem action",
+    ]
+    # each service's own code, as boto3 reports it on AWS
+    codes = {name: value[0] for name, value in got.items()}
+    assert codes == {
+        "dynamodb": "AccessDeniedException",
+        "sqs": "AccessDenied",
+        "s3": "AccessDenied",
+        "ssm": "AccessDeniedException",
+        "secretsmanager": "AccessDeniedException",
+        "sns": "AuthorizationError",
+    }
+    assert "sqs:GetQueueUrl on resource: arn:aws:sqs:us-east-1:123456789012:jobs" in got["sqs"][1]
+    assert "s3:GetObject on resource: arn:aws:s3:::call-recordings/k.txt" in got["s3"][1]
+    parameter = "arn:aws:ssm:us-east-1:123456789012:parameter/app/greeting"
+    assert f"ssm:GetParameter on resource: {parameter}" in got["ssm"][1]
+    assert "sns:Publish on resource: " + ENV["TOPIC_ARN"] in got["sns"][1]
+
+
+def test_no_iam_skips_the_policies_but_not_the_signatures() -> None:
+    async def main() -> tuple[dict[str, Any], str]:
+        async with _serving(_config(["denied"], RESOURCES, grants=[]), iam=False) as server:
+            got = dict(await _invoke(server, "denied", {}))
+            client = _through_proxy(server, "AKIAIOSFODNN7EXAMPLE", "wrong")
+            with pytest.raises(ClientError) as caught:
+                await asyncio.to_thread(client.list_tables)
+            return got, caught.value.response["Error"]["Code"]
+
+    got, code = asyncio.run(main())
+    assert got["dynamodb"] is None and got["sns"] is None and got["ssm"] is None
+    assert code == "UnrecognizedClientException"
+
+
+def _through_proxy(server: DevServer, key: str, secret: str, token: str | None = None) -> Any:
+    """boto3's DynamoDB client as a function's SDK reaches it: AWS's host, the proxy."""
+    assert server.aws.proxy is not None and server.certificates is not None
+    return boto3.client(
+        "dynamodb",
+        region_name="us-east-1",
+        aws_access_key_id=key,
+        aws_secret_access_key=secret,
+        aws_session_token=token,
+        verify=str(server.certificates.ca_cert),
+        config=Config(proxies={"https": server.aws.proxy.url}, retries={"max_attempts": 1}),
+    )
+
+
+def test_calls_through_the_proxy_are_refused_unless_signed_with_known_keys() -> None:
+    async def main() -> dict[str, str]:
+        async with _serving(_config(["dynamodb"], RESOURCES)) as server:
+            dev = server.developer_credentials
+            fn = server.iam.functions["dynamodb"].credentials
+            tables = await asyncio.to_thread(
+                _through_proxy(server, dev.access_key, dev.secret_key).list_tables
+            )
+            assert tables["TableNames"] == ["calls"]
+            cases = {
+                "unknown key": _through_proxy(server, "AKIAIOSFODNN7EXAMPLE", dev.secret_key),
+                "wrong secret": _through_proxy(server, dev.access_key, "x" * 40),
+                "no session token": _through_proxy(server, fn.access_key, fn.secret_key),
+                "function keys": _through_proxy(server, fn.access_key, fn.secret_key, fn.token),
+            }
+            out = {}
+            for name, client in cases.items():
+                try:
+                    item = {"pk": {"S": "p"}}
+                    await asyncio.to_thread(client.put_item, TableName="calls", Item=item)
+                except ClientError as exc:
+                    out[name] = exc.response["Error"]["Code"]
+                else:
+                    out[name] = "ok"
+            return out
+
+    assert asyncio.run(main()) == {
+        "unknown key": "UnrecognizedClientException",
+        "wrong secret": "InvalidSignatureException",
+        "no session token": "UnrecognizedClientException",
+        "function keys": "ok",
+    }

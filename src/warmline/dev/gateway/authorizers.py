@@ -27,14 +27,19 @@ applied in this order:
 
 ``AWS_IAM`` needs the upgrade request SigV4-signed (an ``Authorization`` header or a
 presigned ``X-Amz-Signature`` query). Without a signature the answer is **403**; a signed
-request is handed to :attr:`Gateway.iam_verifier` when one is set (the emulator's SigV4 and
-IAM evaluation), and accepted unverified when none is.
+request is handed to :attr:`Gateway.iam_verifier` (:func:`iam_verifier`: the emulator's
+SigV4 check, then ``execute-api:Invoke`` on the route's ARN
+``arn:aws:execute-api:{region}:{account}:{apiId}/{stage}/$connect``, docs/protocols.md
+§8.6), and accepted unverified when none is set. A caller let in this way is named in
+``requestContext.identity`` (``accountId``, ``accessKey``, ``userArn``) of every event of
+the connection.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -47,11 +52,13 @@ from warmline.dev.gateway.http import Request, Response
 if TYPE_CHECKING:
     from warmline.config import AuthorizerConfig, RouteConfig
     from warmline.dev.gateway.gateway import Gateway
+    from warmline.dev.iam import Iam
     from warmline.dev.runtime import InvokeResult
 
 __all__ = [
     "IamVerifier",
     "authorize",
+    "iam_verifier",
     "evaluate_result",
     "method_arn",
     "missing_identity",
@@ -59,9 +66,9 @@ __all__ = [
     "wildcard_match",
 ]
 
-#: Checks a SigV4-signed upgrade for ``execute-api:Invoke`` on the methodArn: None to let
-#: it in, or the refusal to send.
-IamVerifier = Callable[[Request, str], "Response | None"]
+#: Checks a SigV4-signed upgrade for ``execute-api:Invoke`` on the methodArn: the refusal
+#: to send, or, to let it in, the caller's ``requestContext.identity`` fields (or None).
+IamVerifier = Callable[[Request, str], "Response | Mapping[str, str] | None"]
 
 _JSON = [("Content-Type", "application/json")]
 #: API Gateway's default gateway responses [doc: REST API gateway responses; the
@@ -251,7 +258,12 @@ async def authorize(
         if not _signed(request):
             return UNSIGNED
         verifier = gateway.iam_verifier
-        return verifier(request, arn) if verifier is not None else None
+        verdict = verifier(request, arn) if verifier is not None else None
+        if isinstance(verdict, Response):
+            return verdict
+        if verdict:
+            info.identity = dict(verdict)
+        return None
     assert route.authorizer is not None  # validated at load time
     spec: AuthorizerConfig = config.websocket.authorizers[route.authorizer]
     if missing_identity(spec.identity_sources, request):
@@ -270,3 +282,70 @@ async def authorize(
     if refusal is None:
         info.authorizer = authorizer
     return refusal
+
+
+def _presigned_as_header(request: Request) -> tuple[str, list[tuple[str, str]]]:
+    """A presigned upgrade's query and headers rewritten as the header form of the same
+    signature: the ``X-Amz-*`` parameters become ``Authorization``, ``X-Amz-Date`` and
+    ``X-Amz-Security-Token``; the canonical query keeps every parameter but the signature."""
+    from urllib.parse import unquote
+
+    raw_query = request.target.partition("?")[2]
+    params: dict[str, str] = {}
+    kept = []
+    for part in raw_query.split("&"):
+        name, _, value = part.partition("=")
+        params[unquote(name)] = unquote(value)
+        if unquote(name) != "X-Amz-Signature":
+            kept.append(part)
+    headers = list(request.headers)
+    authorization = (
+        f"{params.get('X-Amz-Algorithm', '')} Credential={params.get('X-Amz-Credential', '')}, "
+        f"SignedHeaders={params.get('X-Amz-SignedHeaders', '')}, "
+        f"Signature={params.get('X-Amz-Signature', '')}"
+    )
+    headers.append(("Authorization", authorization))
+    headers.append(("X-Amz-Date", params.get("X-Amz-Date", "")))
+    if "X-Amz-Security-Token" in params:
+        headers.append(("X-Amz-Security-Token", params["X-Amz-Security-Token"]))
+    return "&".join(kept), headers
+
+
+def iam_verifier(iam: Iam) -> IamVerifier:
+    """The ``AWS_IAM`` check of ``$connect`` with the emulator's account.
+
+    The upgrade's signature is verified for the ``execute-api`` service (header or
+    presigned form); the signer must then be allowed ``execute-api:Invoke`` on the route's
+    ARN. Refusals are 403 with AWS's message (API Gateway's masked account in a denial).
+    """
+    from warmline.dev.iam import SignatureRejected
+
+    def verify(request: Request, arn: str) -> Response | Mapping[str, str] | None:
+        path, _, query = request.target.partition("?")
+        headers: Sequence[tuple[str, str]] = request.headers
+        if request.header("Authorization") is None:
+            query, headers = _presigned_as_header(request)
+        try:
+            principal = iam.verify(
+                method=request.method,
+                path=path,
+                query=query,
+                headers=headers,
+                body=b"",
+                service="execute-api",
+            )
+        except SignatureRejected as exc:
+            return Response(403, json.dumps({"message": exc.message}).encode(), _JSON)
+        decision = iam.authorize(principal, INVOKE_ACTION, arn)
+        if not decision.allowed:
+            message = iam.denial_message(
+                principal, INVOKE_ACTION, arn, decision, service="execute-api"
+            )
+            return Response(403, json.dumps({"Message": message}).encode(), _JSON)
+        return {
+            "accountId": iam.config.account,
+            "accessKey": principal.credentials.access_key,
+            "userArn": principal.arn,
+        }
+
+    return verify

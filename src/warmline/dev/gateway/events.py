@@ -99,7 +99,8 @@ class ConnectionInfo:
 
     ``headers`` are the handshake's as API Gateway forwards them to ``$connect`` (see the
     module docstring); ``authorizer`` is the ``requestContext.authorizer`` of a connection
-    that a Lambda authorizer let in (None: no authorizer).
+    that a Lambda authorizer let in (None: no authorizer); ``identity`` the
+    ``requestContext.identity`` fields of an ``AWS_IAM``-authorized caller (None: none).
     """
 
     connection_id: str
@@ -112,6 +113,7 @@ class ConnectionInfo:
     headers: list[tuple[str, str]] = field(default_factory=list)
     query: list[tuple[str, str]] = field(default_factory=list)
     authorizer: dict[str, Any] | None = None
+    identity: dict[str, str] | None = None
 
 
 def _request_context(
@@ -126,7 +128,11 @@ def _request_context(
         "stage": info.stage,
         "connectedAt": info.connected_at_ms,
         "requestTimeEpoch": int(now_s * 1000),
-        "identity": {"sourceIp": info.source_ip, "userAgent": info.user_agent},
+        "identity": (
+            {"sourceIp": info.source_ip, "userAgent": info.user_agent}
+            if info.identity is None
+            else {**info.identity, "sourceIp": info.source_ip, "userAgent": info.user_agent}
+        ),
         "requestId": request_id,
         "domainName": info.domain_name,
         "connectionId": info.connection_id,

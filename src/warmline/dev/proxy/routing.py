@@ -117,7 +117,13 @@ class Router:
         region = region_of(host)
         if service == "execute-api":
             match = _EXECUTE_API_RE.match(host)
-            assert match is not None
+            if match is None:  # no API id: a client built without endpoint_url
+                return self._other(
+                    service,
+                    f"{host} names no API (boto3's apigatewaymanagementapi has no default "
+                    "endpoint; on AWS this host does not resolve): use "
+                    "https://{domainName}/{stage} from the event",
+                )
             if match.group(1) == self.api_id and match.group(2) == self.region:
                 return Route(RouteKind.EMULATOR, service)
             return self._other(

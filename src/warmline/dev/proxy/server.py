@@ -8,9 +8,10 @@ acts by the host's :class:`~warmline.dev.proxy.routing.Route`:
 
 - the emulator's or moto's hosts: the proxy answers the tunnel itself, terminating TLS
   with a certificate for that exact name signed by the emulator's CA (which the function
-  trusts through ``AWS_CA_BUNDLE``), reads each HTTP/1.1 request whole, asks
-  :func:`~warmline.dev.proxy.authorize.authorize`, and forwards it unchanged (the ``Host``
-  header and the SigV4 signature over it included) on one upstream connection per tunnel;
+  trusts through ``AWS_CA_BUNDLE``), reads each HTTP/1.1 request whole, asks its
+  authorizer (:class:`~warmline.dev.proxy.authorize.ServiceAuthorizer`: SigV4 and IAM),
+  and forwards it unchanged (the ``Host`` header and the SigV4 signature over it
+  included) on one upstream connection per tunnel;
   responses flow back as bytes;
 - AWS hosts that are not emulated: the same TLS termination, and every request is answered
   with an error in the service's protocol naming the host and what to do, so the SDK
@@ -50,8 +51,9 @@ def error_response(denial: Denial, request: ProxiedRequest | None) -> bytes:
 
     JSON protocols (``X-Amz-Target``, a JSON content type, Lambda and ``@connections``)
     read the code from ``__type`` or ``x-amzn-ErrorType`` and the message from
-    ``message``; query and REST-XML protocols (SNS, S3, STS) read ``Error/Code`` and
-    ``Error/Message``.
+    ``message``; SQS's JSON protocol also sends the query-protocol code in
+    ``x-amzn-query-error``, which SDKs report. Query protocols (SNS, STS, SQS's older
+    form) read ``ErrorResponse/Error/Code``; S3 reads ``Error/Code`` at the root.
     """
     request_id = str(uuid.uuid4())
     use_json = request is None or (
@@ -59,24 +61,33 @@ def error_response(denial: Denial, request: ProxiedRequest | None) -> bytes:
         or request.header("X-Amz-Target") is not None
         or "json" in (request.header("Content-Type") or "")
     )
+    extra = ""
+    code = denial.code
     if use_json:
         body = json.dumps(
-            {"__type": denial.code, "message": denial.message}, separators=(",", ":")
+            {"__type": code, "message": denial.message}, separators=(",", ":")
         ).encode()
         content_type = "application/x-amz-json-1.0"
+        if denial.query_code:
+            extra = f"x-amzn-query-error: {denial.query_code};Sender\r\n"
     else:
-        body = (
-            "<ErrorResponse><Error><Type>Sender</Type>"
-            f"<Code>{escape(denial.code)}</Code><Message>{escape(denial.message)}</Message>"
-            f"</Error><RequestId>{request_id}</RequestId></ErrorResponse>"
-        ).encode()
+        code = denial.query_code or code
+        error = f"<Code>{escape(code)}</Code><Message>{escape(denial.message)}</Message>"
+        if request is not None and request.service == "s3":
+            body = f"<Error>{error}<RequestId>{request_id}</RequestId></Error>".encode()
+        else:
+            body = (
+                f"<ErrorResponse><Error><Type>Sender</Type>{error}</Error>"
+                f"<RequestId>{request_id}</RequestId></ErrorResponse>"
+            ).encode()
         content_type = "text/xml"
     head = (
         f"HTTP/1.1 {denial.status} Error\r\n"
         f"Content-Type: {content_type}\r\n"
         f"Content-Length: {len(body)}\r\n"
-        f"x-amzn-ErrorType: {denial.code}\r\n"
+        f"x-amzn-ErrorType: {code}\r\n"
         f"x-amzn-RequestId: {request_id}\r\n"
+        f"{extra}"
         "Connection: close\r\n\r\n"
     )
     return head.encode("latin-1") + body
@@ -91,6 +102,8 @@ class AwsProxy:
         emulator: ``(host, port)`` of the emulator's listener (``@connections``, Invoke).
         services: ``(host, port)`` of the moto server, or None when none runs.
         log: where a refused host is reported (once per host).
+        authorize: decides whether each request to an emulated host goes on (None:
+            :func:`~warmline.dev.proxy.authorize.authorize`, which allows all).
     """
 
     def __init__(
@@ -101,8 +114,10 @@ class AwsProxy:
         emulator: tuple[str, int],
         services: tuple[str, int] | None = None,
         log: Callable[[str], None] | None = None,
+        authorize: Callable[[ProxiedRequest], Denial | None] | None = None,
     ) -> None:
         self.router = router
+        self.authorize = authorize
         self.certificates = certificates
         self.emulator = emulator
         self.services = services
@@ -208,7 +223,7 @@ class AwsProxy:
                 if route.kind is RouteKind.REFUSE:
                     denial: Denial | None = Denial(_REFUSED_STATUS, _REFUSED_CODE, route.reason)
                 else:
-                    denial = hook.authorize(request)
+                    denial = (self.authorize or hook.authorize)(request)
                 if denial is not None:
                     writer.write(error_response(denial, request))
                     await writer.drain()

@@ -56,6 +56,7 @@ __all__ = [
     "apply_environment",
     "sandbox",
     "exit_for",
+    "trace_header",
     "load_handler",
     "main",
     "prepare",
@@ -301,6 +302,7 @@ def serve(channel: SyncChannel, handler: Handler, config: Mapping[str, Any]) -> 
             os._exit(0)
         request_id = str(message["id"])
         _current_request_id = request_id
+        os.environ["_X_AMZN_TRACE_ID"] = trace_header(message["event"])
         context = LambdaContext(
             aws_request_id=request_id,
             deadline_ms=int(message["deadline_ms"]),
@@ -352,6 +354,26 @@ def serve(channel: SyncChannel, handler: Handler, config: Mapping[str, Any]) -> 
             body = _error_body(request_id, error, started)
         _flush()
         channel.send_bytes(frame(body))
+
+
+def trace_header(event: Any) -> str:
+    """``_X_AMZN_TRACE_ID`` for one invocation (docs/protocols.md §8.2).
+
+    Lambda's runtime sets it before each invocation from the trace header of the request
+    that caused it: the ``Root`` of the ``X-Amzn-Trace-Id`` that API Gateway put on the
+    event's headers (``$connect``), or a fresh root when the event carries none, then the
+    Lambda segment's ``Parent`` id and ``Sampled=0`` (nothing is traced locally).
+    """
+    root = None
+    headers = event.get("headers") if type(event) is dict else None
+    if type(headers) is dict:
+        header = headers.get("X-Amzn-Trace-Id") or headers.get("x-amzn-trace-id")
+        if isinstance(header, str):
+            root = next((p for p in header.split(";") if p.startswith("Root=")), None)
+    bits = os.urandom(20).hex()
+    if root is None:
+        root = f"Root=1-{int(time.time()):08x}-{bits[:24]}"
+    return f"{root};Parent={bits[24:]};Sampled=0"
 
 
 def _error_body(request_id: str, error: dict[str, Any], started: float) -> bytes:

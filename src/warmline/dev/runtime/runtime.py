@@ -185,7 +185,7 @@ class Runtime:
         """Replace the variables every environment created from now on gets.
 
         Args:
-            env: e.g. ``AWS_ENDPOINT_URL_LAMBDA`` once the port is known.
+            env: e.g. ``HTTPS_PROXY`` once the proxy listens.
         """
         self._launcher.extra_env = dict(env)
 

@@ -17,6 +17,8 @@ from pathlib import Path
 
 from warmline.config import DevConfig
 from warmline.dev.gateway.tls import Certificates
+from warmline.dev.iam import Iam
+from warmline.dev.proxy.authorize import ServiceAuthorizer
 from warmline.dev.proxy.certs import HostCertificates
 from warmline.dev.proxy.routing import SERVED_NAMES, Router
 from warmline.dev.proxy.server import AwsProxy
@@ -38,6 +40,7 @@ class AwsAccess:
         reset: start the services from the template's resources only.
         aws_passthrough: send calls to AWS services that are not emulated to AWS.
         log: where refused hosts are reported.
+        iam: verifies and authorizes the calls to local services (None: all allowed).
     """
 
     def __init__(
@@ -49,8 +52,10 @@ class AwsAccess:
         reset: bool = False,
         aws_passthrough: bool = False,
         log: Callable[[str], None] | None = None,
+        iam: Iam | None = None,
     ) -> None:
         self.config = config
+        self.iam = iam
         self.host = host
         self.aws_passthrough = aws_passthrough
         self.log = log
@@ -86,6 +91,7 @@ class AwsAccess:
             emulator=("127.0.0.1", emulator_port),
             services=("127.0.0.1", self.services.port) if self.services is not None else None,
             log=self.log,
+            authorize=ServiceAuthorizer(self.iam) if self.iam is not None else None,
         )
         await self.proxy.start()
         bypass = ",".join(dict.fromkeys((*_LOOPBACK, self.host)))

@@ -77,10 +77,20 @@ class ServiceRoles:
         self.v = variables
         self.source = source
         section = document.get("resources")
-        resources = section.get("Resources") if isinstance(section, dict) else None
+        raw = section.get("Resources") if isinstance(section, dict) else None
+        # Properties with the framework's variables resolved (a table's
+        # ``${self:service}-...`` name), as the stack's reader resolves them.
+        resources = {
+            logical_id: {
+                "Type": str(resource.get("Type", "")),
+                "Properties": self._properties(logical_id),
+            }
+            for logical_id, resource in (raw.items() if isinstance(raw, dict) else ())
+            if isinstance(resource, dict)
+        }
         self.resolver = Resolver(
             StackContext(
-                resources=resources if isinstance(resources, dict) else {},
+                resources=resources,
                 parameters={},
                 conditions={},
                 mappings={},
@@ -106,6 +116,13 @@ class ServiceRoles:
         self.managed = tuple(str(m) for m in managed) if isinstance(managed, list) else ()
         custom = self._get("provider.iam.role")
         self.custom_role = custom if isinstance(custom, str) else self._get("provider.role")
+
+    def _properties(self, logical_id: str) -> dict[str, Any]:
+        try:
+            props = self.v.get(f"resources.Resources.{logical_id}.Properties") or {}
+        except SourceError:  # e.g. an ${ssm:...} a local run does not need
+            return {}
+        return props if isinstance(props, dict) else {}
 
     def _get(self, path: str) -> Any:
         try:
