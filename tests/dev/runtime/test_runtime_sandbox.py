@@ -392,3 +392,19 @@ def test_where_the_kernel_refuses_one_line_says_what_is_not_isolated(
     ]
     assert "sandbox" not in config
     assert config["import_path"][0].startswith(str((tmp_path / "state" / "deps").resolve()))
+
+
+def test_what_the_import_path_links_to_stays_visible_under_the_private_tmp(
+    tmp_path: Path,
+) -> None:
+    """A project checked out under /tmp links its packages from a virtualenv under /tmp:
+    the private /tmp would hide them unless their folders are bound into it."""
+    from warmline.dev.runtime.isolation import _link_targets
+
+    site = tmp_path / "venv" / "site-packages"
+    (site / "warmline").mkdir(parents=True)
+    deps = tmp_path / "deps"
+    deps.mkdir()
+    (deps / "warmline").symlink_to(site / "warmline")
+    (deps / "plain.py").write_text("")
+    assert _link_targets([str(deps), str(tmp_path / "missing")]) == [str(site.resolve())]

@@ -148,7 +148,7 @@ class Isolation:
         config = dict(cached)
         if self.mounts is None:
             policy = dict(config["sandbox"])
-            policy["read_only"] = _named_files(extra_env)
+            policy["read_only"] = [*policy["read_only"], *_named_files(extra_env)]
             config["sandbox"] = policy
         else:
             config.pop("sandbox", None)
@@ -190,6 +190,7 @@ class Isolation:
             "tmp_mb": spec.ephemeral_storage_mb,
             "stage": self.stage,
             "writable": [str(self.state_dir)],
+            "read_only": _link_targets(config["import_path"]),
         }
         return config
 
@@ -201,3 +202,17 @@ def _named_files(env: Mapping[str, str]) -> list[str]:
         if value.startswith("/") and os.path.isfile(value):
             out.append(value)
     return out
+
+
+def _link_targets(import_path: list[str]) -> list[str]:
+    """Where the links inside the import path's directories lead (a package linked from
+    this machine's virtualenv): they must stay visible when the private /tmp covers them,
+    e.g. for a project checked out under /tmp."""
+    targets: set[str] = set()
+    for entry in import_path:
+        if not os.path.isdir(entry):
+            continue
+        for child in os.scandir(entry):
+            if child.is_symlink():
+                targets.add(os.path.dirname(os.path.realpath(child.path)))
+    return sorted(targets)
