@@ -1,8 +1,8 @@
 """Value types shared by the emulated Lambda runtime and its callers (the gateway).
 
-These are the names of the contract in ``notes/EMULATOR_INTERFACE.md``; they are plain
-frozen dataclasses so the gateway and the dashboard can hold them without touching the
-runtime's internals.
+They are the contract between the gateway and the runtime (docs/architecture.md, "The
+emulator"): plain frozen dataclasses, so the gateway and the dashboard can hold them without
+touching the runtime's internals.
 """
 
 from __future__ import annotations
