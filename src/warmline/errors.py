@@ -12,11 +12,14 @@ The tree::
     │   └── InvalidSignatureError            X-Twilio-Signature missing or wrong
     ├── LocalProtocolError (ValueError)      the app tried to send what the peer would reject
     │   └── RelayValidationError             a ConversationRelay frame Twilio would drop (64107)
-    ├── ConnectionsError                     the @connections API failed
-    │   ├── ConnectionGoneError              410: the caller hung up; the call is over
-    │   ├── PayloadTooLargeError             413: over 128 KB
-    │   ├── ForbiddenError                   403: credentials or IAM
-    │   └── ThrottledError                   429 / 5xx still failing after retries in budget
+    ├── ServiceError                         an AWS service refused a request or was not reached
+    │   ├── ConnectionsError                 the @connections API failed
+    │   │   ├── ConnectionGoneError          410: the caller hung up; the call is over
+    │   │   ├── PayloadTooLargeError         413: over 128 KB
+    │   │   ├── ForbiddenError               403: credentials or IAM
+    │   │   └── ThrottledError               429 / 5xx still failing after retries in budget
+    │   ├── InvokeError                      Lambda did not queue an invocation (aws.lambda_invoke)
+    │   └── DispatchError                    a dispatcher could not queue work (offload)
     └── StoreError                           the session store failed
         ├── VersionConflictError             a compare-and-set lost a race; re-read and retry
         └── StoreUnavailableError            the backend could not be reached
@@ -42,6 +45,7 @@ __all__ = [
     "PayloadTooLargeError",
     "RelayValidationError",
     "RemoteProtocolError",
+    "ServiceError",
     "StoreError",
     "StoreUnavailableError",
     "ThrottledError",
@@ -105,8 +109,8 @@ class RelayValidationError(LocalProtocolError):
     """An outbound ConversationRelay frame that Twilio would drop with error 64107."""
 
 
-class ConnectionsError(WarmlineError):
-    """The API Gateway ``@connections`` management API failed.
+class ServiceError(WarmlineError):
+    """An AWS service refused a request, or could not be reached.
 
     Attributes:
         status: the HTTP status, when there was a response.
@@ -115,6 +119,10 @@ class ConnectionsError(WarmlineError):
     def __init__(self, message: str, *, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+
+
+class ConnectionsError(ServiceError):
+    """The API Gateway ``@connections`` management API failed."""
 
 
 class ConnectionGoneError(ConnectionsError):

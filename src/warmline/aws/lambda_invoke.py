@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 from warmline.aws.client import AwsClient, RetryPolicy
 from warmline.aws.credentials import endpoint_from_environment, region_from_environment
 from warmline.aws.sigv4 import SigV4Signer, quote
-from warmline.errors import ConfigurationError, WarmlineError
+from warmline.errors import ConfigurationError, ServiceError
 
 if TYPE_CHECKING:
     from warmline.aws.credentials import Credentials
@@ -54,16 +54,8 @@ _BACKOFF_CAP_S = 0.5
 _EVENT = {"X-Amz-Invocation-Type": "Event"}
 
 
-class InvokeError(WarmlineError):
-    """Lambda did not queue the invocation.
-
-    Attributes:
-        status: the HTTP status, when there was a response.
-    """
-
-    def __init__(self, message: str, *, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
+class InvokeError(ServiceError):
+    """Lambda did not queue the invocation."""
 
 
 class LambdaClient:

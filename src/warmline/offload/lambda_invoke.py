@@ -19,7 +19,7 @@ from warmline.aws.lambda_invoke import (
     InvokeError,
     LambdaClient,
 )
-from warmline.errors import WarmlineError
+from warmline.errors import ServiceError
 
 if TYPE_CHECKING:
     from typing import Any
@@ -29,16 +29,8 @@ if TYPE_CHECKING:
 __all__ = ["ENDPOINT_ENV", "DispatchError", "LambdaInvokeDispatcher"]
 
 
-class DispatchError(WarmlineError):
-    """A dispatcher could not queue the work.
-
-    Attributes:
-        status: the HTTP status, when there was a response.
-    """
-
-    def __init__(self, message: str, *, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
+class DispatchError(ServiceError):
+    """A dispatcher could not queue the work."""
 
 
 class LambdaInvokeDispatcher:
