@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -62,36 +63,43 @@ def test_a_partial_answer_is_lost_and_a_dropped_socket_is_an_error() -> None:
     assert summary["errors"] == {"connection closed by the server: 1006": 1}
 
 
-@pytest.mark.slow
-def test_a_small_load_through_warmline_dev_loses_nothing(tmp_path: Path) -> None:
+def load_the_sample_agent(
+    tmp_path: Path, faults: dict[str, Any] | None = None, **load: int
+) -> dict[str, Any]:
+    """Run ``warmline load`` against the sample agent under ``warmline dev``; its summary."""
     from warmline.config import parse_config
     from warmline.dev.runtime import LogSink
     from warmline.dev.server import DevServer
 
     agent = Path(__file__).resolve().parents[2] / "examples" / "agent"
     env = {"WARMLINE_SQLITE_PATH": str(tmp_path / "s.sqlite3"), "WARMLINE_ALLOW_UNSIGNED": "1"}
-    config = parse_config(
-        {
-            "functions": {"agent": {"handler": "app.handler", "code": ".", "environment": env}},
-            "websocket": {
-                "stage": "dev",
-                "routes": {"$connect": "agent", "$disconnect": "agent", "$default": "agent"},
-            },
+    raw: dict[str, Any] = {
+        "functions": {"agent": {"handler": "app.handler", "code": ".", "environment": env}},
+        "websocket": {
+            "stage": "dev",
+            "routes": {"$connect": "agent", "$disconnect": "agent", "$default": "agent"},
         },
-        base_dir=agent,
-    )
+    }
+    if faults is not None:
+        raw["faults"] = faults
+    config = parse_config(raw, base_dir=agent)
 
     async def scenario() -> LoadResult:
         sink = LogSink(console=None)
         server = DevServer(config, port=0, log_sink=sink)
         await server.start()
         try:
-            return await run_load(server.ws_url, calls=8, concurrency=8, turns=2, rate=100)
+            return await run_load(server.ws_url, rate=100, **load)
         finally:
             await server.close()
             sink.close()
 
-    summary = asyncio.run(scenario()).summary()
+    return asyncio.run(scenario()).summary()
+
+
+@pytest.mark.slow
+def test_a_small_load_through_warmline_dev_loses_nothing(tmp_path: Path) -> None:
+    summary = load_the_sample_agent(tmp_path, calls=8, concurrency=8, turns=2)
     assert (summary["completed"], summary["answered"], summary["lost"]) == (8, 16, 0)
     assert summary["doubled"] == 0
 
@@ -100,34 +108,7 @@ def test_a_small_load_through_warmline_dev_loses_nothing(tmp_path: Path) -> None
 def test_a_store_outage_under_load_is_an_apology_never_an_answer(tmp_path: Path) -> None:
     """``store.fail`` on the first call's first prompt (invocations: $connect, setup,
     prompt): that turn is the spoken apology, every other turn is answered."""
-    from warmline.config import parse_config
-    from warmline.dev.runtime import LogSink
-    from warmline.dev.server import DevServer
-
-    agent = Path(__file__).resolve().parents[2] / "examples" / "agent"
-    env = {"WARMLINE_SQLITE_PATH": str(tmp_path / "s.sqlite3"), "WARMLINE_ALLOW_UNSIGNED": "1"}
-    config = parse_config(
-        {
-            "functions": {"agent": {"handler": "app.handler", "code": ".", "environment": env}},
-            "websocket": {
-                "stage": "dev",
-                "routes": {"$connect": "agent", "$disconnect": "agent", "$default": "agent"},
-            },
-            "faults": {"store": {"fail": {"after": 2, "count": 1, "functions": ["agent"]}}},
-        },
-        base_dir=agent,
-    )
-
-    async def scenario() -> LoadResult:
-        sink = LogSink(console=None)
-        server = DevServer(config, port=0, log_sink=sink)
-        await server.start()
-        try:
-            return await run_load(server.ws_url, calls=3, concurrency=1, turns=2, rate=100)
-        finally:
-            await server.close()
-            sink.close()
-
-    summary = asyncio.run(scenario()).summary()
+    faults = {"store": {"fail": {"after": 2, "count": 1, "functions": ["agent"]}}}
+    summary = load_the_sample_agent(tmp_path, faults, calls=3, concurrency=1, turns=2)
     assert (summary["answered"], summary["apologised"], summary["lost"]) == (5, 1, 0)
     assert (summary["doubled"], summary["completed"]) == (0, 2)
