@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from web_helpers import reap
 
 from warmline.cli import dev as dev_cli
 
@@ -57,12 +58,7 @@ def _banner(cwd: Path, *flags: str, env: dict[str, str] | None = None) -> tuple[
         assert proc.wait(timeout=20) == 0
         return "".join(lines), proc.stderr.read()
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
+        reap(proc)
 
 
 def test_the_banner_prints_the_token_url_and_a_command_that_runs_here(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from web_helpers import reap
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
@@ -158,12 +159,7 @@ stage = "local"
         assert summary["function"] == "env"
         assert (summary["invocations"], summary["cold_starts"]) == (1, 1), summary
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
+        reap(proc)
 
 
 def test_cli_reports_a_bad_config(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import ipaddress
 import json
 import socket
 import struct
+import subprocess
 import threading
 from collections.abc import Coroutine, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -171,3 +172,13 @@ def own_non_loopback_ipv4() -> str | None:
         if not ipaddress.ip_address(address).is_loopback:
             return address
     return None
+
+
+def reap(proc: subprocess.Popen[str]) -> None:
+    """Kill ``proc`` if it still runs, wait for it and close its pipes."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+    for stream in (proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()
