@@ -67,15 +67,27 @@ def test_flame_graphs_are_well_formed() -> None:
     assert [e["at"] for e in events] == sorted(e["at"] for e in events)
 
 
+def plant(code: Path, *, slow_module: bool = False) -> Path:
+    """A barrel ``yourapp/__init__.py`` re-exporting a module that imports boto3 at top
+    level and, with ``slow_module``, one that builds a table at import; a handler importing
+    the package."""
+    pkg = code / "yourapp"
+    pkg.mkdir(parents=True)
+    init = '"""Everything in one place."""\nfrom .utils import *\n'
+    if slow_module:
+        init += "from .tables import TABLE\n"
+        (pkg / "tables.py").write_text(
+            '"""A lookup table."""\n\nSIZE = 300_000\nTABLE = {i: str(i) for i in range(SIZE)}\n'
+        )
+    (pkg / "__init__.py").write_text(init)
+    (pkg / "utils.py").write_text("import boto3\n\n__all__ = ['client']\nclient = None\n")
+    (code / "handler.py").write_text("import yourapp\n\ndef handler(e, c):\n    return 1\n")
+    return code
+
+
 @pytest.fixture
 def planted(tmp_path: Path) -> Path:
-    """A barrel __init__ re-exporting a module that imports boto3 at top level."""
-    pkg = tmp_path / "yourapp"
-    pkg.mkdir()
-    (pkg / "__init__.py").write_text("from .utils import *  # barrel\n")
-    (pkg / "utils.py").write_text("import boto3\n\n__all__ = ['client']\nclient = None\n")
-    (tmp_path / "handler.py").write_text("import yourapp\n\ndef handler(e, c):\n    return 1\n")
-    return tmp_path
+    return plant(tmp_path)
 
 
 @pytest.mark.slow
@@ -118,19 +130,7 @@ def test_coldstart_passes_under_a_generous_budget(planted: Path) -> None:
 
 @pytest.fixture
 def barrel_and_slow_module(tmp_path: Path) -> Path:
-    """A barrel __init__ re-exporting a boto3 user and a module that builds a table at import."""
-    code = tmp_path / "code"
-    pkg = code / "yourapp"
-    pkg.mkdir(parents=True)
-    (pkg / "__init__.py").write_text(
-        '"""Everything in one place."""\nfrom .utils import *\nfrom .tables import TABLE\n'
-    )
-    (pkg / "utils.py").write_text("import boto3\n\n__all__ = ['client']\nclient = None\n")
-    (pkg / "tables.py").write_text(
-        '"""A lookup table."""\n\nSIZE = 300_000\nTABLE = {i: str(i) for i in range(SIZE)}\n'
-    )
-    (code / "handler.py").write_text("import yourapp\n\ndef handler(e, c):\n    return 1\n")
-    return code
+    return plant(tmp_path / "code", slow_module=True)
 
 
 @pytest.mark.slow

@@ -76,24 +76,39 @@ def test_call_timeline_from_step_lines() -> None:
     assert [s.init_ms for s in call.spans] == [0.0, 0.0, 90.0]
 
 
+def invocation(
+    rid: str, start: float, end: float, env: str, init: float, **fields: object
+) -> list[str]:
+    """START, one step line and REPORT of a cold invocation in environment ``env``."""
+    duration = round((end - start) * 1000, 3)
+    return [
+        emu(start, f"START RequestId: {rid} Version: $LATEST", env=env),
+        emu(end, step(durationMs=duration, **fields), env=env),
+        emu(end, report_line(rid, duration, init=init), env=env),
+    ]
+
+
 def test_a_cold_setup_puts_its_init_into_the_greeting_wait() -> None:
     log = [
-        emu(300.0, "START RequestId: s1 Version: $LATEST"),
-        emu(300.02, step(step="connect", connectionId="C2", cold=True, durationMs=20.0)),
-        emu(300.02, report_line("s1", 20.0, init=400.0)),
-        emu(300.5, "START RequestId: s2 Version: $LATEST", env="e9"),
-        emu(
+        *invocation("s1", 300.0, 300.02, "e1", 400.0, step="connect", connectionId="C2"),
+        *invocation(
+            "s2",
+            300.5,
             300.6,
-            step(step="message", route="setup", connectionId="C2", durationMs=100, firstSendMs=60),
-            env="e9",
+            "e9",
+            250.0,
+            step="message",
+            route="setup",
+            connectionId="C2",
+            firstSendMs=60,
         ),
-        emu(300.6, report_line("s2", 100.0, init=250.0), env="e9"),
     ]
     (call,) = parse_lines(log).calls
     assert call.cold
     assert call.setup_to_greeting_ms == pytest.approx(310.0, abs=0.01)
     # $connect began at 300.000 after a 400 ms INIT; setup's frame arrived at 300.25.
     assert call.span_ms(call.connect, call.setup) == pytest.approx(650.0, abs=0.01)
+    assert [s.init_ms for s in call.spans] == [400.0, 250.0]
 
 
 def test_the_table_has_a_setup_to_greeting_column_and_percentiles() -> None:
