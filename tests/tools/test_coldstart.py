@@ -38,6 +38,19 @@ def test_chains_are_named_from_the_importer_back_to_the_handler() -> None:
     assert [c.describe() for c in chains] == ["slowdep via yourapp"]
 
 
+def test_a_slow_own_module_is_a_chain_by_its_self_time() -> None:
+    sample = SAMPLE.replace(
+        "      50 |       5350 |   yourapp.utils", "    7000 |      12350 |   yourapp.utils"
+    )
+    roots = parse_importtime(sample)
+    chains = find_chains(roots, threshold_ms=1.0, own={"yourapp", "yourapp.utils"})
+    described = [c.describe() for c in chains]
+    assert "yourapp.utils (own module) via yourapp" in described
+    (own,) = [c for c in chains if c.own]
+    assert own.cumulative_ms == 7.0
+    assert not find_chains(roots, threshold_ms=8.0, own={"yourapp", "yourapp.utils"})
+
+
 def test_handler_names_split_like_lambda() -> None:
     assert split_handler("pkg.mod.handler") == ("pkg.mod", "handler")
     assert split_handler("app:handler") == ("app", "handler")
@@ -54,15 +67,27 @@ def test_flame_graphs_are_well_formed() -> None:
     assert [e["at"] for e in events] == sorted(e["at"] for e in events)
 
 
+def plant(code: Path, *, slow_module: bool = False) -> Path:
+    """A barrel ``yourapp/__init__.py`` re-exporting a module that imports boto3 at top
+    level and, with ``slow_module``, one that builds a table at import; a handler importing
+    the package."""
+    pkg = code / "yourapp"
+    pkg.mkdir(parents=True)
+    init = '"""Everything in one place."""\nfrom .utils import *\n'
+    if slow_module:
+        init += "from .tables import TABLE\n"
+        (pkg / "tables.py").write_text(
+            '"""A lookup table."""\n\nSIZE = 300_000\nTABLE = {i: str(i) for i in range(SIZE)}\n'
+        )
+    (pkg / "__init__.py").write_text(init)
+    (pkg / "utils.py").write_text("import boto3\n\n__all__ = ['client']\nclient = None\n")
+    (code / "handler.py").write_text("import yourapp\n\ndef handler(e, c):\n    return 1\n")
+    return code
+
+
 @pytest.fixture
 def planted(tmp_path: Path) -> Path:
-    """A barrel __init__ re-exporting a module that imports boto3 at top level."""
-    pkg = tmp_path / "yourapp"
-    pkg.mkdir()
-    (pkg / "__init__.py").write_text("from .utils import *  # barrel\n")
-    (pkg / "utils.py").write_text("import boto3\n\n__all__ = ['client']\nclient = None\n")
-    (tmp_path / "handler.py").write_text("import yourapp\n\ndef handler(e, c):\n    return 1\n")
-    return tmp_path
+    return plant(tmp_path)
 
 
 @pytest.mark.slow
@@ -101,6 +126,34 @@ def test_coldstart_names_the_planted_chain_and_fails_over_budget(
 def test_coldstart_passes_under_a_generous_budget(planted: Path) -> None:
     argv = ["coldstart", "handler.handler", "--path", str(planted), "--runs", "1"]
     assert main([*argv, "--budget-ms", "100000"]) == 0
+
+
+@pytest.fixture
+def barrel_and_slow_module(tmp_path: Path) -> Path:
+    return plant(tmp_path / "code", slow_module=True)
+
+
+@pytest.mark.slow
+def test_coldstart_prints_the_fix_for_the_barrel_and_the_slow_own_module(
+    barrel_and_slow_module: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_json = tmp_path / "report.json"
+    argv = ["coldstart", "handler.handler", "--path", str(barrel_and_slow_module), "--runs", "1"]
+    assert main([*argv, "--json", str(out_json)]) == 0
+    printed = capsys.readouterr().out
+    assert "boto3 via yourapp.utils -> yourapp -> handler" in printed
+    assert "yourapp/utils.py:1  import boto3" in printed
+    assert "yourapp/__init__.py:2  from .utils import *" in printed
+    assert "PEP 562" in printed
+    assert "handler.py:1  import yourapp" in printed
+    assert "yourapp.tables (own module) via yourapp -> handler" in printed
+    assert "yourapp/tables.py:4  TABLE = {i: str(i) for i in range(SIZE)}" in printed
+    assert "yourapp/__init__.py:3  from .tables import TABLE" in printed
+    chains = json.loads(out_json.read_text())["handlers"][0]["chains"]
+    tables = next(c for c in chains if c["module"] == "yourapp.tables")
+    assert tables["own"] is True and tables["fixes"][0]["line"] == 4
+    boto3 = next(c for c in chains if c["module"] == "boto3")
+    assert [f["line"] for f in boto3["fixes"]] == [1, 2, 1]
 
 
 def test_a_handler_that_fails_to_import_is_a_clear_error(

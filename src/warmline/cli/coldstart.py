@@ -5,6 +5,11 @@ Examples::
     warmline coldstart app.handler --lambda --budget-ms 40
     warmline coldstart src/app.handler --path src --svg cold.svg --speedscope cold.json
 
+Each heavy import chain is printed with its fix: the import statement to change
+(file:line) and the lazy-import pattern for it (import inside the function that uses it,
+a PEP 562 ``__getattr__`` in a barrel ``__init__``, or the submodule instead of the barrel
+package). A module of your own code whose top-level code is slow is a chain too.
+
 The budget may also come from ``[tool.warmline.coldstart] budget_ms`` in pyproject.toml
 (or ``[coldstart]`` in warmline.toml) in the current directory.
 """
@@ -73,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
     from warmline.tools.coldstart import profile_handler
 
     budget = args.budget_ms if args.budget_ms is not None else _configured_budget()
+    # File names are shown relative to the code root when one is given.
+    root = str(Path(args.path[0]).resolve()) if args.path else None
     over = False
     report: list[dict[str, Any]] = []
     for target in args.handlers:
@@ -102,9 +109,13 @@ def run(args: argparse.Namespace) -> int:
         for name, self_ms, cum_ms in prof.heaviest(args.top):
             print(f"  {name:<48} {self_ms:>8.2f} {cum_ms:>8.2f}")
         if prof.chains:
-            print("  heaviest import chains:")
+            print("  heaviest import chains, and what to change:")
             for chain in prof.chains[:8]:
                 print(f"    {chain.cumulative_ms:7.1f} ms  {chain.describe()}")
+                for fix in chain.fixes:
+                    if fix.site is not None:
+                        print(f"{'':15}{fix.site.where(root)}  {fix.site.code}")
+                    print(f"{'':17}-> {fix.advice}")
         if args.svg or args.speedscope:
             flamegraph.write(
                 prof.roots,
@@ -117,10 +128,7 @@ def run(args: argparse.Namespace) -> int:
                 "handler": target,
                 "added_ms": round(prof.added_ms, 2),
                 "bare_ms": round(prof.bare_ms, 2),
-                "chains": [
-                    {"module": c.module, "via": list(c.via), "ms": round(c.cumulative_ms, 2)}
-                    for c in prof.chains
-                ],
+                "chains": [chain.to_dict() for chain in prof.chains],
                 "over_budget": budget is not None and prof.added_ms > budget,
             }
         )

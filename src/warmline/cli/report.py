@@ -1,7 +1,11 @@
 """``warmline report LOG...``: cold starts, warm-ups and call timings from Lambda logs.
 
 Reads the emulator's log file (``warmline dev`` writes JSON lines) or CloudWatch text
-exports; ``-`` reads standard input.
+exports; ``-`` reads standard input. Prints per function cold starts and durations, per
+call connect -> setup -> greeting -> first prompt -> first token (as the caller waits, a
+cold invocation's INIT included) with p50/p95/p99, and the waterfalls of the calls that
+kept their caller waiting longest. ``--plot DIR`` draws the same as PNG files, with the
+percentile lines and the ``--budget-ms`` line.
 """
 
 from __future__ import annotations
@@ -22,6 +26,19 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--function", default="-", help="function name for lines that carry none")
     p.add_argument("--json", dest="as_json", action="store_true", help="print JSON")
     p.add_argument("--plot", metavar="DIR", help="also write PNG plots here (warmline[report])")
+    p.add_argument(
+        "--budget-ms",
+        type=float,
+        default=None,
+        help="the caller's wait the greeting and the first token should stay under",
+    )
+    p.add_argument(
+        "--waterfalls",
+        type=int,
+        default=3,
+        metavar="N",
+        help="print the waterfalls of the N calls that waited longest (0: none)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,10 +56,16 @@ def run(args: argparse.Namespace) -> int:
             return 2
         lines.extend(path.read_text(errors="replace").splitlines())
     report = parse_lines(lines, default_function=args.function)
-    print(json.dumps(report.to_dict(), indent=2) if args.as_json else render(report))
+    if args.as_json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        print(render(report, waterfalls=args.waterfalls, budget_ms=args.budget_ms))
     if args.plot:
-        from warmline.tools.report import write_plots
+        from warmline.tools.report_plots import write_plots
 
-        for written in write_plots(report, args.plot):
+        written_files = write_plots(
+            report, args.plot, budget_ms=args.budget_ms, waterfalls=max(args.waterfalls, 12)
+        )
+        for written in written_files:
             print(f"wrote {written}", file=sys.stderr)
     return 0

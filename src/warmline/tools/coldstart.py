@@ -11,7 +11,10 @@ that, in fresh interpreters, many times:
 - **Chains**: each import edge that crosses into another top-level package and costs
   more than a threshold, named with the path from the handler, e.g. ``boto3 via
   yourapp.utils -> yourapp`` — the "barrel ``__init__``" that re-exports a slow module is
-  the usual culprit.
+  the usual culprit — and each module of the user's own code whose top-level code alone
+  costs more than the threshold. Each chain carries its fixes
+  (:mod:`warmline.tools.importfix`): the import statements to change, with file:line, and
+  the lazy-import pattern for each.
 - **Flame graph**: an SVG and a speedscope JSON file of the median run.
 - **Budget**: ``--budget-ms`` makes the exit code 1 when the total is over, for CI.
 
@@ -29,8 +32,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+from warmline.tools.importfix import Fix, fixes_for
 
 __all__ = [
     "LAMBDA_BOOTSTRAP_MODULES",
@@ -84,17 +89,33 @@ class ImportNode:
 
 @dataclass(frozen=True)
 class Chain:
-    """An expensive import edge into another top-level package."""
+    """An expensive import edge into another top-level package, or a slow own module.
+
+    ``cumulative_ms`` is what the chain costs: the imported module with everything it
+    imports, or for an ``own`` module its own top-level code (its self time).
+    """
 
     module: str
     via: tuple[str, ...]
     cumulative_ms: float
+    own: bool = False
+    fixes: tuple[Fix, ...] = ()
 
     def describe(self) -> str:
         """``boto3 via yourapp.utils -> yourapp`` (nearest importer first)."""
+        name = f"{self.module} (own module)" if self.own else self.module
         if not self.via:
-            return self.module
-        return f"{self.module} via {' -> '.join(reversed(self.via))}"
+            return name
+        return f"{name} via {' -> '.join(reversed(self.via))}"
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "module": self.module,
+            "via": list(self.via),
+            "ms": round(self.cumulative_ms, 2),
+            "own": self.own,
+            "fixes": [fix.to_dict() for fix in self.fixes],
+        }
 
 
 @dataclass
@@ -107,6 +128,8 @@ class Profile:
     total_ms: float
     roots: list[ImportNode]
     chains: list[Chain]
+    #: The handler's own modules (not stdlib, not site-packages) and their files.
+    files: dict[str, str] = field(default_factory=dict)
 
     @property
     def wall_added_ms(self) -> float:
@@ -196,11 +219,15 @@ def find_chains(
         threshold_ms: the smallest cumulative cost reported.
         own: the handler's own modules (not stdlib, not site-packages). An edge from an
             own module to a foreign one is where the user can act (import lazily, drop a
-            barrel re-export). Without it, every edge into another top-level package counts.
+            barrel re-export), and so is an own module whose self time is over the
+            threshold (top-level work). Without it, every edge into another top-level
+            package counts.
     """
     chains: list[Chain] = []
     for root in roots:
         for path, node in root.walk():
+            if own is not None and node.name in own and node.self_us / 1000 >= threshold_ms:
+                chains.append(Chain(node.name, path[:-1], node.self_us / 1000, own=True))
             if len(path) < 2 or node.cumulative_us / 1000 < threshold_ms:
                 continue
             parent = path[-2]
@@ -214,12 +241,20 @@ def find_chains(
     return chains
 
 
-def _own_modules(stderr: str) -> set[str] | None:
-    """Modules whose files are outside the interpreter's stdlib and site-packages."""
+def _own_modules(stderr: str, roots: Sequence[Path]) -> dict[str, str] | None:
+    """The user's modules, with their files: under one of ``roots`` (the code roots) and
+    outside the interpreter's stdlib and site-packages. Built-in modules have no file; a
+    library installed in editable mode lives outside the roots: neither is the user's."""
     for line in stderr.splitlines():
         if line.startswith(_FILES):
             files: dict[str, str] = json.loads(line[len(_FILES) :])
-            return {name for name, path in files.items() if not _is_installed(path)}
+            return {
+                name: path
+                for name, path in files.items()
+                if path
+                and not _is_installed(path)
+                and any(Path(path).is_relative_to(root) for root in roots)
+            }
     return None
 
 
@@ -270,7 +305,8 @@ def profile_handler(
         runs: fresh interpreters per measurement (medians are reported).
         lambda_mode: import Lambda's bootstrap modules first (see module docstring).
         python: the interpreter to measure with.
-        paths: directories put first on ``PYTHONPATH`` (the function's code root).
+        paths: directories put first on ``PYTHONPATH`` (the function's code root); the
+            modules under them are the user's own (the current directory without them).
         threshold_ms: the smallest cross-package import edge reported as a chain.
 
     Raises:
@@ -281,6 +317,7 @@ def profile_handler(
     bare_code = _probe_code("sys", None, lambda_mode)
     env = dict(os.environ)
     extra = os.pathsep.join(str(Path(p).resolve()) for p in paths)
+    code_roots = [Path(p).resolve() for p in paths] or [Path.cwd()]
     if extra:
         env["PYTHONPATH"] = extra + (
             os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else ""
@@ -301,19 +338,24 @@ def profile_handler(
     bare: list[float] = []
     total: list[float] = []
     trees: list[list[ImportNode]] = []
-    own: set[str] | None = None
+    own: dict[str, str] | None = None
     for _ in range(max(1, runs)):
         bare.append(run(bare_code, False)[0])
         total.append(run(code, False)[0])
         stderr = run(code, True)[1]
         trees.append(parse_importtime(stderr))
-        own = own if own is not None else _own_modules(stderr)
+        own = own if own is not None else _own_modules(stderr, code_roots)
     roots = _merge_median(trees)
+    files = own or {}
+    chains = find_chains(
+        roots, threshold_ms=threshold_ms, own=set(own) if own is not None else None
+    )
     return Profile(
         target=target,
         runs=runs,
         bare_ms=statistics.median(bare),
         total_ms=statistics.median(total),
         roots=roots,
-        chains=find_chains(roots, threshold_ms=threshold_ms, own=own),
+        chains=[replace(chain, fixes=tuple(fixes_for(chain, files))) for chain in chains],
+        files=files,
     )

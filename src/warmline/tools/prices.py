@@ -1,18 +1,30 @@
 """AWS prices used by ``warmline cost``: dated, region-keyed, each with its source.
 
 Prices change; this table says when it was read and where from, so an estimate can be
-traced and re-checked. Add a region by copying a block. All figures are USD, on-demand,
-without free tier, as published on the AWS pricing pages named in ``SOURCES``.
+traced and re-checked. All figures are USD, on-demand, first pricing tier, without free
+tier, as published on the AWS pricing pages named in ``SOURCES``.
+
+Regions: only those whose every price was found on the pricing pages are in the table; a
+region that is not is refused with the list of those that are, never guessed from another
+region. The pages render their per-region rate tables in the browser; the copies read on
+``CHECKED`` carried the pricing rules (WebSocket messages metered in 32 KB increments,
+provisioned concurrency billed per GB-second configured plus a lower duration rate) but
+no per-region figures, so the table still has US East (N. Virginia) alone. Add a region by
+copying its block with every item, from the same pages, and updating ``AS_OF``.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["AS_OF", "PRICES", "SOURCES", "price"]
+from warmline.errors import ConfigurationError
+
+__all__ = ["AS_OF", "CHECKED", "PRICES", "SOURCES", "price", "regions"]
 
 #: When these figures were taken from the pricing pages.
 AS_OF: Final = "2026-11"
+#: When the pricing pages were last read for other regions (none found; see above).
+CHECKED: Final = "2026-12-06"
 
 SOURCES: Final = {
     "apigw": "https://aws.amazon.com/api-gateway/pricing/ (WebSocket APIs)",
@@ -66,14 +78,24 @@ PRICES: Final[dict[str, dict[str, float]]] = {
 }
 
 
+def regions() -> list[str]:
+    """The regions the table has prices for."""
+    return sorted(PRICES)
+
+
 def price(region: str, item: str) -> float:
-    """One price; a clear error for a region or item the table does not have."""
-    try:
-        table = PRICES[region]
-    except KeyError:
-        known = ", ".join(sorted(PRICES))
-        raise KeyError(f"no prices for region {region!r} (known: {known})") from None
-    try:
-        return table[item]
-    except KeyError:
-        raise KeyError(f"no price {item!r} for {region}") from None
+    """One price.
+
+    Raises:
+        ConfigurationError: the table has no prices for ``region`` (the message lists the
+            regions it has), or no such ``item``.
+    """
+    table = PRICES.get(region)
+    if table is None:
+        raise ConfigurationError(
+            f"warmline cost has no prices for region {region!r}; it has prices for: "
+            f"{', '.join(regions())} (as of {AS_OF}; see docs/deploy.md, Cost)"
+        )
+    if item not in table:
+        raise ConfigurationError(f"warmline cost has no price {item!r} for {region}")
+    return table[item]

@@ -19,12 +19,29 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-__all__ = ["CallTimeline", "FunctionStats", "Invocation", "Report", "parse_lines", "percentile"]
+__all__ = [
+    "CallTimeline",
+    "FunctionStats",
+    "Invocation",
+    "Report",
+    "Span",
+    "parse_lines",
+    "percentile",
+    "WAITS",
+    "render",
+    "summary",
+    "waterfall",
+    "waits",
+]
+
+#: The route name a ``connect`` step stands for.
+CONNECT = "$connect"
+_STEP_ROUTES = {"connect": CONNECT, "disconnect": "$disconnect"}
 
 _REPORT = re.compile(r"REPORT RequestId: (?P<rid>\S+)(?P<rest>.*)")
 _START = re.compile(r"START RequestId: (?P<rid>\S+)")
@@ -53,6 +70,7 @@ class Invocation:
     restore_ms: float | None = None
     warmup: bool = False
     steps: list[dict[str, Any]] = field(default_factory=list)
+    spans: list[Span] = field(default_factory=list)
 
     @property
     def cold(self) -> bool:
@@ -74,18 +92,94 @@ class FunctionStats:
 
 
 @dataclass
+class Span:
+    """One handler invocation of a call: when its frame arrived, its INIT, its run.
+
+    Times are epoch seconds. ``start`` is when the handler began (a step line is written
+    when the handler finishes, ``durationMs`` after it began); a cold invocation's INIT ran
+    before it, so the frame arrived ``init_ms`` earlier, and the caller waited for both.
+    """
+
+    route: str
+    start: float
+    duration_ms: float
+    init_ms: float = 0.0
+    #: ms from the handler's start to its first post to the caller (``firstSendMs``).
+    first_send_ms: float | None = None
+
+    @property
+    def arrival(self) -> float:
+        return self.start - self.init_ms / 1000
+
+    @property
+    def first_send(self) -> float | None:
+        return None if self.first_send_ms is None else self.start + self.first_send_ms / 1000
+
+
+@dataclass
 class CallTimeline:
-    """One WebSocket connection's milestones (epoch seconds) and whether it met a cold start."""
+    """One WebSocket connection's invocations, in order, and whether it met a cold start.
+
+    The milestones a voice team watches, as the caller's side sees them (epoch seconds):
+    ``connect`` and ``setup`` when those frames arrived, ``greeting`` when the setup
+    handler first spoke, ``first_prompt`` when the first prompt arrived and
+    ``first_token`` when its answer's first words were sent.
+    """
 
     connection_id: str
-    connect: float | None = None
-    setup: float | None = None
-    first_prompt: float | None = None
-    first_token: float | None = None
-    cold: bool = False
+    spans: list[Span] = field(default_factory=list)
+    #: A step line of the call said ``"cold": true``.
+    logged_cold: bool = False
+
+    @property
+    def cold(self) -> bool:
+        """The call met a cold start: a step line says so, or an invocation had an INIT."""
+        return self.logged_cold or any(span.init_ms for span in self.spans)
+
+    def first(self, route: str) -> Span | None:
+        return next((span for span in self.spans if span.route == route), None)
+
+    def _at(self, route: str, sent: bool = False) -> float | None:
+        span = self.first(route)
+        if span is None:
+            return None
+        return span.first_send if sent else span.arrival
+
+    @property
+    def connect(self) -> float | None:
+        return self._at(CONNECT)
+
+    @property
+    def setup(self) -> float | None:
+        return self._at("setup")
+
+    @property
+    def greeting(self) -> float | None:
+        return self._at("setup", sent=True)
+
+    @property
+    def first_prompt(self) -> float | None:
+        return self._at("prompt")
+
+    @property
+    def first_token(self) -> float | None:
+        return self._at("prompt", sent=True)
 
     def span_ms(self, a: float | None, b: float | None) -> float | None:
         return None if a is None or b is None else round((b - a) * 1000, 2)
+
+    @property
+    def setup_to_greeting_ms(self) -> float | None:
+        return self.span_ms(self.setup, self.greeting)
+
+    @property
+    def prompt_to_token_ms(self) -> float | None:
+        return self.span_ms(self.first_prompt, self.first_token)
+
+    @property
+    def worst_wait_ms(self) -> float:
+        """The longer of the two waits a caller notices (greeting, first answer)."""
+        return max(self.setup_to_greeting_ms or 0.0, self.prompt_to_token_ms or 0.0)
 
 
 @dataclass
@@ -187,6 +281,8 @@ def parse_lines(lines: Iterable[str], *, default_function: str = "-") -> Report:
                     inv.init_ms = float(value)
                 elif name == "Restore Duration":
                     inv.restore_ms = float(value)
+            for waited in inv.spans:  # the caller waited for this invocation's INIT too
+                waited.init_ms = inv.init_ms or inv.restore_ms or 0.0
             invocations.append(inv)
             continue
         step = _step(message)
@@ -196,7 +292,9 @@ def parse_lines(lines: Iterable[str], *, default_function: str = "-") -> Report:
         if pending is not None:
             pending.steps.append(step)
             pending.warmup = pending.warmup or step.get("step") == "warmup"
-        _track_call(calls, step, ts)
+        added = _track_call(calls, step, ts)
+        if added is not None and pending is not None:
+            pending.spans.append(added)
     return Report(invocations, list(calls.values()))
 
 
@@ -211,33 +309,78 @@ def _step(message: str) -> dict[str, Any] | None:
     return obj if isinstance(obj, dict) else None
 
 
-def _track_call(calls: dict[str, CallTimeline], step: dict[str, Any], ts: float | None) -> None:
+def _track_call(
+    calls: dict[str, CallTimeline], step: dict[str, Any], ts: float | None
+) -> Span | None:
+    """Add a connect, message or disconnect step to its call; the span added, if any."""
     connection_id = step.get("connectionId")
     if not isinstance(connection_id, str) or ts is None:
-        return
+        return None
     call = calls.setdefault(connection_id, CallTimeline(connection_id))
-    call.cold = call.cold or bool(step.get("cold"))
-    # Step lines are written when the handler finishes; its start is ts - durationMs.
-    began = ts - float(step.get("durationMs") or 0) / 1000
-    kind = step.get("step")
-    route = step.get("route")
-    if kind == "connect" and call.connect is None:
-        call.connect = began
-    elif kind == "message" and route == "setup" and call.setup is None:
-        call.setup = began
-    elif kind == "message" and route == "prompt" and call.first_prompt is None:
-        call.first_prompt = began
-        first_send = step.get("firstSendMs")
-        if isinstance(first_send, int | float):
-            call.first_token = began + first_send / 1000
+    call.logged_cold = call.logged_cold or bool(step.get("cold"))
+    kind = str(step.get("step"))
+    if kind not in ("connect", "message", "disconnect"):
+        return None
+    duration = float(step.get("durationMs") or 0)
+    first_send = step.get("firstSendMs")
+    span = Span(
+        route=_STEP_ROUTES.get(kind) or str(step.get("route") or kind),
+        start=ts - duration / 1000,
+        duration_ms=duration,
+        first_send_ms=float(first_send) if isinstance(first_send, int | float) else None,
+    )
+    call.spans.append(span)
+    return span
 
 
-def render(report: Report) -> str:
-    """The report as plain-text tables."""
+#: The two waits a caller notices, by name: what each measures on a call.
+WAITS: dict[str, Callable[[CallTimeline], float | None]] = {
+    "setup -> greeting": lambda c: c.setup_to_greeting_ms,
+    "prompt -> first token": lambda c: c.prompt_to_token_ms,
+}
 
-    def ms(value: float | None) -> str:
-        return "-" if value is None else f"{value:.1f}"
 
+def waits(report: Report, name: str, *, cold: bool | None = None) -> list[float]:
+    """The values of the wait ``name`` (a key of :data:`WAITS`) over the calls, optionally
+    only the cold (or only the warm) ones."""
+    measure = WAITS[name]
+    return [
+        value
+        for call in report.calls
+        if cold is None or call.cold is cold
+        for value in [measure(call)]
+        if value is not None
+    ]
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def summary(report: Report, budget_ms: float | None = None) -> list[str]:
+    """One line per wait and kind of call: p50, p95, p99 and, with a budget, how many
+    calls went over it."""
+    lines = []
+    for name in WAITS:
+        for label, cold in (("cold", True), ("warm", False)):
+            values = waits(report, name, cold=cold)
+            if not values:
+                continue
+            line = (
+                f"{name}, {label} calls: p50 {_ms(percentile(values, 50))} ms, "
+                f"p95 {_ms(percentile(values, 95))} ms, p99 {_ms(percentile(values, 99))} ms "
+                f"({len(values)} calls)"
+            )
+            if budget_ms is not None:
+                over = sum(1 for v in values if v > budget_ms)
+                line += f"; {over} over the {budget_ms:g} ms budget"
+            lines.append(line)
+    return lines
+
+
+def render(report: Report, *, waterfalls: int = 3, budget_ms: float | None = None) -> str:
+    """The report as plain-text tables, then the waterfalls of the ``waterfalls`` calls
+    that kept their caller waiting longest."""
     lines = [
         f"{'function':<24} {'invocations':>11} {'warm-ups':>8} {'cold':>5} "
         f"{'init p50':>9} {'init p99':>9} {'warm p50':>9} {'warm p99':>9}"
@@ -245,102 +388,67 @@ def render(report: Report) -> str:
     for f in report.functions():
         lines.append(
             f"{f.function:<24} {f.invocations:>11} {f.warmups:>8} {f.cold_starts:>5} "
-            f"{ms(f.init_p50):>9} {ms(f.init_p99):>9} {ms(f.warm_p50):>9} {ms(f.warm_p99):>9}"
+            f"{_ms(f.init_p50):>9} {_ms(f.init_p99):>9} {_ms(f.warm_p50):>9} "
+            f"{_ms(f.warm_p99):>9}"
         )
-    if report.calls:
-        lines.append("")
+    if not report.calls:
+        return "\n".join(lines)
+    lines += [
+        "",
+        "Per call, ms, as the caller waits (a cold invocation's INIT included):",
+        f"{'call (connectionId)':<26} {'cold':>5} {'connect>setup':>14} {'setup>greeting':>15} "
+        f"{'setup>prompt':>13} {'prompt>token':>13}",
+    ]
+    for c in report.calls:
         lines.append(
-            f"{'call (connectionId)':<26} {'cold':>5} {'connect>setup':>14} "
-            f"{'setup>prompt':>13} {'prompt>token':>13}"
+            f"{c.connection_id:<26} {'yes' if c.cold else 'no':>5} "
+            f"{_ms(c.span_ms(c.connect, c.setup)):>14} {_ms(c.setup_to_greeting_ms):>15} "
+            f"{_ms(c.span_ms(c.setup, c.first_prompt)):>13} {_ms(c.prompt_to_token_ms):>13}"
         )
-        for c in report.calls:
-            lines.append(
-                f"{c.connection_id:<26} {'yes' if c.cold else 'no':>5} "
-                f"{ms(c.span_ms(c.connect, c.setup)):>14} "
-                f"{ms(c.span_ms(c.setup, c.first_prompt)):>13} "
-                f"{ms(c.span_ms(c.first_prompt, c.first_token)):>13}"
-            )
-        for label, cold in (("cold", True), ("warm", False)):
-            firsts = [
-                v
-                for c in report.calls
-                if c.cold is cold
-                for v in [c.span_ms(c.first_prompt, c.first_token)]
-                if v is not None
-            ]
-            if firsts:
-                lines.append(
-                    f"prompt -> first token, {label} calls: p50 {ms(percentile(firsts, 50))} ms, "
-                    f"p99 {ms(percentile(firsts, 99))} ms ({len(firsts)} calls)"
-                )
+    lines += summary(report, budget_ms)
+    slowest = sorted(report.calls, key=lambda c: c.worst_wait_ms, reverse=True)
+    for call in slowest[: max(0, waterfalls)]:
+        lines += ["", *waterfall(call)]
     return "\n".join(lines)
 
 
-def write_plots(report: Report, directory: str) -> list[str]:
-    """PNG plots of the report (``warmline[report]``: matplotlib, imported here only).
+_BAR = 48
 
-    - ``durations.png``: per function, Init Duration of cold starts and Duration of warm
-      invocations (warm-ups left out), as strip plots on a log scale;
-    - ``first_token.png``: per call, prompt -> first token, cold calls apart from warm.
 
-    Returns:
-        The files written.
+def waterfall(call: CallTimeline, width: int = _BAR) -> list[str]:
+    """A text waterfall of one call: a row per invocation, on one time axis from the first
+    frame's arrival. ``=`` is INIT, ``#`` the handler running, ``^`` its first words sent."""
+    if not call.spans:
+        return [f"call {call.connection_id}: no invocations logged"]
+    origin = call.spans[0].arrival
+    end = max(span.start + span.duration_ms / 1000 for span in call.spans)
+    scale = width / max(end - origin, 1e-6)
 
-    Raises:
-        MissingExtraError: matplotlib is not installed.
-    """
-    import os
+    def col(t: float) -> int:
+        return min(width - 1, max(0, int((t - origin) * scale)))
 
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as exc:
-        from warmline.errors import MissingExtraError
-
-        raise MissingExtraError("matplotlib", "report") from exc
-
-    os.makedirs(directory, exist_ok=True)
-    written: list[str] = []
-    functions = sorted({i.function for i in report.invocations})
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    for n, name in enumerate(functions):
-        real = [i for i in report.invocations if i.function == name and not i.warmup]
-        inits = [i.init_ms or i.restore_ms or 0.0 for i in real if i.cold]
-        warm = [i.duration_ms for i in real if not i.cold]
-        ax.scatter([n - 0.15] * len(inits), inits, color="#d9534f", s=14, label=None)
-        ax.scatter([n + 0.15] * len(warm), warm, color="#2a7ab0", s=14, label=None)
-    ax.scatter([], [], color="#d9534f", label="Init Duration (cold)")
-    ax.scatter([], [], color="#2a7ab0", label="Duration (warm)")
-    ax.set_xticks(range(len(functions)), functions)
-    ax.set_yscale("log")
-    ax.set_ylabel("ms")
-    ax.set_title("Cold starts vs warm invocations (warm-ups excluded)")
-    ax.legend()
-    fig.tight_layout()
-    path = os.path.join(directory, "durations.png")
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    written.append(path)
-
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    for label, cold, color in (("cold calls", True, "#d9534f"), ("warm calls", False, "#2a7ab0")):
-        values = [
-            v
-            for c in report.calls
-            if c.cold is cold
-            for v in [c.span_ms(c.first_prompt, c.first_token)]
-            if v is not None
-        ]
-        ax.hist(values, bins=20, alpha=0.7, color=color, label=f"{label} ({len(values)})")
-    ax.set_xlabel("prompt -> first token (ms)")
-    ax.set_ylabel("calls")
-    ax.set_title("First answer token, cold vs warm calls")
-    ax.legend()
-    fig.tight_layout()
-    path = os.path.join(directory, "first_token.png")
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    written.append(path)
-    return written
+    cold = " (cold start)" if call.cold else ""
+    lines = [
+        f"call {call.connection_id}{cold}: 0 to {(end - origin) * 1000:,.1f} ms "
+        "(= INIT, # handler, ^ first words sent)",
+        f"  {'invocation':<12} {'at ms':>9} {'init ms':>8} {'run ms':>8}",
+    ]
+    for span in call.spans:
+        bar = [" "] * width
+        for i in range(col(span.arrival), col(span.start)):
+            bar[i] = "="
+        for i in range(
+            col(span.start), max(col(span.start + span.duration_ms / 1000), col(span.start) + 1)
+        ):
+            bar[i] = "#"
+        note = ""
+        if span.first_send is not None:
+            bar[col(span.first_send)] = "^"
+            waited = (span.first_send - span.arrival) * 1000
+            note = f"  first words {waited:,.1f} ms after the frame"
+        lines.append(
+            f"  {span.route:<12} {(span.arrival - origin) * 1000:>9,.1f} "
+            f"{_ms(span.init_ms) if span.init_ms else '-':>8} {span.duration_ms:>8,.1f} "
+            f"|{''.join(bar)}|{note}"
+        )
+    return lines
