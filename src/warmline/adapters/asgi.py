@@ -253,6 +253,8 @@ class AsgiApp:
         cid = call.ref.connection_id
         if call.moving is not None:
             return  # moved by an earlier drain
+        if not call.idle.is_set():
+            self.log("move_waiting", connectionId=cid, waitS=idle_wait_s)  # for its answer
         idle = await call.until_idle(idle_wait_s)
         if call.moving is not None:
             return
@@ -473,6 +475,8 @@ class AsgiApp:
                     break
                 self.registry.touch(cid)
                 event = Message(connection=ref, body=str(text), message_id=_new_id())
+                if not first and not call.settled.is_set():
+                    self.log("setup_wait", connectionId=cid)  # a message overtook its setup
                 if not first and not await call.gate(self.setup_wait_s):
                     self.log("setup_wait_expired", "warning", connectionId=cid,
                              waitedS=self.setup_wait_s)  # fmt: skip
