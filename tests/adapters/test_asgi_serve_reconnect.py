@@ -22,19 +22,16 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-import pytest
 from relay_caller import RelayCaller
 from serve_harness import STOP_TIMEOUT_S, TOKEN, serve_env, serve_process
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "stores"))
 from redis_server import (  # type: ignore[import-not-found,unused-ignore]
-    MISSING,
-    find_redis_server,
+    needs_redis,
     redis_server,
 )
 
-pytest.importorskip("redis", reason="redis-py is not installed (warmline[redis])")
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(find_redis_server() is None, reason=MISSING)]
+pytestmark = needs_redis()
 
 MOVING_APP = Path(__file__).resolve().parent / "moving_app"
 

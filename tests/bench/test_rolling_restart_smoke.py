@@ -9,17 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "stores"))
 from redis_server import (  # type: ignore[import-not-found,unused-ignore]
-    MISSING,
-    find_redis_server,
+    needs_redis,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-pytest.importorskip("redis", reason="redis-py is not installed (warmline[redis])")
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(find_redis_server() is None, reason=MISSING)]
+pytestmark = needs_redis()
 
 
 def test_no_turn_is_lost_across_a_rolling_restart(tmp_path: Path) -> None:
