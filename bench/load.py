@@ -11,9 +11,15 @@ lost, doubled, first-token p50/p99, turns/s, and the ratios to the floor.
 those faults injected; ``--targets`` picks which servers run (the faults exist only in
 ``warmline dev``). A run passes with 0 lost and 0 doubled; apologies are counted apart.
 
+``--rolling-restart`` runs another scenario instead: two ``warmline serve`` instances and
+a redis-server behind a health-checking balancer, restarted one after the other while
+calls talk; calls follow the moves as Twilio does (``bench/rolling_restart.py``). It passes
+with 0 lost turns.
+
 Usage: ``python bench/load.py [--emulator-calls 200] [--container-calls 1000] [--turns 5]
 [--fault store.fail=0.05 ...] [--fault-seed 7] [--targets dev]`` (``--quick`` for a small
-smoke run).
+smoke run); ``python bench/load.py --rolling-restart [--rolling-calls 20]
+[--rolling-turns 40]``.
 """
 
 from __future__ import annotations
@@ -116,7 +122,19 @@ def main() -> int:
         help="comma-separated: floor, dev, serve (default: all three)",
     )
     parser.add_argument("--json", help="also write the results here")
+    parser.add_argument(
+        "--rolling-restart",
+        action="store_true",
+        help="calls across a rolling restart of two warmline serve instances",
+    )
+    parser.add_argument("--rolling-calls", type=int, default=20)
+    parser.add_argument("--rolling-turns", type=int, default=40)
+    parser.add_argument(
+        "--rolling-pause", type=float, default=0.5, help="seconds between a call's turns"
+    )
     args = parser.parse_args()
+    if args.rolling_restart:
+        return _rolling(args)
     if args.quick:
         args.emulator_calls, args.container_calls, args.turns = 20, 50, 2
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
@@ -216,6 +234,29 @@ def main() -> int:
     print("\nzero lost or doubled turns:", "yes" if ok else "NO")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
+    return 0 if ok else 1
+
+
+def _rolling(args: argparse.Namespace) -> int:
+    from rolling_restart import rolling_restart
+
+    calls, turns = (5, 30) if args.quick else (args.rolling_calls, args.rolling_turns)
+    print(f"[rolling restart] {calls} calls x {turns} turns, two instances restarted in turn")
+    r = rolling_restart(calls, turns, args.rolling_pause)
+    print(
+        f"\n{'calls':>7} {'turns':>6} {'answered':>9} {'lost':>5} {'repeated':>9}"
+        f" {'moves':>6}  restarts (s)"
+    )
+    print(
+        f"{r['completed']:>3}/{r['calls']:<3} {r['turns']:>6} {r['answered']:>9} {r['lost']:>5}"
+        f" {r['repeated']:>9} {r['moves']:>6}  {r['restartS']}"
+    )
+    for kind, count in r["errors"].items():
+        print(f"    error: {kind} x{count}")
+    ok = r["lost"] == 0 and r["repeated"] == 0 and r["completed"] == r["calls"]
+    print("\nzero lost turns across the restart:", "yes" if ok else "NO")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"rollingRestart": r}, indent=2))
     return 0 if ok else 1
 
 

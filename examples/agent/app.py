@@ -12,6 +12,8 @@ Environment:
     WARMLINE_PUBLIC_URL: the ``wss://`` URL of the WebSocket API as Twilio reaches it
         (locally ``warmline dev`` provides WARMLINE_DEV_WS_URL instead).
     WARMLINE_HANDOFF_NUMBER: where a handoff to a person is dialed.
+    WARMLINE_RECONNECT_URL: where a call connects again when its server lets go of it (a
+        draining ``warmline serve``, or one that died); default: the relay URL above.
     WARMLINE_PREWARM_FUNCTIONS: when the WebSocket routes are a separate function, its
         name(s), comma-separated: each incoming call warms them before Twilio connects.
     WARMLINE_PREWARM_CONCURRENCY: environments to warm per function and call (default 2:
@@ -57,6 +59,7 @@ mount_voice(
     app,
     relay_settings,
     handoff_number=os.environ.get("WARMLINE_HANDOFF_NUMBER") or None,
+    reconnect_url=os.environ.get("WARMLINE_RECONNECT_URL") or None,
     on_incoming=prewarm_on_call(
         PREWARM, concurrency=int(os.environ.get("WARMLINE_PREWARM_CONCURRENCY", "2"))
     )

@@ -93,14 +93,18 @@ def serve_env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 @contextmanager
 def serve_process(
-    env: dict[str, str], *args: str, app: str = "app:app", app_dir: Path = AGENT
+    env: dict[str, str], *args: str, app: str | None = "app:app", app_dir: Path = AGENT
 ) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     """``python -m warmline.cli.serve`` on a free port; yields (process, base URL).
+
+    ``app=None`` gives neither APP nor ``--app-dir`` (for ``--config``).
 
     Its output goes to a file (a pipe nobody reads would fill up and block the server).
     Stopped with SIGTERM (a drain with nothing open), then killed if it does not exit.
     """
-    command = [sys.executable, "-m", "warmline.cli.serve", app, "--app-dir", str(app_dir)]
+    command = [sys.executable, "-m", "warmline.cli.serve"]
+    if app is not None:
+        command += [app, "--app-dir", str(app_dir)]
     with tempfile.TemporaryDirectory(prefix="warmline-serve-") as workdir:
         log_path = Path(workdir) / "serve.log"
         with open(log_path, "wb") as log:

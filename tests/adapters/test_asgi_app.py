@@ -165,7 +165,7 @@ def test_posts_arrive_in_order_and_gone_sockets_answer_410() -> None:
 def test_drain_refuses_new_calls_flips_readiness_and_waits_for_open_ones() -> None:
     async def scenario() -> dict[str, Any]:
         app, _ = build()
-        asgi = AsgiApp(app)
+        asgi = AsgiApp(app, handoff=False)  # waits for calls; moving them: test_asgi_calls
         out: dict[str, Any] = {}
         async with running(asgi) as (_server, port):
             base = f"http://127.0.0.1:{port}"

@@ -16,7 +16,6 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-import pytest
 from serve_harness import running
 from websockets.asyncio.client import connect
 
@@ -30,13 +29,11 @@ from warmline.stores.redis import RedisStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "stores"))
 from redis_server import (  # type: ignore[import-not-found,unused-ignore]
-    MISSING,
-    find_redis_server,
+    needs_redis,
     redis_server,
 )
 
-pytest.importorskip("redis", reason="redis-py is not installed (warmline[redis])")
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(find_redis_server() is None, reason=MISSING)]
+pytestmark = needs_redis()
 
 
 def build(url: str, name: str) -> tuple[App, RedisStore]:

@@ -1,6 +1,7 @@
 """``warmline serve`` as a real process gets SIGTERM (what ECS sends on a deploy or a scale-in)
 while a call is open: it refuses new calls, reports not ready, lets the open call finish,
-then exits 0; with a short ``--drain-timeout`` it stops waiting and exits anyway."""
+then exits 0; with a short ``--drain-timeout`` (and ``--no-handoff``) it stops waiting and
+exits anyway."""
 
 from __future__ import annotations
 
@@ -90,7 +91,11 @@ def test_the_drain_is_bounded(tmp_path: Path) -> None:
         await ws.close()
         return code, ws.close_code
 
-    with serve_process(serve_env(tmp_path), "--drain-timeout", "0.3") as (proc, base):
+    # --no-handoff: the call is not moved (test_asgi_serve_reconnect.py), so it is cut.
+    with serve_process(serve_env(tmp_path), "--drain-timeout", "0.3", "--no-handoff") as (
+        proc,
+        base,
+    ):
         code, close_code = asyncio.run(scenario(proc, base))
     assert code == 0
     assert close_code == 1012  # uvicorn's "service restart" once the drain gave up

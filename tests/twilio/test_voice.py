@@ -179,3 +179,71 @@ def test_an_unreadable_token_answers_500_even_when_unsigned_is_allowed(
     assert [r["error"] for r in records if r["step"] == "secret_unavailable"] == [
         "cannot reach SSM for parameter '/voice/token'"
     ]
+
+
+def _connect_of(result: dict[str, Any]) -> ET.Element | None:
+    root = ET.fromstring(result["body"].split("?>", 1)[1])
+    return root.find("Connect")
+
+
+def test_a_reconnect_end_connects_the_call_again_naming_its_session() -> None:
+    from warmline.core import reconnect
+
+    handler, store, records = make(reconnect_url="wss://healthy.example.com/ws")
+    store.put(SessionRecord(session_id="VX1", connection_id="c", call_sid="CA1"))
+    form = {
+        "CallSid": "CA1",
+        "SessionId": "VX1",
+        "SessionStatus": "ended",
+        "CallStatus": "in-progress",
+        "HandoffData": reconnect.handoff_data("drain", "VX1"),
+    }
+    connect = _connect_of(handler(signed("/cr-action", form), LambdaContext()))
+    assert connect is not None and connect.get("action") == f"https://{HOST}/cr-action"
+    relay = connect.find("ConversationRelay")
+    assert relay is not None
+    assert relay.get("url") == "wss://healthy.example.com/ws"
+    assert relay.get("welcomeGreeting") == "Hi there"  # the call's own settings otherwise
+    params = {p.get("name"): p.get("value") for p in relay.findall("Parameter")}
+    assert params == {reconnect.RESUME_PARAMETER: "VX1"}
+    record = store.get("VX1")
+    assert record is not None and reconnect.is_marked(record) and reconnect.moves(record) == 1
+    assert records[-1]["reconnect"] == "VX1"
+
+
+def test_a_dropped_socket_on_a_live_call_reconnects_to_the_relay_url_by_default() -> None:
+    handler, store, _ = make(handoff_number="+15550123")
+    store.put(SessionRecord(session_id="VX2", connection_id="c", call_sid="CA2"))
+    form = {
+        "CallSid": "CA2",
+        "SessionId": "VX2",
+        "SessionStatus": "failed",
+        "CallStatus": "in-progress",
+        "ErrorCode": "64105",
+    }
+    connect = _connect_of(handler(signed("/cr-action", form), LambdaContext()))
+    assert connect is not None
+    relay = connect.find("ConversationRelay")
+    assert relay is not None and relay.get("url") == WSS
+
+
+def test_reconnects_stop_after_the_cap_and_when_turned_off() -> None:
+    from warmline.core import reconnect
+
+    handler, store, records = make()
+    data = {"reconnects": reconnect.MAX_RECONNECTS}
+    store.put(SessionRecord(session_id="VX3", connection_id="c", call_sid="CA3", data=data))
+    form = {"CallSid": "CA3", "SessionId": "VX3", "SessionStatus": "failed"}
+    form["CallStatus"] = "in-progress"
+    result = handler(signed("/cr-action", form), LambdaContext())
+    assert _connect_of(result) is None and "<Hangup" in result["body"]
+    assert any(r["step"] == "reconnect_refused" for r in records)
+    off, store_off, _ = make(reconnect=False)
+    store_off.put(SessionRecord(session_id="VX3", connection_id="c", call_sid="CA3"))
+    assert _connect_of(off(signed("/cr-action", form), LambdaContext())) is None
+    # A call the caller ended is not connected again.
+    handler3, store3, _ = make()
+    store3.put(SessionRecord(session_id="VX4", connection_id="c", call_sid="CA4"))
+    done = {"CallSid": "CA4", "SessionId": "VX4", "SessionStatus": "completed"}
+    done["CallStatus"] = "completed"
+    assert _connect_of(handler3(signed("/cr-action", done), LambdaContext())) is None

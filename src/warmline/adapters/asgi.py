@@ -27,8 +27,12 @@ installed as the App's ConnectionClient); with a router (:mod:`warmline.adapters
 posts for sockets on other instances are forwarded there.
 
 Graceful shutdown (:meth:`AsgiApp.drain`): stop accepting calls (new handshakes get 503),
-report not ready, wait (bounded) until the open calls end. HTTP keeps being served while
-draining: the ``<Connect action>`` callback of a call that ends then must still work.
+report not ready, wait (bounded) until the open calls end; Twilio calls still open near the
+end of the wait are moved to another server (``end`` with a reconnect hand-off, then the
+``<Connect action>`` answer connects them again, :mod:`warmline.adapters.asgi_calls`).
+HTTP keeps being served while draining: the action callbacks of those calls must still
+work. A call's messages after the first wait (bounded) for the first to be handled, so a
+``prompt`` does not overtake its ``setup``.
 
 The API Gateway limits are kept so an app behaves the same on both (§2.1): a binary frame
 closes with 1003, a message over 128 KB with 1009 (a frame over 32 KB too, checked by the
@@ -63,6 +67,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import parse_qsl
 
+from warmline.adapters.asgi_calls import (
+    DEFAULT_HANDOFF_GRACE_S,
+    DEFAULT_SETUP_WAIT_S,
+    OpenCall,
+    end_for_move,
+)
 from warmline.adapters.asgi_sockets import CLOSE, Router, SocketRegistry
 from warmline.adapters.compose import compose
 from warmline.core.app import App, Invocation, Response
@@ -128,6 +138,9 @@ class AsgiApp:
             the socket's peer is the caller).
         per_call: events of one call handled at once (fairness between calls).
         body_timeout_s: time for a request body to arrive (else 408).
+        handoff: move Twilio calls still open near the end of a drain to another server.
+        handoff_grace_s: time kept at the end of a drain for those moves.
+        setup_wait_s: longest a message waits for its call's first message.
     """
 
     def __init__(
@@ -141,6 +154,9 @@ class AsgiApp:
         trusted_proxies: int = DEFAULT_TRUSTED_PROXIES,
         per_call: int = DEFAULT_PER_CALL,
         body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S,
+        handoff: bool = True,
+        handoff_grace_s: float = DEFAULT_HANDOFF_GRACE_S,
+        setup_wait_s: float = DEFAULT_SETUP_WAIT_S,
     ) -> None:
         if not ws_path.startswith("/"):
             raise ValueError(f"ws_path must start with '/': {ws_path!r}")
@@ -148,6 +164,11 @@ class AsgiApp:
             raise ValueError(f"trusted_proxies must be >= 0, not {trusted_proxies}")
         if per_call < 1 or body_timeout_s <= 0:
             raise ValueError("per_call must be >= 1 and body_timeout_s > 0")
+        if handoff_grace_s < 0 or setup_wait_s < 0:
+            raise ValueError("handoff_grace_s and setup_wait_s must be >= 0")
+        self.handoff = handoff
+        self.handoff_grace_s = handoff_grace_s
+        self.setup_wait_s = setup_wait_s
         self.trusted_proxies = trusted_proxies
         self.per_call = per_call
         self.body_timeout_s = body_timeout_s
@@ -170,6 +191,7 @@ class AsgiApp:
         self._idle = asyncio.Event()
         self._idle.set()
         self._closed = False
+        self._open: dict[str, OpenCall] = {}
 
     # --- lifecycle -----------------------------------------------------------------------
     @property
@@ -191,18 +213,68 @@ class AsgiApp:
     async def drain(self, timeout_s: float = DEFAULT_DRAIN_TIMEOUT_S) -> int:
         """Stop accepting calls and wait, at most ``timeout_s``, for the open ones to end.
 
+        With ``handoff``, Twilio calls still open ``min(handoff_grace_s, timeout_s / 2)``
+        before the end are moved to another server (see
+        :mod:`warmline.adapters.asgi_calls`).
+
         Returns:
             How many calls were still open when the wait ended (0: all drained).
         """
         if self.accepting:
             self.accepting = False
             self.log("draining", openCalls=self._calls, timeoutS=timeout_s)
+        timeout_s = max(0.0, timeout_s)
+        grace = min(self.handoff_grace_s, timeout_s / 2)
+        mover = asyncio.ensure_future(self._move_calls(timeout_s - grace, grace / 2))
         try:
-            await asyncio.wait_for(self._idle.wait(), timeout=max(0.0, timeout_s))
+            await asyncio.wait_for(self._idle.wait(), timeout=timeout_s)
         except TimeoutError:
             pass
+        finally:
+            mover.cancel()
+            await asyncio.gather(mover, return_exceptions=True)
         self.log("drained", openCalls=self._calls)
         return self._calls
+
+    async def _move_calls(self, after_s: float, idle_wait_s: float) -> None:
+        """After ``after_s``, move each open Twilio call to another server, once it is
+        idle (at most ``idle_wait_s`` later: then forced)."""
+        if not self.handoff or self.app.protocol != "relay":
+            return
+        try:
+            await asyncio.wait_for(self._idle.wait(), after_s)
+            return  # every call ended by itself
+        except TimeoutError:
+            pass
+        calls = list(self._open.values())
+        await asyncio.gather(*(self._move(call, idle_wait_s) for call in calls))
+
+    async def _move(self, call: OpenCall, idle_wait_s: float) -> None:
+        cid = call.ref.connection_id
+        if call.moving is not None:
+            return  # moved by an earlier drain
+        if not call.idle.is_set():
+            self.log("move_waiting", connectionId=cid, waitS=idle_wait_s)  # for its answer
+        idle = await call.until_idle(idle_wait_s)
+        if call.moving is not None:
+            return
+        call.moving = asyncio.Event()  # later messages wait for the mark, then are deferred
+        try:
+            loop = asyncio.get_running_loop()
+            frame = await loop.run_in_executor(self._executor, end_for_move, self.app, cid, "drain")
+        except Exception as exc:  # the call is then closed at the end of the drain
+            self.log("move_failed", "error", connectionId=cid, error=repr(exc))
+            return
+        finally:
+            call.moving.set()
+        if frame is None:
+            return
+        try:
+            self.registry.post(cid, frame)
+        except Exception as exc:  # the caller hung up meanwhile
+            self.log("move_failed", "warning", connectionId=cid, error=repr(exc))
+            return
+        self.log("call_moved", "info" if idle else "warning", connectionId=cid, forced=not idle)
 
     async def close(self) -> None:
         """Release the router, the worker threads and the App's event loops."""
@@ -378,8 +450,10 @@ class AsgiApp:
         if router is not None:
             # Other instances may post to this call from now on (network I/O: off the loop).
             await loop.run_in_executor(self._executor, router.claim, cid)
-        sender = asyncio.create_task(_sender(send, queue))
-        inflight: set[asyncio.Task[Any]] = set()
+        call = self._open[cid] = OpenCall(ref)
+        sender = asyncio.create_task(_sender(send, queue, call.settled))
+        inflight = call.inflight
+        first = True
         slots = asyncio.Semaphore(self.per_call)
         code: int | None = None
         reason = ""
@@ -401,13 +475,20 @@ class AsgiApp:
                     break
                 self.registry.touch(cid)
                 event = Message(connection=ref, body=str(text), message_id=_new_id())
+                if not first and not call.settled.is_set():
+                    self.log("setup_wait", connectionId=cid)  # a message overtook its setup
+                if not first and not await call.gate(self.setup_wait_s):
+                    self.log("setup_wait_expired", "warning", connectionId=cid,
+                             waitedS=self.setup_wait_s)  # fmt: skip
+                first = False
                 # Fairness: with per_call events of this call in the pool, wait (and leave
                 # the socket unread) until one ends, instead of queueing ahead of others.
                 await slots.acquire()
-                task = asyncio.create_task(self._message(event, slots))
-                inflight.add(task)
-                task.add_done_callback(inflight.discard)
+                if call.moving is not None:
+                    await call.moving.wait()
+                call.track(asyncio.create_task(self._message(event, slots)))
         finally:
+            self._open.pop(cid, None)
             self.registry.unregister(cid)
             if router is not None:
                 try:
@@ -448,11 +529,14 @@ def _check_frame(text: str | None, data: bytes | None) -> tuple[int, str] | None
     return None
 
 
-async def _sender(send: Send, queue: asyncio.Queue[bytes | int | None]) -> None:
+async def _sender(
+    send: Send, queue: asyncio.Queue[bytes | int | None], sent: asyncio.Event
+) -> None:
     """Write queued posts to the socket, in order; ``CLOSE`` closes it (1000), an ``int``
-    with that code."""
+    with that code. ``sent`` is set at the first frame."""
     while True:
         item = await queue.get()
+        sent.set()
         try:
             if item is CLOSE or isinstance(item, int):
                 await send({"type": "websocket.close", "code": 1000 if item is None else item})

@@ -7,7 +7,7 @@ Sessions are already shared through the store (Redis or DynamoDB); this module s
 
 ==================================  ==================================================
 ``<prefix>ws:<connection_id>``      string: the id of the instance holding the socket,
-                                    with a TTL of :data:`CLAIM_TTL_S` (re-set while open)
+                                    a lease of :data:`CLAIM_TTL_S` (renewed while open)
 ``<prefix>inst:<instance_id>``      pub/sub channel of one instance: JSON
                                     ``{"op": "post"|"delete", "id": ..., "data": b64}``
 ==================================  ==================================================
@@ -20,9 +20,14 @@ got the message: 0 means the owner is gone (crashed, scaled in), so the post rai
 forget: a socket that closes between the lookup and the delivery loses the frame without
 a 410 (API Gateway has the same race between a post and a hang-up).
 
-Why a TTL on the claim: an instance that dies without cleaning up leaves claims that
-would point at nothing forever; the TTL bounds that, and the open sockets' claims are
-re-set every :data:`REFRESH_S`.
+Why a lease on the claim: an instance that dies without cleaning up (SIGKILL, a lost
+host) never releases its claims. Each claim therefore lives :data:`CLAIM_TTL_S` (30 s) and
+the holder's subscriber thread renews its open sockets' claims every third of that (a
+heartbeat), so a dead instance's claims are gone within one lease. Its calls are not
+stranded meanwhile either: a post to one finds no subscriber and gets 410 at once, and
+Twilio's action callback connects the call again elsewhere
+(:mod:`warmline.core.reconnect`). A live instance that loses Redis for longer than a
+lease loses its claims too; the next renewal puts them back.
 
 redis-py is imported on first use (``warmline[redis]``).
 """
@@ -36,16 +41,17 @@ from base64 import b64decode, b64encode
 from binascii import b2a_hex
 from typing import Any
 
-from warmline.core.limits import MAX_CONNECTION_S
 from warmline.errors import ConnectionGoneError, ConnectionsError, MissingExtraError
 
-__all__ = ["CLAIM_TTL_S", "REFRESH_S", "RedisRouter"]
+__all__ = ["CLAIM_TTL_S", "REFRESH_SHARE", "REFRESH_S", "RedisRouter"]
 
-#: Lifetime of a socket claim: API Gateway's 2 h connection cap (docs/protocols.md §2.5) is the
-#: longest a call lasts there; a container has no cap, hence the refresh.
-CLAIM_TTL_S = MAX_CONNECTION_S
-#: How often the claims of open sockets are re-set.
-REFRESH_S = 60.0
+#: Lease of a socket claim: how long a dead instance's claims outlive it.
+CLAIM_TTL_S = 30.0
+#: How often the claims of open sockets are renewed, as a share of the lease (three
+#: heartbeats per lease: one lost renewal does not drop a live claim).
+REFRESH_SHARE = 1 / 3
+#: The renewal interval at the default lease.
+REFRESH_S = CLAIM_TTL_S * REFRESH_SHARE
 #: How long the subscriber waits for a message before checking whether to stop.
 _POLL_S = 0.2
 #: Pause after a Redis error before the subscriber tries again.
@@ -59,7 +65,7 @@ class RedisRouter:
         url: ``redis://`` URL (default ``$WARMLINE_REDIS_URL``).
         prefix: namespace of the keys and channels (shared with the session store's).
         instance_id: this instance's id (default: random).
-        claim_ttl_s: lifetime of a socket claim.
+        claim_ttl_s: lease of a socket claim (renewed every third of it).
     """
 
     def __init__(
@@ -79,7 +85,10 @@ class RedisRouter:
         self.prefix = prefix
         self.instance_id = instance_id or b2a_hex(os.urandom(8)).decode("ascii")
         self.channel = f"{prefix}inst:{self.instance_id}"
+        if claim_ttl_s <= 0:
+            raise ValueError(f"claim_ttl_s must be > 0, not {claim_ttl_s}")
         self.claim_ttl_ms = max(1, int(claim_ttl_s * 1000))
+        self.refresh_s = claim_ttl_s * REFRESH_SHARE
         self._client: Any = None
         self._held: set[str] = set()
         self._lock = threading.Lock()
@@ -201,7 +210,7 @@ class RedisRouter:
                     message = pubsub.get_message(timeout=_POLL_S)
                     if message is not None and message.get("type") == "message":
                         self._on_message(message.get("data"))
-                    if time.monotonic() - refreshed > REFRESH_S:
+                    if time.monotonic() - refreshed > self.refresh_s:
                         refreshed = time.monotonic()
                         self._refresh()
                 except Exception:  # Redis away: keep trying until stopped

@@ -5,11 +5,20 @@ Examples::
     warmline serve app:app --app-dir examples/agent --port 8080
     warmline serve examples/agent/app.py:app --port 0            # a free port, printed
     warmline serve app:app --redis redis://cache:6379/0          # one of several instances
+    warmline serve --config examples/agent/warmline.toml         # as `warmline dev` runs it
 
 One port serves the ConversationRelay WebSocket (``--ws-path``, default ``/ws``), the App's
 HTTP routes (``/twiml``, ``/cr-action``) and ``/healthz`` + ``/readyz`` for a load balancer.
 SIGTERM drains: new calls are refused, ``/readyz`` answers 503, open calls get up to
-``--drain-timeout`` seconds to end; a second SIGTERM stops at once.
+``--drain-timeout`` seconds to end; Twilio calls still open ``--handoff-grace`` seconds
+before the end are moved to another instance (``end`` with a reconnect hand-off; the
+``<Connect action>`` answer connects them again, to ``--reconnect-url`` when set); a
+second SIGTERM stops at once.
+
+``--config warmline.toml`` serves the function behind the WebSocket's ``$default`` route
+as ``warmline dev`` does: APP defaults to its handler, ``--app-dir`` to its code, and its
+``environment`` (and that of the ``[http]`` function) is applied; a variable already set
+in the environment wins over the file.
 
 The public URL (what the TwiML names and Twilio signs): ``--public-url``, else
 ``$WARMLINE_PUBLIC_URL``, else, on a loopback ``--host``, this server's own
@@ -23,7 +32,8 @@ the socket's peer and forwarded headers are ignored.
 
 Several instances: give each the same ``--redis`` (or ``$WARMLINE_SERVE_REDIS_URL``) and
 a shared session store (``WARMLINE_STORE=redis`` or ``dynamodb``); a post for a call held
-by another instance is forwarded to it (see :mod:`warmline.adapters.asgi_redis`).
+by another instance is forwarded to it (see :mod:`warmline.adapters.asgi_redis`), and an
+instance that dies leaves its claims for at most ``--claim-lease`` seconds.
 """
 
 from __future__ import annotations
@@ -50,7 +60,19 @@ def add_parser(subparsers: Any) -> None:
 
 
 def _arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("app", help="module:attribute (or path/to/file.py:attribute) of the App")
+    p.add_argument(
+        "app",
+        nargs="?",
+        default=None,
+        help="module:attribute (or path/to/file.py:attribute) of the App (default with "
+        "--config: the $default route's handler)",
+    )
+    p.add_argument(
+        "--config",
+        default=None,
+        metavar="TOML",
+        help="warmline.toml: serve its $default function with its environment",
+    )
     p.add_argument("--app-dir", default=None, help="directory added to sys.path first")
     p.add_argument("--host", default="127.0.0.1", help="bind address (0.0.0.0 in a container)")
     p.add_argument("--port", type=int, default=8080, help="port (0: a free one)")
@@ -60,6 +82,33 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--public-url", default=None, help="the wss:// URL Twilio signs")
     p.add_argument("--drain-timeout", type=float, default=25.0, help="seconds to drain calls")
     p.add_argument("--redis", default=None, help="route posts between instances via Redis")
+    p.add_argument(
+        "--claim-lease",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="with --redis: seconds a dead instance's socket claims outlive it (default 30)",
+    )
+    p.add_argument(
+        "--no-handoff",
+        dest="handoff",
+        action="store_false",
+        help="on drain, wait for calls to end instead of moving them to another instance",
+    )
+    p.add_argument(
+        "--handoff-grace",
+        type=float,
+        default=5.0,
+        metavar="S",
+        help="seconds before the end of the drain at which open calls are moved (default 5)",
+    )
+    p.add_argument(
+        "--reconnect-url",
+        default=None,
+        metavar="WSS_URL",
+        help="where moved calls connect again (exported as WARMLINE_RECONNECT_URL; default: "
+        "the relay URL of the TwiML, i.e. the load balancer)",
+    )
     p.add_argument(
         "--trusted-proxies",
         type=int,
@@ -115,6 +164,34 @@ def load_app(spec: str, app_dir: str | None = None) -> Any:
     return value
 
 
+def apply_config(path: str) -> tuple[str, str, list[str]]:
+    """Read ``warmline.toml``: the App spec and code dir of its ``$default`` function, and
+    the names of the variables set from its ``environment`` (the process's own win).
+
+    Raises:
+        ConfigurationError: an unreadable config, or one without a ``$default`` route.
+    """
+    from warmline.config import load_config
+    from warmline.errors import ConfigurationError
+
+    config = load_config(Path(path))
+    route = config.websocket.routes.get("$default")
+    if route is None:
+        raise ConfigurationError(f"{path}: no $default route to serve")
+    function = config.functions[route.function]
+    names = [route.function]
+    if config.http_function and config.http_function not in names:
+        names.append(config.http_function)
+    applied: list[str] = []
+    for name in names:
+        for key, value in config.functions[name].environment.items():
+            if key not in os.environ:
+                os.environ[key] = value
+                applied.append(key)
+    module, _, attr = function.handler.rpartition(".")
+    return f"{module}:{attr}", str(function.code_dir), sorted(applied)
+
+
 def run(args: argparse.Namespace) -> int:
     """Serve until SIGTERM/SIGINT; 0 after a clean shutdown, 2 on configuration errors."""
     import asyncio
@@ -142,6 +219,26 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if args.claim_lease <= 0 or args.handoff_grace < 0:
+        print(
+            "warmline serve: --claim-lease must be above 0, --handoff-grace 0 or more",
+            file=sys.stderr,
+        )
+        return 2
+    applied: list[str] = []
+    if args.config:
+        try:
+            spec, code_dir, applied = apply_config(args.config)
+        except WarmlineError as exc:
+            print(f"warmline serve: {exc}", file=sys.stderr)
+            return 2
+        args.app = args.app or spec
+        args.app_dir = args.app_dir or code_dir
+    if not args.app:
+        print("warmline serve: give APP (module:attribute) or --config", file=sys.stderr)
+        return 2
+    if args.reconnect_url:
+        os.environ["WARMLINE_RECONNECT_URL"] = args.reconnect_url
     try:
         sock = bind_socket(args.host, args.port)
     except OSError as exc:
@@ -165,7 +262,7 @@ def run(args: argparse.Namespace) -> int:
             if redis_url:
                 from warmline.adapters.asgi_redis import RedisRouter
 
-                router = RedisRouter(redis_url)
+                router = RedisRouter(redis_url, claim_ttl_s=args.claim_lease)
             asgi = AsgiApp(
                 app,
                 ws_path=args.ws_path,
@@ -173,6 +270,8 @@ def run(args: argparse.Namespace) -> int:
                 workers=args.threads,
                 trusted_proxies=args.trusted_proxies,
                 per_call=args.per_call,
+                handoff=args.handoff,
+                handoff_grace_s=args.handoff_grace,
             )
             server = make_server(
                 asgi,
@@ -188,6 +287,9 @@ def run(args: argparse.Namespace) -> int:
             f"(unset: signatures checked against wss://<Host>{args.ws_path})"
         )
         print(f"  public URL {public}; health {base}/readyz", flush=True)
+        if args.config:
+            shown_env = ", ".join(applied) or "none (all already set)"
+            print(f"  environment from {args.config}: {shown_env}", flush=True)
         asyncio.run(server.serve(sockets=[sock]))
     finally:
         sock.close()

@@ -19,13 +19,22 @@ Rules of this module:
    connection is a redelivery and keeps the stored record. The setup fields kept on the
    record are bounded (:data:`MAX_SETUP_BYTES`; over it, ``customParameters`` is dropped
    and ``setupTrimmed`` set).
+6. A call moved between servers (:mod:`warmline.core.reconnect`): a ``setup`` naming a
+   marked session of its own ``callSid`` resumes it (logged ``session_resumed``) and then
+   answers the prompts the previous server deferred; a final ``prompt`` or ``dtmf`` on a
+   marked session is deferred for the next server (``prompt_deferred``), not answered.
+7. A ``prompt`` or ``interrupt`` that finds no session (its ``setup`` is not stored yet,
+   or the record expired) is answered without one and logged ``no_session``: what its
+   handler writes to the session is dropped, and the log says so.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from warmline.core import reconnect
 from warmline.core.context import Context
+from warmline.core.events import Message
 from warmline.core.http import Response
 from warmline.core.limits import MAX_MESSAGE_BYTES
 from warmline.core.routing import DEFAULT
@@ -44,7 +53,6 @@ if TYPE_CHECKING:
 
     from warmline.core.app import App
     from warmline.core.context import Invocation
-    from warmline.core.events import Message
 
 __all__ = ["STORE_APOLOGY", "handle_message"]
 
@@ -57,6 +65,10 @@ MAX_SETUP_BYTES = 32 * 1024
 
 class _SetupRefused(Exception):
     """A ``setup`` that names another call's session (rule 5)."""
+
+
+class _Deferred(Exception):
+    """A prompt kept for the server that resumes the call (rule 6)."""
 
 
 def handle_message(app: App, event: Message, inv: Invocation) -> Response:
@@ -78,6 +90,9 @@ def handle_message(app: App, event: Message, inv: Invocation) -> Response:
     except _SetupRefused as exc:
         ctx.log("setup_refused", "warning", error=str(exc))
         return Response(409)
+    except _Deferred:
+        ctx.log("prompt_deferred", "warning", reason="the call is moving to another server")
+        return Response(200)
     except StoreError as exc:
         return _store_failed(app, ctx, exc)
     try:
@@ -86,10 +101,18 @@ def handle_message(app: App, event: Message, inv: Invocation) -> Response:
             ctx.log("no_route", "warning", selected=ctx.route)
             return Response(404)
         response = _emit(app, ctx, app.call(handler, ctx))
+        deferred = _deferred_prompts(ctx)
     except StoreError as exc:
         return _store_failed(app, ctx, exc)
     measured = {"cold": inv.cold, "durationMs": ctx.elapsed_ms(), "sends": ctx.sends}
     ctx.log("message", **{**measured, **ctx.fields})
+    if deferred:
+        import json
+    for number, prompt in enumerate(deferred):
+        # Answered as the messages they were, on this connection (rule 6).
+        body = json.dumps(prompt, ensure_ascii=False, separators=(",", ":"))
+        again = Message(event.connection, body, message_id=f"{event.message_id}-deferred{number}")
+        handle_message(app, again, inv)
     return response
 
 
@@ -137,13 +160,33 @@ def _route_for(app: App, event: Message, ctx: Context[Any]) -> str:
 
 
 def _before_relay(ctx: Context[Any]) -> None:
-    """Session bookkeeping the relay protocol needs before the handler runs (rule 2)."""
+    """Session bookkeeping the relay protocol needs before the handler runs (rules 2, 6, 7)."""
     msg = ctx.message
     kind = type(msg).__name__
     if kind == "Setup":
         _create_session(ctx)
-    elif kind == "Interrupt" or (kind == "Prompt" and getattr(msg, "last", True)):
-        ctx.update_session(lambda r: r.evolve(turn=r.turn + 1))
+        return
+    final_prompt = kind == "Prompt" and getattr(msg, "last", True)
+    if kind == "Dtmf" or final_prompt:
+        record = ctx.session
+        if reconnect.is_marked(record) and record is not None:
+            if reconnect.defer(ctx.store, record, msg.raw):
+                raise _Deferred
+    if kind == "Interrupt" or final_prompt:
+        if ctx.update_session(lambda r: r.evolve(turn=r.turn + 1)) is None:
+            ctx.log(
+                "no_session", "warning",
+                error="no session for this call (setup not stored yet, or expired): "
+                "answered without one, its session writes are dropped",
+            )  # fmt: skip
+
+
+def _deferred_prompts(ctx: Context[Any]) -> list[dict[str, Any]]:
+    """The prompts a resumed session still has to answer, taken off the record (rule 6)."""
+    record = ctx.session if type(ctx.message).__name__ == "Setup" else None
+    if record is None or not record.data.get("deferred"):
+        return []
+    return reconnect.take_deferred(ctx.store, record)
 
 
 def _create_session(ctx: Context[Any]) -> None:
@@ -151,6 +194,17 @@ def _create_session(ctx: Context[Any]) -> None:
     msg = ctx.message
     conn = ctx.connection
     assert conn is not None
+    resume = reconnect.resume_target(msg.raw)
+    if resume and msg.call_sid:
+        adopted = reconnect.adopt(
+            ctx.store, resume, call_sid=msg.call_sid, connection_id=conn.connection_id,
+            setup=_setup_data(msg.raw),
+        )  # fmt: skip
+        if adopted is not None:
+            ctx.set_session(adopted)
+            ctx.log("session_resumed", relaySessionId=msg.session_id or None)
+            return
+        ctx.log("resume_refused", "warning", error=f"no session {resume!r} to resume: a new one")
     record = SessionRecord(
         session_id=msg.session_id or conn.connection_id,
         connection_id=conn.connection_id,

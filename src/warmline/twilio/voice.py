@@ -14,7 +14,17 @@ form parameters (docs/protocols.md §1.5) and fail closed as ``$connect`` does
 not allow unsigned traffic, gets 403 and changes nothing; a token source that cannot be
 read gets 500. The action callback records ``SessionStatus``,
 ``SessionDuration``, ``HandoffData`` and ``ErrorCode`` on the call's session (§1.7) and
-answers with the next TwiML: dial a human when the app ended with a handoff, else hang up.
+answers with the next TwiML:
+
+- **connect the call again** (:mod:`warmline.core.reconnect`) when the server let go of it:
+  its ``end`` asked for a reconnect (a draining ``warmline serve``), or Twilio reports
+  the socket dropped while the call is still up (``SessionStatus=failed``,
+  ``CallStatus=in-progress``: the server died). The new ``<Connect><ConversationRelay>``
+  goes to ``reconnect_url`` (default: the incoming call's relay URL, which a load balancer
+  sends to a healthy instance) and names the session to resume in a ``<Parameter>``; at
+  most :data:`~warmline.core.reconnect.MAX_RECONNECTS` times per call;
+- dial a human when the app ended with a handoff;
+- else hang up.
 """
 
 from __future__ import annotations
@@ -23,6 +33,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from warmline.core import reconnect as moves
 from warmline.core.app import App, Context, Response
 from warmline.core.events import HttpRequest
 from warmline.core.http import verify_twilio
@@ -90,6 +101,8 @@ def mount_voice(
     handoff_number: str | None = None,
     handoff_message: str = "Connecting you to a person now.",
     on_incoming: Callable[[Context, dict[str, str]], Any] | None = None,
+    reconnect: bool = True,
+    reconnect_url: str | None = None,
 ) -> None:
     """Register the TwiML and action webhooks on ``app``.
 
@@ -105,6 +118,9 @@ def mount_voice(
         handoff_message: said before dialing.
         on_incoming: called for each verified incoming call (e.g. to pre-warm the
             WebSocket functions before Twilio connects).
+        reconnect: connect a call again when its server let go of it (drain or crash).
+        reconnect_url: the ``wss://`` URL such a call connects to (default: the relay URL
+            of ``settings``): another instance, a load balancer, or the Lambda stack.
     """
 
     def incoming(ctx: Context) -> Response | str:
@@ -136,12 +152,47 @@ def mount_voice(
             errorCode=form.get("ErrorCode"),
         )
         _record_end(ctx, form.get("SessionId", ""), form.get("CallSid", ""), ended)
+        if reconnect and _reconnect_wanted(form):
+            again = _reconnect(ctx, form)
+            if again is not None:
+                relay = settings(request) if callable(settings) else settings
+                resumed = relay.replace(
+                    url=reconnect_url or relay.url,
+                    parameters={**relay.parameters, moves.RESUME_PARAMETER: again},
+                )
+                url = (public_base_url or request.url.split(request.path, 1)[0]) + action_path
+                return connect_relay(resumed, action=url, method="POST")
         if handoff_number and _handoff_wanted(form.get("HandoffData", "")):
             return dial(handoff_number, say=handoff_message)
         return hangup()
 
     app.http(twiml_path, ("POST", "GET"))(incoming)
     app.http(action_path, ("POST",))(action)
+
+
+def _reconnect_wanted(form: dict[str, str]) -> bool:
+    """The server let go of a call that is still up: a reconnect ``end``, or a drop."""
+    if moves.is_reconnect(form.get("HandoffData", "")):
+        return True
+    return form.get("SessionStatus") == "failed" and form.get("CallStatus") == "in-progress"
+
+
+def _reconnect(ctx: Context, form: dict[str, str]) -> str | None:
+    """Mark the call's session for a move; its id, or None when it cannot move."""
+    call_sid = form.get("CallSid", "")
+    record = ctx.store.by_call_sid(call_sid) if call_sid else None
+    if record is None:
+        ctx.log("reconnect_refused", "warning", error="no session for this call")
+        return None
+    if not moves.is_marked(record) and moves.moves(record) >= moves.MAX_RECONNECTS:
+        ctx.log("reconnect_refused", "warning", error=f"{moves.MAX_RECONNECTS} moves already")
+        return None
+    trigger = form.get("SessionStatus") or "ended"
+    marked = moves.mark(ctx.store, record, trigger)
+    if marked is None:
+        return None
+    ctx.annotate(reconnect=marked.session_id, moves=moves.moves(marked))
+    return marked.session_id
 
 
 def _record_end(ctx: Context, session_id: str, call_sid: str, ended: dict[str, str]) -> None:
