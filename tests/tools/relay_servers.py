@@ -5,6 +5,7 @@
 - ``everything``: greets on ``setup`` and answers keywords with every outbound type:
   ``play``, ``sendDigits``, ``language``, ``end``, and invalid frames (``sendDigits
   "hello"``, ``play "not a url"``, not JSON); ``flood`` sends twelve invalid frames.
+- ``sloppy``: as ``everything``, but every answer starts with a frame Twilio refuses.
 
 Both serve the TwiML webhook and the ``<Connect action>`` (a relative URL) over plain HTTP
 from a thread, the WebSocket from the test's event loop, and record what they receive.
@@ -67,6 +68,8 @@ def _answer(prompt: str, style: str) -> list[str]:
     """The frames a server sends for one prompt (text or raw, as sent)."""
     if style == "tutorial":
         return [json.dumps({"type": "text", "token": f"You said: {prompt}", "last": True})]
+    if style == "sloppy":
+        return ['{"type": "text", "token": null}', *_answer(prompt, "everything")]
     words = prompt.lower()
     said = [json.dumps({"type": "text", "token": "Okay.", "last": True})]
     if "music" in words:
@@ -167,12 +170,12 @@ async def relay_server(
             kind = frame.get("type")
             if kind == "setup":
                 recorded.setups.append(frame)
-                if style == "everything":
+                if style != "tutorial":
                     await ws.send(json.dumps({"type": "text", "token": APP_GREETING, "last": True}))
             elif kind == "prompt" and frame.get("last"):
                 for out in _answer(str(frame["voicePrompt"]), style):
                     await ws.send(out)
-            elif kind == "dtmf" and style == "everything":
+            elif kind == "dtmf" and style != "tutorial":
                 await ws.send(
                     json.dumps({"type": "text", "token": f"key {frame['digit']}", "last": True})
                 )
