@@ -87,6 +87,15 @@ class Turn:
         return "".join(self.tokens)
 
     @property
+    def answered(self) -> bool:
+        """A complete answer reached the caller: a talk cycle ended with ``last: true``, or
+        the app answered with frames other than ``text`` only (``play``, ``sendDigits``)."""
+        if self.complete:
+            return True
+        kinds = {frame.get("type") for frame in self.frames}
+        return bool(kinds) and not kinds & {"text", "end"}
+
+    @property
     def apologised(self) -> bool:
         """The turn ended with the App's spoken store apology (:data:`STORE_APOLOGY`): the
         caller heard words, but not an answer, and is asked to say it again."""
@@ -103,6 +112,7 @@ class Turn:
             "lastTokenMs": self.last_token_ms,
             "interrupted": self.interrupted,
             "complete": self.complete,
+            "answered": self.answered,
             "apologised": self.apologised,
             "sent": self.sent,
             "lang": self.lang,

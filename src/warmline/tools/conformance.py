@@ -202,7 +202,7 @@ def _read_barge_in(report: CheckReport, result: CallResult) -> None:
         if barged.interrupted
         else barged.note or "the answer was over before the barge-in"
     )
-    went_on = after is not None and after.complete
+    went_on = after is not None and after.answered
     report.add(
         "barge-in",
         went_on,
