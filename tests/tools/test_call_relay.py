@@ -245,3 +245,48 @@ def test_a_bare_socket_takes_the_greeting_from_the_command_line(
     result = asyncio.run(scenario())
     assert result.greeting == expected
     assert result.turns[0].answer in ("Okay.", "You said: hello")
+
+
+def test_a_turn_is_timed_from_before_the_prompt_is_sent(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The caller's clock jumps a second while the prompt is being sent: a turn timed from
+    before the send includes that second, one timed after ``send()`` returned does not."""
+    import time
+
+    from warmline.tools import relay_caller
+
+    offset = [0.0]
+
+    class Clock:
+        @staticmethod
+        def perf_counter() -> float:
+            return time.perf_counter() + offset[0]
+
+    class SlowSend:
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.inner, name)
+
+        def __aiter__(self) -> Any:
+            return self.inner.__aiter__()
+
+        async def send(self, message: str) -> None:
+            if json.loads(message).get("type") == "prompt":
+                offset[0] += 1.0
+            await self.inner.send(message)
+
+    run = relay_caller.RelaySession.run
+
+    async def run_slowly(self: Any, ws: Any, script: Any) -> None:
+        await run(self, SlowSend(ws), script)
+
+    monkeypatch.setattr(relay_caller, "time", Clock)
+    monkeypatch.setattr(relay_caller.RelaySession, "run", run_slowly)
+
+    async def scenario() -> CallResult:
+        async with relay_server("tutorial") as server:
+            return await call(server.twiml_url, "Hello")
+
+    (turn,) = asyncio.run(scenario()).turns
+    assert turn.first_token_ms is not None and turn.first_token_ms >= 1000
