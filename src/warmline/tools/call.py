@@ -211,13 +211,7 @@ def fetch_relay(
     Raises:
         RemoteProtocolError: the webhook did not answer 200 with ConversationRelay TwiML.
     """
-    status, body = request_webhook(twiml_url, call.incoming_form(), auth_token, method)
-    if status != 200:
-        raise RemoteProtocolError(f"TwiML webhook answered HTTP {status}")
-    answer = read_twiml(body, twiml_url)
-    if answer.relay is None:
-        raise RemoteProtocolError("TwiML has no <Connect><ConversationRelay url=...>")
-    return answer.relay
+    return _relay_from(twiml_url, call.incoming_form(), auth_token, method)
 
 
 def fetch_twiml(
@@ -229,13 +223,18 @@ def fetch_twiml(
     Raises:
         RemoteProtocolError: the webhook did not answer 200 with ConversationRelay TwiML.
     """
-    status, body = request_webhook(twiml_url, call, auth_token)
+    relay = _relay_from(twiml_url, call, auth_token, "POST")
+    return relay.url, relay.parameters, relay.action
+
+
+def _relay_from(url: str, form: dict[str, str], auth_token: str | None, method: str) -> RelayTwiml:
+    status, body = request_webhook(url, form, auth_token, method)
     if status != 200:
         raise RemoteProtocolError(f"TwiML webhook answered HTTP {status}")
-    answer = read_twiml(body, twiml_url)
+    answer = read_twiml(body, url)
     if answer.relay is None:
         raise RemoteProtocolError("TwiML has no <Connect><ConversationRelay url=...>")
-    return answer.relay.url, answer.relay.parameters, answer.relay.action
+    return answer.relay
 
 
 async def place_call(

@@ -57,7 +57,7 @@ class CallOptions:
     #: how long the caller listens for a greeting the TwiML does not speak.
     greeting_wait_s: float = 10.0
     #: quiet that ends a turn once its answer is complete (or holds no ``text``).
-    settle_s: float = 0.2
+    settle_s: float = 0.15
     on_token: Callable[[str], None] | None = None
     #: every frame other than ``text``; ``problem`` says why Twilio refused it.
     on_frame: Callable[[dict[str, Any], str | None], None] | None = None
