@@ -14,7 +14,7 @@ from warmline.tools.load import LoadResult, run_load
 
 
 def _turn(prompt: str, tokens: list[str], last: bool) -> Turn:
-    turn = Turn(prompt, tokens=tokens, first_token_ms=1.0 if tokens else None)
+    turn = Turn(prompt, tokens=tokens, first_token_ms=1.0 if tokens else None, sent=True)
     turn.last_token_ms = 2.0 if tokens else None
     turn.complete = last
     return turn
@@ -112,3 +112,46 @@ def test_a_store_outage_under_load_is_an_apology_never_an_answer(tmp_path: Path)
     summary = load_the_sample_agent(tmp_path, faults, calls=3, concurrency=1, turns=2)
     assert (summary["answered"], summary["apologised"], summary["lost"]) == (5, 1, 0)
     assert (summary["doubled"], summary["completed"]) == (0, 2)
+
+
+def run_against(style: str, questions: tuple[str, ...], **server: Any) -> dict[str, Any]:
+    """``warmline load`` through the incoming-call webhook of a server written here."""
+    from relay_servers import relay_server
+
+    async def scenario() -> LoadResult:
+        async with relay_server(style, **server) as running:
+            return await asyncio.wait_for(
+                run_load(
+                    twiml_url=running.twiml_url,
+                    calls=3,
+                    concurrency=3,
+                    turns=len(questions),
+                    questions=questions,
+                    rate=100,
+                    turn_timeout_s=60,
+                ),
+                30,  # far below one turn timeout: a call that waited one out fails this
+            )
+
+    return asyncio.run(scenario()).summary()
+
+
+def test_load_through_the_webhook_of_a_tutorial_server_never_waits_for_a_greeting() -> None:
+    summary = run_against("tutorial", ("one", "two"))
+    assert (summary["completed"], summary["answered"], summary["lost"]) == (3, 6, 0)
+    assert summary["frames"] == {"text": 6}
+    assert summary["reconnects"] == summary["invalidFrames"] == 0
+
+
+def test_load_counts_every_frame_type_and_the_frames_twilio_refuses() -> None:
+    summary = run_against("everything", ("some music", "the digits", "broken", "hi"))
+    assert summary["frames"] == {"text": 3 + 3 + 3, "play": 3, "sendDigits": 3}
+    assert summary["invalidFrames"] == 9
+    # an answer of play or sendDigits alone is an answer; "broken" still got its text
+    assert (summary["answered"], summary["lost"], summary["completed"]) == (12, 0, 3)
+
+
+def test_load_follows_a_reconnect_and_counts_the_turn_the_drain_cut_off() -> None:
+    summary = run_against("everything", ("hello", "drain now", "after"), reconnects=3)
+    assert summary["reconnects"] == 3
+    assert (summary["answered"], summary["lost"]) == (6, 3)

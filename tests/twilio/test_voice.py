@@ -132,7 +132,26 @@ def test_unknown_paths_and_methods() -> None:
     handler, _, _ = make()
     assert handler(http_event("GET", "/nope"), LambdaContext())["statusCode"] == 404
     result = handler(http_event("DELETE", "/cr-action"), LambdaContext())
-    assert result["statusCode"] == 405 and result["headers"]["Allow"] == "POST"
+    assert result["statusCode"] == 405 and result["headers"]["Allow"] == "GET, POST"
+
+
+def test_an_action_requested_with_get_reads_its_query() -> None:
+    """``<Connect method="GET">``: Twilio puts the parameters in the query string and signs
+    the whole URL with no parameters (docs/protocols.md §1.5)."""
+    from urllib.parse import urlencode
+
+    from twilio.request_validator import RequestValidator
+
+    handler, store, _ = make(handoff_number="+15550123")
+    store.put(SessionRecord(session_id="VX3", connection_id="c", call_sid="CA3"))
+    form = {"CallSid": "CA3", "SessionId": "VX3", "SessionStatus": "ended", "HandoffData": "{}"}
+    query = urlencode(form)
+    signature = RequestValidator(TOKEN).compute_signature(f"https://{HOST}/cr-action?{query}", {})
+    event = http_event("GET", "/cr-action", query=query, headers={"X-Twilio-Signature": signature})
+    result = handler(event, LambdaContext())
+    assert result["statusCode"] == 200 and "<Dial" in result["body"]
+    record = store.get("VX3")
+    assert record is not None and record.data["end"]["SessionStatus"] == "ended"
 
 
 def unsigned_app(monkeypatch: pytest.MonkeyPatch, **app_kwargs: Any) -> tuple[Any, Any]:

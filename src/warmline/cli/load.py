@@ -1,8 +1,9 @@
 """``warmline load``: N concurrent scripted calls against ``warmline dev`` or ``warmline serve``.
 
-Example::
+Examples::
 
     warmline load --ws ws://127.0.0.1:3001/dev --calls 200 --concurrency 200 --turns 5
+    warmline load --twiml http://127.0.0.1:3001/twiml --calls 50   # webhooks, action, reconnects
 
 Bounded in count (``--calls``) and time (``--deadline``); loopback targets only.
 Exit code 1 when any turn was lost or answered twice.
@@ -26,7 +27,10 @@ _LOOPBACK = ("127.", "localhost", "::1", "[::1]")
 def add_parser(subparsers: Any) -> None:
     """Register ``load``."""
     p = subparsers.add_parser("load", help="many concurrent scripted calls; lost turns, p99")
-    p.add_argument("--ws", required=True, help="the ConversationRelay WebSocket URL")
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("--ws", help="the ConversationRelay WebSocket URL")
+    target.add_argument("--twiml", help="the incoming-call webhook: each call as Twilio places it")
+    p.add_argument("--welcome-greeting", help="with --ws: the TwiML's welcomeGreeting")
     p.add_argument("--calls", type=int, default=200)
     p.add_argument("--concurrency", type=int, default=200)
     p.add_argument("--turns", type=int, default=5)
@@ -41,13 +45,15 @@ def run(args: argparse.Namespace) -> int:
     """Run the load; print the summary."""
     from warmline.tools.load import progress_bar, run_load
 
-    host = urlsplit(args.ws).hostname or ""
+    host = urlsplit(args.ws or args.twiml).hostname or ""
     if not host.startswith(_LOOPBACK[:2]) and host not in ("::1",):
         print("warmline load only targets this machine (127.x, localhost, ::1)", file=sys.stderr)
         return 2
     result = asyncio.run(
         run_load(
             args.ws,
+            twiml_url=args.twiml,
+            welcome_greeting=args.welcome_greeting,
             calls=args.calls,
             concurrency=args.concurrency,
             turns=args.turns,
@@ -67,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
             f"{summary['completed']}/{summary['calls']} calls completed, "
             f"{summary['answered']}/{summary['turnsSent']} turns answered, "
             f"{summary['apologised']} apologised, {summary['lost']} lost, "
-            f"{summary['doubled']} doubled; first token p50/p95/p99 "
+            f"{summary['doubled']} doubled, {summary['reconnects']} reconnects, "
+            f"{summary['invalidFrames']} invalid frames; first token p50/p95/p99 "
             f"{f['p50']}/{f['p95']}/{f['p99']} ms; {summary['turnsPerSecond']} turns/s"
         )
         for kind, count in summary["errors"].items():

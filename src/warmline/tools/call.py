@@ -1,61 +1,59 @@
 """``warmline call``: a caller that behaves like Twilio ConversationRelay.
 
-It does what Twilio does for an incoming call, in order:
+It does what Twilio does for an incoming call, in order, with one CallSid and AccountSid
+from start to end (:class:`~warmline.tools.twilio_side.CallIdentity`):
 
-1. POSTs the incoming-call webhook (form-encoded, ``X-Twilio-Signature`` over the URL and
-   the params, docs/protocols.md §1.5) and reads ``<Connect><ConversationRelay url>`` and its
-   ``<Parameter>``s from the TwiML (or takes ``--ws URL`` directly);
-2. opens the WebSocket with ``X-Twilio-Signature`` over the ``wss://`` URL and no params;
-3. sends ``setup`` (docs/protocols.md §1.2), then each scripted step: ``prompt`` frames,
-   ``dtmf``, ``interrupt`` (with what was heard so far, as a barge-in does);
-4. prints the streamed ``text`` tokens as they arrive, with per-turn latency (prompt ->
-   first token, prompt -> last token);
-5. on ``end``, calls the ``<Connect action>`` URL with ``SessionStatus=ended`` and the
-   ``HandoffData`` (§1.7) and shows the TwiML that comes back (hang up, or dial a human).
+1. requests the incoming-call webhook (the complete form, signed: docs/protocols.md §1.5,
+   §1.8) and reads ``<Connect><ConversationRelay>`` from the TwiML (or takes ``--ws URL``);
+2. runs a session on the WebSocket (:mod:`warmline.tools.relay_caller`): ``setup``, the
+   greeting, then the script's prompts, key presses and barge-ins, judging every frame the
+   app sends as Twilio does;
+3. when the session ends (the app's ``end``, the caller hanging up, or the socket
+   failing), requests the ``<Connect action>`` URL (resolved against the TwiML's URL, with
+   its ``method``) with ``SessionStatus``, the measured ``SessionDuration``,
+   ``HandoffData`` or ``ErrorCode``;
+4. follows the TwiML the action returns: another ``<Connect><ConversationRelay>``
+   connects the call again (a new socket, a new session, the same CallSid) and the script
+   goes on there; anything else (``<Say>``, ``<Dial>``, ``<Hangup>``) ends the simulation.
 
-Script lines (``--script FILE`` or typed at the prompt)::
-
-    Hello, what are your opening hours?      a final prompt
-    dtmf: 1                                    a key press
-    interrupt after 2                          barge in after 2 text frames of the answer
-    wait: 0.5                                  pause
-    hangup                                     close the socket (the caller hangs up)
-    # a comment
+The script language is :mod:`warmline.tools.call_script`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import time
-import xml.etree.ElementTree as ET
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode, urlsplit
 
-from warmline.errors import ConfigurationError, MissingExtraError, RemoteProtocolError
+from warmline.errors import MissingExtraError, RemoteProtocolError
+from warmline.tools.call_script import Script, Step, parse_script, typed_steps
+from warmline.tools.relay_caller import CallOptions, RelaySession, new_session_id
+from warmline.tools.twilio_side import (
+    CallIdentity,
+    RelayTwiml,
+    read_twiml,
+    request_webhook,
+)
 from warmline.twilio.signature import compute_signature
 
 __all__ = [
+    "CallIdentity",
+    "CallOptions",
     "CallResult",
+    "SessionInfo",
     "Step",
     "Turn",
+    "fetch_relay",
     "fetch_twiml",
     "parse_script",
+    "place_call",
     "run_call",
     "typed_steps",
 ]
 
-
-@dataclass(frozen=True)
-class Step:
-    """One scripted action: ``say``, ``dtmf``, ``interrupt``, ``wait`` or ``hangup``."""
-
-    kind: str
-    value: str = ""
-    after: int = 1
+#: Sessions one call may run before the simulator stops following ``action`` reconnects.
+MAX_SESSIONS = 5
 
 
 @dataclass
@@ -69,10 +67,33 @@ class Turn:
     interrupted: bool = False
     #: the answer ended with ``last: true`` (a partial answer is not an answer).
     complete: bool = False
+    #: every valid frame of the answer, in order (``text``, ``play``, ``sendDigits``...).
+    frames: list[dict[str, Any]] = field(default_factory=list)
+    #: the prompt reached the app (a key press with ``dtmfDetection`` off does not).
+    sent: bool = False
+    #: the language the prompt was transcribed in.
+    lang: str | None = None
+    #: why the turn went unlike the script said (not sent, barge-in ignored).
+    note: str | None = None
+    #: which session of the call it belongs to (0, then 1 after a reconnect...).
+    session: int = 0
+    # bookkeeping while the answer arrives
+    t0: float = 0.0
+    cycle_open: bool = False
+    cycle_tokens: list[str] = field(default_factory=list)
 
     @property
     def answer(self) -> str:
         return "".join(self.tokens)
+
+    @property
+    def answered(self) -> bool:
+        """A complete answer reached the caller: a talk cycle ended with ``last: true``, or
+        the app answered with frames other than ``text`` only (``play``, ``sendDigits``)."""
+        if self.complete:
+            return True
+        kinds = {frame.get("type") for frame in self.frames}
+        return bool(kinds) and not kinds & {"text", "end"}
 
     @property
     def apologised(self) -> bool:
@@ -86,18 +107,54 @@ class Turn:
         return {
             "prompt": self.prompt,
             "answer": self.answer,
-            "frames": len(self.tokens),
+            "frames": self.frames,
             "firstTokenMs": self.first_token_ms,
             "lastTokenMs": self.last_token_ms,
             "interrupted": self.interrupted,
             "complete": self.complete,
+            "answered": self.answered,
             "apologised": self.apologised,
+            "sent": self.sent,
+            "lang": self.lang,
+            "note": self.note,
+            "session": self.session,
+        }
+
+
+@dataclass
+class SessionInfo:
+    """One WebSocket session of the call and what its ``action`` request answered."""
+
+    session_id: str
+    ws_url: str
+    #: ``ended`` / ``completed`` / ``failed``, or ``rejected`` (the upgrade was refused).
+    status: str = ""
+    duration_s: float = 0.0
+    close: str | None = None
+    handoff_data: str | None = None
+    error: tuple[str, str] | None = None
+    action_url: str | None = None
+    action_status: int | None = None
+    action_twiml: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sessionId": self.session_id,
+            "wsUrl": self.ws_url,
+            "status": self.status,
+            "durationS": round(self.duration_s, 3),
+            "close": self.close,
+            "handoffData": self.handoff_data,
+            "errorCode": self.error[0] if self.error else None,
+            "actionUrl": self.action_url,
+            "actionStatus": self.action_status,
+            "actionTwiml": self.action_twiml,
         }
 
 
 @dataclass
 class CallResult:
-    """The whole call: greeting, turns, the end frame and what the action callback said."""
+    """The whole call: greeting, turns, every session and what ``action`` said."""
 
     ws_url: str
     greeting: str = ""
@@ -105,107 +162,99 @@ class CallResult:
     end: dict[str, Any] | None = None
     action_twiml: str | None = None
     rejected: int | None = None
+    #: frames that came for an answer already complete or cut (``late``).
     other_frames: list[dict[str, Any]] = field(default_factory=list)
-    #: the server closed the socket before the caller hung up (``"1006"``, ``"1011 reason"``).
+    #: the socket ended before the caller hung up: the server closed it (``"1006"``,
+    #: ``"1011 reason"``) or Twilio did, after ten invalid frames (``"1007 ..."``).
     closed: str | None = None
+    call_sid: str = ""
+    account_sid: str = ""
+    #: ``twiml`` (the ``welcomeGreeting``), ``app`` (frames after ``setup``) or None.
+    greeting_source: str | None = None
+    greeting_frames: list[dict[str, Any]] = field(default_factory=list)
+    sessions: list[SessionInfo] = field(default_factory=list)
+    #: frames Twilio refused: ``{"frame": ..., "problem": ...}``.
+    invalid: list[dict[str, Any]] = field(default_factory=list)
+    #: ``error`` frames sent back for them.
+    errors_sent: int = 0
+
+    @property
+    def reconnects(self) -> int:
+        """Sessions after the first: the ``action`` connected the call again."""
+        return max(0, len([s for s in self.sessions if s.status != "rejected"]) - 1)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "wsUrl": self.ws_url,
+            "callSid": self.call_sid,
+            "accountSid": self.account_sid,
             "greeting": self.greeting,
+            "greetingSource": self.greeting_source,
+            "greetingFrames": self.greeting_frames,
             "turns": [t.to_dict() for t in self.turns],
             "end": self.end,
             "actionTwiml": self.action_twiml,
             "rejected": self.rejected,
             "closed": self.closed,
+            "invalidFrames": self.invalid,
+            "errorsSent": self.errors_sent,
+            "reconnects": self.reconnects,
+            "sessions": [s.to_dict() for s in self.sessions],
         }
 
 
-def parse_script(lines: Iterable[str]) -> list[Step]:
-    """Script lines -> steps (see the module docstring).
+def fetch_relay(
+    twiml_url: str, call: CallIdentity, auth_token: str | None, method: str = "POST"
+) -> RelayTwiml:
+    """Request the incoming-call webhook as Twilio does; the relay its TwiML connects to.
 
     Raises:
-        ConfigurationError: a line that names an action with a bad value.
+        RemoteProtocolError: the webhook did not answer 200 with ConversationRelay TwiML.
     """
-    steps: list[Step] = []
-    for number, raw in enumerate(lines, 1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        head, sep, rest = line.partition(":")
-        key = head.strip().lower()
-        if sep and key == "dtmf":
-            digits = rest.strip()
-            if not digits or any(d not in "0123456789*#" for d in digits):
-                raise ConfigurationError(f"line {number}: dtmf takes digits 0-9 * #")
-            steps.extend(Step("dtmf", d) for d in digits)
-        elif sep and key == "wait":
-            try:
-                steps.append(Step("wait", str(float(rest))))
-            except ValueError as exc:
-                raise ConfigurationError(f"line {number}: wait takes seconds") from exc
-        elif sep and key == "say":
-            steps.append(Step("say", rest.strip()))
-        elif line.lower().startswith("interrupt"):
-            words = line.split()
-            after = int(words[2]) if len(words) == 3 and words[1] == "after" else 1
-            steps.append(Step("interrupt", after=max(1, after)))
-        elif line.lower() == "hangup":
-            steps.append(Step("hangup"))
-        else:
-            steps.append(Step("say", line))
-    return steps
-
-
-def _post_form(url: str, form: dict[str, str], auth_token: str | None) -> tuple[int, str]:
-    """POST ``form`` to ``url`` as Twilio posts a webhook (signed when a token is given)."""
-    from warmline.http1 import Http1Connection, client_tls, message, split_endpoint
-
-    scheme, host, port, host_header, path = split_endpoint(url.split("?", 1)[0], "TwiML webhook")
-    query = urlsplit(url).query
-    headers = [
-        ("Host", host_header),
-        ("Content-Type", "application/x-www-form-urlencoded"),
-        ("Connection", "close"),
-    ]
-    if auth_token:
-        headers.append(("X-Twilio-Signature", compute_signature(url, form, auth_token)))
-    tls = client_tls(None) if scheme == "https" else None
-    conn = Http1Connection(host, port, timeout_s=10, tls=tls)
-    target = (path or "/") + (f"?{query}" if query else "")
-    try:
-        response = conn.request(message("POST", target, headers, urlencode(form).encode()))
-    finally:
-        conn.close()
-    return response.status, response.body.decode("utf-8", errors="replace")
+    return _relay_from(twiml_url, call.incoming_form(), auth_token, method)
 
 
 def fetch_twiml(
     twiml_url: str, call: dict[str, str], auth_token: str | None
 ) -> tuple[str, dict[str, str], str | None]:
-    """POST the incoming-call webhook; return (relay url, custom parameters, action url).
+    """POST the incoming-call webhook with the parameters ``call``; return (relay url,
+    custom parameters, action url resolved against ``twiml_url``).
 
     Raises:
         RemoteProtocolError: the webhook did not answer 200 with ConversationRelay TwiML.
     """
-    status, body = _post_form(twiml_url, call, auth_token)
+    relay = _relay_from(twiml_url, call, auth_token, "POST")
+    return relay.url, relay.parameters, relay.action
+
+
+def _relay_from(url: str, form: dict[str, str], auth_token: str | None, method: str) -> RelayTwiml:
+    status, body = request_webhook(url, form, auth_token, method)
     if status != 200:
         raise RemoteProtocolError(f"TwiML webhook answered HTTP {status}")
-    try:
-        root = ET.fromstring(body.encode())
-    except ET.ParseError as exc:
-        raise RemoteProtocolError(f"TwiML webhook answered something not XML: {exc}") from exc
-    connect = root.find("Connect")
-    relay = connect.find("ConversationRelay") if connect is not None else None
-    if relay is None or not relay.get("url"):
+    answer = read_twiml(body, url)
+    if answer.relay is None:
         raise RemoteProtocolError("TwiML has no <Connect><ConversationRelay url=...>")
-    params = {p.get("name", ""): p.get("value", "") for p in relay.findall("Parameter")}
-    action = connect.get("action") if connect is not None else None
-    return str(relay.get("url")), params, action
+    return answer.relay
 
 
-def _new_sid(prefix: str) -> str:
-    return prefix + os.urandom(16).hex()
+async def place_call(
+    twiml_url: str,
+    steps: list[Step] | AsyncIterator[Step],
+    *,
+    call: CallIdentity | None = None,
+    method: str = "POST",
+    options: CallOptions | None = None,
+    connect_url: str | None = None,
+) -> CallResult:
+    """A whole call as Twilio places it: the webhook, then :func:`run_call` on its TwiML.
+
+    Raises:
+        RemoteProtocolError: the webhook did not answer with ConversationRelay TwiML.
+    """
+    call = call or CallIdentity()
+    options = options or CallOptions()
+    relay = await asyncio.to_thread(fetch_relay, twiml_url, call, options.auth_token, method)
+    return await _run(relay, steps, call, options, connect_url)
 
 
 async def run_call(
@@ -222,219 +271,110 @@ async def run_call(
     connect_url: str | None = None,
     on_prompt: Callable[[str], None] | None = None,
     before_step: Callable[[Step], Awaitable[None]] | None = None,
+    call: CallIdentity | None = None,
+    relay: RelayTwiml | None = None,
+    options: CallOptions | None = None,
 ) -> CallResult:
     """Run one scripted call against ``ws_url`` and return what happened.
 
     Args:
         ws_url: the ConversationRelay URL as in the TwiML (signatures are over it).
         steps: what the caller does.
-        auth_token: signs the handshake; None sends no signature.
+        auth_token: signs the handshake and the action request; None signs nothing.
+        custom_parameters: the TwiML's ``<Parameter>``s (``setup.customParameters``).
+        action_url: the ``<Connect action>`` URL (POSTed).
         connect_url: where to actually connect when it differs from ``ws_url`` (a
             local ``ws://`` emulator standing in for a public ``wss://`` URL).
         before_step: awaited before each step (a test waits here for the backend to
             catch up, as a real caller takes time to say the next sentence).
+        call: the call's SIDs and numbers (the same as the webhook's); new ones if None.
+        relay: the whole ``<ConversationRelay>`` (attributes the session honours); when
+            given, ``ws_url``, ``custom_parameters`` and ``action_url`` are taken from it.
+        options: the caller's behaviour; when given, the loose arguments above
+            (``auth_token``, ``turn_timeout_s``, callbacks) are ignored.
     """
+    if relay is None:
+        relay = RelayTwiml.for_socket(ws_url)
+        relay.parameters = dict(custom_parameters or {})
+        relay.action = action_url
+    options = options or CallOptions(
+        auth_token=auth_token,
+        turn_timeout_s=turn_timeout_s,
+        on_token=on_token,
+        on_prompt=on_prompt,
+        before_step=before_step,
+    )
+    call = call or CallIdentity(caller, callee)
+    return await _run(relay, steps, call, options, connect_url)
+
+
+async def _run(
+    relay: RelayTwiml,
+    steps: list[Step] | AsyncIterator[Step],
+    call: CallIdentity,
+    options: CallOptions,
+    connect_url: str | None,
+) -> CallResult:
+    """Sessions one after the other while ``action`` connects the call again."""
+    result = CallResult(relay.url, call_sid=call.call_sid, account_sid=call.account_sid)
+    script = Script(steps)
+    first_url = relay.url
+    while True:
+        target = connect_url if connect_url and relay.url == first_url else relay.url
+        info = await _session(relay, target, call, script, result, options)
+        result.sessions.append(info)
+        if info.status == "rejected" or relay.action is None:
+            return result
+        form = call.action_form(
+            info.session_id,
+            info.status,
+            info.duration_s,
+            handoff_data=info.handoff_data,
+            error=info.error,
+        )
+        info.action_url = relay.action
+        info.action_status, body = await asyncio.to_thread(
+            request_webhook, relay.action, form, options.auth_token, relay.method
+        )
+        info.action_twiml = result.action_twiml = body
+        if info.status == "completed" or info.action_status != 200:
+            return result  # the caller hung up: nothing follows the action
+        answer = read_twiml(body, relay.action)
+        if answer.relay is None or len(result.sessions) >= MAX_SESSIONS:
+            return result
+        relay = answer.relay
+
+
+async def _session(
+    relay: RelayTwiml,
+    target: str,
+    call: CallIdentity,
+    script: Script,
+    result: CallResult,
+    options: CallOptions,
+) -> SessionInfo:
+    """Open the socket (signed over the TwiML ``url``) and run one session on it."""
     try:
         from websockets.asyncio.client import connect
-        from websockets.exceptions import ConnectionClosed, InvalidStatus
+        from websockets.exceptions import InvalidStatus
     except ImportError as exc:
         raise MissingExtraError("websockets", "dev") from exc
 
-    result = CallResult(ws_url)
+    info = SessionInfo(new_session_id(), relay.url)
     headers = {}
-    if auth_token:
-        headers["X-Twilio-Signature"] = compute_signature(ws_url, {}, auth_token)
-    session_id, call_sid = _new_sid("VX"), _new_sid("CA")
-    setup = {
-        "type": "setup",
-        "sessionId": session_id,
-        "accountSid": _new_sid("AC"),
-        "parentCallSid": "",
-        "callSid": call_sid,
-        "from": caller,
-        "to": callee,
-        "forwardedFrom": "",
-        "callType": "PSTN",
-        "callerName": "",
-        "direction": "inbound",
-        "callStatus": "RINGING",
-        "customParameters": custom_parameters or {},
-    }
+    if options.auth_token:
+        headers["X-Twilio-Signature"] = compute_signature(relay.url, {}, options.auth_token)
     try:
         ws = await connect(
-            connect_url or ws_url,
+            target,
             additional_headers=headers,
             user_agent_header="Jetty/11.0.24",  # what Twilio's client sends (§1.1)
             compression=None,
         )
     except InvalidStatus as exc:
         result.rejected = exc.response.status_code
-        return result
-    frames: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
-
-    async def reader() -> None:
-        try:
-            async for raw in ws:
-                try:
-                    frame = json.loads(raw)
-                except ValueError:
-                    frame = {"type": "(not json)", "raw": str(raw)[:200]}
-                await frames.put(frame if isinstance(frame, dict) else {"type": "(not object)"})
-        except ConnectionClosed:
-            pass
-        if not hanging_up:  # the server closed first: a caller would hear the line go dead
-            code = ws.close_code if ws.close_code is not None else 1006
-            result.closed = f"{code} {ws.close_reason or ''}".strip()
-        await frames.put(None)
-
-    hanging_up = False
-    reading = asyncio.create_task(reader())
-    try:
-        await ws.send(json.dumps(setup))
-        greeting = Turn("(setup)")
-        await _collect(frames, greeting, result, turn_timeout_s, on_token, stop_after=None)
-        result.greeting = greeting.answer
-        async for step, nxt in _with_next(steps):
-            if result.end is not None or result.closed is not None:
-                break
-            if before_step is not None:
-                await before_step(step)
-            if step.kind == "wait":
-                await asyncio.sleep(float(step.value))
-            elif step.kind == "hangup":
-                break
-            elif step.kind in ("say", "dtmf"):
-                frame: dict[str, Any] = (
-                    {"type": "prompt", "voicePrompt": step.value, "lang": "en-US", "last": True}
-                    if step.kind == "say"
-                    else {"type": "dtmf", "digit": step.value}
-                )
-                turn = Turn(step.value if step.kind == "say" else f"dtmf {step.value}")
-                result.turns.append(turn)
-                if on_prompt is not None:
-                    on_prompt(turn.prompt)
-                await ws.send(json.dumps(frame))
-                stop_after = nxt.after if nxt is not None and nxt.kind == "interrupt" else None
-                await _collect(frames, turn, result, turn_timeout_s, on_token, stop_after)
-                if stop_after is None and result.end is None:
-                    # An ``end`` (handoff, goodbye) follows the answer's last text frame.
-                    await _drain(frames, result, 0.15)
-            elif step.kind == "interrupt" and result.turns:
-                turn = result.turns[-1]
-                turn.interrupted = True
-                heard = turn.answer
-                elapsed = turn.last_token_ms or 0.0
-                await ws.send(
-                    json.dumps(
-                        {
-                            "type": "interrupt",
-                            "utteranceUntilInterrupt": heard,
-                            "durationUntilInterruptMs": int(elapsed),
-                        }
-                    )
-                )
-                await _drain(frames, result, 0.3)
-    except ConnectionClosed:
-        pass  # a send after the server dropped us; the reader records how it closed
-    finally:
-        hanging_up = True
-        await ws.close()
-        await reading
-    if result.end is not None and action_url:
-        form = {
-            "CallSid": call_sid,
-            "SessionId": session_id,
-            "SessionStatus": "ended",
-            "CallStatus": "in-progress",
-            "SessionDuration": "1",
-        }
-        if result.end.get("handoffData") is not None:
-            form["HandoffData"] = str(result.end["handoffData"])
-        _, result.action_twiml = await asyncio.to_thread(_post_form, action_url, form, auth_token)
-    return result
-
-
-async def _with_next(
-    steps: list[Step] | AsyncIterator[Step],
-) -> AsyncIterator[tuple[Step, Step | None]]:
-    """Each step with the one after it (known for scripts; None when typed live)."""
-    if isinstance(steps, list):
-        for i, step in enumerate(steps):
-            yield step, steps[i + 1] if i + 1 < len(steps) else None
-        return
-    async for step in steps:
-        yield step, None
-
-
-async def _collect(
-    frames: asyncio.Queue[dict[str, Any] | None],
-    turn: Turn,
-    result: CallResult,
-    timeout_s: float,
-    on_token: Callable[[str], None] | None,
-    stop_after: int | None,
-) -> None:
-    """Read frames until the answer's ``last: true`` (or ``end``, or ``stop_after`` frames)."""
-    started = time.perf_counter()
-    deadline = started + timeout_s
-    while True:
-        left = deadline - time.perf_counter()
-        if left <= 0:
-            return
-        try:
-            frame = await asyncio.wait_for(frames.get(), left)
-        except TimeoutError:
-            return
-        if frame is None:
-            return
-        kind = frame.get("type")
-        if kind == "text":
-            elapsed = (time.perf_counter() - started) * 1000
-            token = str(frame.get("token", ""))
-            if token:
-                turn.tokens.append(token)
-                if on_token is not None:
-                    on_token(token)
-            if turn.first_token_ms is None and token:
-                turn.first_token_ms = round(elapsed, 2)
-            turn.last_token_ms = round(elapsed, 2)
-            if frame.get("last"):
-                turn.complete = True
-            if frame.get("last") or (stop_after is not None and len(turn.tokens) >= stop_after):
-                return
-        elif kind == "end":
-            result.end = frame
-            return
-        else:
-            result.other_frames.append(frame)
-
-
-async def _drain(
-    frames: asyncio.Queue[dict[str, Any] | None], result: CallResult, quiet_s: float
-) -> None:
-    """Read what arrives until ``quiet_s`` of silence: after a barge-in, the frames that
-    still came for the interrupted answer; after an answer, a possible ``end``."""
-    while True:
-        try:
-            frame = await asyncio.wait_for(frames.get(), quiet_s)
-        except TimeoutError:
-            return
-        if frame is None:
-            return
-        if frame.get("type") == "end":
-            result.end = frame
-            return
-        result.other_frames.append({"late": True, **frame})
-        if frame.get("type") == "text" and frame.get("last"):
-            return
-
-
-async def typed_steps(prompt: str = "caller> ") -> AsyncIterator[Step]:
-    """Steps typed at the terminal, read without blocking the event loop; EOF ends."""
-    while True:
-        try:
-            line = await asyncio.to_thread(input, prompt)
-        except EOFError:
-            return
-        for step in parse_script([line]):
-            yield step
+        info.status = "rejected"
+        return info
+    session = RelaySession(relay, call, result, info, options, reconnected=bool(result.sessions))
+    await session.run(ws, script)
+    return info

@@ -143,7 +143,7 @@ def mount_voice(
         refused = _refused(ctx, request, public_base_url)
         if refused is not None:
             return refused
-        form = request.form()
+        form = request.form() if request.method == "POST" else dict(request.query)
         ended = {k: form[k] for k in ACTION_FIELDS if k in form}
         ctx.annotate(
             callSid=form.get("CallSid"),
@@ -167,7 +167,7 @@ def mount_voice(
         return hangup()
 
     app.http(twiml_path, ("POST", "GET"))(incoming)
-    app.http(action_path, ("POST",))(action)
+    app.http(action_path, ("POST", "GET"))(action)
 
 
 def _reconnect_wanted(form: dict[str, str]) -> bool:
