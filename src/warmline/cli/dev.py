@@ -108,6 +108,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "everything installed importable (isolation is the default)",
     )
     parser.add_argument(
+        "--no-reload",
+        action="store_true",
+        help="do not watch the functions' code: an edit reaches only environments created "
+        "after it (by default an edit retires warm environments once their invocation ends)",
+    )
+    parser.add_argument(
         "--no-iam",
         action="store_true",
         help="do not evaluate IAM policies on @connections and Lambda Invoke calls "
@@ -262,6 +268,7 @@ async def _serve(
         aws_passthrough=args.aws_passthrough,
         sandbox=not args.no_sandbox,
         iam=not args.no_iam,
+        reload=not args.no_reload,
         **(access or {}),
     )
     await server.start()
@@ -286,6 +293,10 @@ async def _serve(
             print(f"  Function URL: {server.lambda_url}/ -> {config.http_function}")
         for line in server.aws.listing():
             print(f"  {line}")
+        if server.watcher is not None:
+            print("  Reload:       on: saving a function's code retires its warm environments")
+        else:
+            print("  Reload:       off (--no-reload): an edit reaches new environments only")
         if log_file is not None:
             print(f"  Logs:         {log_file}  (warmline report {log_file})")
         if config.faults.triggers:

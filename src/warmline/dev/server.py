@@ -18,6 +18,7 @@ signature and the function's IAM statements; callers that are not functions sign
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import sys
 import tempfile
@@ -39,12 +40,16 @@ from warmline.dev.gateway.scheduler import Scheduler
 from warmline.dev.gateway.tls import Certificates, make_certificates, server_context
 from warmline.dev.gateway.web import WebConsole
 from warmline.dev.iam import Iam
+from warmline.dev.reload import CodeWatcher
 from warmline.dev.runtime import FunctionSpec, InvokeResult, LogSink, Runtime
 from warmline.dev.runtime.isolation import SESSIONS_FILE
 from warmline.dev.runtime.runtime import ProcessMode
 from warmline.dev.services.access import AwsAccess
 
 __all__ = ["ConnectionSnapshot", "DevServer", "exposure_warning"]
+
+#: How long the code watcher may take to start watching.
+WATCH_START_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +87,8 @@ class DevServer:
             ``--no-iam``; signatures are checked either way, as AWS does).
         developer_credentials: the keys of callers that are not functions (None: fresh
             random ones, see :attr:`developer_credentials`).
+        reload: watch the functions' code and retire their environments after an edit
+            (:mod:`warmline.dev.reload`; ``warmline dev`` on unless ``--no-reload``).
         runtime_options: passed to :class:`~warmline.dev.runtime.Runtime` (``sandbox``,
             ``state_dir``, ``memory_budget_mb``, ``account_concurrency``).
 
@@ -105,9 +112,13 @@ class DevServer:
         allowed_hosts: Iterable[str] = (),
         iam: bool = True,
         developer_credentials: Credentials | None = None,
+        reload: bool = False,
         **runtime_options: Any,
     ) -> None:
         self.config = config
+        self._reload = reload
+        #: the code watcher (after :meth:`start`, with ``reload``).
+        self.watcher: CodeWatcher | None = None
         #: the emulated account: every function's keys and statements, the checks.
         self.iam = Iam(config, enforce=iam, developer=developer_credentials)
         self.host = host
@@ -282,7 +293,11 @@ class DevServer:
             await self.runtime.start()
             for line in self.runtime.notices:
                 self._log(line)
+            if self._reload:
+                await self._watch_code()
         except BaseException:
+            if self.watcher is not None:
+                await self.watcher.close()
             await self.aws.close()
             await listener.close()
             self._cleanup_tmp()
@@ -291,8 +306,17 @@ class DevServer:
         self.bus.start()
         self.scheduler.start()
 
+    async def _watch_code(self) -> None:
+        """Start the code watcher and wait until it watches (an edit after start counts)."""
+        dirs = {name: Path(f.code_dir) for name, f in self.config.functions.items()}
+        self.watcher = CodeWatcher(self.runtime, dirs, self._log)
+        self.watcher.start()
+        await asyncio.wait_for(self.watcher.watching.wait(), WATCH_START_S)
+
     async def close(self) -> None:
         """Stop serving, drop every socket, stop the runtime."""
+        if self.watcher is not None:
+            await self.watcher.close()
         await self.scheduler.close()
         if self.gateway is not None and self.gateway.web is not None:
             self.log_sink.unsubscribe(self.gateway.web.on_record)
