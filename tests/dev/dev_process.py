@@ -21,7 +21,7 @@ START_S = 60.0
 #: The last banner line.
 BANNER_END = "Watch the backend:"
 
-APP_V1 = '''
+APP_V1 = """
 import os, time
 
 def handler(event, context):
@@ -31,7 +31,7 @@ def handler(event, context):
         while not os.path.exists(gate):
             time.sleep(0.01)
     return {"statusCode": 200, "body": "v1:" + body}
-'''
+"""
 
 
 def echo_config(code: Path, *, schedule: bool = False, extra: str = "") -> str:

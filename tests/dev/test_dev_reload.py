@@ -37,7 +37,9 @@ def test_an_edit_answers_the_next_message_and_a_syntax_error_keeps_the_old_code(
         dev.wait_log(lambda log: log.count("reloaded app") == 1)
         assert ask(ws, "b") == "v2-longer:b"
 
-        (code / "app.py").write_text(APP_V1.replace("def handler(event, context):", "def handler(:"))
+        (code / "app.py").write_text(
+            APP_V1.replace("def handler(event, context):", "def handler(:")
+        )
         log = dev.wait_log(lambda log: "reload held" in log)
         bad_line = 1 + APP_V1.splitlines().index("def handler(event, context):")
         assert f"{code / 'app.py'}:{bad_line}: SyntaxError" in log
