@@ -21,6 +21,7 @@ from warmline.templates.cli_options import add_source_arguments, config_from_arg
 
 if TYPE_CHECKING:
     from warmline.config import DevConfig
+    from warmline.dev.envvars import EnvSources
     from warmline.dev.runtime import LogSink
     from warmline.dev.server import DevServer
 
@@ -108,6 +109,23 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "everything installed importable (isolation is the default)",
     )
     parser.add_argument(
+        "--env-vars",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help='variables for the functions in SAM CLI\'s format: {"Parameters": {NAME: value}} '
+        "for every function, {FUNCTION: {NAME: value}} for one (it wins); .env beside the "
+        "configuration is read too, under this file",
+    )
+    parser.add_argument(
+        "--pass-env",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="hand this shell's variable NAME to every function (repeatable; nothing else "
+        "of the shell reaches them, as on Lambda)",
+    )
+    parser.add_argument(
         "--no-reload",
         action="store_true",
         help="do not watch the functions' code: an edit reaches only environments created "
@@ -124,13 +142,19 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def run(args: argparse.Namespace) -> int:
     """Start the emulator and serve until interrupted; returns the exit status."""
+    import os
+
     from warmline.config import find_config, load_config
+    from warmline.dev import envvars
     from warmline.dev.services.local import ServicesError
     from warmline.errors import ConfigurationError, MissingExtraError
 
     try:
         config = config_from_args(args) or load_config(args.config or find_config(Path.cwd()))
         config = with_fault_flags(config, args.fault, args.fault_seed)
+        config, env_sources = envvars.apply(
+            config, env_vars=args.env_vars, pass_env=args.pass_env, environ=os.environ
+        )
     except ConfigurationError as exc:
         print(f"warmline dev: {exc}", file=sys.stderr)
         return 2
@@ -146,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"warmline dev: cannot write the log file {log_file}: {exc}", file=sys.stderr)
         return 2
     try:
-        return asyncio.run(_serve(config, args, sink, log_file, access))
+        return asyncio.run(_serve(config, args, sink, log_file, access, env_sources))
     except MissingExtraError as exc:
         print(f"warmline dev: {exc}", file=sys.stderr)
         return 2
@@ -229,6 +253,17 @@ def _print_iam(server: DevServer) -> None:
     )
 
 
+def _print_environment(server: DevServer, sources: EnvSources | None) -> None:
+    """Every variable each function gets, and where it came from (secrets masked)."""
+    from warmline.dev.envvars import EnvSources, describe
+    from warmline.dev.runtime.settings import INHERITED_ENV
+
+    for name in server.config.functions:
+        env = server.runtime.environment_of(name)
+        for line in describe(name, env, sources or EnvSources({}), INHERITED_ENV):
+            print(f"  {line}")
+
+
 def with_fault_flags(config: DevConfig, flags: list[str], seed: int | None) -> DevConfig:
     """``config`` with the ``--fault`` flags added to (and overriding) its ``[faults]``.
 
@@ -255,6 +290,7 @@ async def _serve(
     sink: LogSink,
     log_file: Path | None,
     access: dict[str, Any] | None = None,
+    env_sources: EnvSources | None = None,
 ) -> int:
     from warmline.dev.server import DevServer
 
@@ -308,6 +344,7 @@ async def _serve(
                 "(Authorization: Bearer TOKEN)"
             )
         _print_iam(server)
+        _print_environment(server, env_sources)
         print(f"\nOpen the softphone:  {server.web_url}")
         print(f"Watch the backend:   {server.control_url or server.web_url + 'dashboard'}")
         if config.http_function is not None:
