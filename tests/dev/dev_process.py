@@ -62,6 +62,7 @@ enabled = false
 class DevProcess:
     """``warmline dev --port 0 ARGS`` in ``cwd``; stdout to the banner, stderr collected.
 
+    ``port=None`` passes no ``--port`` (``$WARMLINE_PORT`` or the default applies).
     Use as a context manager: the process is stopped (SIGINT, then killed) on exit.
     """
 
@@ -71,10 +72,12 @@ class DevProcess:
         *args: str,
         env: dict[str, str] | None = None,
         argv: Sequence[str] | None = None,
+        port: str | None = "0",
     ) -> None:
         command = list(argv or [sys.executable, "-m", "warmline"])
+        ports = ["--port", port] if port is not None else []
         self.proc = subprocess.Popen(
-            [*command, "dev", "--port", "0", "--no-log-file", *args],
+            [*command, "dev", *ports, "--no-log-file", *args],
             cwd=cwd,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,

@@ -36,6 +36,10 @@ CONTROL_TOKEN_ENV = "WARMLINE_DEV_CONTROL_TOKEN"
 #: Where ``warmline dev`` appends its log lines unless told otherwise (the folder holds the
 #: local SQLite session store too, ``warmline.stores.sqlite.LOCAL_PATH``).
 DEFAULT_LOG_FILE = ".warmline/dev-logs.jsonl"
+#: The port ``warmline dev`` listens on unless ``--port`` or :data:`PORT_ENV` says otherwise.
+DEFAULT_PORT = 3001
+#: The environment variable that sets the default port.
+PORT_ENV = "WARMLINE_PORT"
 #: Where the local AWS services (moto) keep their data between runs.
 SERVICES_DIR = ".warmline/services"
 
@@ -49,7 +53,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     parser.add_argument("--config", type=Path, default=None, help="warmline.toml or pyproject.toml")
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=3001, help="port (default 3001; 0 = any free)")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=_default_port(),
+        help=f"port (default ${PORT_ENV} or {DEFAULT_PORT}; 0 = any free)",
+    )
     parser.add_argument(
         "--control-token",
         default=None,
@@ -137,7 +146,27 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="do not evaluate IAM policies on @connections and Lambda Invoke calls "
         "(signatures are still checked, as AWS always does)",
     )
+    parser.add_argument(
+        "--stack-name",
+        default=None,
+        metavar="NAME",
+        help="AWS::StackName of a --template (default: the template folder's name); resource "
+        "names built from it change with it",
+    )
     add_source_arguments(parser)
+
+
+def _default_port() -> int:
+    """``$WARMLINE_PORT`` when set (``make dev PORT=...`` sets it), else 3001."""
+    import os
+
+    value = os.environ.get(PORT_ENV, "").strip()
+    if not value:
+        return DEFAULT_PORT
+    try:
+        return int(value)
+    except ValueError:
+        raise SystemExit(f"warmline dev: {PORT_ENV}={value!r} is not a port number") from None
 
 
 def run(args: argparse.Namespace) -> int:

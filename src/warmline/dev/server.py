@@ -262,6 +262,7 @@ class DevServer:
         listener_gateway.iam_verifier = authorizers.iam_verifier(self.iam)
         # The browser pages at /_warmline/: the softphone and the live dashboard.
         listener_gateway.web = WebConsole(listener_gateway)
+        listener_gateway.web.fire_schedule = self.trigger_schedule
         self.log_sink.subscribe(listener_gateway.web.on_record)
         self.gateway = listener_gateway
         self._listener = listener
@@ -385,7 +386,9 @@ class DevServer:
         Raises:
             KeyError: unknown schedule.
         """
-        return self.scheduler.fire(name)
+        ids = self.scheduler.fire(name)
+        self._log(f"schedule {name} fired now: {len(ids)} Event invocation(s)")
+        return ids
 
     def set_faults(self, plan: FaultPlan) -> None:
         """Inject ``plan`` from now on (counters start over); ``FaultPlan()``: none."""
