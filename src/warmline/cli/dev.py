@@ -135,6 +135,21 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "of the shell reaches them, as on Lambda)",
     )
     parser.add_argument(
+        "--debug",
+        default=None,
+        metavar="FUNCTION",
+        help="run FUNCTION in one environment attached to this terminal: breakpoint() "
+        "stops in pdb here; its timeouts are lifted while debugging",
+    )
+    parser.add_argument(
+        "--debug-port",
+        type=int,
+        default=None,
+        metavar="N",
+        help="also start debugpy in that environment on 127.0.0.1:N for VS Code or PyCharm "
+        "to attach (needs the debug extra: pip install 'warmline[debug]')",
+    )
+    parser.add_argument(
         "--no-reload",
         action="store_true",
         help="do not watch the functions' code: an edit reaches only environments created "
@@ -194,12 +209,17 @@ def run(args: argparse.Namespace) -> int:
         print(f"warmline dev: {exc}", file=sys.stderr)
         return 2
     try:
+        debug = _debug_options(args, config)
+    except ValueError as exc:
+        print(f"warmline dev: {exc}", file=sys.stderr)
+        return 2
+    try:
         sink = _log_sink(log_file)
     except OSError as exc:
         print(f"warmline dev: cannot write the log file {log_file}: {exc}", file=sys.stderr)
         return 2
     try:
-        return asyncio.run(_serve(config, args, sink, log_file, access, env_sources))
+        return asyncio.run(_serve(config, args, sink, log_file, access, env_sources, debug))
     except MissingExtraError as exc:
         print(f"warmline dev: {exc}", file=sys.stderr)
         return 2
@@ -211,6 +231,38 @@ def run(args: argparse.Namespace) -> int:
         return 1
     finally:
         sink.close()
+
+
+def _debug_options(args: argparse.Namespace, config: DevConfig) -> dict[str, Any] | None:
+    """``DevServer``'s ``debug`` from ``--debug`` and ``--debug-port`` (None: neither).
+
+    Raises:
+        ValueError: no function to debug, no terminal, or debugpy missing (says which).
+    """
+    import os
+
+    function = args.debug
+    if function is None and args.debug_port is None:
+        return None
+    if function is None:
+        if len(config.functions) != 1:
+            raise ValueError("--debug-port needs --debug FUNCTION (there are several functions)")
+        function = next(iter(config.functions))
+    if function not in config.functions:
+        names = ", ".join(sorted(config.functions))
+        raise ValueError(f"--debug {function}: no such function (functions: {names})")
+    options: dict[str, Any] = {"function": function}
+    if args.debug_port is not None:
+        import importlib.util
+
+        if importlib.util.find_spec("debugpy") is None:
+            raise ValueError("--debug-port needs debugpy: pip install 'warmline[debug]'")
+        options["port"] = args.debug_port
+    if sys.stdin.isatty():
+        options["tty"] = os.ttyname(sys.stdin.fileno())
+    elif args.debug is not None and args.debug_port is None:
+        raise ValueError("--debug needs a terminal on stdin for pdb (or give --debug-port N)")
+    return options
 
 
 def _access_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -282,6 +334,21 @@ def _print_iam(server: DevServer) -> None:
     )
 
 
+def _print_debug(server: DevServer, debug: dict[str, Any]) -> None:
+    """What ``--debug`` does, so nobody waits for a timeout that will not come."""
+    name = server.debugged
+    where = []
+    if debug.get("tty"):
+        where.append("breakpoint() stops in pdb in this terminal")
+    if debug.get("port"):
+        where.append(f"debugpy listens on 127.0.0.1:{debug['port']} (attach VS Code/PyCharm)")
+    print(f"  Debug:        {name}: one environment; {'; '.join(where)}")
+    print(
+        "                timeouts suspended while debugging (the function's, INIT, the 29 s "
+        "integration and the WebSocket idle timeout); a second concurrent call is throttled"
+    )
+
+
 def _print_environment(server: DevServer, sources: EnvSources | None) -> None:
     """Every variable each function gets, and where it came from (secrets masked)."""
     from warmline.dev.envvars import EnvSources, describe
@@ -320,6 +387,7 @@ async def _serve(
     log_file: Path | None,
     access: dict[str, Any] | None = None,
     env_sources: EnvSources | None = None,
+    debug: dict[str, Any] | None = None,
 ) -> int:
     from warmline.dev.server import DevServer
 
@@ -334,6 +402,7 @@ async def _serve(
         sandbox=not args.no_sandbox,
         iam=not args.no_iam,
         reload=not args.no_reload,
+        debug=debug,
         **(access or {}),
     )
     await server.start()
@@ -358,6 +427,8 @@ async def _serve(
             print(f"  Function URL: {server.lambda_url}/ -> {config.http_function}")
         for line in server.aws.listing():
             print(f"  {line}")
+        if server.debugged is not None:
+            _print_debug(server, debug or {})
         if server.watcher is not None:
             print("  Reload:       on: saving a function's code retires its warm environments")
         else:

@@ -39,6 +39,7 @@ from warmline.dev.gateway.listener import Listener
 from warmline.dev.gateway.scheduler import Scheduler
 from warmline.dev.gateway.tls import Certificates, make_certificates, server_context
 from warmline.dev.gateway.web import WebConsole
+from warmline.dev.debug import DEBUG_TIMEOUT_S, debug_config
 from warmline.dev.iam import Iam
 from warmline.dev.reload import CodeWatcher
 from warmline.dev.runtime import FunctionSpec, InvokeResult, LogSink, Runtime
@@ -87,6 +88,9 @@ class DevServer:
             ``--no-iam``; signatures are checked either way, as AWS does).
         developer_credentials: the keys of callers that are not functions (None: fresh
             random ones, see :attr:`developer_credentials`).
+        debug: ``--debug``: ``function`` to attach to a debugger, with ``tty`` (the
+            terminal's device) and/or ``port`` (debugpy's); its timeouts are lifted
+            (:mod:`warmline.dev.debug`).
         reload: watch the functions' code and retire their environments after an edit
             (:mod:`warmline.dev.reload`; ``warmline dev`` on unless ``--no-reload``).
         runtime_options: passed to :class:`~warmline.dev.runtime.Runtime` (``sandbox``,
@@ -113,9 +117,16 @@ class DevServer:
         iam: bool = True,
         developer_credentials: Credentials | None = None,
         reload: bool = False,
+        debug: Mapping[str, Any] | None = None,
         **runtime_options: Any,
     ) -> None:
+        debugged = str(debug["function"]) if debug else None
+        if debugged is not None:
+            config = debug_config(config, debugged)
+            runtime_options.setdefault("init_timeout_s", DEBUG_TIMEOUT_S)
         self.config = config
+        #: the function attached to a debugger (``--debug``), if any.
+        self.debugged = debugged
         self._reload = reload
         #: the code watcher (after :meth:`start`, with ``reload``).
         self.watcher: CodeWatcher | None = None
@@ -162,6 +173,7 @@ class DevServer:
                 # warmline deploy package bundles warmline with every function of a
                 # warmline.toml (or pyproject.toml); a template's zip holds what it declares.
                 bundles_warmline=config.source is None or config.source.suffix == ".toml",
+                debug=_debug_options(debug) if f.name == debugged else None,
             )
             for f in config.functions.values()
         ]
@@ -401,6 +413,12 @@ class DevServer:
     @staticmethod
     def _log(line: str) -> None:
         print(f"[warmline dev] {line}", file=sys.stderr)
+
+
+def _debug_options(debug: Mapping[str, Any] | None) -> dict[str, Any]:
+    """What a debugged function's environment needs: the terminal and debugpy's port."""
+    assert debug is not None
+    return {k: debug[k] for k in ("tty", "port") if debug.get(k)}
 
 
 def exposure_warning(server: DevServer, address: str) -> str:
