@@ -30,6 +30,7 @@ from typing import Any
 from warmline.aws.credentials import Credentials
 from warmline.config import DevConfig
 from warmline.config.faults import FaultPlan
+from warmline.dev.debug import DEBUG_TIMEOUT_S, debug_config
 from warmline.dev.faults import FaultInjector
 from warmline.dev.gateway import authorizers
 from warmline.dev.gateway.access import AccessPolicy, is_loopback, validate_token
@@ -39,7 +40,6 @@ from warmline.dev.gateway.listener import Listener
 from warmline.dev.gateway.scheduler import Scheduler
 from warmline.dev.gateway.tls import Certificates, make_certificates, server_context
 from warmline.dev.gateway.web import WebConsole
-from warmline.dev.debug import DEBUG_TIMEOUT_S, debug_config
 from warmline.dev.iam import Iam
 from warmline.dev.reload import CodeWatcher
 from warmline.dev.runtime import FunctionSpec, InvokeResult, LogSink, Runtime

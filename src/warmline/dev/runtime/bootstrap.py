@@ -199,16 +199,16 @@ def _isolate(config: Mapping[str, Any], code_dir: str) -> None:
 
 
 def _attach_debugger(options: Mapping[str, Any]) -> None:
-    """``--debug``: the terminal and/or debugpy (:mod:`warmline.dev.debug`).
+    """``--debug``: the terminal and/or debugpy (:mod:`warmline.dev.runtime.debugger`).
 
     After the sandbox (debugpy starts threads, and a threaded process cannot enter a user
     namespace), before the import path is restricted (debugpy is not on Lambda's). The
     emulator's modules this loads leave ``sys.modules`` again: the function imports its
     own warmline, as on AWS.
     """
-    from warmline.dev import debug
+    from warmline.dev.runtime import debugger
 
-    debug.attach(options)
+    debugger.attach(options)
     loaded = [n for n in sys.modules if n == "warmline" or n.startswith("warmline.")]
     _retired_modules.extend(sys.modules.pop(n) for n in loaded)
 
