@@ -107,9 +107,18 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help=f"start the local AWS services clean: forget what {SERVICES_DIR} kept",
     )
     parser.add_argument(
+        "--aws-profile",
+        default=None,
+        metavar="NAME",
+        help="send calls to AWS services that are not emulated (Bedrock...) to AWS, re-signed "
+        "with profile NAME's credentials; the WebSocket API, Lambda, local services and IAM "
+        "stay local (default: such calls are refused)",
+    )
+    parser.add_argument(
         "--aws-passthrough",
         action="store_true",
-        help="send calls to AWS services that are not emulated to AWS instead of refusing them",
+        help="the same with the default credentials of this shell (AWS_PROFILE, "
+        "~/.aws/credentials...)",
     )
     parser.add_argument(
         "--no-sandbox",
@@ -220,7 +229,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         return asyncio.run(_serve(config, args, sink, log_file, access, env_sources, debug))
-    except MissingExtraError as exc:
+    except (MissingExtraError, ConfigurationError) as exc:
         print(f"warmline dev: {exc}", file=sys.stderr)
         return 2
     except ServicesError as exc:
@@ -399,6 +408,7 @@ async def _serve(
         state_dir=Path(SERVICES_DIR),
         reset_services=args.reset,
         aws_passthrough=args.aws_passthrough,
+        aws_profile=args.aws_profile,
         sandbox=not args.no_sandbox,
         iam=not args.no_iam,
         reload=not args.no_reload,

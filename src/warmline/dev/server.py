@@ -41,6 +41,7 @@ from warmline.dev.gateway.scheduler import Scheduler
 from warmline.dev.gateway.tls import Certificates, make_certificates, server_context
 from warmline.dev.gateway.web import WebConsole
 from warmline.dev.iam import Iam
+from warmline.dev.proxy.upstream import combined_ca_bundle, resolve_credentials
 from warmline.dev.reload import CodeWatcher
 from warmline.dev.runtime import FunctionSpec, InvokeResult, LogSink, Runtime
 from warmline.dev.runtime.isolation import SESSIONS_FILE
@@ -78,7 +79,11 @@ class DevServer:
             functions reach no AWS host name (Lambda's included: offload cannot invoke).
         state_dir: where local AWS services keep their data between runs (None: not kept).
         reset_services: start local AWS services from the template's resources only.
-        aws_passthrough: send calls to AWS services that are not emulated to AWS.
+        aws_passthrough: send calls to AWS services that are not emulated to AWS, re-signed
+            with the developer's credentials (``aws_profile``'s, else the default chain).
+        aws_profile: the AWS profile whose credentials those calls carry (implies
+            ``aws_passthrough``); functions also get the system CA bundle plus the
+            emulator's CA.
         control_token: opens the control and event endpoints (``/_warmline/events``,
             ``/_warmline/faults``) to clients off loopback that show it (None: loopback
             only); see :mod:`warmline.dev.gateway.access`.
@@ -112,6 +117,7 @@ class DevServer:
         state_dir: Path | None = None,
         reset_services: bool = False,
         aws_passthrough: bool = False,
+        aws_profile: str | None = None,
         control_token: str | None = None,
         allowed_hosts: Iterable[str] = (),
         iam: bool = True,
@@ -195,13 +201,17 @@ class DevServer:
         self.bus.faults = self.faults
         self.gateway: Gateway | None = None
         self._listener: Listener | None = None
+        credentials = None
+        if aws_passthrough or aws_profile:
+            credentials = resolve_credentials(aws_profile)  # ConfigurationError: says why
         #: local AWS services (moto) and the proxy that routes AWS host names (with TLS).
         self.aws = AwsAccess(
             config,
             host=host,
             state_dir=state_dir,
             reset=reset_services,
-            aws_passthrough=aws_passthrough,
+            aws_credentials=credentials,
+            credentials_from=f"profile {aws_profile}" if aws_profile else "your default profile",
             log=self._log,
             iam=self.iam,
         )
@@ -300,7 +310,7 @@ class DevServer:
                 names = [self.host, "127.0.0.1", "localhost", "::1"]
                 self.certificates = make_certificates(self._tmp, names)
                 listener.ssl_context = server_context(self.certificates)
-                env["AWS_CA_BUNDLE"] = str(self.certificates.ca_cert)
+                env["AWS_CA_BUNDLE"] = self._ca_bundle(self.certificates.ca_cert)
                 env.update(await self.aws.start(self.certificates, self.port))
             self.runtime.set_extra_env(env)
             await self.runtime.start()
@@ -342,6 +352,17 @@ class DevServer:
         await self.aws.close()
         self.log_sink.flush()
         self._cleanup_tmp()
+
+    def _ca_bundle(self, emulator_ca: Path) -> str:
+        """The functions' ``AWS_CA_BUNDLE``: the emulator's CA, plus the system's CAs when
+        calls go to real AWS (``--aws-profile``)."""
+        if self.aws.upstream is None or self._tmp is None:
+            return str(emulator_ca)
+        combined = combined_ca_bundle(emulator_ca, self._tmp / "ca-bundle.pem")
+        if combined is None:
+            self._log("no system CA bundle found: functions trust the emulator's CA only")
+            return str(emulator_ca)
+        return str(combined)
 
     def _cleanup_tmp(self) -> None:
         if self._tmp is not None:
