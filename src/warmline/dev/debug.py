@@ -7,8 +7,8 @@ On the emulator's side (:func:`debug_config`):
   AWS throttles past reserved concurrency) rather than starting a second, unattached one;
 - the timeouts that would cut a stopped invocation short are lifted while debugging: the
   function's timeout, the INIT limit, API Gateway's 29 s integration timeout and the
-  10-minute idle timeout of WebSocket connections. The banner says so. (SAM CLI does the
-  same for a debugged function; docs/dev.md.)
+  10-minute idle timeout of WebSocket connections. The banner says so (docs/dev.md
+  compares SAM CLI and serverless-offline).
 
 Inside the environment (:func:`warmline.dev.runtime.debugger.attach`, called by the
 bootstrap after the sandbox is entered and before the import path is restricted):
