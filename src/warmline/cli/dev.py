@@ -95,7 +95,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         type=Path,
         default=Path(DEFAULT_LOG_FILE),
         metavar="PATH",
-        help="write every log line here as JSON lines, for `warmline report`; started "
+        help="write every log line here as JSON lines, for warmline report; started "
         f"afresh each run (default {DEFAULT_LOG_FILE}, next to the local session store)",
     )
     parser.add_argument(
@@ -433,6 +433,9 @@ async def _serve(
             print(
                 f"  schedule {name}: {schedule.expression} -> {', '.join(schedule.targets)}{state}"
             )
+        if config.schedules:
+            port = f"{PORT_ENV}={server.port} " if server.port != _default_port() else ""
+            print(f"  Fire one now: {port}{self_command()} schedule fire NAME")
         if config.http_function is not None:
             print(f"  Function URL: {server.lambda_url}/ -> {config.http_function}")
         for line in server.aws.listing():
@@ -444,7 +447,7 @@ async def _serve(
         else:
             print("  Reload:       off (--no-reload): an edit reaches new environments only")
         if log_file is not None:
-            print(f"  Logs:         {log_file}  (warmline report {log_file})")
+            print(f"  Logs:         {log_file}  ({self_command()} report {log_file})")
         if config.faults.triggers:
             names = ", ".join(config.faults.triggers)
             print(f"  Faults:       {names}  (GET/PUT {server.web_url}faults)")
