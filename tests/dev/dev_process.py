@@ -167,3 +167,15 @@ def post(url: str, body: bytes = b"", headers: dict[str, str] | None = None) -> 
         return status, json.loads(data)
     except ValueError:
         return status, data.decode(errors="replace")
+
+
+def dev_exits(cwd: Path, *flags: str, env: dict[str, str] | None = None) -> Any:
+    """``warmline dev --port 0 FLAGS`` that is expected to stop at once: its result."""
+    return subprocess.run(
+        [sys.executable, "-m", "warmline", "dev", "--port", "0", *flags],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )

@@ -54,3 +54,23 @@ def test_help_texts_show_no_restructuredtext_markup() -> None:
         )
         assert done.returncode == 0, done.stderr
         assert "`" not in done.stdout and ":mod:" not in done.stdout, command
+
+
+def test_stack_name_feeds_aws_stackname_of_a_template() -> None:
+    import argparse
+    import io
+
+    from warmline.cli import dev
+    from warmline.templates.cli_options import config_from_args
+    from warmline.templates.report import SourceError
+
+    parser = argparse.ArgumentParser()
+    dev.add_parser(parser.add_subparsers())
+    template = ROOT / "tests" / "templates" / "fixtures" / "sam_chat" / "template.yaml"
+    args = parser.parse_args(["dev", "--template", str(template), "--stack-name", "demo"])
+    config = config_from_args(args, out=io.StringIO())
+    assert config is not None
+    stacks = {f.environment.get("STACK") for f in config.functions.values()}
+    assert "demo-us-east-1" in stacks
+    with pytest.raises(SourceError, match="--stack-name needs --template"):
+        config_from_args(parser.parse_args(["dev", "--stack-name", "demo"]))

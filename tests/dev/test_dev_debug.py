@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from dev_process import echo_config
+from dev_process import dev_exits, echo_config
 from websockets.sync.client import connect
 
 pexpect = pytest.importorskip("pexpect")
@@ -101,18 +101,10 @@ def test_debug_port_starts_debugpy_in_the_environment(tmp_path: Path) -> None:
 
 
 def test_debug_needs_a_known_function(tmp_path: Path) -> None:
-    import subprocess
-
     code = tmp_path / "code"
     code.mkdir()
     (code / "app.py").write_text(APP)
     (tmp_path / "warmline.toml").write_text(echo_config(code))
-    done = subprocess.run(
-        [sys.executable, "-m", "warmline", "dev", "--port", "0", "--debug", "nope"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = dev_exits(tmp_path, "--debug", "nope")
     assert done.returncode == 2
     assert re.search(r"--debug nope: no such function \(functions: app\)", done.stderr)

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from dev_process import DevProcess, ask, echo_config
+from dev_process import DevProcess, ask, dev_exits, echo_config
 from websockets.sync.client import connect
 
 from warmline.config import load_config
@@ -82,14 +80,7 @@ def test_each_source_reaches_the_function_and_the_banner_lists_it(tmp_path: Path
 def test_a_pass_env_name_the_shell_does_not_set_is_refused(tmp_path: Path) -> None:
     _project(tmp_path)
     env = {k: v for k, v in os.environ.items() if k != "WL_UNSET_VAR"}
-    done = subprocess.run(
-        [sys.executable, "-m", "warmline", "dev", "--port", "0", "--pass-env", "WL_UNSET_VAR"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
+    done = dev_exits(tmp_path, "--pass-env", "WL_UNSET_VAR", env=env)
     assert done.returncode == 2
     assert "--pass-env WL_UNSET_VAR: this shell does not set WL_UNSET_VAR" in done.stderr
 

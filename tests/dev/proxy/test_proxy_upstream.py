@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from proxy_helpers import read_request
 
 from warmline.aws.credentials import Credentials
 from warmline.config import parse_config
@@ -76,13 +77,7 @@ async def _fake_aws(tmp_path: Path, seen: list[bytes]) -> tuple[asyncio.Server, 
     certs = make_certificates(tmp_path / "aws-certs", [HOST])
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = await reader.readuntil(b"\r\n\r\n")
-        length = next(
-            int(line.split(b":")[1])
-            for line in head.split(b"\r\n")
-            if line.lower().startswith(b"content-length:")
-        )
-        seen.append(head + await reader.readexactly(length))
+        seen.append(await read_request(reader))
         body = json.dumps(
             {"TranslatedText": "hola", "SourceLanguageCode": "en", "TargetLanguageCode": "es"}
         ).encode()
