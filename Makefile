@@ -18,8 +18,9 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev,test]'
 	@touch $(STAMP)
 
+# PORT=3002 (or WARMLINE_PORT in the environment) moves the emulator off 3001.
 dev: $(STAMP)
-	$(BIN)/warmline dev --config examples/agent/warmline.toml
+	$(BIN)/warmline dev --config examples/agent/warmline.toml $(if $(PORT),--port $(PORT))
 
 test: lint tests coldstart
 

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from dev_process import dev_exits
 from web_helpers import reap
 
 from warmline.cli import dev as dev_cli
@@ -81,13 +82,7 @@ def test_the_banner_without_a_token_prints_no_token_url(tmp_path: Path) -> None:
 
 def test_a_weak_control_token_stops_warmline_dev(tmp_path: Path) -> None:
     (tmp_path / "warmline.toml").write_text(CONFIG)
-    done = subprocess.run(
-        [sys.executable, "-m", "warmline", "dev", "--port", "0", "--control-token", "short"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    done = dev_exits(tmp_path, "--control-token", "short")
     assert done.returncode == 2
     assert "at least 16 characters" in done.stderr
 

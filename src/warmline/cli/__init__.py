@@ -9,10 +9,31 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 from collections.abc import Sequence
 
-__all__ = ["COMMANDS", "main"]
+__all__ = ["COMMANDS", "PlainParser", "main", "plain"]
+
+#: reStructuredText inline markup the modules' docstrings (the commands' descriptions) use:
+#: roles (:mod:`x`), literals (``x``) and interpreted text (`x`).
+_MARKUP = re.compile(r":[a-z]+:`~?([^`]+)`|``([^`]+)``|`([^`]+)`")
+
+
+def plain(text: str) -> str:
+    """``text`` without reStructuredText inline markup, for a terminal."""
+    return _MARKUP.sub(lambda m: next(g for g in m.groups() if g is not None), text)
+
+
+class PlainParser(argparse.ArgumentParser):
+    """An argument parser whose help (and every subcommand's) shows no markup."""
+
+    def format_help(self) -> str:
+        return plain(super().format_help())
+
+    def format_usage(self) -> str:
+        return plain(super().format_usage())
+
 
 #: subcommand -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -26,13 +47,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("warmline.cli.serve", "run an App as an ASGI server (WebSocket + HTTP, one port)"),
     "load": ("warmline.cli.load", "many concurrent scripted calls: lost turns, latency"),
     "kb": ("warmline.cli.kb", "build the knowledge-base index the agent ships with"),
+    "schedule": ("warmline.cli.schedule", "fire a schedule of a running warmline dev now"),
 }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``warmline`` console script."""
     args_list = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(
+    parser = PlainParser(
         prog="warmline",
         description="Voice and chat AI backends on serverless WebSockets.",
     )

@@ -21,6 +21,7 @@ from warmline.templates.cli_options import add_source_arguments, config_from_arg
 
 if TYPE_CHECKING:
     from warmline.config import DevConfig
+    from warmline.dev.envvars import EnvSources
     from warmline.dev.runtime import LogSink
     from warmline.dev.server import DevServer
 
@@ -35,6 +36,10 @@ CONTROL_TOKEN_ENV = "WARMLINE_DEV_CONTROL_TOKEN"
 #: Where ``warmline dev`` appends its log lines unless told otherwise (the folder holds the
 #: local SQLite session store too, ``warmline.stores.sqlite.LOCAL_PATH``).
 DEFAULT_LOG_FILE = ".warmline/dev-logs.jsonl"
+#: The port ``warmline dev`` listens on unless ``--port`` or :data:`PORT_ENV` says otherwise.
+DEFAULT_PORT = 3001
+#: The environment variable that sets the default port.
+PORT_ENV = "WARMLINE_PORT"
 #: Where the local AWS services (moto) keep their data between runs.
 SERVICES_DIR = ".warmline/services"
 
@@ -48,7 +53,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     parser.add_argument("--config", type=Path, default=None, help="warmline.toml or pyproject.toml")
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=3001, help="port (default 3001; 0 = any free)")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=_default_port(),
+        help=f"port (default ${PORT_ENV} or {DEFAULT_PORT}; 0 = any free)",
+    )
     parser.add_argument(
         "--control-token",
         default=None,
@@ -85,7 +95,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         type=Path,
         default=Path(DEFAULT_LOG_FILE),
         metavar="PATH",
-        help="write every log line here as JSON lines, for `warmline report`; started "
+        help="write every log line here as JSON lines, for warmline report; started "
         f"afresh each run (default {DEFAULT_LOG_FILE}, next to the local session store)",
     )
     parser.add_argument(
@@ -97,9 +107,18 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help=f"start the local AWS services clean: forget what {SERVICES_DIR} kept",
     )
     parser.add_argument(
+        "--aws-profile",
+        default=None,
+        metavar="NAME",
+        help="send calls to AWS services that are not emulated (Bedrock...) to AWS, re-signed "
+        "with profile NAME's credentials; the WebSocket API, Lambda, local services and IAM "
+        "stay local (default: such calls are refused)",
+    )
+    parser.add_argument(
         "--aws-passthrough",
         action="store_true",
-        help="send calls to AWS services that are not emulated to AWS instead of refusing them",
+        help="the same with the default credentials of this shell (AWS_PROFILE, "
+        "~/.aws/credentials...)",
     )
     parser.add_argument(
         "--no-sandbox",
@@ -108,23 +127,87 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "everything installed importable (isolation is the default)",
     )
     parser.add_argument(
+        "--env-vars",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help='variables for the functions in SAM CLI\'s format: {"Parameters": {NAME: value}} '
+        "for every function, {FUNCTION: {NAME: value}} for one (it wins); .env beside the "
+        "configuration is read too, under this file",
+    )
+    parser.add_argument(
+        "--pass-env",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="hand this shell's variable NAME to every function (repeatable; nothing else "
+        "of the shell reaches them, as on Lambda)",
+    )
+    parser.add_argument(
+        "--debug",
+        default=None,
+        metavar="FUNCTION",
+        help="run FUNCTION in one environment attached to this terminal: breakpoint() "
+        "stops in pdb here; its timeouts are lifted while debugging",
+    )
+    parser.add_argument(
+        "--debug-port",
+        type=int,
+        default=None,
+        metavar="N",
+        help="also start debugpy in that environment on 127.0.0.1:N for VS Code or PyCharm "
+        "to attach (needs the debug extra: pip install 'warmline[debug]')",
+    )
+    parser.add_argument(
+        "--no-reload",
+        action="store_true",
+        help="do not watch the functions' code: an edit reaches only environments created "
+        "after it (by default an edit retires warm environments once their invocation ends)",
+    )
+    parser.add_argument(
         "--no-iam",
         action="store_true",
         help="do not evaluate IAM policies on @connections and Lambda Invoke calls "
         "(signatures are still checked, as AWS always does)",
     )
+    parser.add_argument(
+        "--stack-name",
+        default=None,
+        metavar="NAME",
+        help="AWS::StackName of a --template (default: the template folder's name); resource "
+        "names built from it change with it",
+    )
     add_source_arguments(parser)
+
+
+def _default_port() -> int:
+    """``$WARMLINE_PORT`` when set (``make dev PORT=...`` sets it), else 3001."""
+    import os
+
+    value = os.environ.get(PORT_ENV, "").strip()
+    if not value:
+        return DEFAULT_PORT
+    try:
+        return int(value)
+    except ValueError:
+        raise SystemExit(f"warmline dev: {PORT_ENV}={value!r} is not a port number") from None
 
 
 def run(args: argparse.Namespace) -> int:
     """Start the emulator and serve until interrupted; returns the exit status."""
+    import os
+
     from warmline.config import find_config, load_config
+    from warmline.dev import envvars
     from warmline.dev.services.local import ServicesError
     from warmline.errors import ConfigurationError, MissingExtraError
 
     try:
         config = config_from_args(args) or load_config(args.config or find_config(Path.cwd()))
         config = with_fault_flags(config, args.fault, args.fault_seed)
+        config, env_sources = envvars.apply(
+            config, env_vars=args.env_vars, pass_env=args.pass_env, environ=os.environ
+        )
     except ConfigurationError as exc:
         print(f"warmline dev: {exc}", file=sys.stderr)
         return 2
@@ -135,13 +218,18 @@ def run(args: argparse.Namespace) -> int:
         print(f"warmline dev: {exc}", file=sys.stderr)
         return 2
     try:
+        debug = _debug_options(args, config)
+    except ValueError as exc:
+        print(f"warmline dev: {exc}", file=sys.stderr)
+        return 2
+    try:
         sink = _log_sink(log_file)
     except OSError as exc:
         print(f"warmline dev: cannot write the log file {log_file}: {exc}", file=sys.stderr)
         return 2
     try:
-        return asyncio.run(_serve(config, args, sink, log_file, access))
-    except MissingExtraError as exc:
+        return asyncio.run(_serve(config, args, sink, log_file, access, env_sources, debug))
+    except (MissingExtraError, ConfigurationError) as exc:
         print(f"warmline dev: {exc}", file=sys.stderr)
         return 2
     except ServicesError as exc:
@@ -152,6 +240,38 @@ def run(args: argparse.Namespace) -> int:
         return 1
     finally:
         sink.close()
+
+
+def _debug_options(args: argparse.Namespace, config: DevConfig) -> dict[str, Any] | None:
+    """``DevServer``'s ``debug`` from ``--debug`` and ``--debug-port`` (None: neither).
+
+    Raises:
+        ValueError: no function to debug, no terminal, or debugpy missing (says which).
+    """
+    import os
+
+    function = args.debug
+    if function is None and args.debug_port is None:
+        return None
+    if function is None:
+        if len(config.functions) != 1:
+            raise ValueError("--debug-port needs --debug FUNCTION (there are several functions)")
+        function = next(iter(config.functions))
+    if function not in config.functions:
+        names = ", ".join(sorted(config.functions))
+        raise ValueError(f"--debug {function}: no such function (functions: {names})")
+    options: dict[str, Any] = {"function": function}
+    if args.debug_port is not None:
+        import importlib.util
+
+        if importlib.util.find_spec("debugpy") is None:
+            raise ValueError("--debug-port needs debugpy: pip install 'warmline[debug]'")
+        options["port"] = args.debug_port
+    if sys.stdin.isatty():
+        options["tty"] = os.ttyname(sys.stdin.fileno())
+    elif args.debug is not None and args.debug_port is None:
+        raise ValueError("--debug needs a terminal on stdin for pdb (or give --debug-port N)")
+    return options
 
 
 def _access_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -223,6 +343,32 @@ def _print_iam(server: DevServer) -> None:
     )
 
 
+def _print_debug(server: DevServer, debug: dict[str, Any]) -> None:
+    """What ``--debug`` does, so nobody waits for a timeout that will not come."""
+    name = server.debugged
+    where = []
+    if debug.get("tty"):
+        where.append("breakpoint() stops in pdb in this terminal")
+    if debug.get("port"):
+        where.append(f"debugpy listens on 127.0.0.1:{debug['port']} (attach VS Code/PyCharm)")
+    print(f"  Debug:        {name}: one environment; {'; '.join(where)}")
+    print(
+        "                timeouts suspended while debugging (the function's, INIT, the 29 s "
+        "integration and the WebSocket idle timeout); a second concurrent call is throttled"
+    )
+
+
+def _print_environment(server: DevServer, sources: EnvSources | None) -> None:
+    """Every variable each function gets, and where it came from (secrets masked)."""
+    from warmline.dev.envvars import EnvSources, describe
+    from warmline.dev.runtime.settings import INHERITED_ENV
+
+    for name in server.config.functions:
+        env = server.runtime.environment_of(name)
+        for line in describe(name, env, sources or EnvSources({}), INHERITED_ENV):
+            print(f"  {line}")
+
+
 def with_fault_flags(config: DevConfig, flags: list[str], seed: int | None) -> DevConfig:
     """``config`` with the ``--fault`` flags added to (and overriding) its ``[faults]``.
 
@@ -249,6 +395,8 @@ async def _serve(
     sink: LogSink,
     log_file: Path | None,
     access: dict[str, Any] | None = None,
+    env_sources: EnvSources | None = None,
+    debug: dict[str, Any] | None = None,
 ) -> int:
     from warmline.dev.server import DevServer
 
@@ -260,8 +408,11 @@ async def _serve(
         state_dir=Path(SERVICES_DIR),
         reset_services=args.reset,
         aws_passthrough=args.aws_passthrough,
+        aws_profile=args.aws_profile,
         sandbox=not args.no_sandbox,
         iam=not args.no_iam,
+        reload=not args.no_reload,
+        debug=debug,
         **(access or {}),
     )
     await server.start()
@@ -282,12 +433,21 @@ async def _serve(
             print(
                 f"  schedule {name}: {schedule.expression} -> {', '.join(schedule.targets)}{state}"
             )
+        if config.schedules:
+            port = f"{PORT_ENV}={server.port} " if server.port != _default_port() else ""
+            print(f"  Fire one now: {port}{self_command()} schedule fire NAME")
         if config.http_function is not None:
             print(f"  Function URL: {server.lambda_url}/ -> {config.http_function}")
         for line in server.aws.listing():
             print(f"  {line}")
+        if server.debugged is not None:
+            _print_debug(server, debug or {})
+        if server.watcher is not None:
+            print("  Reload:       on: saving a function's code retires its warm environments")
+        else:
+            print("  Reload:       off (--no-reload): an edit reaches new environments only")
         if log_file is not None:
-            print(f"  Logs:         {log_file}  (warmline report {log_file})")
+            print(f"  Logs:         {log_file}  ({self_command()} report {log_file})")
         if config.faults.triggers:
             names = ", ".join(config.faults.triggers)
             print(f"  Faults:       {names}  (GET/PUT {server.web_url}faults)")
@@ -297,6 +457,7 @@ async def _serve(
                 "(Authorization: Bearer TOKEN)"
             )
         _print_iam(server)
+        _print_environment(server, env_sources)
         print(f"\nOpen the softphone:  {server.web_url}")
         print(f"Watch the backend:   {server.control_url or server.web_url + 'dashboard'}")
         if config.http_function is not None:

@@ -18,6 +18,7 @@ signature and the function's IAM statements; callers that are not functions sign
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import sys
 import tempfile
@@ -29,6 +30,7 @@ from typing import Any
 from warmline.aws.credentials import Credentials
 from warmline.config import DevConfig
 from warmline.config.faults import FaultPlan
+from warmline.dev.debug import DEBUG_TIMEOUT_S, debug_config
 from warmline.dev.faults import FaultInjector
 from warmline.dev.gateway import authorizers
 from warmline.dev.gateway.access import AccessPolicy, is_loopback, validate_token
@@ -39,12 +41,17 @@ from warmline.dev.gateway.scheduler import Scheduler
 from warmline.dev.gateway.tls import Certificates, make_certificates, server_context
 from warmline.dev.gateway.web import WebConsole
 from warmline.dev.iam import Iam
+from warmline.dev.proxy.upstream import combined_ca_bundle, resolve_credentials
+from warmline.dev.reload import CodeWatcher
 from warmline.dev.runtime import FunctionSpec, InvokeResult, LogSink, Runtime
 from warmline.dev.runtime.isolation import SESSIONS_FILE
 from warmline.dev.runtime.runtime import ProcessMode
 from warmline.dev.services.access import AwsAccess
 
 __all__ = ["ConnectionSnapshot", "DevServer", "exposure_warning"]
+
+#: How long the code watcher may take to start watching.
+WATCH_START_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +79,11 @@ class DevServer:
             functions reach no AWS host name (Lambda's included: offload cannot invoke).
         state_dir: where local AWS services keep their data between runs (None: not kept).
         reset_services: start local AWS services from the template's resources only.
-        aws_passthrough: send calls to AWS services that are not emulated to AWS.
+        aws_passthrough: send calls to AWS services that are not emulated to AWS, re-signed
+            with the developer's credentials (``aws_profile``'s, else the default chain).
+        aws_profile: the AWS profile whose credentials those calls carry (implies
+            ``aws_passthrough``); functions also get the system CA bundle plus the
+            emulator's CA.
         control_token: opens the control and event endpoints (``/_warmline/events``,
             ``/_warmline/faults``) to clients off loopback that show it (None: loopback
             only); see :mod:`warmline.dev.gateway.access`.
@@ -82,6 +93,11 @@ class DevServer:
             ``--no-iam``; signatures are checked either way, as AWS does).
         developer_credentials: the keys of callers that are not functions (None: fresh
             random ones, see :attr:`developer_credentials`).
+        debug: ``--debug``: ``function`` to attach to a debugger, with ``tty`` (the
+            terminal's device) and/or ``port`` (debugpy's); its timeouts are lifted
+            (:mod:`warmline.dev.debug`).
+        reload: watch the functions' code and retire their environments after an edit
+            (:mod:`warmline.dev.reload`; ``warmline dev`` on unless ``--no-reload``).
         runtime_options: passed to :class:`~warmline.dev.runtime.Runtime` (``sandbox``,
             ``state_dir``, ``memory_budget_mb``, ``account_concurrency``).
 
@@ -101,13 +117,25 @@ class DevServer:
         state_dir: Path | None = None,
         reset_services: bool = False,
         aws_passthrough: bool = False,
+        aws_profile: str | None = None,
         control_token: str | None = None,
         allowed_hosts: Iterable[str] = (),
         iam: bool = True,
         developer_credentials: Credentials | None = None,
+        reload: bool = False,
+        debug: Mapping[str, Any] | None = None,
         **runtime_options: Any,
     ) -> None:
+        debugged = str(debug["function"]) if debug else None
+        if debugged is not None:
+            config = debug_config(config, debugged)
+            runtime_options.setdefault("init_timeout_s", DEBUG_TIMEOUT_S)
         self.config = config
+        #: the function attached to a debugger (``--debug``), if any.
+        self.debugged = debugged
+        self._reload = reload
+        #: the code watcher (after :meth:`start`, with ``reload``).
+        self.watcher: CodeWatcher | None = None
         #: the emulated account: every function's keys and statements, the checks.
         self.iam = Iam(config, enforce=iam, developer=developer_credentials)
         self.host = host
@@ -151,6 +179,7 @@ class DevServer:
                 # warmline deploy package bundles warmline with every function of a
                 # warmline.toml (or pyproject.toml); a template's zip holds what it declares.
                 bundles_warmline=config.source is None or config.source.suffix == ".toml",
+                debug=_debug_options(debug) if f.name == debugged else None,
             )
             for f in config.functions.values()
         ]
@@ -172,13 +201,17 @@ class DevServer:
         self.bus.faults = self.faults
         self.gateway: Gateway | None = None
         self._listener: Listener | None = None
+        credentials = None
+        if aws_passthrough or aws_profile:
+            credentials = resolve_credentials(aws_profile)  # ConfigurationError: says why
         #: local AWS services (moto) and the proxy that routes AWS host names (with TLS).
         self.aws = AwsAccess(
             config,
             host=host,
             state_dir=state_dir,
             reset=reset_services,
-            aws_passthrough=aws_passthrough,
+            aws_credentials=credentials,
+            credentials_from=f"profile {aws_profile}" if aws_profile else "your default profile",
             log=self._log,
             iam=self.iam,
         )
@@ -251,6 +284,7 @@ class DevServer:
         listener_gateway.iam_verifier = authorizers.iam_verifier(self.iam)
         # The browser pages at /_warmline/: the softphone and the live dashboard.
         listener_gateway.web = WebConsole(listener_gateway)
+        listener_gateway.web.fire_schedule = self.trigger_schedule
         self.log_sink.subscribe(listener_gateway.web.on_record)
         self.gateway = listener_gateway
         self._listener = listener
@@ -276,13 +310,17 @@ class DevServer:
                 names = [self.host, "127.0.0.1", "localhost", "::1"]
                 self.certificates = make_certificates(self._tmp, names)
                 listener.ssl_context = server_context(self.certificates)
-                env["AWS_CA_BUNDLE"] = str(self.certificates.ca_cert)
+                env["AWS_CA_BUNDLE"] = self._ca_bundle(self.certificates.ca_cert)
                 env.update(await self.aws.start(self.certificates, self.port))
             self.runtime.set_extra_env(env)
             await self.runtime.start()
             for line in self.runtime.notices:
                 self._log(line)
+            if self._reload:
+                await self._watch_code()
         except BaseException:
+            if self.watcher is not None:
+                await self.watcher.close()
             await self.aws.close()
             await listener.close()
             self._cleanup_tmp()
@@ -291,8 +329,17 @@ class DevServer:
         self.bus.start()
         self.scheduler.start()
 
+    async def _watch_code(self) -> None:
+        """Start the code watcher and wait until it watches (an edit after start counts)."""
+        dirs = {name: Path(f.code_dir) for name, f in self.config.functions.items()}
+        self.watcher = CodeWatcher(self.runtime, dirs, self._log)
+        self.watcher.start()
+        await asyncio.wait_for(self.watcher.watching.wait(), WATCH_START_S)
+
     async def close(self) -> None:
         """Stop serving, drop every socket, stop the runtime."""
+        if self.watcher is not None:
+            await self.watcher.close()
         await self.scheduler.close()
         if self.gateway is not None and self.gateway.web is not None:
             self.log_sink.unsubscribe(self.gateway.web.on_record)
@@ -305,6 +352,17 @@ class DevServer:
         await self.aws.close()
         self.log_sink.flush()
         self._cleanup_tmp()
+
+    def _ca_bundle(self, emulator_ca: Path) -> str:
+        """The functions' ``AWS_CA_BUNDLE``: the emulator's CA, plus the system's CAs when
+        calls go to real AWS (``--aws-profile``)."""
+        if self.aws.upstream is None or self._tmp is None:
+            return str(emulator_ca)
+        combined = combined_ca_bundle(emulator_ca, self._tmp / "ca-bundle.pem")
+        if combined is None:
+            self._log("no system CA bundle found: functions trust the emulator's CA only")
+            return str(emulator_ca)
+        return str(combined)
 
     def _cleanup_tmp(self) -> None:
         if self._tmp is not None:
@@ -361,7 +419,9 @@ class DevServer:
         Raises:
             KeyError: unknown schedule.
         """
-        return self.scheduler.fire(name)
+        ids = self.scheduler.fire(name)
+        self._log(f"schedule {name} fired now: {len(ids)} Event invocation(s)")
+        return ids
 
     def set_faults(self, plan: FaultPlan) -> None:
         """Inject ``plan`` from now on (counters start over); ``FaultPlan()``: none."""
@@ -374,6 +434,12 @@ class DevServer:
     @staticmethod
     def _log(line: str) -> None:
         print(f"[warmline dev] {line}", file=sys.stderr)
+
+
+def _debug_options(debug: Mapping[str, Any] | None) -> dict[str, Any]:
+    """What a debugged function's environment needs: the terminal and debugpy's port."""
+    assert debug is not None
+    return {k: debug[k] for k in ("tty", "port") if debug.get(k)}
 
 
 def exposure_warning(server: DevServer, address: str) -> str:

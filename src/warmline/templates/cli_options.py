@@ -88,6 +88,7 @@ def translation_from_args(args: argparse.Namespace) -> Translation | None:
     tf_files: list[Path] = getattr(args, "tf_var_files", None) or []
     stage: str | None = getattr(args, "stage", None)
     region: str | None = getattr(args, "region", None)
+    stack_name: str | None = getattr(args, "stack_name", None)
     named = [
         o
         for o, v in (
@@ -105,6 +106,8 @@ def translation_from_args(args: argparse.Namespace) -> Translation | None:
         raise SourceError("-var and -var-file need --terraform")
     if stage is not None and serverless is None:
         raise SourceError("--stage needs --serverless")
+    if stack_name is not None and template is None:
+        raise SourceError("--stack-name needs --template (it is AWS::StackName)")
     if template is not None or serverless is not None:
         try:
             import yaml  # noqa: F401 - PyYAML reads both formats
@@ -116,7 +119,10 @@ def translation_from_args(args: argparse.Namespace) -> Translation | None:
         from warmline.templates.cloudformation.read import translate_template
 
         return translate_template(
-            template, parameter_overrides=overrides, region=region or "us-east-1"
+            template,
+            parameter_overrides=overrides,
+            region=region or "us-east-1",
+            stack_name=stack_name,
         )
     if serverless is not None:
         from warmline.templates.serverless.read import translate_serverless

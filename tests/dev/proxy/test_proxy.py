@@ -9,6 +9,7 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from proxy_helpers import read_request
 
 from warmline.dev.gateway.tls import make_certificates
 from warmline.dev.proxy import authorize as hook
@@ -86,13 +87,7 @@ def test_allowed_requests_are_forwarded_unchanged_host_and_signature_included(
     received: list[bytes] = []
 
     async def upstream(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = await reader.readuntil(b"\r\n\r\n")
-        length = next(
-            int(line.split(b":")[1])
-            for line in head.split(b"\r\n")
-            if line.lower().startswith(b"content-length")
-        )
-        received.append(head + await reader.readexactly(length))
+        received.append(await read_request(reader))
         body = b'{"TableNames":["from-upstream"]}'
         writer.write(
             b"HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.0\r\n"

@@ -81,9 +81,13 @@ def test_services_without_a_local_server_are_refused_saying_why() -> None:
 def test_unemulated_aws_hosts_are_refused_or_passed_through_on_request() -> None:
     refused = ROUTER.route("bedrock-runtime.us-east-1.amazonaws.com")
     assert refused.kind is RouteKind.REFUSE and refused.service == "bedrock-runtime"
-    assert refused.reason.endswith("`warmline dev --aws-passthrough` sends such calls to AWS")
+    assert refused.reason.endswith(
+        "`warmline dev --aws-profile NAME` (or --aws-passthrough, with your default "
+        "credentials) sends such calls to AWS"
+    )
     passing = Router(api_id="warmline00", region="us-east-1", aws_passthrough=True)
-    assert passing.route("bedrock-runtime.us-east-1.amazonaws.com").kind is RouteKind.TUNNEL
+    # Terminated and re-signed with the developer's keys (never relayed with the local ones).
+    assert passing.route("bedrock-runtime.us-east-1.amazonaws.com").kind is RouteKind.AWS
 
 
 def test_other_hosts_are_tunnelled_unchanged() -> None:

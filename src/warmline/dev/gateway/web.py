@@ -16,6 +16,9 @@ AWS uses.
   same lines ``warmline report`` reads) plus snapshots of the runtime's environments and
   the open connections: the dashboard never polls logs. A new client first gets the
   recent history, so a page opened after a call still shows it.
+- ``POST /_warmline/schedules/NAME/fire``: fire schedule ``NAME`` now (enabled or not),
+  as its rule would; ``202`` with the Event invocations' request ids. ``warmline schedule
+  fire NAME`` calls it. A control endpoint (:mod:`warmline.dev.gateway.access`).
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ from warmline.web import PREFIX, page
 
 #: GET/PUT the injected faults (:mod:`warmline.dev.faults`).
 FAULTS_PATH = PREFIX + "/faults"
+#: ``POST SCHEDULES_PATH + NAME + "/fire"`` fires a schedule now.
+SCHEDULES_PATH = PREFIX + "/schedules/"
 
 if TYPE_CHECKING:
     from warmline.dev.gateway.gateway import Gateway
@@ -161,6 +166,9 @@ class WebConsole:
         self._last_snapshot = 0.0
         self._warmup_envs: set[str] = set()
         self._ticker: asyncio.Task[Any] | None = None
+        #: fires a schedule by name, returning its request ids (KeyError: unknown); the
+        #: server sets it (None: no scheduler).
+        self.fire_schedule: Callable[[str], list[str]] | None = None
 
     # --- HTTP -----------------------------------------------------------------------------
 
@@ -174,6 +182,8 @@ class WebConsole:
         """The page, asset, config or event stream for a ``/_warmline`` request."""
         if request.path == FAULTS_PATH:
             return self._faults(request)
+        if request.path.startswith(SCHEDULES_PATH):
+            return self._fire(request)
         if request.method not in ("GET", "HEAD"):
             return json_response(405, {"message": "Method Not Allowed"}, [("Allow", "GET")])
         rest = request.path[len(PREFIX) :]
@@ -205,6 +215,24 @@ class WebConsole:
         elif request.method not in ("GET", "HEAD"):
             return json_response(405, {"message": "Method Not Allowed"}, [("Allow", "GET, PUT")])
         return json_response(200, injector.state())
+
+    def _fire(self, request: Request) -> Response:
+        """``POST /_warmline/schedules/NAME/fire``: the schedule's Event invocations now."""
+        from urllib.parse import unquote
+
+        name, sep, action = request.path[len(SCHEDULES_PATH) :].rpartition("/")
+        if not sep or action != "fire" or not name:
+            return json_response(404, {"message": "Not Found: POST /_warmline/schedules/NAME/fire"})
+        if request.method != "POST":
+            return json_response(405, {"message": "Method Not Allowed"}, [("Allow", "POST")])
+        name = unquote(name)
+        known = self.gateway.config.schedules
+        if self.fire_schedule is None or name not in known:
+            names = ", ".join(sorted(known)) or "none"
+            return json_response(404, {"message": f"no schedule {name!r} (schedules: {names})"})
+        ids = self.fire_schedule(name)
+        targets = list(known[name].targets)
+        return json_response(202, {"schedule": name, "targets": targets, "requestIds": ids})
 
     # --- events ---------------------------------------------------------------------------
 

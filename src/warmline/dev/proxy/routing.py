@@ -43,6 +43,9 @@ class RouteKind(enum.Enum):
     REFUSE = "refuse"
     #: relay the bytes to the real host (no TLS termination).
     TUNNEL = "tunnel"
+    #: terminate TLS; requests are re-signed with the developer's credentials and sent to
+    #: the real AWS host (:mod:`warmline.dev.proxy.upstream`).
+    AWS = "aws"
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +95,8 @@ class Router:
         api_id: the emulated WebSocket API's id.
         region: the emulated region.
         services: the AWS services the moto server answers (empty: none runs).
-        aws_passthrough: tunnel AWS hosts that are not emulated to AWS instead of refusing.
+        aws_passthrough: send calls to AWS hosts that are not emulated to AWS, re-signed
+            with the developer's credentials, instead of refusing them.
     """
 
     def __init__(
@@ -150,11 +154,12 @@ class Router:
 
     def _other(self, service: str, reason: str) -> Route:
         if self.aws_passthrough:
-            return Route(RouteKind.TUNNEL, service, reason)
+            return Route(RouteKind.AWS, service, reason)
         return Route(
             RouteKind.REFUSE,
             service,
-            f"{reason}; `warmline dev --aws-passthrough` sends such calls to AWS",
+            f"{reason}; `warmline dev --aws-profile NAME` (or --aws-passthrough, with your "
+            "default credentials) sends such calls to AWS",
         )
 
 

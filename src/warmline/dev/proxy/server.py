@@ -16,6 +16,8 @@ acts by the host's :class:`~warmline.dev.proxy.routing.Route`:
 - AWS hosts that are not emulated: the same TLS termination, and every request is answered
   with an error in the service's protocol naming the host and what to do, so the SDK
   raises it as a ``ClientError`` the developer reads in the function's log;
+  with ``--aws-profile`` / ``--aws-passthrough`` they are re-signed with the developer's
+  credentials and sent to AWS instead (:mod:`~warmline.dev.proxy.upstream`);
 - any other host: relayed byte for byte (a function outside a VPC reaches the internet).
 
 Only ``CONNECT`` is served: AWS SDKs use ``https`` for every AWS endpoint, and the
@@ -35,6 +37,7 @@ from warmline.dev.proxy import authorize as hook
 from warmline.dev.proxy.authorize import Denial, ProxiedRequest
 from warmline.dev.proxy.certs import HostCertificates
 from warmline.dev.proxy.routing import Route, RouteKind, Router
+from warmline.dev.proxy.upstream import AwsUpstream
 
 __all__ = ["AwsProxy", "error_response"]
 
@@ -104,6 +107,8 @@ class AwsProxy:
         log: where a refused host is reported (once per host).
         authorize: decides whether each request to an emulated host goes on (None:
             :func:`~warmline.dev.proxy.authorize.authorize`, which allows all).
+        upstream: re-signs and sends the calls routed to real AWS (the router routes none
+            there without it).
     """
 
     def __init__(
@@ -115,8 +120,10 @@ class AwsProxy:
         services: tuple[str, int] | None = None,
         log: Callable[[str], None] | None = None,
         authorize: Callable[[ProxiedRequest], Denial | None] | None = None,
+        upstream: AwsUpstream | None = None,
     ) -> None:
         self.router = router
+        self.upstream = upstream
         self.authorize = authorize
         self.certificates = certificates
         self.emulator = emulator
@@ -220,15 +227,27 @@ class AwsProxy:
                 if read is None:
                     return
                 request, raw = read
-                if route.kind is RouteKind.REFUSE:
+                if route.kind is RouteKind.REFUSE or (
+                    route.kind is RouteKind.AWS and self.upstream is None
+                ):
                     denial: Denial | None = Denial(_REFUSED_STATUS, _REFUSED_CODE, route.reason)
+                elif route.kind is RouteKind.AWS:
+                    assert self.upstream is not None
+                    resigned = self.upstream.resign(request)
+                    denial = resigned if isinstance(resigned, Denial) else None
+                    raw = resigned if isinstance(resigned, bytes) else raw
                 else:
                     denial = (self.authorize or hook.authorize)(request)
                 if denial is not None:
                     writer.write(error_response(denial, request))
                     await writer.drain()
                     return
-                if upstream is None:
+                if upstream is None and route.kind is RouteKind.AWS:
+                    assert self.upstream is not None
+                    self._report(host, route, f"sent to AWS with your credentials: {host}")
+                    up_reader, upstream = await self.upstream.open(host)
+                    pump = asyncio.create_task(_pipe(up_reader, writer))
+                elif upstream is None:
                     address = self.emulator if route.kind is RouteKind.EMULATOR else self.services
                     assert address is not None
                     up_reader, upstream = await asyncio.open_connection(*address)
@@ -244,10 +263,10 @@ class AwsProxy:
             if pump is not None:
                 pump.cancel()
 
-    def _report(self, host: str, route: Route) -> None:
+    def _report(self, host: str, route: Route, line: str | None = None) -> None:
         if self._log is not None and host not in self._reported:
             self._reported.add(host)
-            self._log(f"refused a call to {host}: {route.reason}")
+            self._log(line or f"refused a call to {host}: {route.reason}")
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -188,12 +188,29 @@ def _isolate(config: Mapping[str, Any], code_dir: str) -> None:
     import_path = config.get("import_path")
     if policy is not None:
         sandbox.enter(policy)
+    if config.get("debug"):
+        _attach_debugger(config["debug"])
     if import_path is None:
         sys.path.insert(0, code_dir)
         return
     kept = [sys.modules[n] for n in _foreign_modules if n in sys.modules]
     _retired_modules.extend(kept)  # kept alive, as in prepare()
     sandbox.restrict_imports(code_dir, [str(p) for p in import_path], _foreign_modules)
+
+
+def _attach_debugger(options: Mapping[str, Any]) -> None:
+    """``--debug``: the terminal and/or debugpy (:mod:`warmline.dev.runtime.debugger`).
+
+    After the sandbox (debugpy starts threads, and a threaded process cannot enter a user
+    namespace), before the import path is restricted (debugpy is not on Lambda's). The
+    emulator's modules this loads leave ``sys.modules`` again: the function imports its
+    own warmline, as on AWS.
+    """
+    from warmline.dev.runtime import debugger
+
+    debugger.attach(options)
+    loaded = [n for n in sys.modules if n == "warmline" or n.startswith("warmline.")]
+    _retired_modules.extend(sys.modules.pop(n) for n in loaded)
 
 
 def _fault(error_type: str, message: str, trace: list[str] | None = None) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from warmline.dev.runtime.invocation import (
 from warmline.dev.runtime.isolation import Isolation
 from warmline.dev.runtime.logs import LogSink
 from warmline.dev.runtime.pool import FunctionPool
+from warmline.dev.runtime.settings import environment_config
 from warmline.dev.runtime.spec import (
     ACCOUNT_CONCURRENCY,
     EnvironmentInfo,
@@ -214,6 +215,23 @@ class Runtime:
             self._launcher.retire_template(pool)
         await self._launcher.close_unused_templates(self._functions.values())
         return count
+
+    def environment_of(self, function: str) -> dict[str, str]:
+        """The variables a new environment of ``function`` gets (for the start-up text).
+
+        Raises:
+            KeyError: unknown function.
+        """
+        launcher = self._launcher
+        config = environment_config(
+            self._functions[function].spec,
+            "-",
+            region=launcher.region,
+            extra_env=launcher.extra_env,
+            snapstart=launcher.snapstart,
+        )
+        env: dict[str, str] = config["env"]
+        return env
 
     def environments(self) -> list[EnvironmentInfo]:
         """Every live environment of every function."""

@@ -117,6 +117,8 @@ def environment_config(
         "log_stream": stream,
         "env_id": env_id,
     }
+    if spec.debug:
+        config["debug"] = dict(spec.debug)
     if isolation is not None:
         config.update(isolation)
         config.pop("version", None)

@@ -66,6 +66,8 @@ class FunctionSpec:
     runtime: str | None = None
     ephemeral_storage_mb: int = DEFAULT_EPHEMERAL_STORAGE_MB
     bundles_warmline: bool = True
+    #: ``--debug``: ``tty`` and/or ``port`` for its environments (:mod:`warmline.dev.debug`).
+    debug: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from warmline.aws.credentials import Credentials
 from warmline.config import DevConfig
 from warmline.dev.gateway.tls import Certificates
 from warmline.dev.iam import Iam
@@ -22,6 +23,7 @@ from warmline.dev.proxy.authorize import ServiceAuthorizer
 from warmline.dev.proxy.certs import HostCertificates
 from warmline.dev.proxy.routing import SERVED_NAMES, Router
 from warmline.dev.proxy.server import AwsProxy
+from warmline.dev.proxy.upstream import AwsUpstream
 from warmline.dev.services.local import LocalServices
 
 __all__ = ["AwsAccess"]
@@ -38,7 +40,10 @@ class AwsAccess:
         host: the interface the emulator listens on (reached without the proxy).
         state_dir: where the services keep their data between runs (None: nothing kept).
         reset: start the services from the template's resources only.
-        aws_passthrough: send calls to AWS services that are not emulated to AWS.
+        aws_credentials: the developer's credentials (``--aws-profile``,
+            ``--aws-passthrough``): calls to AWS services that are not emulated are
+            re-signed with them and sent to AWS (None: refused).
+        credentials_from: says whose they are (the start-up text).
         log: where refused hosts are reported.
         iam: verifies and authorizes the calls to local services (None: all allowed).
     """
@@ -50,15 +55,23 @@ class AwsAccess:
         host: str,
         state_dir: Path | None = None,
         reset: bool = False,
-        aws_passthrough: bool = False,
+        aws_credentials: Callable[[], Credentials] | None = None,
+        credentials_from: str = "",
         log: Callable[[str], None] | None = None,
         iam: Iam | None = None,
     ) -> None:
         self.config = config
         self.iam = iam
         self.host = host
-        self.aws_passthrough = aws_passthrough
+        self.aws_passthrough = aws_credentials is not None
+        self.credentials_from = credentials_from
         self.log = log
+        #: re-signs the calls that go to real AWS (None: they are refused). Its
+        #: ``address`` and ``tls`` say where AWS is (tests point them at a local server).
+        self.upstream: AwsUpstream | None = None
+        if aws_credentials is not None:
+            keys = iam.by_key if iam is not None else {}
+            self.upstream = AwsUpstream(aws_credentials, keys)
         #: the moto server, when the stack declares resources.
         self.services: LocalServices | None = None
         if config.services:
@@ -92,6 +105,7 @@ class AwsAccess:
             services=("127.0.0.1", self.services.port) if self.services is not None else None,
             log=self.log,
             authorize=ServiceAuthorizer(self.iam) if self.iam is not None else None,
+            upstream=self.upstream,
         )
         await self.proxy.start()
         bypass = ",".join(dict.fromkeys((*_LOOPBACK, self.host)))
@@ -115,9 +129,11 @@ class AwsAccess:
                 ", ".join(f"{n}.{region}.amazonaws.com" for n in SERVED_NAMES) + " (moto)"
             )
         other = (
-            "passed through to AWS (--aws-passthrough)"
+            f"sent to AWS, re-signed with {self.credentials_from}'s credentials (the local "
+            "keys never leave this machine)"
             if self.aws_passthrough
-            else "refused with an error naming the service (--aws-passthrough sends them to AWS)"
+            else "refused with an error naming the service (--aws-profile NAME sends them to "
+            "AWS with your credentials)"
         )
         lines = [
             "AWS host names (through HTTPS_PROXY, TLS from the local CA):",
