@@ -173,14 +173,19 @@ def verify(
             "incomplete",
             "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.",
         )
-    payload_hash = by_name.get("x-amz-content-sha256") or sha256_hex(body)
-    # A streamed payload (S3's aws-chunked uploads) is covered by the seed signature over
-    # its headers; the chunk signatures are not checked.
-    if (
-        payload_hash != _UNSIGNED_PAYLOAD
-        and not payload_hash.startswith(_STREAMING)
-        and payload_hash != sha256_hex(body)
+    # The body is hashed once: the payload hash is the header's when it matches the body,
+    # says UNSIGNED-PAYLOAD, or announces a streamed payload (S3's aws-chunked uploads,
+    # covered by the seed signature over its headers; the chunk signatures are not checked).
+    claimed = by_name.get("x-amz-content-sha256")
+    if not claimed:
+        payload_hash = sha256_hex(body)
+    elif (
+        claimed == _UNSIGNED_PAYLOAD
+        or claimed.startswith(_STREAMING)
+        or claimed == sha256_hex(body)
     ):
+        payload_hash = claimed
+    else:
         raise SignatureRejected("mismatch", MISMATCH_MESSAGE)
     signed = {name: by_name.get(name, "") for name in signed_names}
     canonical, _names = canonical_request(

@@ -101,6 +101,9 @@ class LogSink:
         self._on_record = on_record
         self._listeners: list[Callable[[LogRecord], None]] = []
         self._flush_pending = False
+        # Console lines wait for the flush: stderr is line-buffered, so writing each line
+        # is a system call each (three per invocation under load), one write per pass is one.
+        self._console_lines: list[str] = []
         self._prefixes: dict[tuple[str, str], tuple[str, str]] = {}
 
     def subscribe(self, listener: Callable[[LogRecord], None]) -> None:
@@ -126,7 +129,7 @@ class LogSink:
         if prefixes is None:
             prefixes = self._prefix(function, environment_id)
         if self._console is not None:
-            self._console.write(f"{prefixes[0]} {line}\n")
+            self._console_lines.append(f"{prefixes[0]} {line}\n")
         if self._file is not None:
             # = json.dumps({"ts": ts, "function": ..., "env": ..., "line": line})
             self._file.write(f'{{"ts": {ts!r}, {prefixes[1]}"line": {_json_str(line)}}}\n')
@@ -170,7 +173,10 @@ class LogSink:
         """Write out what the console and the file hold."""
         self._flush_pending = False
         if self._console is not None:
+            lines, self._console_lines = self._console_lines, []
             with contextlib.suppress(OSError, ValueError):  # a closed or broken console
+                if lines:
+                    self._console.write("".join(lines))
                 self._console.flush()
         if self._file is not None:
             self._file.flush()
