@@ -74,10 +74,19 @@ class Balancer:
             finally:
                 checker.cancel()
 
+    def deregister(self, port: int) -> None:
+        """Send no new connection to ``port``; the ones it has carry on."""
+        self.backends.remove(port)
+        if port in self.ready:
+            self.ready.remove(port)
+
     async def _check(self) -> None:
         while True:
-            states = await asyncio.gather(*(asyncio.to_thread(_ready, p) for p in self.backends))
-            self.ready = [p for p, ok in zip(self.backends, states, strict=True) if ok]
+            backends = list(self.backends)
+            states = await asyncio.gather(*(asyncio.to_thread(_ready, p) for p in backends))
+            checked = dict(zip(backends, states, strict=True))
+            # A backend deregistered while the check ran stays out.
+            self.ready = [p for p in self.backends if checked.get(p)]
             await asyncio.sleep(HEALTH_EVERY_S)  # the health check's interval
 
     async def _proxy(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -205,9 +214,13 @@ async def _run(calls: int, turns: int, pause_s: float, workdir: Path) -> dict[st
                 procs[new] = _start(new, env, redis_url, log)
                 await asyncio.to_thread(_wait_ready, new, procs[new])
                 balancer.backends.append(new)
+                while new not in balancer.ready:  # the balancer has seen it healthy
+                    await asyncio.sleep(0.05)
+                # As ECS stops a task behind a load balancer: the target is deregistered
+                # (no new connection goes to it; open ones carry on), then SIGTERM.
+                balancer.deregister(old)
                 procs[old].send_signal(signal.SIGTERM)
                 await asyncio.to_thread(procs[old].wait, 60)
-                balancer.backends.remove(old)
                 restarts.append(round(time.monotonic() - began, 1))
             await load
         finally:
