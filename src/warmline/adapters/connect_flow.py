@@ -68,8 +68,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
+from warmline.adapters.aws_lambda import complete_warmup
 from warmline.adapters.compose import compose
 from warmline.adapters.connect_claims import SESSION_DATA_KEY, TurnClaims
 from warmline.adapters.connect_event import (
@@ -243,7 +244,9 @@ class ConnectHandler:
             ran = self._prewarm()
             self._count("warmups")
             self._log("warmup", warmup=True, source=warm.source, cold=cold, hooks=ran)
-            return warmup_response(warm)
+            return complete_warmup(
+                warm, warmup_response(warm), context, self._remaining_ms(context), self._log
+            )
         try:
             event = parse_contact_flow(
                 raw,
@@ -305,6 +308,12 @@ class ConnectHandler:
     def _count(self, name: str) -> None:
         with self._lock:
             self.stats[name] += 1
+
+    @staticmethod
+    def _remaining_ms(context: Any) -> Callable[[], int]:
+        """Lambda's time left for this invocation (15 min when the context has none)."""
+        get = getattr(context, "get_remaining_time_in_millis", None)
+        return (lambda: int(get())) if callable(get) else (lambda: 900_000)
 
     def _budget(self, context: Any) -> float:
         """Seconds this invocation may spend before answering (module docstring)."""

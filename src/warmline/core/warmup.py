@@ -22,7 +22,9 @@ Rules, in the order they are applied:
    ``1``). Known shapes win over rule 7 because they carry more (fan-out, correlation).
 
 Everything here is pure: no clock, no environment, no I/O. The adapter performs the
-invokes that :func:`fanout_plan` describes.
+invokes that :func:`fanout_plan` describes and reports what really ran with
+:func:`fanout_response`; :func:`planned_fanout` tells a deploy plan that a configured input
+will make the function invoke itself (it then needs ``lambda:InvokeFunction`` on itself).
 """
 
 from __future__ import annotations
@@ -54,7 +56,9 @@ __all__ = [
     "WARMLINE_VALUE",
     "detect_warmup",
     "fanout_plan",
+    "fanout_response",
     "parse_scheduled",
+    "planned_fanout",
     "warmup_response",
 ]
 
@@ -237,6 +241,41 @@ def fanout_plan(
             for i in range(2, total + 1)
         ]
     return []
+
+
+def fanout_response(
+    response: Mapping[str, Any], w: WarmUp, *, invoked: int, failures: Sequence[str] = ()
+) -> dict[str, Any]:
+    """The first invocation's answer once its fan-out ran: the count that really ran.
+
+    Args:
+        response: :func:`warmup_response` of the ping.
+        w: the ping.
+        invoked: how many of the :func:`fanout_plan` invokes Lambda accepted.
+        failures: why the others were not.
+
+    Returns:
+        ``response`` with ``concurrency`` = 1 + ``invoked`` (this one and the invokes that
+        were made), ``requested`` = what the ping asked for and, if some failed,
+        ``failed`` (their count) and ``error`` (the first reason).
+    """
+    body = dict(response)
+    body["concurrency"] = 1 + invoked
+    body["requested"] = w.concurrency
+    if failures:
+        body["failed"] = len(failures)
+        body["error"] = failures[0][:200]
+    return body
+
+
+def planned_fanout(payload: object, *, warmer_flag: str = "warmer") -> int:
+    """How many times a function invokes itself when ``payload`` reaches it (0: never).
+
+    For a deploy plan: a warm-up rule whose constant input asks lambda-warmer (or warmline)
+    for N environments makes the target invoke itself N - 1 times.
+    """
+    w = detect_warmup(payload, warmer_flag=warmer_flag)
+    return 0 if w is None else len(fanout_plan(w, warmer_flag=warmer_flag))
 
 
 # --- internals ------------------------------------------------------------------------
