@@ -54,7 +54,13 @@ if TYPE_CHECKING:
 
     LambdaHandler = Callable[[Any, Any], Any]
 
-__all__ = ["STORE_APOLOGY", "complete_warmup", "lambda_handler", "to_event"]
+__all__ = [
+    "STORE_APOLOGY",
+    "complete_warmup",
+    "lambda_handler",
+    "to_event",
+    "warmup_inputs_from_environment",
+]
 
 #: The reserved variable holding the function's name (docs/protocols.md §8.2).
 _FUNCTION_NAME_ENV = "AWS_LAMBDA_FUNCTION_NAME"
@@ -277,6 +283,26 @@ def _client_context_custom(context: Any) -> Mapping[str, Any] | None:
     return custom if isinstance(custom, Mapping) else None
 
 
+def warmup_inputs_from_environment(
+    environ: Mapping[str, str] | None = None,
+) -> list[Mapping[str, Any]]:
+    """The warm-up inputs ``warmline.toml`` declared for this function (read once).
+
+    Raises:
+        ConfigurationError: ``WARMLINE_WARMUP_INPUTS`` is not a JSON list of objects.
+    """
+    import os
+
+    from warmline.core.warmup import WARMUP_INPUTS_ENV, parse_warmup_inputs
+    from warmline.errors import ConfigurationError
+
+    env = os.environ if environ is None else environ
+    try:
+        return parse_warmup_inputs(env.get(WARMUP_INPUTS_ENV, ""))
+    except ValueError as exc:
+        raise ConfigurationError(f"{WARMUP_INPUTS_ENV}: {exc}") from exc
+
+
 def lambda_handler(
     app: App,
     *,
@@ -288,7 +314,8 @@ def lambda_handler(
 
     Args:
         app: the application.
-        constant_warmup_inputs: JSON inputs of your warm-up rules to treat as pings.
+        constant_warmup_inputs: JSON inputs of your warm-up rules to treat as pings, in
+            addition to those ``warmline.toml`` declares (``WARMLINE_WARMUP_INPUTS``).
         schedules_are_warmups: treat every EventBridge scheduled event as a warm-up
             (default; set False if ``@app.schedule`` should get them).
         log: the step logger (default: JSON lines on stdout, which Lambda ships).
@@ -299,6 +326,7 @@ def lambda_handler(
     from warmline.adapters.compose import compose
 
     compose(app)
+    constant_warmup_inputs = [*constant_warmup_inputs, *warmup_inputs_from_environment()]
     state = {"cold": True}
     logger = log or StepLogger(base={"app": app.name})
 

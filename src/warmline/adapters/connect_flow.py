@@ -70,7 +70,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 
-from warmline.adapters.aws_lambda import complete_warmup
+from warmline.adapters.aws_lambda import complete_warmup, warmup_inputs_from_environment
 from warmline.adapters.compose import compose
 from warmline.adapters.connect_claims import SESSION_DATA_KEY, TurnClaims
 from warmline.adapters.connect_event import (
@@ -541,7 +541,8 @@ def connect_handler(
         fallback_text: said when the answer is not ready in time (``next = fallback``).
         error_text: said on ``next = error`` (malformed events, internal failures).
         reprompt_text: said when an invocation carries no words and no keys mid-call.
-        constant_warmup_inputs: JSON inputs of your warm-up rules (docs/protocols.md §4.4).
+        constant_warmup_inputs: JSON inputs of your warm-up rules (docs/protocols.md §4.4),
+            in addition to those ``warmline.toml`` declares (``WARMLINE_WARMUP_INPUTS``).
         schedules_are_warmups: treat EventBridge scheduled events as warm-up pings.
         log: the step logger (default: JSON lines on stdout).
 
@@ -569,7 +570,7 @@ def connect_handler(
         fallback_text=fallback_text,
         error_text=error_text,
         reprompt_text=reprompt_text,
-        constant_inputs=constant_warmup_inputs,
+        constant_inputs=[*constant_warmup_inputs, *warmup_inputs_from_environment()],
         schedules_are_warmups=schedules_are_warmups,
     )
     return ConnectHandler(served, settings, log or StepLogger(base={"app": served.name}))

@@ -54,10 +54,12 @@ __all__ = [
     "WARMLINE_INVOCATION",
     "WARMLINE_KEY",
     "WARMLINE_VALUE",
+    "WARMUP_INPUTS_ENV",
     "detect_warmup",
     "fanout_plan",
     "fanout_response",
     "parse_scheduled",
+    "parse_warmup_inputs",
     "planned_fanout",
     "warmup_response",
 ]
@@ -83,6 +85,12 @@ WARMLINE_VALUE = "warmup"
 WARMLINE_CONCURRENCY = "concurrency"
 WARMLINE_INVOCATION = "invocation"
 WARMLINE_CORRELATION_ID = "correlationId"
+
+#: The function's environment variable holding the constant inputs of the warm-up rules
+#: that target it, as a JSON list: ``warmline.toml`` declares them (``[schedules.X]
+#: warmup = true``), ``warmline dev`` and ``warmline deploy render`` set it, and the
+#: handlers read it once, at composition.
+WARMUP_INPUTS_ENV = "WARMLINE_WARMUP_INPUTS"
 
 #: warmline's own cap on a fan-out, not an AWS limit: every extra environment is a billed
 #: invoke that holds one unit of the account's concurrency while it sleeps, and a typo
@@ -165,6 +173,22 @@ def parse_scheduled(event: object) -> Scheduled | None:
         else ()
     )
     return Scheduled(rule_arns=arns, time=_text(event.get("time")), raw=event)
+
+
+def parse_warmup_inputs(text: str) -> list[Mapping[str, Any]]:
+    """The constant inputs of :data:`WARMUP_INPUTS_ENV` (``""``: none).
+
+    Raises:
+        ValueError: not a JSON list of objects.
+    """
+    if not text.strip():
+        return []
+    import json
+
+    value = json.loads(text)
+    if not isinstance(value, list) or not all(isinstance(v, Mapping) for v in value):
+        raise ValueError(f"{WARMUP_INPUTS_ENV} must be a JSON list of objects")
+    return value
 
 
 def warmup_response(w: WarmUp) -> dict[str, Any]:
