@@ -299,7 +299,7 @@ def test_no_word_is_held_past_the_bound(data: st.DataObject, hold_s: float) -> N
     def check(at: float) -> None:
         due = [count for count, since in completed if since + hold_s <= at]
         if due:
-            assert len(_words("".join(out))) >= len(_words(for_speech(received[:due[-1]])))
+            assert len(_words("".join(out))) >= len(_words(for_speech(received[: due[-1]])))
 
     for token, gap in zip(tokens, gaps, strict=True):
         arrive = now + gap

@@ -42,7 +42,7 @@ from warmline.core.events import (
     WorkerTask,
 )
 from warmline.core.limits import INTEGRATION_TIMEOUT_S, WARMUP_HOLD_S
-from warmline.core.warmup import detect_warmup, parse_scheduled
+from warmline.core.warmup import detect_warmup, parse_scheduled, runs_hooks, warmup_response
 from warmline.errors import InvalidEventError
 from warmline.log import StepLogger
 
@@ -360,6 +360,10 @@ def lambda_handler(
             # otherwise it is garbage: a 400, not an exception (and no async retries).
             logger("invalid_event", "error", error="an event of no known shape", cold=cold)
             return {"statusCode": 400}
+        if isinstance(event, WarmUp) and not runs_hooks(event):
+            # released as soon as the environment is ready: a call is about to connect
+            logger("warmup", warmup=True, source=event.source, cold=cold, hooks=0)
+            return warmup_response(event)
         result = app.handle(event, invocation)
         if isinstance(event, WarmUp):
             return complete_warmup(event, result, context, invocation.remaining_ms, logger)

@@ -13,7 +13,9 @@ Rules, in the order they are applied:
    (``requestContext``), SQS/SNS/S3/DynamoDB batches (``Records``), Amazon Connect
    (``Name == "ContactFlowEvent"`` or ``Details.ContactData``) (docs/protocols.md §2.2, §4.2,
    §4.3, §4.5).
-3. warmline's own call-tied pre-warm: ``{"warmline": "warmup", "concurrency": N}``.
+3. warmline's own pre-warm: ``{"warmline": "warmup", "concurrency": N}``; with
+   ``"hooks": false`` (the call-tied pre-warm) the environment is released as soon as its
+   init is done, without running the App's pre-warm hooks (:func:`runs_hooks`).
 4. serverless-plugin-warmup: ``{"source": "serverless-plugin-warmup"}`` in the payload or
    in the client context's ``custom`` (§4.4).
 5. lambda-warmer: ``event[warmer_flag]`` truthy (§4.4).
@@ -51,6 +53,7 @@ __all__ = [
     "WARMER_TEST_FIELD",
     "WARMLINE_CONCURRENCY",
     "WARMLINE_CORRELATION_ID",
+    "WARMLINE_HOOKS",
     "WARMLINE_INVOCATION",
     "WARMLINE_KEY",
     "WARMLINE_VALUE",
@@ -61,6 +64,7 @@ __all__ = [
     "parse_scheduled",
     "parse_warmup_inputs",
     "planned_fanout",
+    "runs_hooks",
     "warmup_response",
 ]
 
@@ -85,6 +89,8 @@ WARMLINE_VALUE = "warmup"
 WARMLINE_CONCURRENCY = "concurrency"
 WARMLINE_INVOCATION = "invocation"
 WARMLINE_CORRELATION_ID = "correlationId"
+#: ``false``: answer at once, without the App's pre-warm hooks (a call is about to connect).
+WARMLINE_HOOKS = "hooks"
 
 #: The function's environment variable holding the constant inputs of the warm-up rules
 #: that target it, as a JSON list: ``warmline.toml`` declares them (``[schedules.X]
@@ -189,6 +195,18 @@ def parse_warmup_inputs(text: str) -> list[Mapping[str, Any]]:
     if not isinstance(value, list) or not all(isinstance(v, Mapping) for v in value):
         raise ValueError(f"{WARMUP_INPUTS_ENV} must be a JSON list of objects")
     return value
+
+
+def runs_hooks(w: WarmUp) -> bool:
+    """Whether the ping should run the App's pre-warm hooks before it is answered.
+
+    A call-tied pre-warm (``"hooks": false``) should not: Twilio opens the WebSocket a few
+    hundred milliseconds after the TwiML (docs/protocols.md §1.6), and an environment still
+    busy with the hooks then makes ``$connect`` start another, cold one. The hooks' work
+    (opening an index, a TLS context) happens at first use instead.
+    """
+    raw = w.raw if isinstance(w.raw, Mapping) else {}
+    return not (w.source == "warmline" and raw.get(WARMLINE_HOOKS) is False)
 
 
 def warmup_response(w: WarmUp) -> dict[str, Any]:
