@@ -244,9 +244,10 @@ class ConnectHandler:
             ran = self._prewarm()
             self._count("warmups")
             self._log("warmup", warmup=True, source=warm.source, cold=cold, hooks=ran)
-            return complete_warmup(
+            answer: dict[str, Any] = complete_warmup(
                 warm, warmup_response(warm), context, self._remaining_ms(context), self._log
             )
+            return answer
         try:
             event = parse_contact_flow(
                 raw,
