@@ -1,9 +1,6 @@
-"""The warm-up seed scenarios through ``warmline dev``, end to end.
+"""Warm-up seed scenarios through ``warmline dev``, end to end (the call-tied pre-warm's are
+in ``test_prewarm_e2e.py``).
 
-- A call with Twilio's timing (TwiML fetch, then ``$connect`` a few hundred milliseconds
-  later) is answered when it meets a cold function, and meets no cold ``$connect`` when
-  the TwiML webhook pre-warms the WebSocket function: each pinged environment is released
-  as soon as its init is done.
 - lambda-warmer ``{"warmer": true, "concurrency": 3}`` from a scheduled rule warms three
   environments through the emulator's Invoke API (SigV4, IAM-checked: the grant comes from
   the rule in ``warmline.toml``), and the answer says how many invocations really ran.
@@ -16,35 +13,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from dev_scenario import dev_server
 
 from warmline.config import parse_config
-from warmline.dev.runtime import LogSink
-from warmline.dev.server import DevServer
-from warmline.tools.call import fetch_twiml, parse_script, run_call
-from warmline.tools.report import parse_lines
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 pytestmark = pytest.mark.slow
-
-#: Twilio opens the WebSocket a few hundred milliseconds after it fetched the TwiML
-#: (docs/protocols.md §1.6); the scenario waits that long, scaled up when this machine's
-#: init of the WebSocket function is slower than AWS's (see ``_twilio_gap``).
-TWILIO_GAP_S = 0.3
-
-
-async def _until(check: Any, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
@@ -65,107 +44,6 @@ def _records(lines: list[str], function: str) -> list[dict[str, Any]]:
         if isinstance(inner, dict) and "step" in inner:
             out.append(inner)
     return out
-
-
-# --- a call with Twilio's timing -----------------------------------------------------------
-def _voice_config(tmp_path: Path) -> Any:
-    env = _env(tmp_path)
-    invoke_ws = {"action": "lambda:InvokeFunction", "resource": "arn:aws:lambda:*:*:function:ws"}
-    voice = {
-        "handler": "app.handler",
-        "code": "agent",
-        "environment": dict(env, WARMLINE_PREWARM_FUNCTIONS="ws"),
-        "statements": [invoke_ws],
-    }
-    return parse_config(
-        {
-            "functions": {
-                "voice": voice,
-                "ws": {"handler": "app.handler", "code": "agent", "environment": env},
-            },
-            "websocket": {
-                "stage": "dev",
-                "routes": {"$connect": "ws", "$disconnect": "ws", "$default": "ws"},
-            },
-            "http": {"function": "voice"},
-            # short, so the test meets a reclaimed function soon; long enough that no
-            # environment of the call itself is reclaimed between its messages
-            "limits": {"idle_reclaim_s": 3.0},
-        },
-        base_dir=EXAMPLES,
-    )
-
-
-async def _twilio_call(server: DevServer, gap_s: float) -> str:
-    """TwiML webhook, ``gap_s`` of Twilio's own latency, then the WebSocket call."""
-    caller = {"CallSid": "CA" + os.urandom(16).hex(), "From": "+15550100"}
-    ws_url, params, _ = await asyncio.to_thread(
-        fetch_twiml, f"{server.lambda_url}/twiml", caller, None
-    )
-    await asyncio.sleep(gap_s)  # Twilio's timing, part of the scenario (not a wait for a result)
-    result = await run_call(
-        ws_url,
-        parse_script(["What are your support hours?"]),
-        custom_parameters=params,
-        turn_timeout_s=20,
-    )
-    return result.turns[0].answer
-
-
-@pytest.fixture(scope="module")
-def twilio_calls(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    tmp_path = tmp_path_factory.mktemp("twilio")
-
-    async def scenario() -> dict[str, Any]:
-        sink = LogSink(console=None, path=tmp_path / "dev.log")
-        server = DevServer(_voice_config(tmp_path), port=0, log_sink=sink)
-        await server.start()
-        out: dict[str, Any] = {}
-        try:
-            # 1. The first call after start: every function cold, Twilio's timing.
-            out["cold_answer"] = await _twilio_call(server, TWILIO_GAP_S)
-            await server.drain()
-            init_s = (
-                max((e.init_ms or 0.0) for e in server.runtime.environments() if e.function == "ws")
-                / 1000
-            )
-            await _until(lambda: not server.runtime.environments())  # idle reclaim
-            out["mark"] = (tmp_path / "dev.log").read_text().count("\n")
-            # 2. A call after idle: the TwiML webhook pre-warms ws, $connect follows.
-            out["gap_s"] = gap = max(TWILIO_GAP_S, 1.5 * init_s)
-            out["warm_answer"] = await _twilio_call(server, gap)
-            await server.drain()
-        finally:
-            await server.close()
-            sink.close()
-        out["lines"] = (tmp_path / "dev.log").read_text().splitlines()
-        return out
-
-    return asyncio.run(scenario())
-
-
-def test_the_first_call_with_twilio_timing_is_answered(twilio_calls: dict[str, Any]) -> None:
-    assert "7 in the morning" in twilio_calls["cold_answer"]
-    first = [i for i in parse_lines(twilio_calls["lines"]).invocations if i.function == "ws"]
-    assert first[0].cold  # it really met a cold function
-
-
-def test_a_prewarmed_call_with_twilio_timing_meets_no_cold_connect(
-    twilio_calls: dict[str, Any],
-) -> None:
-    assert "7 in the morning" in twilio_calls["warm_answer"]
-    after = twilio_calls["lines"][twilio_calls["mark"] :]
-    invocations = [i for i in parse_lines(after).invocations if i.function == "ws"]
-    warmups = [i for i in invocations if i.warmup]
-    real = [i for i in invocations if not i.warmup]
-    assert len(warmups) == 2 and all(w.cold for w in warmups)
-    assert [s["step"] for s in real[0].steps][:1] == ["connect"]
-    assert [(i.cold, [s["step"] for s in i.steps][:1]) for i in real] == [
-        (False, [s["step"] for s in i.steps][:1]) for i in real
-    ]
-    # released as soon as ready: the pings ran no hooks and were not held
-    hooks = [r.get("hooks") for r in _records(after, "ws") if r["step"] == "warmup"]
-    assert hooks == [0, 0]
 
 
 # --- lambda-warmer fan-out and warm-up inputs from configuration ----------------------------
@@ -208,15 +86,12 @@ def warmups(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     tmp_path = tmp_path_factory.mktemp("warmups")
 
     async def scenario() -> dict[str, Any]:
-        sink = LogSink(console=None, path=tmp_path / "dev.log")
-        server = DevServer(_warmup_config(tmp_path), port=0, log_sink=sink)
-        await server.start()
         out: dict[str, Any] = {}
+        async with dev_server(_warmup_config(tmp_path), tmp_path / "dev.log") as server:
 
-        def envs(function: str) -> list[Any]:
-            return [e for e in server.runtime.environments() if e.function == function]
+            def envs(function: str) -> list[Any]:
+                return [e for e in server.runtime.environments() if e.function == function]
 
-        try:
             server.trigger_schedule("warmer")
             await server.drain()
             out["after_schedule"] = len(envs("ws"))
@@ -229,9 +104,6 @@ def warmups(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             server.trigger_schedule("hourly")
             server.trigger_schedule("undeclared")
             await server.drain()
-        finally:
-            await server.close()
-            sink.close()
         out["lines"] = (tmp_path / "dev.log").read_text().splitlines()
         return out
 
