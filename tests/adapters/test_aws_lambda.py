@@ -14,7 +14,7 @@ from warmline.adapters.aws_lambda import lambda_handler, to_event
 from warmline.connections.local import LocalConnections
 from warmline.core.app import App, Context
 from warmline.core.events import Connect, Disconnect, Message, WarmUp, WorkerTask
-from warmline.errors import InvalidEventError
+from warmline.errors import ConfigurationError, InvalidEventError
 from warmline.log import StepLogger
 from warmline.stores.memory import MemoryStore
 from warmline.testing import LambdaContext, websocket_event
@@ -136,7 +136,12 @@ def test_signature_url_defaults_to_wss_domain_stage_and_query() -> None:
         ),
         ({"source": "serverless-plugin-warmup"}, None, "serverless-plugin-warmup"),
         ({}, {"source": "serverless-plugin-warmup"}, "serverless-plugin-warmup"),
-        ({"warmer": True, "concurrency": 3}, None, "lambda-warmer"),
+        ({"warmer": True, "concurrency": 3, "test": True}, None, "lambda-warmer"),
+        (
+            {"warmer": True, "__WARMER_INVOCATION__": 2, "__WARMER_CONCURRENCY__": 3},
+            None,
+            "lambda-warmer",
+        ),
     ],
 )
 def test_warmups_never_reach_routes_or_the_store(
@@ -153,6 +158,57 @@ def test_warmups_never_reach_routes_or_the_store(
     assert result["warmup"] is True
     assert [r["step"] for r in records] == ["warmup"]
     assert records[0]["source"] == source
+
+
+def test_a_fan_out_that_cannot_invoke_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No region to invoke in: the first ping reports the one environment it warmed."""
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    app = App(store=UnusableStore())  # type: ignore[arg-type]
+    _, handler, _, records = make(app)
+    result = handler({"warmer": True, "concurrency": 3}, LambdaContext())
+    assert result["concurrency"] == 1
+    assert result["requested"] == 3
+    assert result["failed"] == 2
+    assert "region" in result["error"]
+    fanout = [r for r in records if r["step"] == "warmup_fanout"]
+    assert fanout[0]["invoked"] == 0 and fanout[0]["level"] == "warning"
+
+
+def test_a_test_ping_does_not_fan_out_and_says_so() -> None:
+    app = App(store=UnusableStore())  # type: ignore[arg-type]
+    _, handler, _, records = make(app)
+    result = handler({"warmer": True, "concurrency": 3, "test": True}, LambdaContext())
+    assert (result["concurrency"], result["requested"]) == (1, 3)
+    assert [r["step"] for r in records] == ["warmup"]
+
+
+def test_a_call_tied_ping_is_answered_without_running_the_hooks() -> None:
+    app = App(store=UnusableStore())  # type: ignore[arg-type]
+    ran: list[str] = []
+    app.prewarm(lambda: ran.append("hook"))
+    _, handler, _, records = make(app)
+    result = handler({"warmline": "warmup", "hooks": False}, LambdaContext())
+    assert result["warmup"] is True and ran == []
+    assert [(r["step"], r["hooks"]) for r in records] == [("warmup", 0)]
+    handler({"warmline": "warmup"}, LambdaContext())
+    assert ran == ["hook"]
+
+
+def test_warmup_inputs_declared_in_the_environment_are_pings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("WARMLINE_WARMUP_INPUTS", '[{"ping": "hourly"}]')
+    app = App(store=UnusableStore())  # type: ignore[arg-type]
+    app.worker(lambda ctx: pytest.fail("the declared input reached the worker"))
+    _, handler, _, _ = make(app)
+    assert handler({"ping": "hourly"}, LambdaContext())["warmup"] is True
+
+
+def test_malformed_warmup_inputs_fail_at_composition(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WARMLINE_WARMUP_INPUTS", "{not json")
+    with pytest.raises(ConfigurationError, match="WARMLINE_WARMUP_INPUTS"):
+        make(App(store=UnusableStore()))  # type: ignore[arg-type]
 
 
 def test_a_configured_constant_input_is_a_warmup() -> None:

@@ -425,6 +425,64 @@ def test_a_slow_answer_returns_the_fallback_within_budget_and_is_kept_for_the_re
     assert logged == ["fallback", "replay"]
 
 
+def test_the_flows_ask_again_waits_for_the_answer_still_running() -> None:
+    """A slow model: the first invocation falls back, the flow's ask-again (the same
+    request) arrives while the answer still runs and returns that answer; no second turn
+    and no second model call."""
+    store = ReadCountingStore()
+    slow = GateAnswerer()
+    logger = StepLogger(io.StringIO(), keep=True)
+    handler = make(store, answerer=slow, logger=logger, budget_s=0.2, poll_s=0.01)
+    event = load("voice_prompt")
+    key = event["Details"]["ContactData"]["InitialContactId"]
+    results: dict[str, dict[str, Any]] = {}
+    try:
+        results["first"] = handler(json.loads(json.dumps(event)), LambdaContext())
+        assert results["first"]["next"] == "fallback"
+        assert slow.entered.is_set() and not slow.gate.is_set()  # still answering
+
+        def ask_again() -> None:
+            results["again"] = handler(json.loads(json.dumps(event)), LambdaContext())
+
+        retry = threading.Thread(target=ask_again)
+        reads = store.reads
+        retry.start()
+        wait_until(lambda: store.reads >= reads + 3, "the ask-again to wait for the answer")
+        assert "again" not in results
+        slow.gate.set()
+        retry.join(BOUND_S)
+    finally:
+        slow.gate.set()
+        assert handler.drain(BOUND_S)
+
+    again = results["again"]
+    assert again["next"] == "continue"
+    assert again["answer"] == expected_answer(event["Details"]["Parameters"]["utterance"])
+    assert again["sessionTurn"] == results["first"]["sessionTurn"] == "1"
+    assert slow.calls == 1
+    assert handler.stats["runs"] == 1
+    assert [t["role"] for t in history(store, key)] == ["user", "assistant"]
+    logged = [r["outcome"] for r in logger.records or [] if r.get("step") == "contact_flow"]
+    assert logged == ["fallback", "waited"]
+
+
+def test_past_the_answer_limit_a_repeat_runs_the_turn_again() -> None:
+    slow = GateAnswerer()
+    handler = make(answerer=slow, budget_s=0.2, answer_limit_s=0.2)
+    event = load("voice_prompt")
+    try:
+        assert handler(event, LambdaContext())["next"] == "fallback"
+        second = threading.Thread(target=handler, args=(event, LambdaContext()))
+        second.start()
+        wait_until(lambda: handler.stats["runs"] == 2, "the repeat to run the turn again")
+        slow.gate.set()
+        second.join(BOUND_S)
+    finally:
+        slow.gate.set()
+        assert handler.drain(BOUND_S)
+    assert slow.calls == 2
+
+
 def test_the_deadline_follows_lambdas_remaining_time() -> None:
     slow = GateAnswerer()
     logger = StepLogger(io.StringIO(), keep=True)
@@ -458,6 +516,7 @@ def test_the_deadline_follows_the_block_timeout() -> None:
         {"budget_s": 0},
         {"margin_s": 8},
         {"poll_s": 0},
+        {"budget_s": 3.5, "answer_limit_s": 1.0},
         {"utterance_parameter": ""},
     ],
 )

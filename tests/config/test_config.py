@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -198,6 +199,36 @@ def _fn(**extra: Any) -> dict[str, Any]:
             "schedules.s.input",
         ),
         (
+            {
+                "functions": _fn(),
+                "schedules": {
+                    "s": {"expression": "rate(1 day)", "targets": ["f"], "inputs": {"g": {}}}
+                },
+            },
+            "schedules.s.inputs.g",
+        ),
+        (
+            {
+                "functions": _fn(),
+                "schedules": {"s": {"expression": "rate(1 day)", "targets": ["f"], "warmup": 1}},
+            },
+            "schedules.s.warmup",
+        ),
+        (
+            {
+                "functions": _fn(),
+                "schedules": {
+                    "s": {
+                        "expression": "rate(1 day)",
+                        "targets": ["f"],
+                        "input": {"pad": "x" * 5000},
+                        "warmup": True,
+                    }
+                },
+            },
+            "functions.f",
+        ),
+        (
             {"functions": _fn(), "sqs": {"q": {"function": "f", "batch_size": 0}}},
             "sqs.q.batch_size",
         ),
@@ -222,3 +253,48 @@ def test_invalid_toml_is_a_configuration_error(tmp_path: Path) -> None:
     path = _write(tmp_path, "warmline.toml", "[functions\n")
     with pytest.raises(ConfigurationError, match="not valid TOML"):
         load_config(path)
+
+
+def test_warm_up_inputs_reach_each_target_and_only_declared_ones(tmp_path: Path) -> None:
+    config = parse_config(
+        {
+            "functions": {
+                "a": {"handler": "m.h"},
+                "b": {"handler": "m.h"},
+                "c": {"handler": "m.h"},
+            },
+            "schedules": {
+                "hourly": {
+                    "expression": "rate(1 hour)",
+                    "targets": ["a", "b"],
+                    "input": {"ping": "hourly"},
+                    "inputs": {"b": '{"ping": "b"}'},
+                    "warmup": True,
+                },
+                "job": {"expression": "rate(1 hour)", "targets": ["c"], "input": {"job": 1}},
+            },
+        },
+        base_dir=tmp_path,
+    )
+    hourly = config.schedules["hourly"]
+    assert (hourly.input_for("a"), hourly.input_for("b")) == ({"ping": "hourly"}, {"ping": "b"})
+    assert json.loads(config.functions["a"].environment["WARMLINE_WARMUP_INPUTS"]) == [
+        {"ping": "hourly"}
+    ]
+    assert json.loads(config.functions["b"].environment["WARMLINE_WARMUP_INPUTS"]) == [
+        {"ping": "b"}
+    ]
+    assert "WARMLINE_WARMUP_INPUTS" not in config.functions["c"].environment
+
+
+def test_a_warm_up_inputs_value_the_function_sets_is_kept(tmp_path: Path) -> None:
+    config = parse_config(
+        {
+            "functions": {"a": {"handler": "m.h", "environment": {"WARMLINE_WARMUP_INPUTS": "[]"}}},
+            "schedules": {
+                "s": {"expression": "rate(1 hour)", "targets": ["a"], "input": {}, "warmup": True}
+            },
+        },
+        base_dir=tmp_path,
+    )
+    assert config.functions["a"].environment["WARMLINE_WARMUP_INPUTS"] == "[]"

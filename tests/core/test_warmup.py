@@ -19,7 +19,11 @@ from warmline.core.warmup import (
     WARMER_INVOCATION,
     detect_warmup,
     fanout_plan,
+    fanout_response,
     parse_scheduled,
+    parse_warmup_inputs,
+    planned_fanout,
+    runs_hooks,
     warmup_response,
 )
 from warmline.testing import modules_after
@@ -547,3 +551,45 @@ def test_without_any_correlation_id_the_children_carry_an_empty_one() -> None:
     ]
     plan = fanout_plan(WarmUp("warmline", concurrency=2, raw={"warmline": "warmup"}))
     assert plan == [{"warmline": "warmup", "concurrency": 2, "invocation": 2, "correlationId": ""}]
+
+
+def test_the_fanout_answer_counts_what_really_ran() -> None:
+    w = detect_warmup({"warmer": True, "concurrency": 3})
+    assert w is not None
+    base = warmup_response(w)
+    assert fanout_response(base, w, invoked=2) == {**base, "concurrency": 3, "requested": 3}
+    partial = fanout_response(base, w, invoked=1, failures=["AccessDeniedException"])
+    assert (partial["concurrency"], partial["requested"], partial["failed"]) == (2, 3, 1)
+    assert partial["error"] == "AccessDeniedException"
+
+
+@pytest.mark.parametrize(
+    ("payload", "extra"),
+    [
+        ({"warmer": True, "concurrency": 3}, 2),
+        ({"warmer": True, "concurrency": 3, "test": True}, 0),
+        ({"warmer": True}, 0),
+        ({"warmline": "warmup", "concurrency": 2}, 1),
+        ({"ping": "hourly"}, 0),
+        (None, 0),
+    ],
+)
+def test_planned_fanout_counts_the_self_invokes(payload: Any, extra: int) -> None:
+    assert planned_fanout(payload) == extra
+
+
+def test_only_a_call_tied_ping_skips_the_hooks() -> None:
+    call_tied = detect_warmup({"warmline": "warmup", "hooks": False})
+    scheduled = detect_warmup({"warmline": "warmup"})
+    warmer = detect_warmup({"warmer": True, "hooks": False})
+    assert call_tied is not None and scheduled is not None and warmer is not None
+    assert not runs_hooks(call_tied)
+    assert runs_hooks(scheduled) and runs_hooks(warmer)
+
+
+def test_warmup_inputs_from_the_environment() -> None:
+    assert parse_warmup_inputs("") == []
+    assert parse_warmup_inputs('[{"ping":"hourly"}]') == [{"ping": "hourly"}]
+    for bad in ("{}", "[1]", "not json"):
+        with pytest.raises(ValueError):
+            parse_warmup_inputs(bad)

@@ -42,7 +42,7 @@ from warmline.core.events import (
     WorkerTask,
 )
 from warmline.core.limits import INTEGRATION_TIMEOUT_S, WARMUP_HOLD_S
-from warmline.core.warmup import detect_warmup, parse_scheduled
+from warmline.core.warmup import detect_warmup, parse_scheduled, runs_hooks, warmup_response
 from warmline.errors import InvalidEventError
 from warmline.log import StepLogger
 
@@ -54,7 +54,19 @@ if TYPE_CHECKING:
 
     LambdaHandler = Callable[[Any, Any], Any]
 
-__all__ = ["STORE_APOLOGY", "lambda_handler", "to_event"]
+__all__ = [
+    "STORE_APOLOGY",
+    "complete_warmup",
+    "lambda_handler",
+    "to_event",
+    "warmup_inputs_from_environment",
+]
+
+#: The reserved variable holding the function's name (docs/protocols.md §8.2).
+_FUNCTION_NAME_ENV = "AWS_LAMBDA_FUNCTION_NAME"
+#: Longest wait for the awaited fan-out invoke: a cold child may take the 10 s init limit
+#: (docs/protocols.md §3.1).
+_FANOUT_TIMEOUT_S = 12.0
 
 
 def _str_map(value: Any) -> dict[str, str]:
@@ -271,6 +283,26 @@ def _client_context_custom(context: Any) -> Mapping[str, Any] | None:
     return custom if isinstance(custom, Mapping) else None
 
 
+def warmup_inputs_from_environment(
+    environ: Mapping[str, str] | None = None,
+) -> list[Mapping[str, Any]]:
+    """The warm-up inputs ``warmline.toml`` declared for this function (read once).
+
+    Raises:
+        ConfigurationError: ``WARMLINE_WARMUP_INPUTS`` is not a JSON list of objects.
+    """
+    import os
+
+    from warmline.core.warmup import WARMUP_INPUTS_ENV, parse_warmup_inputs
+    from warmline.errors import ConfigurationError
+
+    env = os.environ if environ is None else environ
+    try:
+        return parse_warmup_inputs(env.get(WARMUP_INPUTS_ENV, ""))
+    except ValueError as exc:
+        raise ConfigurationError(f"{WARMUP_INPUTS_ENV}: {exc}") from exc
+
+
 def lambda_handler(
     app: App,
     *,
@@ -282,7 +314,8 @@ def lambda_handler(
 
     Args:
         app: the application.
-        constant_warmup_inputs: JSON inputs of your warm-up rules to treat as pings.
+        constant_warmup_inputs: JSON inputs of your warm-up rules to treat as pings, in
+            addition to those ``warmline.toml`` declares (``WARMLINE_WARMUP_INPUTS``).
         schedules_are_warmups: treat every EventBridge scheduled event as a warm-up
             (default; set False if ``@app.schedule`` should get them).
         log: the step logger (default: JSON lines on stdout, which Lambda ships).
@@ -293,6 +326,7 @@ def lambda_handler(
     from warmline.adapters.compose import compose
 
     compose(app)
+    constant_warmup_inputs = [*constant_warmup_inputs, *warmup_inputs_from_environment()]
     state = {"cold": True}
     logger = log or StepLogger(base={"app": app.name})
 
@@ -326,11 +360,13 @@ def lambda_handler(
             # otherwise it is garbage: a 400, not an exception (and no async retries).
             logger("invalid_event", "error", error="an event of no known shape", cold=cold)
             return {"statusCode": 400}
+        if isinstance(event, WarmUp) and not runs_hooks(event):
+            # released as soon as the environment is ready: a call is about to connect
+            logger("warmup", warmup=True, source=event.source, cold=cold, hooks=0)
+            return warmup_response(event)
         result = app.handle(event, invocation)
-        if isinstance(event, WarmUp) and event.concurrency > 1:
-            # Hold this environment a moment so the fan-out's other pings find it busy
-            # and land in other environments (lambda-warmer does the same, PROTOCOLS §4.4).
-            time.sleep(WARMUP_HOLD_S)
+        if isinstance(event, WarmUp):
+            return complete_warmup(event, result, context, invocation.remaining_ms, logger)
         if isinstance(result, FlowReply) and isinstance(event, ContactFlow):
             from warmline.adapters.connect_response import flow_response
 
@@ -339,6 +375,87 @@ def lambda_handler(
 
     handler.app = app  # type: ignore[attr-defined]
     return handler
+
+
+def complete_warmup(
+    w: WarmUp,
+    response: Any,
+    context: Any,
+    remaining_ms: Callable[[], int],
+    log: StepLogger,
+) -> Any:
+    """Finish a warm-up: perform its fan-out, or hold a fan-out child's environment.
+
+    lambda-warmer's first invocation invokes its own function N - 1 times, all but the last
+    as ``Event`` and the last as ``RequestResponse``, awaited, so N environments are busy
+    at once; each child holds its environment ``WARMUP_HOLD_S`` so the others land
+    elsewhere (docs/protocols.md §4.4). A ping that is neither (a schedule, warmline's
+    call-tied pre-warm) returns as soon as the environment is ready.
+
+    Args:
+        w: the ping.
+        response: what the App answered it (:func:`warmline.core.warmup.warmup_response`).
+        context: the Lambda context (function name and version, request id).
+        remaining_ms: the invocation's time left.
+        log: the step logger.
+
+    Returns:
+        The answer to the pinger, saying how many invocations really ran.
+    """
+    from warmline.core.warmup import fanout_plan, fanout_response
+
+    if w.invocation > 1:
+        time.sleep(WARMUP_HOLD_S)  # lambda-warmer's delay: keep this environment busy
+        return response
+    if w.concurrency <= 1 or not isinstance(response, Mapping):
+        return response
+    request_id = str(getattr(context, "aws_request_id", "") or "")
+    plan = fanout_plan(w, correlation_id=request_id)
+    invoked, failures = _fan_out(plan, context, remaining_ms, log) if plan else (0, [])
+    return fanout_response(response, w, invoked=invoked, failures=failures)
+
+
+def _fan_out(
+    plan: list[dict[str, Any]], context: Any, remaining_ms: Callable[[], int], log: StepLogger
+) -> tuple[int, list[str]]:
+    """Invoke this function once per payload: ``Event`` but the last, which is awaited.
+
+    Returns:
+        How many invokes Lambda accepted, and why the others failed.
+    """
+    import os
+
+    from warmline.aws.lambda_invoke import LambdaClient
+    from warmline.errors import WarmlineError
+
+    name = str(getattr(context, "function_name", "") or os.environ.get(_FUNCTION_NAME_ENV, ""))
+    version = str(getattr(context, "function_version", "") or "$LATEST")
+    target = f"{name}:{version}"
+    # the awaited child may start cold: give it the init limit, within our own time left
+    timeout_s = max(1.0, min(_FANOUT_TIMEOUT_S, remaining_ms() / 1000 - 0.2))
+    invoked, failures = 0, []
+    try:
+        client = LambdaClient(target, timeout_s=timeout_s)
+    except WarmlineError as exc:
+        failures = [str(exc)] * len(plan)
+    else:
+        try:
+            for n, payload in enumerate(plan, 1):
+                body = json.dumps(payload, separators=(",", ":")).encode()
+                try:
+                    if n < len(plan):
+                        client.invoke_event(body)
+                    else:
+                        client.invoke_sync(body)
+                    invoked += 1
+                except (WarmlineError, OSError) as exc:
+                    failures.append(str(exc))
+        finally:
+            client.close()
+    detail = {"error": failures[0][:200]} if failures else {}
+    level = "warning" if failures else "info"
+    log("warmup_fanout", level, function=target, invoked=invoked, failed=len(failures), **detail)
+    return invoked, failures
 
 
 def _handle_batch(app: App, tasks: list[WorkerTask], invocation: Invocation) -> Any:

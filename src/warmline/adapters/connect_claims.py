@@ -7,7 +7,8 @@ it is *the same request* while the session's turn has not moved since it was cla
 
 - :meth:`TurnClaims.claim` reads the contact's record and either replays a stored
   result, reports a twin still running (``wait``), or claims the next turn with
-  compare-and-set (``turn + 1``, ``state: pending`` until the deadline).
+  compare-and-set (``turn + 1``, ``state: pending`` until the lease ends: the time the
+  answer may run, which outlasts the invocation that answered with a fallback).
 - :meth:`TurnClaims.wait` polls for the twin's result within the caller's deadline.
 - :meth:`TurnClaims.store_result` keeps the result beside the claim (``state: done``),
   only while the claim is still the session's current one.
@@ -52,13 +53,14 @@ class TurnClaims:
         self.store = store
         self.poll_s = poll_s
 
-    def claim(self, event: ContactFlow, request: str, deadline: float) -> tuple[str, Any]:
+    def claim(self, event: ContactFlow, request: str, lease: float) -> tuple[str, Any]:
         """Replay a stored result, wait for a running twin, or claim a new turn.
 
         Args:
             event: the invocation.
             request: its fingerprint.
-            deadline: ``time.monotonic()`` past which the claim is abandoned.
+            lease: ``time.monotonic()`` past which the claim is presumed lost (a repeat
+                of the request then runs the turn again).
 
         Returns:
             ``("replay", response)``, ``("wait", turn)`` or ``("run", claimed record)``.
@@ -68,7 +70,7 @@ class TurnClaims:
         """
         store, key = self.store, event.initial_contact_id
         now = time.time()
-        until = now + max(0.0, deadline - time.monotonic())
+        until = now + max(0.0, lease - time.monotonic())
         for _ in range(CLAIM_ATTEMPTS):
             record = store.get(key)
             entry = entry_for(record, request)

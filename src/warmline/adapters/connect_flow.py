@@ -38,7 +38,10 @@ Why each rule (docs/protocols.md §4.5):
   is stored beside the claim (``state: done``; :mod:`warmline.adapters.connect_claims`).
   A repeat then returns the stored result without running the handler; a repeat that
   arrives while the first is still running waits for it (polling the store, within its
-  own deadline). Pass ``sessionTurn`` back
+  own deadline). The claim outlives the first response: an answer that is still running
+  when its invocation returned the fallback keeps the turn for ``answer_limit_s`` from
+  the start, so the flow's ask-again waits for that answer instead of starting a second
+  turn (and a second model call). Pass ``sessionTurn`` back
   as a parameter (the example flow does) so that a customer who says the same words
   twice in a row starts a new turn.
 - **Sessions survive transfers.** The record is keyed by ``InitialContactId`` (else
@@ -50,9 +53,13 @@ Why each rule (docs/protocols.md §4.5):
   types, not an object) or an internal failure returns ``next = "error"`` with an
   ``error`` text; a raised exception would only make Connect retry the same bad input.
 
-After a fallback the worker keeps running. In a warm environment it finishes and stores
-its result, so the flow's retry of the same request gets the real answer; if Lambda froze
-the environment, the claim expires at the deadline and the next attempt runs again. The
+After a fallback the worker keeps running. Lambda freezes an environment between
+invocations (docs/connect.md), so the worker goes on while this environment serves the
+flow's ask-again, which is where an otherwise idle function sends it: the retry waits for
+the answer and returns it. If the retry lands in another environment it still waits
+(within its own deadline) instead of running the turn twice; only after
+``answer_limit_s`` is the claim presumed lost (a crashed or reclaimed environment) and
+the next attempt runs the turn again. The
 handler's session writes are fenced to the claimed turn (``ContactFlow.turn``), so a
 late worker never rewrites a newer turn's history.
 """
@@ -61,8 +68,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
+from warmline.adapters.aws_lambda import complete_warmup, warmup_inputs_from_environment
 from warmline.adapters.compose import compose
 from warmline.adapters.connect_claims import SESSION_DATA_KEY, TurnClaims
 from warmline.adapters.connect_event import (
@@ -97,6 +105,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CONNECT_MIN_TIMEOUT_S",
+    "DEFAULT_ANSWER_LIMIT_S",
     "DEFAULT_BUDGET_S",
     "DEFAULT_MARGIN_S",
     "SESSION_DATA_KEY",
@@ -116,6 +125,11 @@ DEFAULT_BUDGET_S = 3.5
 DEFAULT_MARGIN_S = 0.5
 #: How often a retry that found its request still running re-reads the store.
 DEFAULT_POLL_S = 0.05
+#: How long, from its start, a running answer keeps its turn (warmline's choice, not an
+#: AWS limit): long enough for the first response's budget, the fallback prompt and the
+#: flow's ask-again (an 8 s block); past it the answer is presumed lost and a repeat of
+#: the request runs the turn again.
+DEFAULT_ANSWER_LIMIT_S = 20.0
 
 _FALLBACK_TEXT = "Sorry, that is taking me longer than it should. One moment, please."
 _ERROR_TEXT = "Sorry, something went wrong on my side."
@@ -153,6 +167,7 @@ class _Settings:
 
     __slots__ = (
         "budget_s",
+        "answer_limit_s",
         "block_timeout_s",
         "margin_s",
         "poll_s",
@@ -165,6 +180,7 @@ class _Settings:
         "schedules_are_warmups",
     )
     budget_s: float
+    answer_limit_s: float
     block_timeout_s: float
     margin_s: float
     poll_s: float
@@ -196,6 +212,7 @@ class ConnectHandler:
         self.app = app
         self._settings = settings
         self.budget_s: float = settings.budget_s
+        self.answer_limit_s: float = settings.answer_limit_s
         self.block_timeout_s: float = settings.block_timeout_s
         self.margin_s: float = settings.margin_s
         self.poll_s: float = settings.poll_s
@@ -227,7 +244,10 @@ class ConnectHandler:
             ran = self._prewarm()
             self._count("warmups")
             self._log("warmup", warmup=True, source=warm.source, cold=cold, hooks=ran)
-            return warmup_response(warm)
+            answer: dict[str, Any] = complete_warmup(
+                warm, warmup_response(warm), context, self._remaining_ms(context), self._log
+            )
+            return answer
         try:
             event = parse_contact_flow(
                 raw,
@@ -252,7 +272,7 @@ class ConnectHandler:
             "budgetMs": round((deadline - started) * 1000, 1),
         }
         try:
-            response, outcome = self._respond(event, deadline, context, cold)
+            response, outcome = self._respond(event, started, deadline, context, cold)
         except Exception as exc:  # a flow gets a result, never a Lambda error
             self._count("errors")
             self._log("contact_flow_failed", "error", error=repr(exc), **fields)
@@ -290,6 +310,12 @@ class ConnectHandler:
         with self._lock:
             self.stats[name] += 1
 
+    @staticmethod
+    def _remaining_ms(context: Any) -> Callable[[], int]:
+        """Lambda's time left for this invocation (15 min when the context has none)."""
+        get = getattr(context, "get_remaining_time_in_millis", None)
+        return (lambda: int(get())) if callable(get) else (lambda: 900_000)
+
     def _budget(self, context: Any) -> float:
         """Seconds this invocation may spend before answering (module docstring)."""
         limits = [self.budget_s, self.block_timeout_s - self.margin_s]
@@ -324,11 +350,12 @@ class ConnectHandler:
         return len(hooks)
 
     def _respond(
-        self, event: ContactFlow, deadline: float, context: Any, cold: bool
+        self, event: ContactFlow, started: float, deadline: float, context: Any, cold: bool
     ) -> tuple[dict[str, str], str]:
         request = request_fingerprint(event)
         claims = TurnClaims(self.store, self.poll_s)
-        outcome, value = claims.claim(event, request, deadline)
+        lease = max(deadline, started + self.answer_limit_s)
+        outcome, value = claims.claim(event, request, lease)
         if outcome == "replay":
             self._count("replays")
             return dict(value), "replay"
@@ -341,7 +368,7 @@ class ConnectHandler:
             return self._fallback(int(value)), "fallback"
         record: SessionRecord = value
         claimed = event.replace(turn=record.turn)
-        job = self._start(claimed, claims, request, deadline, context, cold)
+        job = self._start(claimed, claims, request, lease, context, cold)
         if job.ready.wait(max(0.0, deadline - time.monotonic())):
             return job.response, "run"
         self._count("fallbacks")
@@ -361,14 +388,15 @@ class ConnectHandler:
         event: ContactFlow,
         claims: TurnClaims,
         request: str,
-        deadline: float,
+        lease: float,
         context: Any,
         cold: bool,
     ) -> _Job:
         job = _Job()
         invocation = Invocation(
             cold=cold,
-            remaining_ms=lambda: max(0, int((deadline - time.monotonic()) * 1000)),
+            # the answer may outlive the response (module docstring): it has the claim's time
+            remaining_ms=lambda: max(0, int((lease - time.monotonic()) * 1000)),
             clock=time.monotonic,
             log=self._log,
             request_id=str(getattr(context, "aws_request_id", "") or ""),
@@ -447,6 +475,7 @@ def _resolve(target: Any, store: SessionStore | None) -> App:
 
 def _check_settings(
     budget_s: float,
+    answer_limit_s: float,
     block_timeout_s: float,
     margin_s: float,
     poll_s: float,
@@ -461,6 +490,10 @@ def _check_settings(
         raise ConfigurationError(
             "budget_s and poll_s must be > 0 and 0 <= margin_s < block_timeout_s"
         )
+    if not answer_limit_s >= budget_s:
+        raise ConfigurationError(
+            f"answer_limit_s ({answer_limit_s!r}) must be at least budget_s ({budget_s!r})"
+        )
     for name, value in parameters.items():
         if not isinstance(value, str) or not value:
             raise ConfigurationError(f"{name} must be a non-empty str")
@@ -470,6 +503,7 @@ def connect_handler(
     app: App | Agent,
     *,
     budget_s: float = DEFAULT_BUDGET_S,
+    answer_limit_s: float = DEFAULT_ANSWER_LIMIT_S,
     store: SessionStore | None = None,
     utterance_parameter: str = DEFAULT_UTTERANCE_PARAMETER,
     digits_parameter: str = DEFAULT_DIGITS_PARAMETER,
@@ -494,6 +528,9 @@ def connect_handler(
             reference agent's), or a bare reference ``Agent``.
         budget_s: the most time one invocation spends before answering; past it the
             response is the fallback.
+        answer_limit_s: how long, from its start, an answer still running after the
+            fallback keeps its turn: a repeat of the request (the flow's ask-again) waits
+            for it instead of running the turn again.
         store: the session store when the App was given none (default: the
             environment's, ``WARMLINE_STORE``).
         utterance_parameter: the block parameter holding the customer's words.
@@ -505,7 +542,8 @@ def connect_handler(
         fallback_text: said when the answer is not ready in time (``next = fallback``).
         error_text: said on ``next = error`` (malformed events, internal failures).
         reprompt_text: said when an invocation carries no words and no keys mid-call.
-        constant_warmup_inputs: JSON inputs of your warm-up rules (docs/protocols.md §4.4).
+        constant_warmup_inputs: JSON inputs of your warm-up rules (docs/protocols.md §4.4),
+            in addition to those ``warmline.toml`` declares (``WARMLINE_WARMUP_INPUTS``).
         schedules_are_warmups: treat EventBridge scheduled events as warm-up pings.
         log: the step logger (default: JSON lines on stdout).
 
@@ -517,13 +555,14 @@ def connect_handler(
     """
     served = _resolve(app, store)
     parameters = {"utterance_parameter": utterance_parameter, "digits": digits_parameter}
-    _check_settings(budget_s, block_timeout_s, margin_s, poll_s, parameters)
+    _check_settings(budget_s, answer_limit_s, block_timeout_s, margin_s, poll_s, parameters)
     overrides: dict[str, Any] = {"runner": FreshLoop()}
     if store is not None:
         overrides["store"] = store
     compose(served, **overrides)
     settings = _Settings(
         budget_s=float(budget_s),
+        answer_limit_s=float(answer_limit_s),
         block_timeout_s=float(block_timeout_s),
         margin_s=float(margin_s),
         poll_s=float(poll_s),
@@ -532,7 +571,7 @@ def connect_handler(
         fallback_text=fallback_text,
         error_text=error_text,
         reprompt_text=reprompt_text,
-        constant_inputs=constant_warmup_inputs,
+        constant_inputs=[*constant_warmup_inputs, *warmup_inputs_from_environment()],
         schedules_are_warmups=schedules_are_warmups,
     )
     return ConnectHandler(served, settings, log or StepLogger(base={"app": served.name}))

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
-from warmline.agent.speech import SpeechShaper, for_speech, speech_chunks
+from warmline.agent.speech import SpeechShaper, for_speech, shape_stream, speech_chunks
 
 if TYPE_CHECKING:
     from warmline.agent.kb import Hit
@@ -153,11 +153,8 @@ def shape_tokens(tokens: Iterable[str]) -> Iterator[str]:
     yield from shaper.flush()
 
 
-async def ashape_tokens(tokens: AsyncIterable[str]) -> AsyncIterator[str]:
-    """:func:`shape_tokens` for an async token stream."""
-    shaper = SpeechShaper()
-    async for token in tokens:
-        for chunk in shaper.feed(token):
-            yield chunk
-    for chunk in shaper.flush():
-        yield chunk
+def ashape_tokens(tokens: AsyncIterable[str]) -> AsyncIterator[str]:
+    """:func:`shape_tokens` for an async token stream; words the model already wrote are
+    spoken within the hold even while it stalls (:func:`~warmline.agent.speech.shape_stream`).
+    """
+    return shape_stream(tokens)

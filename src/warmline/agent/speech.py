@@ -15,15 +15,18 @@ Chunks keep their spaces: ConversationRelay concatenates ``token`` values as the
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
 
 __all__ = [
+    "ABBREVIATIONS",
+    "DEFAULT_HOLD_S",
     "DEFAULT_MAX_CHUNK_CHARS",
     "DEFAULT_MIN_CHUNK_CHARS",
     "MAX_SENTENCE_WORDS",
     "SpeechShaper",
     "for_speech",
     "money",
+    "shape_stream",
     "speak_url",
     "speech_chunks",
 ]
@@ -35,13 +38,24 @@ MAX_SENTENCE_WORDS = 30
 DEFAULT_MIN_CHUNK_CHARS = 16
 #: A chunk longer than this is cut at a space (one clause should not hold up the stream).
 DEFAULT_MAX_CHUNK_CHARS = 200
+#: The longest a complete word waits for its sentence to end before it is spoken anyway
+#: (at a clause boundary if there is one). With a TTS that starts speaking within a few
+#: hundred milliseconds, the caller never waits about a second for words the model has
+#: already written.
+DEFAULT_HOLD_S = 0.6
+#: Words whose period does not end a sentence (lower case, with their periods).
+ABBREVIATIONS = frozenset(
+    "dr. mr. mrs. ms. prof. sr. jr. st. mt. vs. etc. e.g. i.e. approx. no. fig. inc. ltd. "
+    "co. corp. dept. est. min. max. ext. tel. jan. feb. mar. apr. jun. jul. aug. sep. "
+    "sept. oct. nov. dec. mon. tue. wed. thu. fri. sat. sun.".split()
+)
 
 _FENCE = re.compile(r"^\s*(```|~~~).*$", re.M)
 _INLINE_CODE = re.compile(r"`([^`]*)`")
 _IMAGE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
 _LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
-_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.*?)\s*#*\s*$", re.M)
-_BULLET = re.compile(r"^\s*(?:[-*+\u2022]|\d{1,3}[.)])\s+(.*)$", re.M)
+_HEADING = re.compile(r"^[ \t]{0,3}#{1,6}[ \t]+(.*?)[ \t]*#*[ \t]*$", re.M)
+_BULLET = re.compile(r"^[ \t]*(?:[-*+\u2022]|\d{1,3}[.)])[ \t]+(.*)$", re.M)
 _QUOTE = re.compile(r"^\s*>\s?", re.M)
 _RULE = re.compile(r"^\s*([-*_])(\s*\1){2,}\s*$", re.M)
 _TABLE_SEP = re.compile(r"^\s*\|?\s*:?-{3,}.*$", re.M)
@@ -215,6 +229,8 @@ def speech_chunks(
     pieces: list[str] = []
     start = 0
     for match in _BOUNDARY.finditer(text):
+        if text[match.start()] == "." and not _is_sentence_end(text, match):
+            continue
         if match.end() > start:
             pieces.append(text[start : match.end()])
             start = match.end()
@@ -249,53 +265,158 @@ def _cut_long(text: str, max_chars: int) -> Iterator[str]:
 
 
 class SpeechShaper:
-    """Shapes a token stream (an LLM's output) for speech, one sentence at a time.
+    """Shapes a token stream (an LLM's output) for speech, never holding words for long.
 
     Tokens are buffered until a sentence or line ends; the finished text goes through
     :func:`for_speech` and comes out as :func:`speech_chunks`. Markdown that spans
-    tokens (``**`` in one token, the word in the next) is therefore seen whole.
+    tokens (``**`` in one token, the word in the next) is therefore seen whole. A
+    sentence ends at ``. ! ?`` followed by a space, also after a number ("It costs 5. ")
+    but not after a list marker at the start of a line (``1. ``) or an abbreviation
+    (``Dr.``, ``e.g.``; :data:`ABBREVIATIONS`).
+
+    A slow model must not leave the caller in silence while a sentence is still being
+    written: text that has waited ``hold_s`` is released at the last clause boundary
+    (``, ; : —``), else at the last word boundary, and so is a buffer longer than
+    ``max_chars``. Time is passed in (``now``, seconds on any monotonic clock), so the
+    rule is testable without waiting; a consumer that waits for tokens calls
+    :meth:`poll` at :meth:`deadline` (:func:`shape_stream` does).
 
     Usage::
 
         shaper = SpeechShaper()
         for token in llm_tokens:
-            yield from shaper.feed(token)
+            yield from shaper.feed(token, now=time.monotonic())
         yield from shaper.flush()
     """
 
-    __slots__ = ("_buffer", "_started", "min_chars", "max_chars")
+    __slots__ = (
+        "_buffer",
+        "_line_start",
+        "_marks",
+        "_item",
+        "_open",
+        "_started",
+        "hold_s",
+        "max_chars",
+        "min_chars",
+    )
 
     def __init__(
         self,
         *,
         min_chars: int = DEFAULT_MIN_CHUNK_CHARS,
         max_chars: int = DEFAULT_MAX_CHUNK_CHARS,
+        hold_s: float = DEFAULT_HOLD_S,
     ) -> None:
         self._buffer = ""
+        #: (buffer offset where a token ends, when it arrived), oldest first.
+        self._marks: list[tuple[int, float]] = []
         self._started = False
+        #: whether the buffer begins a line (the stream's start, or after a line break).
+        self._line_start = True
+        #: markdown markers a cut left open; their pair is dropped when it arrives.
+        self._open: list[str] = []
+        #: whether the current line is a list item or heading (ended as a sentence).
+        self._item = False
         self.min_chars = min_chars
         self.max_chars = max_chars
+        self.hold_s = hold_s
 
-    def feed(self, token: str) -> list[str]:
-        """Add a token; return the chunks now ready to send (often none)."""
-        self._buffer += token
-        ready = _last_sentence_end(self._buffer)
-        if ready <= 0:
-            if len(self._buffer) <= 4 * self.max_chars:
-                return []
-            ready = self._buffer.rfind(" ") + 1 or len(self._buffer)
-        done, self._buffer = self._buffer[:ready], self._buffer[ready:]
-        return self._shape(done)
+    def feed(self, token: str, now: float | None = None) -> list[str]:
+        """Add a token that arrived at ``now``; return the chunks now ready (often none).
+
+        Without ``now`` only sentence ends and ``max_chars`` release text.
+        """
+        if token:
+            self._buffer += token
+            self._marks.append((len(self._buffer), now if now is not None else 0.0))
+        return self._release(now)
+
+    def poll(self, now: float) -> list[str]:
+        """The chunks whose hold ran out by ``now`` (call it at :meth:`deadline`)."""
+        return self._release(now)
+
+    def deadline(self) -> float | None:
+        """When held text must be released, or None when there is none to release.
+
+        A buffer holding only part of a word has nothing to release: the word may go on.
+        """
+        first = _WORD_END.search(self._buffer)
+        if first is None:
+            return None
+        arrived = next(t for end, t in self._marks if end > first.start())
+        return arrived + self.hold_s
 
     def flush(self) -> list[str]:
         """The chunks for whatever is still buffered (call once, at the end)."""
-        done, self._buffer = self._buffer, ""
-        return self._shape(done)
+        done, self._buffer = self._close_markup(self._buffer), ""
+        self._marks.clear()
+        starts_line, self._line_start = self._line_start, True
+        return self._shape(done, starts_line, last=True)
 
-    def _shape(self, text: str) -> list[str]:
-        spoken = for_speech(text)
-        if text.rstrip(" \t").endswith("\n"):
-            spoken = _end_sentence(spoken)  # a finished line is a sentence
+    def _release(self, now: float | None) -> list[str]:
+        buffer = self._buffer
+        ready = _last_sentence_end(buffer, self._line_start)
+        if ready <= 0 and len(buffer) > self.max_chars:
+            ready = _last_clause_end(buffer) or _last_word_end(buffer) or len(buffer)
+        if ready <= 0 and now is not None:
+            ready = self._overdue_cut(now)
+        if ready <= 0:
+            return []
+        done, self._buffer = self._close_markup(buffer[:ready]), buffer[ready:]
+        self._marks = [(end - ready, t) for end, t in self._marks if end > ready]
+        starts_line, self._line_start = self._line_start, done.rstrip(" \t").endswith("\n")
+        return self._shape(done, starts_line)
+
+    def _close_markup(self, done: str) -> str:
+        """``done`` without the markdown markers a cut left unpaired.
+
+        A marker left open (``**`` before the cut, its pair after it) is dropped here and
+        its pair when it comes, so neither is read aloud.
+        """
+        for marker in list(self._open):
+            at = done.find(marker)
+            if at >= 0:
+                done = done[:at] + done[at + len(marker) :]
+                self._open.remove(marker)
+        for marker in _MARKERS:
+            bare = done.replace("**", "").replace("~~", "") if marker == "`" else done
+            if bare.count(marker) % 2:
+                at = done.rfind(marker)
+                done = done[:at] + done[at + len(marker) :]
+                self._open.append(marker)
+        return done
+
+    def _overdue_cut(self, now: float) -> int:
+        """Where to cut so that no word complete for ``hold_s`` stays held (0: nowhere).
+
+        Every word followed by a space that arrived ``hold_s`` ago or earlier goes; the
+        cut moves on to the last clause boundary when there is one past that point.
+        """
+        overdue = 0
+        for end, t in self._marks:
+            if t + self.hold_s > now:
+                break
+            overdue = end
+        required = 0
+        for match in _WORD_END.finditer(self._buffer):
+            if match.start() >= overdue:
+                break
+            required = match.end()
+        if required <= 0:
+            return 0
+        return max(required, _last_clause_end(self._buffer))
+
+    def _shape(self, text: str, starts_line: bool, last: bool = False) -> list[str]:
+        line = text.rfind("\n")
+        if line >= 0 or starts_line:  # the line this text ends on began in it
+            self._item = bool(_ITEM_START.match(text[line + 1 :]))
+        if starts_line:
+            spoken = for_speech(text)
+        else:  # the middle of a line: "5. " here is a number, not a list item
+            spoken = for_speech(_MID_LINE + text).replace(_MID_LINE, "").lstrip()
+        if text.rstrip(" \t").endswith("\n") or (last and self._item):
+            spoken = _end_sentence(spoken)  # a finished line or list item is a sentence
         if not spoken:
             return []
         if self._started:
@@ -304,16 +425,117 @@ class SpeechShaper:
         return speech_chunks(spoken, min_chars=self.min_chars, max_chars=self.max_chars)
 
 
-_READY = re.compile(r"(?<![\d\s])[.!?][\"')\]]*[ \t]+(?=\S)|\n")
+async def shape_stream(
+    tokens: AsyncIterable[str],
+    *,
+    hold_s: float = DEFAULT_HOLD_S,
+    clock: Callable[[], float] | None = None,
+) -> AsyncIterator[str]:
+    """An async token stream as speech chunks, releasing held text while the model stalls.
+
+    Waiting for the next token is bounded by the shaper's :meth:`~SpeechShaper.deadline`,
+    so a model that pauses mid-sentence does not hold the words it already produced.
+
+    Args:
+        tokens: the model's raw tokens.
+        hold_s: the longest a complete word waits for its sentence to end.
+        clock: monotonic seconds (default ``time.monotonic``).
+    """
+    import asyncio
+    import time
+
+    now = clock or time.monotonic
+    shaper = SpeechShaper(hold_s=hold_s)
+    source = aiter(tokens)
+    pending: asyncio.Future[str] | None = None
+    try:
+        while True:
+            if pending is None:
+                pending = asyncio.ensure_future(anext(source))
+            due = shaper.deadline()
+            timeout = None if due is None else max(0.0, due - now())
+            done, _ = await asyncio.wait({pending}, timeout=timeout)
+            if not done:
+                for chunk in shaper.poll(now()):
+                    yield chunk
+                continue
+            try:
+                token = pending.result()
+            except StopAsyncIteration:
+                break
+            finally:
+                pending = None
+            for chunk in shaper.feed(token, now()):
+                yield chunk
+        for chunk in shaper.flush():
+            yield chunk
+    finally:
+        if pending is not None:
+            pending.cancel()
 
 
-def _last_sentence_end(text: str) -> int:
+_READY = re.compile(r"(?<!\s)[.!?][\"')\]]*[ \t]+(?=\S)|\n")
+_CLAUSE = re.compile(r"(?<!\s)(?:[,;:]|\u2014|\u2013|--)[\"')\]]*\s+")
+_WORD_END = re.compile(r"\s+")
+#: A number that opens a line is a list marker (``1. Unplug``), not a sentence's end.
+_LIST_MARKER = re.compile(r"(?:^|\n)[ \t]*\d{1,3}$")
+_WORD_TAIL = re.compile(r"[A-Za-z.]*$")
+#: Put before text that continues a line, so line-start markdown rules do not apply to it
+#: (a private-use character: no rule matches it, and it is not a word character).
+_MID_LINE = "\ue000"
+#: A line that for_speech ends as a sentence even without an end mark.
+_ITEM_START = re.compile(r"^[ \t]*(?:[-*+\u2022]|\d{1,3}[.)]|#{1,6})[ \t]+\S")
+#: Paired markdown markers a cut may split.
+_MARKERS = ("**", "__", "~~", "`")
+
+
+def _is_sentence_end(text: str, match: re.Match[str], line_start: bool = True) -> bool:
+    """Whether the ``. ! ?`` that ``match`` starts with ends a sentence in ``text``.
+
+    ``line_start``: whether ``text`` begins at the start of a line.
+    """
+    if text[match.start()] != ".":
+        return True
+    before = text[: match.start()]
+    if before[-1:].isdigit():
+        return not _LIST_MARKER.search(before if line_start else "\0" + before)
+    tail = _WORD_TAIL.search(before)
+    word = (tail.group() if tail else "").lower() + "."
+    return word not in ABBREVIATIONS
+
+
+def _last_sentence_end(text: str, line_start: bool = True) -> int:
     """Index just after the last sentence end or line break (0: none yet).
 
-    A period after a digit (``1.`` of a numbered list, ``$12.``) is not an end: the
-    list item or the number may continue in the next token.
+    A period needs the space after it before it counts (``5.`` may become ``5.50``), and
+    is no end after a list marker at the start of a line or an abbreviation.
+    ``line_start``: whether ``text`` begins at the start of a line.
     """
     best = 0
     for match in _READY.finditer(text):
-        best = match.end()
+        if match.group() == "\n" or _is_sentence_end(text, match, line_start):
+            best = match.end()
     return best
+
+
+def _last_clause_end(text: str) -> int:
+    """Index just after the last clause boundary with no markdown left open (0: none)."""
+    best = 0
+    for match in _CLAUSE.finditer(text):
+        if _closed(text[: match.end()]):
+            best = match.end()
+    return best
+
+
+def _last_word_end(text: str) -> int:
+    """Index just after the last space before a word, preferring closed markdown (0: none)."""
+    ends = [match.end() for match in _WORD_END.finditer(text)]
+    closed = [end for end in ends if _closed(text[:end])]
+    return (closed or ends or [0])[-1]
+
+
+def _closed(text: str) -> bool:
+    """Whether ``text`` leaves no bold, code, strike-through or link open."""
+    if any(text.count(marker) % 2 for marker in _MARKERS):
+        return False
+    return text.count("[") <= text.count("]") and text.count("](") <= text.count(")")

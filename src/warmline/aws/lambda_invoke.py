@@ -1,4 +1,5 @@
-"""Lambda ``Invoke`` with ``InvocationType=Event`` (queue an asynchronous invocation).
+"""Lambda ``Invoke``: ``InvocationType=Event`` (queue an asynchronous invocation), and
+``RequestResponse`` (wait for the result: lambda-warmer's last fan-out invoke).
 
 Used on the caller's critical path, often on a cold start: the router that hands a turn to
 a worker (:class:`warmline.offload.lambda_invoke.LambdaInvokeDispatcher`) and the call-tied
@@ -35,8 +36,16 @@ from warmline.errors import ConfigurationError, ServiceError
 
 if TYPE_CHECKING:
     from warmline.aws.credentials import Credentials
+    from warmline.http1 import Response
 
-__all__ = ["ENDPOINT_ENV", "SERVICE", "STATUS_QUEUED", "InvokeError", "LambdaClient"]
+__all__ = [
+    "ENDPOINT_ENV",
+    "SERVICE",
+    "STATUS_OK",
+    "STATUS_QUEUED",
+    "InvokeError",
+    "LambdaClient",
+]
 
 #: boto3's service-specific endpoint variable for Lambda (the emulator sets it).
 ENDPOINT_ENV = "AWS_ENDPOINT_URL_LAMBDA"
@@ -52,6 +61,10 @@ DEFAULT_TIMEOUT_S = 3.0
 DEFAULT_RETRY_BUDGET_S = 2.0
 _BACKOFF_CAP_S = 0.5
 _EVENT = {"X-Amz-Invocation-Type": "Event"}
+_REQUEST_RESPONSE = {"X-Amz-Invocation-Type": "RequestResponse"}
+#: A synchronous invocation that ran (the function may still have failed: see
+#: ``X-Amz-Function-Error``).
+STATUS_OK = 200
 
 
 class InvokeError(ServiceError):
@@ -128,15 +141,38 @@ class LambdaClient:
             InvokeError: not accepted (status in the message) or the network failed.
             ConfigurationError: no credentials.
         """
+        response = self._invoke(body, _EVENT, STATUS_QUEUED)
+        return response.headers.get("x-amzn-requestid", "")
+
+    def invoke_sync(self, body: bytes) -> bytes:
+        """Invoke with ``body`` and wait for the function's result (``RequestResponse``).
+
+        Returns:
+            The function's response payload.
+
+        Raises:
+            InvokeError: not invoked, or the function failed (``X-Amz-Function-Error``).
+            ConfigurationError: no credentials.
+        """
+        response = self._invoke(body, _REQUEST_RESPONSE, STATUS_OK)
+        error = response.headers.get("x-amz-function-error", "")
+        if error:
+            raise InvokeError(
+                f"{self.function_name!r} failed ({error}): {response.body[:200]!r}",
+                status=STATUS_OK,
+            )
+        return response.body
+
+    def _invoke(self, body: bytes, headers: Mapping[str, str], expected: int) -> Response:
         try:
-            response, attempts = self._client.request("POST", self._path, body, _EVENT)
+            response, attempts = self._client.request("POST", self._path, body, headers)
         except ConfigurationError:
             raise
         except (OSError, ValueError) as exc:
             raise InvokeError(f"Lambda invoke failed: {exc!r}") from exc
         status = response.status
-        if status == STATUS_QUEUED:
-            return response.headers.get("x-amzn-requestid", "")
+        if status == expected:
+            return response
         if response.error:  # closed without an answer
             raise InvokeError(f"Lambda invoke failed: {response.error}")
         if status in self._client.retry.statuses:

@@ -12,6 +12,7 @@ import json
 import re
 import tomllib
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ from warmline.config.model import (
 from warmline.config.schedule import parse_expression
 from warmline.config.selection import parse_selection
 from warmline.core import limits
+from warmline.core.warmup import WARMUP_INPUTS_ENV
 from warmline.errors import ConfigurationError
 
 __all__ = ["find_config", "load_config", "parse_config"]
@@ -124,6 +126,7 @@ def parse_config(
         name: _schedule(name, _as_table(value, f"schedules.{name}"), functions)
         for name, value in _table(data, "schedules").items()
     }
+    functions = _with_warmup_inputs(functions, schedules)
     sqs = {
         name: _sqs(name, _as_table(value, f"sqs.{name}"), functions)
         for name, value in _table(data, "sqs").items()
@@ -296,20 +299,76 @@ def _authorizer(
 
 def _schedule(name: str, table: Mapping[str, Any], functions: Mapping[str, Any]) -> ScheduleConfig:
     where = f"schedules.{name}"
-    _only(table, where, {"expression", "targets", "input", "enabled"})
+    _only(table, where, {"expression", "targets", "input", "inputs", "warmup", "enabled"})
     expression = _str(table, "expression", where, None)
     try:
         parse_expression(expression)
     except ValueError as exc:
         raise ConfigurationError(f"{where}.expression: {exc}") from exc
     targets = _functions_list(table, "targets", where, functions)
-    constant = table.get("input")
-    if isinstance(constant, str):
+    constant = _constant_input(table.get("input"), f"{where}.input")
+    inputs = {
+        target: _constant_input(value, f"{where}.inputs.{target}")
+        for target, value in _table(table, "inputs").items()
+    }
+    for target in inputs:
+        if target not in targets:
+            raise ConfigurationError(f"{where}.inputs.{target}: not one of the targets")
+    return ScheduleConfig(
+        name,
+        expression,
+        targets,
+        constant,
+        _bool(table, "enabled", where, True),
+        inputs,
+        _bool(table, "warmup", where, False),
+    )
+
+
+def _constant_input(value: Any, where: str) -> Any:
+    """A rule's constant input: a table, or JSON text of one."""
+    if isinstance(value, str):
         try:
-            constant = json.loads(constant)
+            value = json.loads(value)
         except ValueError as exc:
-            raise ConfigurationError(f"{where}.input is not valid JSON: {exc}") from exc
-    return ScheduleConfig(name, expression, targets, constant, _bool(table, "enabled", where, True))
+            raise ConfigurationError(f"{where} is not valid JSON: {exc}") from exc
+    return value
+
+
+#: Lambda's limit on a function's environment variables, all together (Lambda quotas).
+MAX_ENVIRONMENT_BYTES = 4 * 1024
+
+
+def _with_warmup_inputs(
+    functions: dict[str, FunctionConfig], schedules: Mapping[str, ScheduleConfig]
+) -> dict[str, FunctionConfig]:
+    """Each function with ``WARMLINE_WARMUP_INPUTS``: the inputs of its warm-up rules.
+
+    The handlers answer those inputs as pings (:mod:`warmline.core.warmup`); the same
+    environment reaches ``warmline dev`` and the deploy templates. A value the function
+    sets itself is kept.
+
+    Raises:
+        ConfigurationError: the inputs do not fit Lambda's 4 KB of environment.
+    """
+    out = dict(functions)
+    for name, fn in functions.items():
+        inputs = [
+            s.input_for(name)
+            for s in schedules.values()
+            if s.warmup and name in s.targets and s.input_for(name) is not None
+        ]
+        if not inputs or WARMUP_INPUTS_ENV in fn.environment:
+            continue
+        text = json.dumps(inputs, separators=(",", ":"), sort_keys=True)
+        if len(text.encode()) > MAX_ENVIRONMENT_BYTES:
+            raise ConfigurationError(
+                f"functions.{name}: the warm-up inputs of its schedules take "
+                f"{len(text.encode())} bytes; Lambda allows {MAX_ENVIRONMENT_BYTES} for "
+                "all environment variables"
+            )
+        out[name] = replace(fn, environment={**fn.environment, WARMUP_INPUTS_ENV: text})
+    return out
 
 
 def _sqs(name: str, table: Mapping[str, Any], functions: Mapping[str, Any]) -> SqsQueueConfig:

@@ -35,8 +35,10 @@ file into them, :mod:`warmline.config.deploy` reads the ``[deploy]`` table besid
     [schedules.warm]
     expression = "rate(5 minutes)"   # or cron(0/5 * * * ? *); rate(N seconds) is a
                                      # dev/test extension (AWS's minimum is 1 minute)
-    targets = ["ws"]
-    input = { warmer = true }        # optional constant input
+    targets = ["ws", "worker"]
+    input = { ping = "warm" }        # optional constant input
+    inputs = { worker = { ping = "warm-worker" } }   # optional, per target
+    warmup = true                    # the inputs are warm-up pings (answered before routing)
     enabled = true
 
     [sqs.jobs]
@@ -185,13 +187,27 @@ class WebSocketConfig:
 
 @dataclass(frozen=True, slots=True)
 class ScheduleConfig:
-    """An EventBridge rule with a schedule expression (docs/protocols.md §4.1)."""
+    """An EventBridge rule with a schedule expression (docs/protocols.md §4.1).
+
+    Attributes:
+        input: the constant input every target gets (None: the scheduled event).
+        inputs: per-target constant inputs, overriding ``input`` (EventBridge gives each
+            target its own ``Input``).
+        warmup: the inputs are warm-up pings: each target answers them before any
+            routing (they reach the function as ``WARMLINE_WARMUP_INPUTS``).
+    """
 
     name: str
     expression: str
     targets: tuple[str, ...]
     input: Any = None
     enabled: bool = True
+    inputs: Mapping[str, Any] = field(default_factory=dict)
+    warmup: bool = False
+
+    def input_for(self, target: str) -> Any:
+        """The constant input ``target`` gets (None: the scheduled event)."""
+        return self.inputs.get(target, self.input)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,9 @@ Rules, in the order they are applied:
    (``requestContext``), SQS/SNS/S3/DynamoDB batches (``Records``), Amazon Connect
    (``Name == "ContactFlowEvent"`` or ``Details.ContactData``) (docs/protocols.md §2.2, §4.2,
    §4.3, §4.5).
-3. warmline's own call-tied pre-warm: ``{"warmline": "warmup", "concurrency": N}``.
+3. warmline's own pre-warm: ``{"warmline": "warmup", "concurrency": N}``; with
+   ``"hooks": false`` (the call-tied pre-warm) the environment is released as soon as its
+   init is done, without running the App's pre-warm hooks (:func:`runs_hooks`).
 4. serverless-plugin-warmup: ``{"source": "serverless-plugin-warmup"}`` in the payload or
    in the client context's ``custom`` (§4.4).
 5. lambda-warmer: ``event[warmer_flag]`` truthy (§4.4).
@@ -22,7 +24,9 @@ Rules, in the order they are applied:
    ``1``). Known shapes win over rule 7 because they carry more (fan-out, correlation).
 
 Everything here is pure: no clock, no environment, no I/O. The adapter performs the
-invokes that :func:`fanout_plan` describes.
+invokes that :func:`fanout_plan` describes and reports what really ran with
+:func:`fanout_response`; :func:`planned_fanout` tells a deploy plan that a configured input
+will make the function invoke itself (it then needs ``lambda:InvokeFunction`` on itself).
 """
 
 from __future__ import annotations
@@ -49,12 +53,18 @@ __all__ = [
     "WARMER_TEST_FIELD",
     "WARMLINE_CONCURRENCY",
     "WARMLINE_CORRELATION_ID",
+    "WARMLINE_HOOKS",
     "WARMLINE_INVOCATION",
     "WARMLINE_KEY",
     "WARMLINE_VALUE",
+    "WARMUP_INPUTS_ENV",
     "detect_warmup",
     "fanout_plan",
+    "fanout_response",
     "parse_scheduled",
+    "parse_warmup_inputs",
+    "planned_fanout",
+    "runs_hooks",
     "warmup_response",
 ]
 
@@ -79,6 +89,14 @@ WARMLINE_VALUE = "warmup"
 WARMLINE_CONCURRENCY = "concurrency"
 WARMLINE_INVOCATION = "invocation"
 WARMLINE_CORRELATION_ID = "correlationId"
+#: ``false``: answer at once, without the App's pre-warm hooks (a call is about to connect).
+WARMLINE_HOOKS = "hooks"
+
+#: The function's environment variable holding the constant inputs of the warm-up rules
+#: that target it, as a JSON list: ``warmline.toml`` declares them (``[schedules.X]
+#: warmup = true``), ``warmline dev`` and ``warmline deploy render`` set it, and the
+#: handlers read it once, at composition.
+WARMUP_INPUTS_ENV = "WARMLINE_WARMUP_INPUTS"
 
 #: warmline's own cap on a fan-out, not an AWS limit: every extra environment is a billed
 #: invoke that holds one unit of the account's concurrency while it sleeps, and a typo
@@ -163,6 +181,34 @@ def parse_scheduled(event: object) -> Scheduled | None:
     return Scheduled(rule_arns=arns, time=_text(event.get("time")), raw=event)
 
 
+def parse_warmup_inputs(text: str) -> list[Mapping[str, Any]]:
+    """The constant inputs of :data:`WARMUP_INPUTS_ENV` (``""``: none).
+
+    Raises:
+        ValueError: not a JSON list of objects.
+    """
+    if not text.strip():
+        return []
+    import json
+
+    value = json.loads(text)
+    if not isinstance(value, list) or not all(isinstance(v, Mapping) for v in value):
+        raise ValueError(f"{WARMUP_INPUTS_ENV} must be a JSON list of objects")
+    return value
+
+
+def runs_hooks(w: WarmUp) -> bool:
+    """Whether the ping should run the App's pre-warm hooks before it is answered.
+
+    A call-tied pre-warm (``"hooks": false``) should not: Twilio opens the WebSocket a few
+    hundred milliseconds after the TwiML (docs/protocols.md §1.6), and an environment still
+    busy with the hooks then makes ``$connect`` start another, cold one. The hooks' work
+    (opening an index, a TLS context) happens at first use instead.
+    """
+    raw = w.raw if isinstance(w.raw, Mapping) else {}
+    return not (w.source == "warmline" and raw.get(WARMLINE_HOOKS) is False)
+
+
 def warmup_response(w: WarmUp) -> dict[str, Any]:
     """What the handler returns to the pinger: small, JSON-serializable, no secrets.
 
@@ -237,6 +283,41 @@ def fanout_plan(
             for i in range(2, total + 1)
         ]
     return []
+
+
+def fanout_response(
+    response: Mapping[str, Any], w: WarmUp, *, invoked: int, failures: Sequence[str] = ()
+) -> dict[str, Any]:
+    """The first invocation's answer once its fan-out ran: the count that really ran.
+
+    Args:
+        response: :func:`warmup_response` of the ping.
+        w: the ping.
+        invoked: how many of the :func:`fanout_plan` invokes Lambda accepted.
+        failures: why the others were not.
+
+    Returns:
+        ``response`` with ``concurrency`` = 1 + ``invoked`` (this one and the invokes that
+        were made), ``requested`` = what the ping asked for and, if some failed,
+        ``failed`` (their count) and ``error`` (the first reason).
+    """
+    body = dict(response)
+    body["concurrency"] = 1 + invoked
+    body["requested"] = w.concurrency
+    if failures:
+        body["failed"] = len(failures)
+        body["error"] = failures[0][:200]
+    return body
+
+
+def planned_fanout(payload: object, *, warmer_flag: str = "warmer") -> int:
+    """How many times a function invokes itself when ``payload`` reaches it (0: never).
+
+    For a deploy plan: a warm-up rule whose constant input asks lambda-warmer (or warmline)
+    for N environments makes the target invoke itself N - 1 times.
+    """
+    w = detect_warmup(payload, warmer_flag=warmer_flag)
+    return 0 if w is None else len(fanout_plan(w, warmer_flag=warmer_flag))
 
 
 # --- internals ------------------------------------------------------------------------

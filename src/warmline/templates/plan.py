@@ -14,6 +14,10 @@ each renderer spells the ARN in its own language. Who gets what:
   receive/delete/attributes actions its event source mapping needs (§4.3);
 - ``sns:Publish`` on topic t: every function not subscribed to it (§4.2);
 - ``lambda:InvokeFunction`` on the worker (``[deploy] worker``): every other function;
+- ``lambda:InvokeFunction`` on itself (any version: ``name`` and ``name:*``): a function a
+  warm-up rule asks for a fan-out (lambda-warmer's ``{"warmer": true, "concurrency": N}``,
+  docs/protocols.md §4.4). Rendered as a policy of its own, attached after the function
+  exists (a role policy naming its own function's ARN would be a dependency cycle);
 - ``ssm:GetParameter`` / ``secretsmanager:GetSecretValue`` on exactly the parameter or
   secret ``[deploy.secrets]`` names, plus ``kms:Decrypt`` on a customer-managed key only
   through that service (``kms:ViaService``): the functions the secret lists.
@@ -39,7 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from warmline.config import DevConfig, FunctionConfig
+from warmline.config import DevConfig, FunctionConfig, ScheduleConfig
 from warmline.config.deploy import DeploySettings, Project, SecretRef
 from warmline.core import limits
 from warmline.errors import ConfigurationError
@@ -52,6 +56,7 @@ __all__ = [
     "ENV_TABLE",
     "ENV_WORKER",
     "MAX_RULE_TARGETS",
+    "SELF_INVOKE_SID",
     "SQS_CONSUMER_ACTIONS",
     "FunctionPlan",
     "Plan",
@@ -82,6 +87,8 @@ SQS_CONSUMER_ACTIONS = (
     "sqs:GetQueueAttributes",
     "sqs:ReceiveMessage",
 )
+#: The statement letting a function invoke itself (a warm-up fan-out).
+SELF_INVOKE_SID = "InvokeSelf"
 #: EventBridge allows at most 5 targets per rule (EventBridge quotas page).
 MAX_RULE_TARGETS = 5
 #: SQS batches above 10 need a batching window of at least 1 s (docs/protocols.md §4.3).
@@ -101,6 +108,7 @@ class Ref(NamedTuple):
     """An abstract resource, spelled as an ARN (or name/URL) by each renderer.
 
     ``kind`` is one of ``table``, ``queue``, ``topic``, ``function``, ``log_group``,
+    ``function_versions`` (every qualified ARN of function ``name``: ``<arn>:*``),
     ``connections`` (``name`` = HTTP method), ``ssm`` (``name`` = parameter name),
     ``secret`` (``name`` = secret name), ``kms`` (``name`` = key ARN), ``arn`` (``name`` =
     an ARN pattern written in ``warmline.toml``, rendered as it is).
@@ -129,13 +137,19 @@ class RoutePlan(NamedTuple):
 
 
 class SchedulePlan(NamedTuple):
-    """An EventBridge rule; ``input`` is the constant JSON text or "" (§4.1)."""
+    """An EventBridge rule; ``input`` is the constant JSON text or "" (§4.1), and
+    ``target_inputs`` a target's own input text where it has one."""
 
     name: str
     expression: str
     targets: tuple[str, ...]
     input: str
     enabled: bool
+    target_inputs: Mapping[str, str] = {}
+
+    def input_for(self, target: str) -> str:
+        """The ``Input`` text of ``target`` ("" for the scheduled event)."""
+        return self.target_inputs.get(target, self.input)
 
 
 class QueuePlan(NamedTuple):
@@ -181,6 +195,8 @@ class FunctionPlan:
     p99_ms: float
     artifact: Path
     twiml: str = ""  # "", "function_url" or "http_api"
+    #: statements naming the function itself: a policy attached once the function exists.
+    self_statements: tuple[Statement, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,10 +255,10 @@ def build_plan(project: Project) -> Plan:
         RoutePlan(r.key, r.function, r.route_response) for r in config.websocket.routes.values()
     )
     route_fns = {r.function for r in routes}
+    fanouts = _fanout_targets(config)
     queues = tuple(_queue(q, config, warnings) for q in config.sqs.values())
     topics = tuple(TopicPlan(t.name, t.functions) for t in config.sns.values())
-    schedules = tuple(_schedule(s.name, s.expression, s.targets, s.input, s.enabled) for s in
-                      config.schedules.values())  # fmt: skip
+    schedules = tuple(_schedule(s) for s in config.schedules.values())
     workers = {q.function for q in queues} | {f for t in topics for f in t.functions}
     if deploy.worker:
         workers.add(deploy.worker)
@@ -253,7 +269,9 @@ def build_plan(project: Project) -> Plan:
             raise ConfigurationError(f"functions.{name}: its resource name {lid} is taken")
         logicals[name] = lid
     functions = {
-        name: _function(fn, project, logicals[name], route_fns, workers, queues, topics, warnings)
+        name: _function(
+            fn, project, logicals[name], (route_fns, workers, fanouts), queues, topics, warnings
+        )
         for name, fn in config.functions.items()
     }
     return Plan(
@@ -286,9 +304,22 @@ def function_statements(project: Project) -> dict[str, tuple[Statement, ...]]:
     workers = {q.function for q in queues} | {f for t in topics for f in t.functions}
     if deploy.worker:
         workers.add(deploy.worker)
+    roles = (route_fns, workers, _fanout_targets(config))
     return {
-        name: tuple(_grants(fn, deploy, route_fns, workers, queues, topics)[0])
+        name: tuple(_grants(fn, deploy, roles, queues, topics)[0])
         for name, fn in config.functions.items()
+    }
+
+
+def _fanout_targets(config: DevConfig) -> set[str]:
+    """The functions a rule's constant input asks to fan out (they invoke themselves)."""
+    from warmline.core.warmup import planned_fanout
+
+    return {
+        target
+        for s in config.schedules.values()
+        for target in s.targets
+        if planned_fanout(s.input_for(target)) > 0
     }
 
 
@@ -296,8 +327,7 @@ def _function(
     fn: FunctionConfig,
     project: Project,
     logical: str,
-    route_fns: set[str],
-    workers: set[str],
+    roles: tuple[set[str], set[str], set[str]],
     queues: tuple[QueuePlan, ...],
     topics: tuple[TopicPlan, ...],
     warnings: list[str],
@@ -305,7 +335,8 @@ def _function(
     deploy = project.deploy
     name = fn.name
     environment, secret_refs = _environment(fn, deploy)
-    statements, env_refs = _grants(fn, deploy, route_fns, workers, queues, topics)
+    granted, env_refs = _grants(fn, deploy, roles, queues, topics)
+    statements = [st for st in granted if st.sid != SELF_INVOKE_SID]
     if deploy.table:
         environment.setdefault(ENV_STORE, "dynamodb")
     for secret in secret_refs:
@@ -332,19 +363,23 @@ def _function(
         p99_ms=p99,
         artifact=(project.base_dir / deploy.artifacts / f"{name}.zip"),
         twiml=twiml,
+        self_statements=tuple(st for st in granted if st.sid == SELF_INVOKE_SID),
     )
 
 
 def _grants(
     fn: FunctionConfig,
     deploy: DeploySettings,
-    route_fns: set[str],
-    workers: set[str],
+    roles: tuple[set[str], set[str], set[str]],
     queues: tuple[QueuePlan, ...],
     topics: tuple[TopicPlan, ...],
 ) -> tuple[list[Statement], dict[str, tuple[str, ...]]]:
-    """The least-privilege statements of one function and the references they imply."""
+    """The least-privilege statements of one function and the references they imply.
+
+    ``roles``: the route functions, the workers and the functions that fan out.
+    """
     name = fn.name
+    route_fns, workers, fanouts = roles
     secret_refs = [s for s in deploy.secrets.values() if name in s.functions]
     env_refs: dict[str, tuple[str, ...]] = {}
     statements = [
@@ -388,6 +423,14 @@ def _grants(
             Statement("InvokeWorker", ("lambda:InvokeFunction",), (Ref("function", deploy.worker),))
         )
         env_refs[ENV_WORKER] = ("function", deploy.worker)
+    if name in fanouts:
+        statements.append(
+            Statement(
+                SELF_INVOKE_SID,
+                ("lambda:InvokeFunction",),
+                (Ref("function", name), Ref("function_versions", name)),
+            )
+        )
     for secret in secret_refs:
         sid = logical_id(secret.env, "Secret")
         if secret.store == "ssm":
@@ -475,9 +518,8 @@ def _queue(q: Any, config: DevConfig, warnings: list[str]) -> QueuePlan:
     )
 
 
-def _schedule(
-    name: str, expression: str, targets: tuple[str, ...], constant: Any, enabled: bool
-) -> SchedulePlan:
+def _schedule(schedule: ScheduleConfig) -> SchedulePlan:
+    name, expression, targets = schedule.name, schedule.expression, schedule.targets
     where = f"schedules.{name}"
     if len(targets) > MAX_RULE_TARGETS:
         raise ConfigurationError(
@@ -489,8 +531,14 @@ def _schedule(
             f"{where}.expression {expression!r}: seconds are a warmline dev extension; "
             "EventBridge's smallest rate is rate(1 minute)"
         )
+    own = {
+        target: json.dumps(value, separators=(",", ":"))
+        for target, value in schedule.inputs.items()
+        if value is not None
+    }
+    constant = schedule.input
     text = "" if constant is None else json.dumps(constant, separators=(",", ":"))
-    return SchedulePlan(name, expression, targets, text, enabled)
+    return SchedulePlan(name, expression, targets, text, schedule.enabled, own)
 
 
 def _env_suffix(name: str) -> str:

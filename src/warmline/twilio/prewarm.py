@@ -1,10 +1,14 @@
 """Call-tied pre-warm: when Twilio asks for TwiML, warm the WebSocket function.
 
-The incoming-call webhook runs about a second before Twilio opens the WebSocket
-(docs/protocols.md §1.1). Firing an asynchronous warm-up invocation of the WebSocket function
-at that moment means the connect, ``setup`` and first ``prompt`` land in an environment
-that has already paid its init, so the first caller after an idle period does not meet a
-cold start. The pings use warmline's own warm-up format, which the App answers before any
+The incoming-call webhook runs shortly before Twilio opens the WebSocket: a few hundred
+milliseconds to about a second (docs/protocols.md §1.6). Firing asynchronous warm-up
+invocations of the WebSocket function at that moment means the connect, ``setup`` and first
+``prompt`` land in environments that have already paid their init, so the first caller after
+an idle period does not meet a cold start. That works only if each pinged environment is
+free again when ``$connect`` arrives: the pings ask for no pre-warm hooks (``"hooks":
+false``) and are not held, so an environment is released as soon as its init is done; each
+ping is its own invocation (no fan-out), and the ``concurrency`` of them start their inits
+side by side. The pings use warmline's own warm-up format, which the App answers before any
 routing (``{"warmline": "warmup", ...}``, :mod:`warmline.core.warmup`), so they never
 reach business logic, and go through Lambda's async Invoke API
 (:class:`warmline.aws.lambda_invoke.LambdaClient`: no boto3, and ``warmline dev`` serves
@@ -50,13 +54,10 @@ def prewarm_on_call(
             client = clients.get(name)
             if client is None:
                 client = clients[name] = LambdaClient(name, region=region)
-            for i in range(1, concurrency + 1):
-                payload = {
-                    "warmline": "warmup",
-                    "concurrency": concurrency,
-                    "invocation": i,
-                    "correlationId": call_sid,
-                }
+            for _ in range(concurrency):
+                # one environment each, released as soon as it is ready (no hooks, no
+                # hold): $connect follows within a few hundred milliseconds
+                payload = {"warmline": "warmup", "correlationId": call_sid, "hooks": False}
                 try:
                     body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
                     client.invoke_event(body.encode("utf-8"))

@@ -2,7 +2,8 @@
 
 Each enabled rule sleeps until its next fire time (``rate`` from start, ``cron`` on the wall
 clock in UTC) and sends every target the scheduled event of docs/protocols.md §4.1, or the rule's
-constant input, through the async bus (so AWS's async retries apply). ``fire(name)`` runs a
+constant input (the target's own when it has one, as each EventBridge target carries its own
+``Input``), through the async bus (so AWS's async retries apply). ``fire(name)`` runs a
 rule now, enabled or not, for tests and for "try my warmer" at the console.
 """
 
@@ -78,9 +79,8 @@ class Scheduler:
         self.fired[name] += 1
         ids = []
         for target in schedule.targets:
-            if schedule.input is not None:
-                event = schedule.input
-            else:
+            event = schedule.input_for(target)
+            if event is None:
                 config = self._config
                 event = scheduled_event(name, config.region, config.account, datetime.now(UTC))
             ids.append(self._submit(target, event))

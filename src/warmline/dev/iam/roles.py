@@ -111,6 +111,8 @@ def _arn(ref: Ref, config: DevConfig, stack: str) -> str:
         return prefix.format("sns") + name
     if kind == "function":
         return prefix.format("lambda") + f"function:{name}"
+    if kind == "function_versions":
+        return prefix.format("lambda") + f"function:{name}:*"
     if kind == "ssm":
         return prefix.format("ssm") + f"parameter/{name.lstrip('/')}"
     if kind == "secret":

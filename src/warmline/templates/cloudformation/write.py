@@ -86,6 +86,8 @@ def resource_arn(plan: Plan, ref: Ref) -> Any:
         return _ref(logical_id(name, "Topic"))
     if kind == "function":
         return _att(_fn(plan, name))
+    if kind == "function_versions":
+        return _sub(f"${{{_fn(plan, name)}.Arn}}:*")
     if kind == "ssm":
         return _sub(f"{_ARN}:ssm:{_REGION_ACCOUNT}:parameter/{name.lstrip('/')}")
     if kind == "secret":
@@ -247,6 +249,20 @@ def _function(plan: Plan, fn: FunctionPlan, res: dict[str, Any], out_dir: Path |
     if fn.reserved_concurrency is not None:
         props["ReservedConcurrentExecutions"] = fn.reserved_concurrency
     res[lid + "Function"] = {"Type": "AWS::Serverless::Function", "Properties": props}
+    if fn.self_statements:
+        # Its own ARN: a policy of its own, or the role and the function would need
+        # each other first.
+        res[lid + "SelfPolicy"] = {
+            "Type": "AWS::IAM::Policy",
+            "Properties": {
+                "PolicyName": f"{lid}SelfPolicy",
+                "Roles": [_ref(lid + "Role")],
+                "PolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [_statement(plan, st) for st in fn.self_statements],
+                },
+            },
+        }
     actions = [plan.alarm_topic_arn] if plan.alarm_topic_arn else []
     dims = [{"Name": "FunctionName", "Value": _ref(lid + "Function")}]
     res[lid + "ErrorsAlarm"] = {
@@ -501,8 +517,8 @@ def _schedule(plan: Plan, s: Any, res: dict[str, Any]) -> None:
     targets = []
     for name in s.targets:
         target: dict[str, Any] = {"Id": name[:64], "Arn": _att(_fn(plan, name))}
-        if s.input:
-            target["Input"] = s.input
+        if s.input_for(name):
+            target["Input"] = s.input_for(name)
         targets.append(target)
         lid = plan.functions[name].logical
         res[f"{rid}{lid}Permission"] = {

@@ -64,6 +64,8 @@ def resource_arn(plan: Plan, ref: Ref) -> Any:
         return Expr(f"aws_sns_topic.{tf_name(name)}.arn")
     if kind == "function":
         return Expr(f"{_fn(name)}.arn")
+    if kind == "function_versions":
+        return Tpl(f"${{{_fn(name)}.arn}}:*")
     if kind == "ssm":
         return Tpl(f"{_ARN}:ssm:{_REGION_ACCOUNT}:parameter/{name.lstrip('/')}")
     if kind == "secret":
@@ -247,7 +249,21 @@ def _function(plan: Plan, fn: FunctionPlan, out_dir: Path | None) -> list[Block]
         .set("treat_missing_data", "notBreaching")
         .set("alarm_actions", actions)
     )
-    return [log, assume, role, doc, policy, lam, errors, p99]
+    blocks = [log, assume, role, doc, policy, lam, errors, p99]
+    if fn.self_statements:
+        # Its own ARN: a policy of its own, attached once the function exists (the main
+        # policy comes first: the function depends on it).
+        self_doc = Block("data", ("aws_iam_policy_document", f"{n}_self"))
+        for statement in fn.self_statements:
+            self_doc.add(_statement(plan, statement))
+        blocks += [
+            self_doc,
+            Block("resource", ("aws_iam_role_policy", f"{n}_self"))
+            .set("name", Tpl(f"${{var.name_prefix}}-{fn.name}-self"))
+            .set("role", Expr(f"aws_iam_role.{n}.id"))
+            .set("policy", Expr(f"data.aws_iam_policy_document.{n}_self.json")),
+        ]
+    return blocks
 
 
 def _table() -> Block:
@@ -475,7 +491,7 @@ def _schedule(s: Any) -> list[Block]:
             .set("rule", Expr(f"aws_cloudwatch_event_rule.{n}.name"))
             .set("target_id", name[:64])
             .set("arn", Expr(f"{_fn(name)}.arn"))
-            .set("input", s.input or None)
+            .set("input", s.input_for(name) or None)
         )
         out.append(
             Block("resource", ("aws_lambda_permission", f"rule_{n}_{f}"))
