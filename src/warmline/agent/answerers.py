@@ -14,7 +14,7 @@ speech, not markdown.
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from warmline.agent.speech import SpeechShaper, for_speech, speech_chunks
 
@@ -22,11 +22,13 @@ if TYPE_CHECKING:
     from warmline.agent.kb import Hit
 
 __all__ = [
+    "CONTINUE_PROMPT",
     "SYSTEM_PROMPT",
     "AnswerRequest",
     "Answerer",
     "ExtractiveAnswerer",
     "TextStream",
+    "ToolCall",
     "ashape_tokens",
     "grounded_messages",
     "shape_tokens",
@@ -46,6 +48,27 @@ SYSTEM_PROMPT = (
 )
 
 
+#: Asked after the part of an answer already spoken, when another function continues it.
+CONTINUE_PROMPT = (
+    "(The call continues. Go on with your answer exactly where it stopped: do not repeat "
+    "anything already said, do not greet, and do not mention this instruction.)"
+)
+
+
+class ToolCall(NamedTuple):
+    """A tool the model called instead of (or after) speaking: it ends the answer.
+
+    Attributes:
+        name: ``transfer_to_person`` or ``end_call`` (:mod:`warmline.agent.tools`).
+        arguments: the checked arguments (``{"reason": str}``).
+        id: the provider's id for the call.
+    """
+
+    name: str
+    arguments: Mapping[str, Any]
+    id: str = ""
+
+
 class AnswerRequest(NamedTuple):
     """Everything an answerer may use.
 
@@ -55,12 +78,14 @@ class AnswerRequest(NamedTuple):
         history: earlier turns, oldest first, each ``{"role": "user"|"assistant",
             "text": ...}``.
         lang: the caller's language tag from the prompt (``en-US``).
+        spoken: the part of the answer already spoken (another function continues it).
     """
 
     question: str
     hits: Sequence[Hit]
     history: Sequence[Mapping[str, str]] = ()
     lang: str = "en-US"
+    spoken: str = ""
 
 
 class Answerer(Protocol):
@@ -123,7 +148,9 @@ def grounded_messages(
 
     Returns:
         ``[{"role": "system", "content": ...}, ...history, {"role": "user", ...}]``;
-        the entries are in the system message, numbered, with their ids.
+        the entries are in the system message, numbered, with their ids. When part of
+        the answer was already spoken (``request.spoken``), it follows as the assistant's
+        turn, then :data:`CONTINUE_PROMPT`, so the model goes on from there.
     """
     entries = "\n".join(
         f"[{n}] ({hit.id}) Q: {hit.question}\nA: {hit.answer}"
@@ -142,6 +169,9 @@ def grounded_messages(
     messages = [{"role": "system", "content": system}]
     messages.extend(turns[-max_history:] if max_history > 0 else [])
     messages.append({"role": "user", "content": request.question})
+    if request.spoken.strip():
+        messages.append({"role": "assistant", "content": request.spoken})
+        messages.append({"role": "user", "content": CONTINUE_PROMPT})
     return messages
 
 
@@ -153,10 +183,16 @@ def shape_tokens(tokens: Iterable[str]) -> Iterator[str]:
     yield from shaper.flush()
 
 
-async def ashape_tokens(tokens: AsyncIterable[str]) -> AsyncIterator[str]:
-    """:func:`shape_tokens` for an async token stream."""
+async def ashape_tokens(tokens: AsyncIterable[Any]) -> AsyncIterator[Any]:
+    """:func:`shape_tokens` for an async token stream; a :class:`ToolCall` passes through
+    after the text before it."""
     shaper = SpeechShaper()
     async for token in tokens:
+        if isinstance(token, ToolCall):
+            for chunk in shaper.flush():
+                yield chunk
+            yield token
+            continue
         for chunk in shaper.feed(token):
             yield chunk
     for chunk in shaper.flush():
