@@ -185,15 +185,20 @@ def shape_tokens(tokens: Iterable[str]) -> Iterator[str]:
 
 async def ashape_tokens(tokens: AsyncIterable[Any]) -> AsyncIterator[Any]:
     """:func:`shape_tokens` for an async token stream; a :class:`ToolCall` passes through
-    after the text before it."""
+    after the text before it, and a failure after the text before it."""
     shaper = SpeechShaper()
-    async for token in tokens:
-        if isinstance(token, ToolCall):
-            for chunk in shaper.flush():
+    try:
+        async for token in tokens:
+            if isinstance(token, ToolCall):
+                for chunk in shaper.flush():
+                    yield chunk
+                yield token
+                continue
+            for chunk in shaper.feed(token):
                 yield chunk
-            yield token
-            continue
-        for chunk in shaper.feed(token):
+    except Exception:
+        for chunk in shaper.flush():  # what the model said before it failed is said
             yield chunk
+        raise
     for chunk in shaper.flush():
         yield chunk

@@ -566,6 +566,7 @@ def build_app(
         ConfigurationError: a bad setting (the message names it).
     """
     settings = {k: kwargs.pop(k) for k in list(kwargs) if k in AgentConfig._fields}
+    timeout = settings.pop("integration_timeout_s", None)  # [limits], not [agent]
     if config is None:
         if config_file is None:
             caller = sys._getframe(1).f_globals.get("__file__")
@@ -577,6 +578,8 @@ def build_app(
         )
     elif settings:
         config = config._replace(**settings)
+    if timeout is not None:
+        config = config._replace(integration_timeout_s=float(timeout))
     kwargs.setdefault("name", "warmline-agent")
     app = App(**kwargs)
     agent = Agent(config, retriever=retriever, answerer=answerer)

@@ -245,11 +245,16 @@ async def worker_answer(agent: Agent, turn: TurnContext) -> AsyncIterator[str]:
     def change(edit: Any) -> Any:
         return update(turn.app.store, payload.session_id, edit)
 
+    joiner = ""  # the space between what was spoken and the first word of the rest
     try:
         async for token in said.tokens():
+            if not joiner and spoken and not spoken[-1:].isspace():
+                joiner = " " if not token[:1].isspace() else token[:1]
+                token = " " + token if joiner == " " else token
             yield token
     finally:
-        agent.record_reply(change, payload.turn, spoken + said.text)
+        rest = said.text
+        agent.record_reply(change, payload.turn, spoken + (" " if rest and joiner == " " else "") + rest)
     if said.decision is not None:  # mid-answer, after words were spoken: not acted on
         turn.log("agent.tool_call_ignored", "warning", tool=said.decision.name)
 

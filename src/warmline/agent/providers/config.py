@@ -94,10 +94,13 @@ def answerer_from_config(
     if provider == "openai":
         from warmline.agent.providers.openai import DEFAULT_BASE_URL, OpenAIChatAnswerer
 
+        from warmline.secrets import secret
+
+        # the key itself, or (deployed) its SSM parameter / secret's name: warmline.secrets
         key_env = str(settings.get("api_key_env") or "WARMLINE_LLM_API_KEY")
         answerer = OpenAIChatAnswerer(
             str(settings.get("base_url") or DEFAULT_BASE_URL),
-            env.get(key_env, ""),
+            secret(key_env, env) or "",
             model,
             **options,
         )
