@@ -112,11 +112,21 @@ class Spoken:
 
 
 def inline_window_s(agent: Agent, ctx: Context) -> float:
-    """Seconds the route may stream before it must stop (``never``) or hand over (``auto``)."""
+    """Seconds the route may stream before it must stop (``never``) or hand over (``auto``).
+
+    API Gateway's clock starts when it receives the message (``requestTimeEpoch``), so a
+    cold start and the retrieval before the answer count against the route too.
+    """
     config = agent.config
     share = AUTO_SHARE if config.offload == "auto" else NEVER_SHARE
-    window = min(config.integration_timeout_s * share, config.answer_budget_s())
-    return min(window, ctx.remaining_ms() / 1000)
+    conn = ctx.connection
+    spent = 0.0
+    # a message's own receive time (the ASGI adapter keeps the connect time for every
+    # message: then nothing is known to have been spent)
+    if conn is not None and conn.request_time_ms > conn.connected_at_ms > 0:
+        spent = max(0.0, time.time() - conn.request_time_ms / 1000)
+    window = min(config.integration_timeout_s * share - spent, config.answer_budget_s())
+    return max(0.0, min(window, ctx.remaining_ms() / 1000))
 
 
 def answer_turn(
@@ -254,7 +264,9 @@ async def worker_answer(agent: Agent, turn: TurnContext) -> AsyncIterator[str]:
             yield token
     finally:
         rest = said.text
-        agent.record_reply(change, payload.turn, spoken + (" " if rest and joiner == " " else "") + rest)
+        agent.record_reply(
+            change, payload.turn, spoken + (" " if rest and joiner == " " else "") + rest
+        )
     if said.decision is not None:  # mid-answer, after words were spoken: not acted on
         turn.log("agent.tool_call_ignored", "warning", tool=said.decision.name)
 
@@ -265,7 +277,11 @@ async def _async(chunks: Any) -> AsyncIterator[str]:
 
 
 async def bounded(
-    stream: AsyncIterable[Any], seconds: float, apology: str, *, clock: Callable[[], float] = time.monotonic
+    stream: AsyncIterable[Any],
+    seconds: float,
+    apology: str,
+    *,
+    clock: Callable[[], float] = time.monotonic,
 ) -> AsyncIterator[Any]:
     """``stream`` cut after ``seconds``, with ``apology`` said instead of the rest."""
     import asyncio

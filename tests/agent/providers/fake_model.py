@@ -110,7 +110,8 @@ def _question(body: dict[str, Any]) -> tuple[str, str]:
         before = [t for r, t in messages if r == "user"]
         question = before[-2] if last.strip() == CONTINUE_PROMPT else last
         return question.replace(CONTINUE_PROMPT, "").strip(), spoken
-    return last, ""
+    # Converse merges consecutive user turns into one: the question is the last line
+    return last.strip().splitlines()[-1], ""
 
 
 def _rest(tokens: Sequence[str], spoken: str) -> list[str] | None:
