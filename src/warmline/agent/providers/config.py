@@ -93,7 +93,6 @@ def answerer_from_config(
     answerer: Answerer
     if provider == "openai":
         from warmline.agent.providers.openai import DEFAULT_BASE_URL, OpenAIChatAnswerer
-
         from warmline.secrets import secret
 
         # the key itself, or (deployed) its SSM parameter / secret's name: warmline.secrets
