@@ -34,10 +34,10 @@ source on every cold start, which costs several times more: ship the ``.pyc`` fi
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from warmline.agent.history import (
@@ -537,7 +537,7 @@ class Agent:
 def build_app(
     *,
     config: AgentConfig | None = None,
-    config_file: str | Path | None = None,
+    config_file: str | os.PathLike[str] | None = None,
     retriever: Retriever | None = None,
     answerer: Answerer | None = None,
     chat: bool = True,
@@ -570,9 +570,10 @@ def build_app(
     if config is None:
         if config_file is None:
             caller = sys._getframe(1).f_globals.get("__file__")
-            config_file = Path(caller).parent / "warmline.toml" if caller else None
+            if caller:
+                config_file = os.path.join(os.path.dirname(caller), "warmline.toml")
         config = (
-            load_agent_config(Path(config_file), **settings)
+            load_agent_config(config_file, **settings)
             if config_file is not None
             else AgentConfig.from_mapping(settings)
         )
