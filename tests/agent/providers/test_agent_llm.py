@@ -224,3 +224,40 @@ def test_offload_needs_a_worker_and_a_known_mode() -> None:
         build_app(llm={"provider": "openai", "answer_timeout_s": "long"}, config_file=None)
     with pytest.raises(ConfigurationError, match="provider"):
         build_app(llm={"provider": "gpt"}, config_file=None)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_never_stops_a_long_answer_with_the_offer_of_a_person_before_the_limit(
+    provider: str,
+) -> None:
+    tokens = long_answer(12)
+    with fake_model([Script("internet plans", tokens)], gap_s=0.03) as model:
+        call = Call(llm=llm_table(provider, model.url), integration_timeout_s=0.5)
+        try:
+            start = time.monotonic()
+            frames = call.say("What internet plans do you offer?")
+            elapsed = time.monotonic() - start
+        finally:
+            call.close()
+    said = normalized(spoken(frames))
+    assert said.endswith(AgentConfig().dont_know) and frames[-1]["last"] is True
+    cut = said[: -len(AgentConfig().dont_know)].strip()
+    assert cut and normalized("".join(tokens)).startswith(cut)
+    assert elapsed < 0.5 < 12 * 3 * 0.03  # stopped inside the limit the answer outlives
+    assert len(model.server.requests) == 1
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_always_answers_from_the_worker(provider: str) -> None:
+    script = Script("support hours", ["We answer ", "every day. "])
+    with fake_model([script]) as model:
+        call = Call(llm=llm_table(provider, model.url), offload="always", worker="worker")
+        try:
+            assert call.say("What are your customer support hours?") == []  # the route: nothing
+            frames = call.until_last()
+        finally:
+            call.close()
+    assert normalized(spoken(frames)) == "We answer every day."
+    (request,) = model.server.requests
+    assert CONTINUE_PROMPT not in request.body.decode()
+    assert '"offloaded":0' in call.out.getvalue()  # the route queued the whole turn
