@@ -134,7 +134,10 @@ def answer_turn(
 ) -> Any:
     """What the ``prompt`` route returns for a streamed answer, as ``offload`` says."""
     config = agent.config
-    if config.offload == "never" or ctx.connection is None or ctx.session is None:
+    # The browser channel's frames are translated on the way out (ctx.send), which a
+    # worker's posts do not pass through: there, answers stream from the route as with never.
+    inline_only = ctx.connection is None or ctx.session is None or ctx.channel is not None
+    if config.offload == "never" or inline_only:
         window = inline_window_s(agent, ctx)
         return agent.relay_async(ctx, turn, bounded(stream, window, config.dont_know))
     if config.offload == "always":  # the stream was never started: nothing to close
