@@ -116,25 +116,14 @@ async def _calls(server: Any, n: int, cold: bool) -> tuple[list[float], list[flo
 
 async def _llm_server(tmp: Path, model_url: str) -> Any:
     """``examples/llm-agent`` in the emulator, its model pointed at ``model_url``."""
-    import tomllib
+    from fake_model import example_under_dev
 
-    from warmline.config import parse_config
     from warmline.dev.runtime import LogSink
     from warmline.dev.server import DevServer
 
-    example = ROOT / "examples" / "llm-agent"
-    data: dict[str, Any] = tomllib.loads((example / "warmline.toml").read_text())
-    data.pop("deploy")
-    data["schedules"] = {}
-    for fn in data["functions"].values():
-        fn["environment"] = {
-            **fn.get("environment", {}),
-            "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-            "OPENAI_API_KEY": "bench",
-            "WARMLINE_LLM_BASE_URL": model_url + "/v1",
-            "WARMLINE_SQLITE_PATH": str(tmp / "llm.sqlite3"),
-        }
-    config = parse_config(data, base_dir=example, source=example / "warmline.toml")
+    config = example_under_dev(
+        model_url, tmp / "llm.sqlite3", auth_token=AUTH_TOKEN, api_key="bench"
+    )
     server = DevServer(config, port=0, log_sink=LogSink(console=None))
     await server.start()
     return server

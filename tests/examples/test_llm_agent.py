@@ -26,7 +26,7 @@ TOKEN = "llm-example-token"
 KEY = "sk-example-not-a-real-key"
 
 sys.path.insert(0, str(ROOT / "tests" / "agent" / "providers"))
-from fake_model import Script, fake_model, normalized  # noqa: E402
+from fake_model import Script, example_under_dev, fake_model, normalized  # noqa: E402
 
 
 def test_the_example_config_loads_with_offload_auto_and_signatures_on() -> None:
@@ -63,25 +63,15 @@ def test_deploy_render_grants_and_names_the_worker_from_the_agent_table() -> Non
 
 @pytest.mark.slow
 def test_the_example_answers_a_signed_call_under_warmline_dev(tmp_path: Path) -> None:
-    from warmline.config import parse_config
     from warmline.dev.runtime import LogSink
     from warmline.dev.server import DevServer
 
     script = Script("support hours", ["We answer ", "every day ", "of the week."])
 
     async def run(model_url: str) -> list[dict[str, Any]]:
-        data: dict[str, Any] = tomllib.loads((EXAMPLE / "warmline.toml").read_text())
-        data.pop("deploy")
-        data["schedules"] = {}
-        for fn in data["functions"].values():
-            fn["environment"] = {
-                **fn.get("environment", {}),
-                "TWILIO_AUTH_TOKEN": TOKEN,
-                "OPENAI_API_KEY": KEY,
-                "WARMLINE_LLM_BASE_URL": model_url + "/v1",  # the one setting overridden
-                "WARMLINE_SQLITE_PATH": str(tmp_path / "sessions.sqlite3"),
-            }
-        config = parse_config(data, base_dir=EXAMPLE, source=EXAMPLE / "warmline.toml")
+        config = example_under_dev(
+            model_url, tmp_path / "sessions.sqlite3", auth_token=TOKEN, api_key=KEY
+        )
         sink = LogSink(console=None, path=tmp_path / "dev.log")
         server = DevServer(config, port=0, log_sink=sink)
         await server.start()

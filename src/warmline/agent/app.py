@@ -179,6 +179,12 @@ class Agent:
             self._dispatcher = make_dispatcher(self.app, self.config.worker)
         return self._dispatcher
 
+    def close(self) -> None:
+        """Stop the offload queue, if one was made (an in-process one finishes its turn)."""
+        close = getattr(self._dispatcher, "close", None)
+        if close is not None:
+            close()
+
     def prewarm(self) -> None:
         """Open the index and import the answer path (run on warm-up pings)."""
         from warmline.agent.speech import for_speech

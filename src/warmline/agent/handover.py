@@ -187,17 +187,8 @@ def dispatch(agent: Agent, ctx: Context, text: str, lang: str, spoken: str) -> b
 
     conn, session = ctx.connection, ctx.session
     assert conn is not None and session is not None
-    payload = TurnPayload(
-        connection_id=conn.connection_id,
-        session_id=session.session_id,
-        turn=session.turn,
-        prompt=text,
-        lang=lang,
-        domain_name=conn.domain_name,
-        stage=conn.stage,
-        created_at=time.time(),
-        extra={SPOKEN_FIELD: spoken, STARTED_FIELD: agent.started_at(ctx)},
-    )
+    extra = {SPOKEN_FIELD: spoken, STARTED_FIELD: agent.started_at(ctx)}
+    payload = TurnPayload.for_turn(conn, session, text, lang, time.time(), extra)
     try:
         message_id = agent.dispatcher.dispatch(payload.to_dict())
     except WarmlineError as exc:

@@ -18,9 +18,11 @@ from __future__ import annotations
 import json
 import re
 import time
+import tomllib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from provider_servers import (
@@ -278,3 +280,28 @@ class _bedrock_writer:
 
     def error(self, message: str) -> None:
         self.h.chunk(exception("modelStreamErrorException", message))
+
+
+#: The example that runs against the fake model in tests and in bench/turn_latency.py.
+LLM_EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "llm-agent"
+
+
+def example_under_dev(model_url: str, sessions: Path, *, auth_token: str, api_key: str) -> Any:
+    """``examples/llm-agent``'s dev config as it ships, with its model at ``model_url``:
+    the base URL is the one setting overridden (``WARMLINE_LLM_BASE_URL``); the functions
+    get a Twilio token and a key, as a local, uncommitted config would give them."""
+    from warmline.config import parse_config
+
+    source = LLM_EXAMPLE / "warmline.toml"
+    data: dict[str, Any] = tomllib.loads(source.read_text())
+    data.pop("deploy")
+    data["schedules"] = {}
+    for fn in data["functions"].values():
+        fn["environment"] = {
+            **fn.get("environment", {}),
+            "TWILIO_AUTH_TOKEN": auth_token,
+            "OPENAI_API_KEY": api_key,
+            "WARMLINE_LLM_BASE_URL": model_url + "/v1",
+            "WARMLINE_SQLITE_PATH": str(sessions),
+        }
+    return parse_config(data, base_dir=LLM_EXAMPLE, source=source)

@@ -31,13 +31,11 @@ from warmline.agent.answerers import CONTINUE_PROMPT
 from warmline.twilio.signature import compute_signature
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "adapters"))
-from serve_harness import serve_env, serve_process  # noqa: E402
+from serve_harness import ROOT, TOKEN, serve_env, serve_process  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = ROOT / "examples" / "llm-agent"
-TOKEN = "e2e-auth-token"
 SESSION = "VX000000000000000000000000000000e2"
 #: The shortened integration timeout; the answer keeps the 40 s : 29 s ratio.
 TIMEOUT_S = 2.0
