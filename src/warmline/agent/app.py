@@ -5,7 +5,8 @@ Routes (relay protocol, one message per invocation, nothing kept in memory but c
 - ``setup``: the App has created the session; the agent says its greeting.
 - ``prompt`` (final only): detect the intent. *Answer*: search the index (``hitCount``,
   ``topScore`` logged), and if the top hit is trusted stream the answer as ``text``
-  tokens, else say it doesn't know and offer a person. *Handoff*: a short line, then
+  tokens (a model's answer from the route or a worker, as ``[agent] offload`` says:
+  :mod:`warmline.agent.handover`), else say it doesn't know and offer a person. *Handoff*: a short line, then
   ``end`` with ``handoffData`` (the ``<Connect action>`` callback dials a human).
   *End*: goodbye, then ``end``.
 - ``dtmf``: the menu (1 billing, 2 technical support, 0 a person by default).
