@@ -6,8 +6,9 @@ Routes (relay protocol, one message per invocation, nothing kept in memory but c
 - ``prompt`` (final only): detect the intent. *Answer*: search the index (``hitCount``,
   ``topScore`` logged), and if the top hit is trusted stream the answer as ``text``
   tokens (a model's answer from the route or a worker, as ``[agent] offload`` says:
-  :mod:`warmline.agent.handover`), else say it doesn't know and offer a person. *Handoff*: a short line, then
-  ``end`` with ``handoffData`` (the ``<Connect action>`` callback dials a human).
+  :mod:`warmline.agent.handover`), else say it doesn't know and offer a person.
+  *Handoff*: a short line, then ``end`` with ``handoffData`` (the ``<Connect action>``
+  callback dials a human).
   *End*: goodbye, then ``end``.
 - ``dtmf``: the menu (1 billing, 2 technical support, 0 a person by default).
 - ``interrupt``: the caller barged in; the last assistant turn in the history is cut to
