@@ -15,7 +15,16 @@ ratio of each to the echo's round trip in the same run.
 
 Target: warm first token within 2x of the echo round trip.
 
-Usage: ``python bench/turn_latency.py [--calls 20] [--json PATH]``.
+The LLM path, in the same run: ``examples/llm-agent`` as it ships (its ``warmline.toml``:
+retrieval, the OpenAI-compatible provider, offload ``auto``, signed handshakes) with only
+its base URL pointed at a fake model in this process, which streams a grounded answer a
+token every ``--token-gap-ms`` and notes the moment it wrote the last token of the first
+sentence. The figure is the overhead from that moment to the caller receiving the text
+frame that completes the sentence (what a TTS voice can start speaking): HTTP, the event
+stream parser, the speech chunker, the turn stream and the ``@connections`` post. Both
+clocks are this process's monotonic clock. Target: p95 <= 50 ms.
+
+Usage: ``python bench/turn_latency.py [--calls 20] [--llm-turns 40] [--json PATH]``.
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -31,6 +41,19 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+#: The fake model's answer: a first sentence in several tokens, then more.
+AUTH_TOKENS = [
+    "Our phone ",
+    "support team ",
+    "is there ",
+    "every day. ",
+    "Chat is ",
+    "open around ",
+    "the clock. ",
+    "Anything else?",
+]
+#: Every function checks X-Twilio-Signature with it; every call signs with it.
+AUTH_TOKEN = "bench-auth-token"
 QUESTIONS = [
     "What are your support hours?",
     "How much is the Spark 300 plan?",
@@ -49,7 +72,10 @@ async def _server(tmp: Path, function: str, handler: str, code: Path) -> Any:
     from warmline.dev.runtime import LogSink
     from warmline.dev.server import DevServer
 
-    env = {"WARMLINE_SQLITE_PATH": str(tmp / f"{function}.sqlite3")}
+    env = {
+        "WARMLINE_SQLITE_PATH": str(tmp / f"{function}.sqlite3"),
+        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+    }
     config = parse_config(
         {
             "functions": {function: {"handler": handler, "code": ".", "environment": env}},
@@ -77,7 +103,9 @@ async def _calls(server: Any, n: int, cold: bool) -> tuple[list[float], list[flo
             while server.runtime.environments() and time.monotonic() < deadline:
                 await asyncio.sleep(0.02)
         script = parse_script([QUESTIONS[i % len(QUESTIONS)]])
-        result = await run_call(server.ws_url, script, turn_timeout_s=20)
+        result = await run_call(server.ws_url, script, auth_token=AUTH_TOKEN, turn_timeout_s=20)
+        if result.rejected is not None:
+            raise RuntimeError(f"the call was refused: {result.rejected}")
         for turn in result.turns:
             if turn.first_token_ms is not None and turn.last_token_ms is not None:
                 firsts.append(turn.first_token_ms)
@@ -86,7 +114,66 @@ async def _calls(server: Any, n: int, cold: bool) -> tuple[list[float], list[flo
     return firsts, lasts
 
 
-async def main(calls: int) -> dict[str, Any]:
+async def _llm_server(tmp: Path, model_url: str) -> Any:
+    """``examples/llm-agent`` in the emulator, its model pointed at ``model_url``."""
+    from fake_model import example_under_dev
+
+    from warmline.dev.runtime import LogSink
+    from warmline.dev.server import DevServer
+
+    config = example_under_dev(
+        model_url, tmp / "llm.sqlite3", auth_token=AUTH_TOKEN, api_key="bench"
+    )
+    server = DevServer(config, port=0, log_sink=LogSink(console=None))
+    await server.start()
+    return server
+
+
+async def _llm_turns(server: Any, model: Any, turns: int) -> list[float]:
+    """Per turn: ms from the model's first sentence to the caller's frame completing it."""
+    from websockets.asyncio.client import connect
+
+    from warmline.twilio.signature import compute_signature
+
+    first_sentence = "".join(AUTH_TOKENS[:4]).strip()
+    overheads: list[float] = []
+    signed = {"X-Twilio-Signature": compute_signature(server.ws_url, {}, AUTH_TOKEN)}
+    async with connect(server.ws_url, additional_headers=signed) as ws:
+        call = os.urandom(8).hex()
+        setup = {"type": "setup", "sessionId": f"VX{call}", "callSid": f"CA{call}"}
+        await ws.send(json.dumps(setup))
+        while not json.loads(await ws.recv()).get("last"):
+            pass
+        for i in range(turns):
+            question = QUESTIONS[i % len(QUESTIONS)]
+            await ws.send(json.dumps({"type": "prompt", "voicePrompt": question, "last": True}))
+            heard, at = "", None
+            while True:
+                frame = json.loads(await asyncio.wait_for(ws.recv(), 20))
+                heard += frame.get("token", "")
+                if at is None and first_sentence in " ".join(heard.split()):
+                    at = time.monotonic()
+                if frame.get("last"):
+                    break
+            assert at is not None, heard
+            overheads.append((at - model.first_sentence_at[-1]) * 1000)
+    return overheads
+
+
+async def _llm(tmp: Path, turns: int, gap_ms: float) -> dict[str, list[float]]:
+    sys.path.insert(0, str(ROOT / "tests" / "agent" / "providers"))
+    from fake_model import Script, fake_model
+
+    with fake_model([Script("", AUTH_TOKENS)], gap_s=gap_ms / 1000) as model:
+        server = await _llm_server(tmp, model.url)
+        try:
+            await _llm_turns(server, model, 4)  # cold start, page cache: not measured
+            return {"overhead": await _llm_turns(server, model, turns)}
+        finally:
+            await server.close()
+
+
+async def main(calls: int, llm_turns: int = 40, gap_ms: float = 20.0) -> dict[str, Any]:
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
@@ -102,6 +189,7 @@ async def main(calls: int) -> dict[str, Any]:
         finally:
             await agent.close()
             await echo.close()
+        results["llm"] = await _llm(tmp_path, llm_turns, gap_ms)
     return results
 
 
@@ -113,6 +201,8 @@ def report(results: dict[str, Any]) -> dict[str, Any]:
         f" {'first/echo':>11}"
     )
     for name, data in results.items():
+        if name == "llm":
+            continue
         f50, f99 = statistics.median(data["first"]), _pct(data["first"], 99)
         l50, l99 = statistics.median(data["last"]), _pct(data["last"], 99)
         ratio = f50 / base
@@ -128,15 +218,30 @@ def report(results: dict[str, Any]) -> dict[str, Any]:
     warm = out["agent warm"]["first_over_echo"]
     verdict = "within" if warm <= 2.0 else "OVER"
     print(f"\nwarm first token = {warm:.2f}x the echo round trip ({base:.2f} ms): {verdict} 2x")
+    overhead = results["llm"]["overhead"]
+    p50, p95 = statistics.median(overhead), _pct(overhead, 95)
+    out["llm_first_sentence_overhead_ms"] = {
+        "p50": round(p50, 2),
+        "p95": round(p95, 2),
+        "max": round(max(overhead), 2),
+        "samples": len(overhead),
+    }
+    verdict = "within" if p95 <= 50 else "OVER"
+    print(
+        f"LLM path: model's first sentence -> caller's frame: p50 {p50:.2f} ms, "
+        f"p95 {p95:.2f} ms over {len(overhead)} turns: {verdict} 50 ms"
+    )
     return out
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=20, help="warm calls per app")
+    parser.add_argument("--llm-turns", type=int, default=40, help="measured LLM turns")
+    parser.add_argument("--token-gap-ms", type=float, default=20.0, help="the fake model's pace")
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
-    summary = report(asyncio.run(main(args.calls)))
+    summary = report(asyncio.run(main(args.calls, args.llm_turns, args.token_gap_ms)))
     if args.json:
         Path(args.json).write_text(json.dumps(summary, indent=2))
     sys.exit(0)

@@ -3,9 +3,12 @@ says each final prompt straight back, through the same App, store and @connectio
 
 from __future__ import annotations
 
+import os
+
 from warmline import App, Context, lambda_handler
 
-app = App(name="echo")
+# Signatures are checked against the URL the caller signed: the emulator's WebSocket URL.
+app = App(name="echo", public_url=os.environ.get("WARMLINE_DEV_WS_URL"))
 app.route("setup")(lambda ctx: "Ready.")
 
 

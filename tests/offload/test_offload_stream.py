@@ -292,3 +292,40 @@ def test_partial_prompts_start_no_turn() -> None:
         assert h.bus.pending == 1 and h.session().turn == 1
     finally:
         h.close()
+
+
+@pytest.mark.parametrize("taken", [True, False])
+def test_out_of_time_with_a_handover_posts_the_buffer_and_leaves_the_cycle_open(
+    taken: bool,
+) -> None:
+    fake = FakeTime()
+
+    async def answer() -> AsyncIterator[str]:
+        for token in tokens(20):
+            fake.now += 0.1  # ten tokens a second against a 1 s budget
+            yield token
+
+    handed: list[int] = []
+
+    def handover(sent: int) -> bool:
+        handed.append(sent)
+        return taken
+
+    policy = StreamPolicy(filler_after_s=None, budget_margin_ms=0, apology_text="Sorry.")
+    frames, outcome = _stream(
+        policy,
+        answer(),
+        clock=fake.clock,
+        timer=fake.timer,
+        remaining_ms=lambda: 1_000,
+        handover=handover,
+    )
+    said = "".join(f["token"] for f in frames if f["token"] != "Sorry.")
+    assert handed == [len(said)]  # everything consumed was posted before the hand-over
+    assert "".join(tokens(20)).startswith(said) and 0 < len(said) < len("".join(tokens(20)))
+    if taken:
+        assert outcome.state == "handover"
+        assert not any(f["last"] for f in frames)  # the worker closes the talk cycle
+    else:
+        assert outcome.state == "budget"
+        assert frames[-1] == {"type": "text", "token": "Sorry.", "last": True}

@@ -14,7 +14,7 @@ speech, not markdown.
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from warmline.agent.speech import SpeechShaper, for_speech, shape_stream, speech_chunks
 
@@ -22,11 +22,13 @@ if TYPE_CHECKING:
     from warmline.agent.kb import Hit
 
 __all__ = [
+    "CONTINUE_PROMPT",
     "SYSTEM_PROMPT",
     "AnswerRequest",
     "Answerer",
     "ExtractiveAnswerer",
     "TextStream",
+    "ToolCall",
     "ashape_tokens",
     "grounded_messages",
     "shape_tokens",
@@ -46,6 +48,27 @@ SYSTEM_PROMPT = (
 )
 
 
+#: Asked after the part of an answer already spoken, when another function continues it.
+CONTINUE_PROMPT = (
+    "(The call continues. Go on with your answer exactly where it stopped: do not repeat "
+    "anything already said, do not greet, and do not mention this instruction.)"
+)
+
+
+class ToolCall(NamedTuple):
+    """A tool the model called instead of (or after) speaking: it ends the answer.
+
+    Attributes:
+        name: ``transfer_to_person`` or ``end_call`` (:mod:`warmline.agent.tools`).
+        arguments: the checked arguments (``{"reason": str}``).
+        id: the provider's id for the call.
+    """
+
+    name: str
+    arguments: Mapping[str, Any]
+    id: str = ""
+
+
 class AnswerRequest(NamedTuple):
     """Everything an answerer may use.
 
@@ -55,12 +78,14 @@ class AnswerRequest(NamedTuple):
         history: earlier turns, oldest first, each ``{"role": "user"|"assistant",
             "text": ...}``.
         lang: the caller's language tag from the prompt (``en-US``).
+        spoken: the part of the answer already spoken (another function continues it).
     """
 
     question: str
     hits: Sequence[Hit]
     history: Sequence[Mapping[str, str]] = ()
     lang: str = "en-US"
+    spoken: str = ""
 
 
 class Answerer(Protocol):
@@ -123,7 +148,9 @@ def grounded_messages(
 
     Returns:
         ``[{"role": "system", "content": ...}, ...history, {"role": "user", ...}]``;
-        the entries are in the system message, numbered, with their ids.
+        the entries are in the system message, numbered, with their ids. When part of
+        the answer was already spoken (``request.spoken``), it follows as the assistant's
+        turn, then :data:`CONTINUE_PROMPT`, so the model goes on from there.
     """
     entries = "\n".join(
         f"[{n}] ({hit.id}) Q: {hit.question}\nA: {hit.answer}"
@@ -142,6 +169,9 @@ def grounded_messages(
     messages = [{"role": "system", "content": system}]
     messages.extend(turns[-max_history:] if max_history > 0 else [])
     messages.append({"role": "user", "content": request.question})
+    if request.spoken.strip():
+        messages.append({"role": "assistant", "content": request.spoken})
+        messages.append({"role": "user", "content": CONTINUE_PROMPT})
     return messages
 
 
@@ -153,8 +183,10 @@ def shape_tokens(tokens: Iterable[str]) -> Iterator[str]:
     yield from shaper.flush()
 
 
-def ashape_tokens(tokens: AsyncIterable[str]) -> AsyncIterator[str]:
+def ashape_tokens(tokens: AsyncIterable[Any]) -> AsyncIterator[Any]:
     """:func:`shape_tokens` for an async token stream; words the model already wrote are
-    spoken within the hold even while it stalls (:func:`~warmline.agent.speech.shape_stream`).
+    spoken within the hold even while it stalls, a :class:`ToolCall` passes through after
+    the text before it, and a failure after the text before it
+    (:func:`~warmline.agent.speech.shape_stream`).
     """
     return shape_stream(tokens)

@@ -5,8 +5,10 @@ Routes (relay protocol, one message per invocation, nothing kept in memory but c
 - ``setup``: the App has created the session; the agent says its greeting.
 - ``prompt`` (final only): detect the intent. *Answer*: search the index (``hitCount``,
   ``topScore`` logged), and if the top hit is trusted stream the answer as ``text``
-  tokens, else say it doesn't know and offer a person. *Handoff*: a short line, then
-  ``end`` with ``handoffData`` (the ``<Connect action>`` callback dials a human).
+  tokens (a model's answer from the route or a worker, as ``[agent] offload`` says:
+  :mod:`warmline.agent.handover`), else say it doesn't know and offer a person.
+  *Handoff*: a short line, then ``end`` with ``handoffData`` (the ``<Connect action>``
+  callback dials a human).
   *End*: goodbye, then ``end``.
 - ``dtmf``: the menu (1 billing, 2 technical support, 0 a person by default).
 - ``interrupt``: the caller barged in; the last assistant turn in the history is cut to
@@ -34,8 +36,11 @@ source on every cold start, which costs several times more: ship the ``.pyc`` fi
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, NamedTuple
+import os
+import sys
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from warmline.agent.history import (
     HISTORY_LIMIT,
@@ -47,23 +52,23 @@ from warmline.agent.history import (
     truncate_history,
 )
 from warmline.agent.intents import (
-    DEFAULT_MENU,
     Intent,
-    Menu,
-    MenuOption,
     detect_intent,
     intent_for_digit,
     is_affirmative,
     is_negative,
 )
+from warmline.agent.settings import AgentConfig, load_agent_config
 from warmline.core.app import App, Context
-from warmline.errors import ConfigurationError
 
 if TYPE_CHECKING:
-    from warmline.agent.answerers import Answerer
+    from warmline.agent.answerers import Answerer, ToolCall
+    from warmline.agent.handover import Spoken
     from warmline.agent.kb import Retriever
     from warmline.core.relay import Dtmf, Prompt
     from warmline.core.session import SessionRecord
+    from warmline.offload.worker import TurnWorker
+    from warmline.types import Dispatcher
 
 __all__ = [
     "HISTORY_LIMIT",
@@ -76,92 +81,6 @@ __all__ = [
 
 #: Longest info value copied into a log line (``tokensPlayed`` carries spoken text).
 _INFO_VALUE_CHARS = 120
-
-
-class AgentConfig(NamedTuple):
-    """What the agent says and how it decides. Every line is spoken as written.
-
-    Attributes:
-        company: used in LLM prompts.
-        greeting: said on ``setup``; empty when the TwiML ``welcomeGreeting`` says it.
-        dont_know: said below the score threshold; it must offer a person (a "yes" to
-            it hands off).
-        handoff: said before ``end`` when transferring to a person.
-        goodbye: said before ``end`` when the caller is done.
-        declined: said when the caller turns down the offer of a person.
-        unknown_key: said for a key that is not on the menu (the menu follows).
-        menu: the DTMF menu.
-        history_limit: turns kept in the session.
-        index_path: the knowledge-base index (default: the shipped sample).
-        min_score: the retrieval threshold (default: the retriever's).
-    """
-
-    company: str = "Brightwave Internet"
-    greeting: str = (
-        "Hi, thanks for calling Brightwave Internet. I'm the automated assistant. "
-        "How can I help you today?"
-    )
-    dont_know: str = (
-        "Sorry, I don't have an answer to that. Would you like me to connect you to a person?"
-    )
-    handoff: str = "Okay, I'm connecting you to a person now. Please hold."
-    goodbye: str = "Thanks for calling Brightwave. Goodbye!"
-    declined: str = "Okay. What else can I help you with?"
-    unknown_key: str = "Sorry, that key isn't on the menu."
-    menu: Menu = DEFAULT_MENU
-    history_limit: int = HISTORY_LIMIT
-    index_path: str | None = None
-    min_score: float | None = None
-
-    @classmethod
-    def from_mapping(cls, data: Mapping[str, Any]) -> AgentConfig:
-        """A config from a ``[agent]`` table (warmline.toml); unset keys keep defaults.
-
-        ``menu`` is a table of digit -> ``{name, label, say, handoff}``.
-
-        Raises:
-            ConfigurationError: an unknown key or a value of the wrong type.
-        """
-        known = set(cls._fields)
-        unknown = set(data) - known
-        if unknown:
-            raise ConfigurationError(f"unknown [agent] settings: {', '.join(sorted(unknown))}")
-        values: dict[str, Any] = {}
-        for key, value in data.items():
-            if key == "menu":
-                values["menu"] = _menu_from(value)
-            elif key == "history_limit":
-                if not isinstance(value, int) or isinstance(value, bool) or value < 2:
-                    raise ConfigurationError("[agent] history_limit must be an integer >= 2")
-                values[key] = value
-            elif key == "min_score":
-                if not isinstance(value, int | float) or isinstance(value, bool):
-                    raise ConfigurationError("[agent] min_score must be a number")
-                values[key] = float(value)
-            elif not isinstance(value, str):
-                raise ConfigurationError(f"[agent] {key} must be a string")
-            else:
-                values[key] = value
-        return cls(**values)
-
-
-def _menu_from(value: Any) -> Menu:
-    if not isinstance(value, Mapping):
-        raise ConfigurationError("[agent.menu] must be a table of digit -> option")
-    options: dict[str, MenuOption] = {}
-    for digit, raw in value.items():
-        if digit not in tuple("0123456789*#") or not isinstance(raw, Mapping):
-            raise ConfigurationError(f"[agent.menu] {digit!r}: a key 0-9, * or # with a table")
-        name = raw.get("name")
-        if not isinstance(name, str) or not name:
-            raise ConfigurationError(f"[agent.menu] {digit!r}: name is required")
-        options[digit] = MenuOption(
-            name,
-            str(raw.get("label", name)),
-            str(raw.get("say", "")),
-            bool(raw.get("handoff", False)),
-        )
-    return Menu(options)
 
 
 def _handoff_data(record: SessionRecord | None, intent: Intent) -> dict[str, Any]:
@@ -205,8 +124,13 @@ class Agent:
         answerer: Answerer | None = None,
     ) -> None:
         self.config = config or AgentConfig()
+        self.config.check()
         self._retriever = retriever
         self._answerer = answerer
+        self._worker: TurnWorker | None = None
+        self._dispatcher: Dispatcher | None = None
+        #: the App this agent's routes are on (set by :func:`build_app`).
+        self.app: App | None = None
 
     @property
     def retriever(self) -> Retriever:
@@ -218,6 +142,7 @@ class Agent:
             self._retriever = Retriever(
                 cfg.index_path,
                 min_score=DEFAULT_MIN_SCORE if cfg.min_score is None else cfg.min_score,
+                limit=cfg.top_k,
             )
         return self._retriever
 
@@ -225,17 +150,42 @@ class Agent:
     def answerer(self) -> Answerer:
         """The answerer (the offline extractive one unless another was given)."""
         if self._answerer is None:
-            # An LLM when the environment names one (WARMLINE_LLM_PROVIDER, ...), else the
-            # offline extractive answerer.
+            # An LLM when [agent.llm] or the environment (WARMLINE_LLM_PROVIDER, ...) names
+            # one, else the offline extractive answerer.
             from warmline.agent.providers.config import answerer_from_config
 
-            configured = answerer_from_config(None)
+            configured = answerer_from_config(self.config.llm)
             if configured is None:
                 from warmline.agent.answerers import ExtractiveAnswerer
 
                 configured = ExtractiveAnswerer()
             self._answerer = configured
         return self._answerer
+
+    @property
+    def turn_worker(self) -> TurnWorker:
+        """The worker streaming offloaded turns (created on first use)."""
+        if self._worker is None:
+            from warmline.agent.handover import install_worker
+
+            self._worker = install_worker(self)
+        return self._worker
+
+    @property
+    def dispatcher(self) -> Dispatcher:
+        """Where offloaded turns go (created on first use, see :mod:`.handover`)."""
+        if self._dispatcher is None:
+            from warmline.agent.handover import make_dispatcher
+
+            assert self.app is not None
+            self._dispatcher = make_dispatcher(self.app, self.config.worker)
+        return self._dispatcher
+
+    def close(self) -> None:
+        """Stop the offload queue, if one was made (an in-process one finishes its turn)."""
+        close = getattr(self._dispatcher, "close", None)
+        if close is not None:
+            close()
 
     def prewarm(self) -> None:
         """Open the index and import the answer path (run on warm-up pings)."""
@@ -315,7 +265,7 @@ class Agent:
 
         When the answer is not recorded yet (the interrupt overtook the stream's write),
         what was heard waits in ``data["bargeIn"]`` for that answer's turn, and the
-        stream's own record applies it (:meth:`_record_reply`).
+        stream's own record applies it (:meth:`record_reply`).
         """
         heard = str(getattr(ctx.message, "utterance_until_interrupt", "") or "")
         ctx.annotate(heardChars=len(heard))
@@ -342,6 +292,10 @@ class Agent:
         ctx.log("relay_error", "warning", description=description)
         ctx.annotate(relayError=description[:200])
 
+    def on_worker(self, ctx: Context) -> Any:
+        """An offloaded turn (``[agent] offload``): the rest of the answer, streamed."""
+        return self.turn_worker.handle(ctx)
+
     def on_other(self, ctx: Context) -> None:
         """Unknown message types: logged, nothing sent."""
         ctx.annotate(type=getattr(ctx.message, "type", None))
@@ -360,10 +314,28 @@ class Agent:
         stream = self.answerer.answer(AnswerRequest(text, hits, history, lang))
         if isinstance(stream, list | tuple):
             return self._say(ctx, text, "".join(stream), chunks=list(stream), offer=None)
-        turn = self._record(ctx, [("user", text)], offer=None)
+        turn = self._record(ctx, [("user", text)], offer=None, answerStartedAt=time.time())
         if isinstance(stream, AsyncIterable):
-            return self._relay_async(ctx, turn, stream)
+            if ctx.connection is None:  # Amazon Connect: the reply is collected
+                return self.relay_async(ctx, turn, stream)
+            from warmline.agent.handover import answer_turn
+
+            return answer_turn(self, ctx, turn, text, lang, stream)
         return self._relay_sync(ctx, turn, stream)
+
+    def started_at(self, ctx: Context) -> float:
+        """When this turn's answer started (epoch seconds; the whole-answer budget's start)."""
+        record = ctx.session
+        value = record.data.get("answerStartedAt") if record is not None else None
+        return float(value) if isinstance(value, int | float) else time.time()
+
+    def history_before(self, record: SessionRecord | None, question: str) -> list[dict[str, Any]]:
+        """The history as the model saw it when ``question`` was asked (for a worker)."""
+        history = _history(record)
+        for n in range(len(history) - 1, -1, -1):
+            if history[n].get("role") == "user" and history[n].get("text") == question:
+                return history[:n]
+        return history
 
     def _menu_option(self, ctx: Context, text: str | None, intent: Intent) -> list[Any]:
         """A menu option chosen by key or by voice: its line, and it becomes the topic."""
@@ -457,7 +429,12 @@ class Agent:
         stored = ctx.update_session(change)
         return stored.turn if stored is not None else 0
 
-    def _record_reply(self, ctx: Context, turn: int, spoken: str) -> None:
+    def record_reply(
+        self,
+        update: Callable[[Callable[[SessionRecord], SessionRecord]], Any] | None,
+        turn: int,
+        spoken: str,
+    ) -> None:
         """Record a streamed reply, unless a barge-in or newer prompt took the turn.
 
         After a barge-in the reply is recorded cut to what was heard (the interrupt left
@@ -483,14 +460,19 @@ class Agent:
                 data["history"] = history
             return r.evolve(data=data)
 
-        if ctx.session is not None:
-            ctx.update_session(change)
+        if update is not None:
+            update(change)
+
+    def _reply_writer(
+        self, ctx: Context
+    ) -> Callable[[Callable[[SessionRecord], SessionRecord]], Any] | None:
+        return ctx.update_session if ctx.session is not None else None
 
     def _relay_sync(self, ctx: Context, turn: int, chunks: Iterable[str]) -> Iterator[Any]:
         """Stream chunks as text frames, the last with ``last: true`` (one-chunk lookahead).
 
         The lookahead costs nothing for an instant answerer and saves the empty closing
-        frame; async streams (LLMs) are not held back (see :meth:`_relay_async`).
+        frame; async streams (LLMs) are not held back (see :meth:`relay_async`).
         """
         from warmline.core.relay import Text
 
@@ -508,55 +490,109 @@ class Agent:
                 spoken.append(previous)
                 yield Text(token=previous, last=True)
         finally:
-            self._record_reply(ctx, turn, "".join(spoken))
+            self.record_reply(self._reply_writer(ctx), turn, "".join(spoken))
 
-    async def _relay_async(
-        self, ctx: Context, turn: int, chunks: AsyncIterable[str]
+    async def relay_async(
+        self, ctx: Context, turn: int, chunks: AsyncIterable[Any]
     ) -> AsyncIterator[Any]:
-        """Stream chunks as they come; the App closes the talk cycle after the last."""
-        from warmline.agent.providers.errors import ProviderError
+        """Stream chunks as they come; the App closes the talk cycle after the last.
 
-        spoken: list[str] = []
+        A model's failure is said as the "don't know" line (never silence); a tool call
+        the model makes ends the text and is acted on (:meth:`act`).
+        """
+        said = self.spoken(chunks, ctx)
         try:
-            async for chunk in chunks:
-                if chunk:
-                    spoken.append(chunk)
-                    yield chunk
-        except ProviderError as exc:
-            # The model failed (down, slow first token, cut mid-stream): never leave the
-            # caller in silence; say so and offer a person, as below the score threshold.
-            ctx.log("llm_error", "warning", error=str(exc), kind=exc.kind)
-            ctx.annotate(llmError=exc.kind)
-            gap = " " if spoken and not spoken[-1][-1:].isspace() else ""
-            line = gap + self.config.dont_know
-            spoken.append(line)
-            yield line
+            async for chunk in said.tokens():
+                yield chunk
         finally:
-            self._record_reply(ctx, turn, "".join(spoken))
+            self.record_reply(self._reply_writer(ctx), turn, said.text)
+        for item in self.act(ctx, said.decision):
+            yield item
+
+    def spoken(self, chunks: AsyncIterable[Any], ctx: Context | None = None) -> Spoken:
+        """``chunks`` watched as they pass (:class:`~warmline.agent.handover.Spoken`)."""
+        from warmline.agent.handover import Spoken
+
+        def failed(exc: Exception) -> None:
+            if ctx is not None:
+                kind = getattr(exc, "kind", None)
+                ctx.log("llm_error", "warning", error=str(exc), kind=kind)
+                ctx.annotate(llmError=kind)
+
+        return Spoken(chunks, self.config.dont_know, failed)
+
+    def act(self, ctx: Context, decision: ToolCall | None) -> list[Any]:
+        """The frames for a tool call the model made: a handoff or the end of the call.
+
+        Returns:
+            ``text`` + ``end`` frames (sent after the answer), or nothing.
+        """
+        if decision is None:
+            return []
+        from warmline.agent.tools import TRANSFER_TOOL
+
+        ctx.annotate(tool=decision.name)
+        if decision.name == TRANSFER_TOOL:
+            reason = str(decision.arguments.get("reason", "") or "model")
+            return self._handoff(ctx, None, Intent("handoff", reason=f"model: {reason}"))
+        from warmline.core.relay import End, Text
+
+        line = self.config.goodbye
+        self._record(ctx, [("assistant", line)], offer=None)
+        return [Text(token=line, last=True), End(handoff_data={"reason": "end"})]
 
 
 def build_app(
     *,
     config: AgentConfig | None = None,
+    config_file: str | os.PathLike[str] | None = None,
     retriever: Retriever | None = None,
     answerer: Answerer | None = None,
     chat: bool = True,
-    **app_kwargs: Any,
+    **kwargs: Any,
 ) -> App:
     """The reference agent as an App (``protocol="relay"``).
 
+    Its settings come from the ``[agent]`` table of ``warmline.toml`` (found beside the
+    module that calls this, or ``config_file``) with keyword arguments of the same names
+    on top: ``build_app(offload="auto", worker="worker", llm={...})``
+    (:mod:`warmline.agent.settings`).
+
     Args:
-        config: what the agent says and decides (defaults: the Brightwave sample).
+        config: all the settings at once (then the file is not read).
+        config_file: the ``warmline.toml`` to read ``[agent]`` (and ``[limits]``) from.
         retriever: knowledge-base search (default: the shipped index, opened lazily).
-        answerer: how answers are produced (default: offline extractive).
+        answerer: how answers are produced (default: ``[agent.llm]``, else offline
+            extractive).
         chat: also serve the browser channel (:mod:`warmline.agent.chat`) on the same
             WebSocket.
-        **app_kwargs: passed to :class:`~warmline.core.app.App` (``store``,
-            ``connections``, ``twilio_auth_token``, ``public_url``, ...).
+        **kwargs: ``[agent]`` settings (``company``, ``top_k``, ``offload``, ``llm``, ...);
+            the rest go to :class:`~warmline.core.app.App` (``store``, ``connections``,
+            ``twilio_auth_token``, ``public_url``, ...).
+
+    Raises:
+        ConfigurationError: a bad setting (the message names it).
     """
-    app_kwargs.setdefault("name", "warmline-agent")
-    app = App(**app_kwargs)
+    settings = {k: kwargs.pop(k) for k in list(kwargs) if k in AgentConfig._fields}
+    timeout = settings.pop("integration_timeout_s", None)  # [limits], not [agent]
+    if config is None:
+        if config_file is None:
+            caller = sys._getframe(1).f_globals.get("__file__")
+            if caller:
+                config_file = os.path.join(os.path.dirname(caller), "warmline.toml")
+        config = (
+            load_agent_config(config_file, **settings)
+            if config_file is not None
+            else AgentConfig.from_mapping(settings)
+        )
+    elif settings:
+        config = config._replace(**settings)
+    if timeout is not None:
+        config = config._replace(integration_timeout_s=float(timeout))
+    kwargs.setdefault("name", "warmline-agent")
+    app = App(**kwargs)
     agent = Agent(config, retriever=retriever, answerer=answerer)
+    agent.app = app
     app.agent = agent  # type: ignore[attr-defined]
     app.route("setup")(agent.on_setup)
     app.route("prompt")(agent.on_prompt)
@@ -567,6 +603,8 @@ def build_app(
     app.default(agent.on_other)
     app.contact_flow(agent.on_contact_flow)
     app.prewarm(agent.prewarm)
+    if config.offload != "never":
+        app.worker(agent.on_worker)
     if chat:
         from warmline.agent.chat import ChatChannel
 

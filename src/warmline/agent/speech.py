@@ -426,18 +426,20 @@ class SpeechShaper:
 
 
 async def shape_stream(
-    tokens: AsyncIterable[str],
+    tokens: AsyncIterable[object],
     *,
     hold_s: float = DEFAULT_HOLD_S,
     clock: Callable[[], float] | None = None,
-) -> AsyncIterator[str]:
+) -> AsyncIterator[object]:
     """An async token stream as speech chunks, releasing held text while the model stalls.
 
     Waiting for the next token is bounded by the shaper's :meth:`~SpeechShaper.deadline`,
-    so a model that pauses mid-sentence does not hold the words it already produced.
+    so a model that pauses mid-sentence does not hold the words it already produced. An
+    item that is not text (a tool call) passes through after the text before it; when the
+    stream fails, the text before the failure is spoken, then the error is raised.
 
     Args:
-        tokens: the model's raw tokens.
+        tokens: the model's raw tokens (and tool calls).
         hold_s: the longest a complete word waits for its sentence to end.
         clock: monotonic seconds (default ``time.monotonic``).
     """
@@ -447,7 +449,7 @@ async def shape_stream(
     now = clock or time.monotonic
     shaper = SpeechShaper(hold_s=hold_s)
     source = aiter(tokens)
-    pending: asyncio.Future[str] | None = None
+    pending: asyncio.Future[object] | None = None
     try:
         while True:
             if pending is None:
@@ -463,8 +465,17 @@ async def shape_stream(
                 token = pending.result()
             except StopAsyncIteration:
                 break
+            except Exception:
+                for chunk in shaper.flush():  # what the model said before it failed is said
+                    yield chunk
+                raise
             finally:
                 pending = None
+            if not isinstance(token, str):  # a tool call, after the text before it
+                for chunk in shaper.flush():
+                    yield chunk
+                yield token
+                continue
             for chunk in shaper.feed(token, now()):
                 yield chunk
         for chunk in shaper.flush():

@@ -215,6 +215,14 @@ def load_project(path: Path) -> Project:
     raw_deploy = data.pop("deploy", {})
     base_dir = path.parent.resolve()
     config = parse_config(data, base_dir=base_dir, source=path)
+    # [agent] offload names its worker: granted and named like [deploy] worker.
+    from warmline.agent.settings import offload_worker
+
+    worker = offload_worker(data.get("agent"))
+    if worker is not None and worker not in config.functions:
+        raise ConfigurationError(f"agent.worker: no function named {worker!r}")
+    if worker is not None and isinstance(raw_deploy, dict):
+        raw_deploy = {"worker": worker, **raw_deploy}
     return Project(config, parse_deploy(raw_deploy, config), base_dir)
 
 

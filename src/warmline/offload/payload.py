@@ -31,6 +31,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from warmline.core.events import ConnectionRef
+    from warmline.core.session import SessionRecord
+
 __all__ = [
     "KIND",
     "MAX_TURN_PAYLOAD_BYTES",
@@ -90,6 +93,29 @@ class TurnPayload:
             raise InvalidEventError("turn payload: sessionId must be a non-empty string")
         if not isinstance(self.turn, int) or isinstance(self.turn, bool) or self.turn < 0:
             raise InvalidEventError(f"turn payload: turn must be an int >= 0, not {self.turn!r}")
+
+    @classmethod
+    def for_turn(
+        cls,
+        conn: ConnectionRef,
+        session: SessionRecord,
+        prompt: str,
+        lang: str,
+        created_at: float,
+        extra: dict[str, Any] | None = None,
+    ) -> TurnPayload:
+        """The payload of ``session``'s current turn, answered on ``conn``."""
+        return cls(
+            connection_id=conn.connection_id,
+            session_id=session.session_id,
+            turn=session.turn,
+            prompt=prompt,
+            lang=lang,
+            domain_name=conn.domain_name,
+            stage=conn.stage,
+            created_at=created_at,
+            extra=dict(extra or {}),
+        )
 
     @property
     def key(self) -> str:

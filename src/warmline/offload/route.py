@@ -123,16 +123,7 @@ def offload(
         conn = ctx.connection
         assert conn is not None  # a Message always has one
         session = _turn_session(ctx)
-        payload = TurnPayload(
-            connection_id=conn.connection_id,
-            session_id=session.session_id,
-            turn=session.turn,
-            prompt=prompt,
-            lang=lang,
-            domain_name=conn.domain_name,
-            stage=conn.stage,
-            created_at=wall(),
-        )
+        payload = TurnPayload.for_turn(conn, session, prompt, lang, wall())
         ctx.annotate(mode=chosen)
         if chosen == "inline":
             assert worker is not None

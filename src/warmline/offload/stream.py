@@ -20,7 +20,9 @@ Rules, in the order they matter on a call:
 5. **Hard budget.** ``budget_margin_ms`` before ``remaining_ms()`` reaches zero the stream
    stops and posts a short apology closing the talk cycle, so an inline route never gets
    API Gateway's ``Endpoint request timed out`` frame (which Twilio counts as malformed,
-   §2.6).
+   §2.6). With a ``handover`` the stream instead posts what it buffered, leaves the talk
+   cycle open and calls ``handover(sent)``, which passes the rest of the answer to a
+   worker (state ``handover``); if that fails, the apology follows.
 6. **410 Gone** (``send`` returns False) ends the stream quietly.
 
 Answers may be async iterators or plain iterators of ``str``. A plain iterator is pulled on
@@ -86,7 +88,8 @@ class StreamOutcome:
 
     Attributes:
         state: ``done`` (answer complete), ``fenced`` (the turn moved on), ``gone`` (410),
-            ``budget`` (time ran out; apology sent).
+            ``budget`` (time ran out; apology sent), ``handover`` (time ran out; the rest
+            went to a worker).
         sent: characters of the answer the caller was sent, counting any skipped prefix.
         posts: posts this run made (answer, filler, apology and closing frames).
         filler: whether this run posted the filler.
@@ -122,6 +125,8 @@ class TurnStream:
         remaining_ms: milliseconds left for this invocation (None: no budget).
         clock: monotonic seconds.
         timer: awaitable sleep (default ``asyncio.sleep``).
+        handover: called with the characters sent when the budget runs out; True when
+            another function took the rest of the answer (no apology then).
     """
 
     def __init__(
@@ -136,8 +141,10 @@ class TurnStream:
         remaining_ms: Callable[[], int] | None = None,
         clock: Callable[[], float],
         timer: Callable[[float], Awaitable[None]] | None = None,
+        handover: Callable[[int], bool] | None = None,
     ) -> None:
         self._send = send
+        self._handover = handover
         self._make = make
         self._encode = encode
         self.policy = policy
@@ -190,7 +197,7 @@ class TurnStream:
                 if not await self._race(pending, timeout):
                     now = self._clock()
                     if budget_at is not None and now >= budget_at:
-                        await self._apologise()
+                        await self._out_of_time(buffer)
                         return out
                     if filler_at is not None and now >= filler_at:
                         filler_at = None
@@ -217,7 +224,7 @@ class TurnStream:
                     continue
                 now = self._clock()
                 if budget_at is not None and now >= budget_at:
-                    await self._apologise()
+                    await self._out_of_time(buffer + token)
                     return out
                 if not answered or not policy.coalesce:
                     if buffer:
@@ -267,6 +274,16 @@ class TurnStream:
             return False
         self.outcome.filler = True
         return True
+
+    async def _out_of_time(self, buffer: str) -> None:
+        """The budget ran out: hand the rest over (after what is buffered), else apologise."""
+        if self._handover is not None:
+            if buffer and not self._post(buffer, last=False):
+                return
+            if self._handover(self.outcome.sent):
+                self.outcome.state = "handover"
+                return
+        await self._apologise()
 
     async def _apologise(self) -> None:
         self.outcome.state = "budget"

@@ -275,11 +275,27 @@ class TurnWorker:
         return {"status": outcome.state, "turn": turn, "posts": outcome.posts, "sent": outcome.sent}
 
     # --- inline --------------------------------------------------------------------------
-    async def inline(self, ctx: Context, payload: TurnPayload) -> StreamOutcome:
+    async def inline(
+        self,
+        ctx: Context,
+        payload: TurnPayload,
+        *,
+        answer: Answer | None = None,
+        remaining_ms: Callable[[], int] | None = None,
+        handover: Callable[[int], bool] | None = None,
+    ) -> StreamOutcome:
         """Answer in the route itself, bounded by ``ctx.remaining_ms()`` (29 s cap).
 
         Fenced like a worker (an interrupt handled by another invocation stops it), without
         a claim: one invocation is the only one answering.
+
+        Args:
+            ctx: the route's context.
+            payload: the turn.
+            answer: the tokens, when the route already has them (default: the answer
+                function's).
+            remaining_ms: the budget, when shorter than the invocation's.
+            handover: called when the budget runs out (see :class:`TurnStream`).
         """
         app = ctx.app
         store = app.store
@@ -306,18 +322,21 @@ class TurnWorker:
             encode=app.encode,
             policy=self.policy,
             fence=fence if session is not None else None,
-            remaining_ms=ctx.remaining_ms,
+            remaining_ms=remaining_ms or ctx.remaining_ms,
             clock=self.clock,
             timer=self.timer,
+            handover=handover,
         )
-        turn_ctx = TurnContext(
-            payload=payload,
-            app=app,
-            session=session,
-            remaining_ms=ctx.remaining_ms,
-            log=ctx.log,
-        )
-        outcome = await stream.run(await _resolve(self.answer(turn_ctx)))
+        if answer is None:
+            turn_ctx = TurnContext(
+                payload=payload,
+                app=app,
+                session=session,
+                remaining_ms=ctx.remaining_ms,
+                log=ctx.log,
+            )
+            answer = await _resolve(self.answer(turn_ctx))
+        outcome = await stream.run(answer)
         if outcome.state == "gone" and session is not None:
             mark_over(app, payload.session_id, "gone", self.wall())
         ctx.annotate(turnState=outcome.state, firstPostMs=_ms(outcome.first_post_s))

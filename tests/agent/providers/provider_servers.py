@@ -45,6 +45,7 @@ class Handler(BaseHTTPRequestHandler):
     timeout = RELEASE_WAIT_S  # a kept-alive connection nobody closes still ends
     server: _Server
     served = 0
+    recorded: Recorded  # the request being answered
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length", "0"))
@@ -52,7 +53,8 @@ class Handler(BaseHTTPRequestHandler):
         headers = {k.lower(): v for k, v in self.headers.items()}
         self.served += 1  # requests on this connection (one handler per connection)
         peer = int(self.client_address[1])
-        self.server.requests.append(Recorded(self.command, self.path, headers, body, peer))
+        self.recorded = Recorded(self.command, self.path, headers, body, peer)
+        self.server.requests.append(self.recorded)
         self.close_connection = not self.server.keep_alive
         try:
             self.server.respond(self)

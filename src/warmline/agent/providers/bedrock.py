@@ -128,14 +128,15 @@ class ConverseStreamParser:
         self._secrets = secrets
         self.done = False
         self.stop_reason: str | None = None
+        self._calls: dict[int, list[str]] = {}  # block index -> [toolUseId, name, input]
 
-    def feed(self, data: bytes) -> list[str]:
+    def feed(self, data: bytes) -> list[Any]:
         """Tokens in the messages ``data`` completes (see :class:`.streaming.TokenParser`)."""
         try:
             messages = self._decoder.feed(data)
         except EventStreamError as exc:
             raise self._error(f"malformed event stream: {exc}", "protocol") from exc
-        tokens: list[str] = []
+        tokens: list[Any] = []
         for headers, payload in messages:
             kind = headers.get(":message-type")
             if kind == "exception":
@@ -150,10 +151,29 @@ class ConverseStreamParser:
                 raise self._error(f"unknown :message-type {kind!r}", "protocol")
             event = headers.get(":event-type")
             if event == "contentBlockDelta":
-                delta = self._payload(payload).get("delta")
+                body = self._payload(payload)
+                delta = body.get("delta")
                 text = delta.get("text") if isinstance(delta, dict) else None
                 if isinstance(text, str) and text:
                     tokens.append(text)
+                use = delta.get("toolUse") if isinstance(delta, dict) else None
+                call = self._calls.get(_block(body))
+                if isinstance(use, dict) and call is not None:
+                    call[2] += str(use.get("input", ""))
+            elif event == "contentBlockStart":
+                body = self._payload(payload)
+                start = body.get("start")
+                use = start.get("toolUse") if isinstance(start, dict) else None
+                if isinstance(use, dict):
+                    self._calls[_block(body)] = [
+                        str(use.get("toolUseId", "")),
+                        str(use.get("name", "")),
+                        "",
+                    ]
+            elif event == "contentBlockStop":
+                call = self._calls.pop(_block(self._payload(payload)), None)
+                if call is not None:
+                    tokens.append(self._tool_call(call))
             elif event == "messageStop":
                 self.stop_reason = str(self._payload(payload).get("stopReason", ""))
             elif event == "metadata":
@@ -162,6 +182,14 @@ class ConverseStreamParser:
                     self._on_usage(usage)
                 self.done = self.stop_reason is not None
         return tokens
+
+    def _tool_call(self, call: list[str]) -> Any:
+        from warmline.agent.tools import read_tool_call
+
+        try:
+            return read_tool_call(call[1], call[2], call[0])
+        except ValueError as exc:
+            raise self._error(f"invalid tool call: {exc}", "protocol") from exc
 
     def finish(self) -> None:
         """At the end of the body: complete once ``messageStop`` was seen."""
@@ -183,6 +211,11 @@ class ConverseStreamParser:
         return ProviderError(
             redact(message, self._secrets), provider=PROVIDER, kind=kind, code=code
         )
+
+
+def _block(body: Mapping[str, Any]) -> int:
+    index = body.get("contentBlockIndex", 0)
+    return index if isinstance(index, int) else 0
 
 
 class _Signed:
@@ -258,6 +291,7 @@ class BedrockConverseAnswerer:
         system_prompt: instructions (``{company}`` is filled in).
         on_usage: called with ``metadata.usage``.
         clock: epoch seconds for ``X-Amz-Date`` (tests pin it).
+        tools: offer the handoff and end-call tools (:mod:`warmline.agent.tools`).
 
     Raises:
         ConfigurationError: no region, or a bad endpoint URL.
@@ -280,6 +314,7 @@ class BedrockConverseAnswerer:
         system_prompt: str = SYSTEM_PROMPT,
         on_usage: UsageCallback | None = None,
         clock: Callable[[], float] = time.time,
+        tools: bool = False,
     ) -> None:
         from warmline.errors import ConfigurationError
 
@@ -296,6 +331,7 @@ class BedrockConverseAnswerer:
         self.company = company
         self.system_prompt = system_prompt
         self.on_usage = on_usage
+        self.tools = tools
 
     @property
     def region(self) -> str:
@@ -308,7 +344,7 @@ class BedrockConverseAnswerer:
             f"endpoint_url={self._aws.endpoint_url!r})"
         )
 
-    def answer(self, request: AnswerRequest) -> AsyncIterator[str]:
+    def answer(self, request: AnswerRequest) -> AsyncIterator[Any]:
         """The answer, grounded in the hits, as speech-shaped chunks while it streams."""
         from warmline.agent.answerers import ashape_tokens, grounded_messages
 
@@ -336,11 +372,15 @@ class BedrockConverseAnswerer:
         }
         if system:
             body["system"] = system
+        if self.tools:
+            from warmline.agent.tools import bedrock_tool_config
+
+            body["toolConfig"] = bedrock_tool_config()
         data = json.dumps(body, ensure_ascii=False).encode("utf-8")
         path = self._aws.model_path(self.model_id, "converse-stream")
         return self._aws.prepare(path, data, "application/vnd.amazon.eventstream")
 
-    def stream(self, messages: Sequence[Mapping[str, str]]) -> AsyncIterator[str]:
+    def stream(self, messages: Sequence[Mapping[str, str]]) -> AsyncIterator[Any]:
         """The model's raw tokens (unshaped) for ``messages``.
 
         Raises:

@@ -5,7 +5,7 @@ Keys are read from the environment only (named by ``api_key_env``), never from
 deployed stack can switch models without a rebuild::
 
     [agent.llm]
-    provider = "openai"              # or "bedrock"; WARMLINE_LLM_PROVIDER
+    provider = "openai"              # or "bedrock", "offline"; WARMLINE_LLM_PROVIDER
     base_url = "http://localhost:11434/v1"   # WARMLINE_LLM_BASE_URL
     model = "llama3.2"               # WARMLINE_LLM_MODEL (Bedrock: the model id)
     api_key_env = "OPENAI_API_KEY"   # where the key is (default WARMLINE_LLM_API_KEY)
@@ -14,7 +14,12 @@ deployed stack can switch models without a rebuild::
     first_token_timeout_s = 5
     max_tokens = 300
     temperature = 0.2
+    system_prompt = "..."            # instructions; {company} is filled in
+    answer_timeout_s = 90            # the whole answer's budget (the agent enforces it)
+    tools = true                     # handoff / end-call as tool calls the model may make
     apologize = true                 # wrap in ApologizingAnswerer (default)
+
+``provider = "offline"`` (or no provider) keeps the offline extractive answerer.
 """
 
 from __future__ import annotations
@@ -28,15 +33,17 @@ from warmline.errors import ConfigurationError
 if TYPE_CHECKING:
     from warmline.agent.answerers import Answerer
 
-__all__ = ["PROVIDERS", "answerer_from_config"]
+__all__ = ["DEFAULT_ANSWER_TIMEOUT_S", "PROVIDERS", "answerer_from_config", "check_llm_table"]
 
 #: Provider names accepted in ``provider``.
-PROVIDERS = ("openai", "bedrock")
+PROVIDERS = ("offline", "openai", "bedrock")
+#: The whole-answer budget when ``answer_timeout_s`` is not set.
+DEFAULT_ANSWER_TIMEOUT_S = 90.0
 _NUMBERS = ("timeout_s", "first_token_timeout_s", "temperature")
 _KNOWN = frozenset(
     {"provider", "base_url", "model", "api_key_env", "region", "endpoint_url", "max_tokens"}
     | set(_NUMBERS)
-    | {"apologize", "company"}
+    | {"apologize", "company", "system_prompt", "answer_timeout_s", "tools"}
 )
 _ENV = {
     "provider": "WARMLINE_LLM_PROVIDER",
@@ -60,14 +67,12 @@ def answerer_from_config(
     """
     env = os.environ if environ is None else environ
     settings = dict(table or {})
-    unknown = set(settings) - _KNOWN
-    if unknown:
-        raise ConfigurationError(f"unknown [agent.llm] settings: {', '.join(sorted(unknown))}")
+    check_llm_table(settings)
     for key, var in _ENV.items():
         if env.get(var):
             settings[key] = env[var]
     provider = settings.get("provider")
-    if not provider:
+    if not provider or provider == "offline":
         return None
     if provider not in PROVIDERS:
         raise ConfigurationError(f"[agent.llm] provider must be one of {PROVIDERS}: {provider!r}")
@@ -80,16 +85,21 @@ def answerer_from_config(
             options[key] = _number(key, settings[key])
     if "max_tokens" in settings:
         options["max_tokens"] = int(_number("max_tokens", settings["max_tokens"]))
-    if "company" in settings:
-        options["company"] = str(settings["company"])
+    for key in ("company", "system_prompt"):
+        if key in settings:
+            options[key] = str(settings[key])
+    if settings.get("tools"):
+        options["tools"] = True
     answerer: Answerer
     if provider == "openai":
         from warmline.agent.providers.openai import DEFAULT_BASE_URL, OpenAIChatAnswerer
+        from warmline.secrets import secret
 
+        # the key itself, or (deployed) its SSM parameter / secret's name: warmline.secrets
         key_env = str(settings.get("api_key_env") or "WARMLINE_LLM_API_KEY")
         answerer = OpenAIChatAnswerer(
             str(settings.get("base_url") or DEFAULT_BASE_URL),
-            env.get(key_env, ""),
+            secret(key_env, env) or "",
             model,
             **options,
         )
@@ -107,6 +117,28 @@ def answerer_from_config(
 
         return ApologizingAnswerer(answerer)
     return answerer
+
+
+def check_llm_table(table: Mapping[str, Any]) -> None:
+    """Check an ``[agent.llm]`` table without building anything (nothing is imported).
+
+    Raises:
+        ConfigurationError: an unknown key or provider, or a value of the wrong type.
+    """
+    unknown = set(table) - _KNOWN
+    if unknown:
+        raise ConfigurationError(f"unknown [agent.llm] settings: {', '.join(sorted(unknown))}")
+    provider = table.get("provider")
+    if provider is not None and provider not in PROVIDERS:
+        raise ConfigurationError(f"[agent.llm] provider must be one of {PROVIDERS}: {provider!r}")
+    for key in (*_NUMBERS, "max_tokens", "answer_timeout_s"):
+        if key in table:
+            _number(key, table[key])
+    if "answer_timeout_s" in table and _number("answer_timeout_s", table["answer_timeout_s"]) <= 0:
+        raise ConfigurationError("[agent.llm] answer_timeout_s must be positive")
+    for key in ("tools", "apologize"):
+        if key in table and not isinstance(table[key], bool):
+            raise ConfigurationError(f"[agent.llm] {key} must be true or false")
 
 
 def _number(key: str, value: Any) -> float:

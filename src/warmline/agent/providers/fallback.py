@@ -10,7 +10,7 @@ person, after whatever part of the answer was already spoken.
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from warmline.agent.providers.errors import ProviderError
 
@@ -62,11 +62,11 @@ class ApologizingAnswerer:
             return self._guard(stream)
         return stream
 
-    async def _guard(self, stream: AsyncIterable[str]) -> AsyncIterator[str]:
+    async def _guard(self, stream: AsyncIterable[Any]) -> AsyncIterator[Any]:
         spoke = False
         try:
             async for chunk in stream:
-                spoke = spoke or bool(chunk.strip())
+                spoke = spoke or (isinstance(chunk, str) and bool(chunk.strip()))
                 yield chunk
         except ProviderError as exc:
             if self.on_error is not None:

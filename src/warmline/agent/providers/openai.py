@@ -101,14 +101,15 @@ class ChatChunkParser:
         self._secrets = secrets
         self.done = False
         self.finish_reason: str | None = None
+        self._calls: dict[int, list[str]] = {}  # index -> [id, name, arguments so far]
 
-    def feed(self, data: bytes) -> list[str]:
+    def feed(self, data: bytes) -> list[Any]:
         """Tokens in the events ``data`` completes (see :class:`.streaming.TokenParser`)."""
         try:
             events = self._decoder.feed(data)
         except ValueError as exc:
             raise self._error(f"malformed event stream: {exc}", "protocol") from exc
-        tokens: list[str] = []
+        tokens: list[Any] = []
         for event in events:
             if self.done:
                 break
@@ -116,14 +117,46 @@ class ChatChunkParser:
                 self.done = True
                 break
             tokens.extend(self._chunk(event.data))
+        if self._calls and (self.done or self.finish_reason is not None):
+            tokens.extend(self._tool_calls())
         return tokens
+
+    def _tool_calls(self) -> list[Any]:
+        """The streamed tool calls, complete and checked (:mod:`warmline.agent.tools`)."""
+        from warmline.agent.tools import read_tool_call
+
+        calls, self._calls = self._calls, {}
+        out: list[Any] = []
+        for index in sorted(calls):
+            call_id, name, arguments = calls[index]
+            try:
+                out.append(read_tool_call(name, arguments, call_id))
+            except ValueError as exc:
+                raise self._error(f"invalid tool call: {exc}", "protocol") from exc
+        return out
+
+    def _tool_delta(self, delta: dict[str, Any]) -> None:
+        """Gather ``delta.tool_calls`` pieces (the arguments arrive a few characters at a time)."""
+        for piece in delta.get("tool_calls") or []:
+            if not isinstance(piece, dict):
+                raise self._error("a tool call is not an object", "protocol")
+            index = piece.get("index", 0)
+            call = self._calls.setdefault(index if isinstance(index, int) else 0, ["", "", ""])
+            function = piece.get("function") or {}
+            if isinstance(piece.get("id"), str):
+                call[0] = piece["id"]
+            if isinstance(function, dict):
+                if isinstance(function.get("name"), str):
+                    call[1] += function["name"]
+                if isinstance(function.get("arguments"), str):
+                    call[2] += function["arguments"]
 
     def finish(self) -> None:
         """At the end of the body: fine after ``[DONE]`` or a ``finish_reason``."""
         if not self.done and self.finish_reason is None:
             raise self._error("the stream ended before [DONE]", "stream")
 
-    def _chunk(self, data: str) -> list[str]:
+    def _chunk(self, data: str) -> list[Any]:
         try:
             chunk = json.loads(data)
         except ValueError as exc:
@@ -139,7 +172,7 @@ class ChatChunkParser:
         choices = chunk.get("choices") or []
         if not isinstance(choices, list):
             raise self._error("'choices' is not a list", "protocol")
-        tokens: list[str] = []
+        tokens: list[Any] = []
         for choice in choices[:1]:
             if not isinstance(choice, dict):
                 raise self._error("a choice is not an object", "protocol")
@@ -147,6 +180,8 @@ class ChatChunkParser:
             content = delta.get("content") if isinstance(delta, dict) else None
             if isinstance(content, str) and content:
                 tokens.append(content)
+            if isinstance(delta, dict) and delta.get("tool_calls"):
+                self._tool_delta(delta)
             if choice.get("finish_reason"):
                 self.finish_reason = str(choice["finish_reason"])
         return tokens
@@ -174,6 +209,7 @@ class OpenAIChatAnswerer:
         include_usage: ask for the final usage chunk (``stream_options``; not every
             server accepts it).
         on_usage: called with the usage object when the server sends one.
+        tools: offer the handoff and end-call tools (:mod:`warmline.agent.tools`).
 
     Raises:
         ConfigurationError: a bad base URL or budget.
@@ -196,6 +232,7 @@ class OpenAIChatAnswerer:
         system_prompt: str = SYSTEM_PROMPT,
         include_usage: bool = False,
         on_usage: UsageCallback | None = None,
+        tools: bool = False,
     ) -> None:
         from warmline.errors import ConfigurationError
 
@@ -216,6 +253,7 @@ class OpenAIChatAnswerer:
         self.system_prompt = system_prompt
         self.include_usage = include_usage
         self.on_usage = on_usage
+        self.tools = tools
 
     @classmethod
     def from_environment(
@@ -238,8 +276,9 @@ class OpenAIChatAnswerer:
     def __repr__(self) -> str:
         return f"OpenAIChatAnswerer(base_url={self.base_url!r}, model={self.model!r})"
 
-    def answer(self, request: AnswerRequest) -> AsyncIterator[str]:
-        """The answer, grounded in the hits, as speech-shaped chunks while it streams."""
+    def answer(self, request: AnswerRequest) -> AsyncIterator[Any]:
+        """The answer, grounded in the hits, as speech-shaped chunks while it streams
+        (and a :class:`~warmline.agent.answerers.ToolCall` if the model makes one)."""
         from warmline.agent.answerers import ashape_tokens, grounded_messages
 
         messages = grounded_messages(
@@ -262,6 +301,10 @@ class OpenAIChatAnswerer:
         }
         if self.include_usage:
             body["stream_options"] = {"include_usage": True}
+        if self.tools:
+            from warmline.agent.tools import openai_tools
+
+            body["tools"] = openai_tools()
         headers = {
             "Content-Type": "application/json",
             "Accept": "text/event-stream",
@@ -274,7 +317,7 @@ class OpenAIChatAnswerer:
         path = f"{self.endpoint.base_path}/chat/completions"
         return PreparedRequest(self.endpoint, "POST", path, headers, data)
 
-    def stream(self, messages: Sequence[Mapping[str, str]]) -> AsyncIterator[str]:
+    def stream(self, messages: Sequence[Mapping[str, str]]) -> AsyncIterator[Any]:
         """The model's raw tokens (unshaped) for ``messages``.
 
         Raises:

@@ -15,7 +15,7 @@ while they run:
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from warmline.agent.providers.errors import ProviderError
 from warmline.agent.providers.transport import Endpoint, StreamingResponse
@@ -58,8 +58,8 @@ class TokenParser(Protocol):
         """The answer is complete (``[DONE]``, the last event): stop reading."""
         ...
 
-    def feed(self, data: bytes) -> list[str]:
-        """The tokens completed by ``data``.
+    def feed(self, data: bytes) -> list[Any]:
+        """The tokens (text, or a completed tool call) in ``data``.
 
         Raises:
             ProviderError: a malformed frame (``protocol``) or an error event (``stream``).
@@ -92,8 +92,9 @@ async def stream_tokens(
     first_token_timeout_s: float,
     http_error: HTTPErrorParser,
     secrets: Sequence[str | None] = (),
-) -> AsyncIterator[str]:
-    """Send ``prepared`` and yield the text tokens ``parser`` finds in the response.
+) -> AsyncIterator[Any]:
+    """Send ``prepared`` and yield the text tokens ``parser`` finds in the response (and
+    the tool calls it completes, :class:`~warmline.agent.answerers.ToolCall`).
 
     Raises:
         ProviderError: every failure, see :mod:`warmline.agent.providers.errors`.
