@@ -28,16 +28,29 @@ from warmline.errors import ConfigurationError
 if TYPE_CHECKING:
     from warmline.agent.answerers import Answerer
 
-__all__ = ["PROVIDERS", "answerer_from_config"]
+__all__ = ["PROVIDERS", "SETTINGS", "answerer_from_config"]
 
 #: Provider names accepted in ``provider``.
 PROVIDERS = ("openai", "bedrock")
+#: Every ``[agent.llm]`` key: ``(type, default, what it does)``, as
+#: :data:`warmline.config.keys.TABLES` lists the other tables (this module runs on Lambda,
+#: so the table lives here and the registry includes it).
+SETTINGS: Mapping[str, tuple[str, str, str]] = {
+    "provider": ("string", "-", '`"openai"` or `"bedrock"`; none: no LLM (WARMLINE_LLM_PROVIDER)'),
+    "base_url": ("string", "OpenAI's", "an OpenAI-compatible API (WARMLINE_LLM_BASE_URL)"),
+    "model": ("string", "required", "the model name or Bedrock model id (WARMLINE_LLM_MODEL)"),
+    "api_key_env": ("string", '"WARMLINE_LLM_API_KEY"', "the variable holding the API key"),
+    "region": ("string", "AWS_REGION", "Bedrock's region (WARMLINE_LLM_REGION)"),
+    "endpoint_url": ("string", "-", "another Bedrock endpoint (a VPC endpoint, a test server)"),
+    "max_tokens": ("integer", "300", "longest answer in tokens"),
+    "timeout_s": ("number", "20", "seconds for the whole answer"),
+    "first_token_timeout_s": ("number", "5", "seconds to the first token"),
+    "temperature": ("number", "0.2", "sampling temperature"),
+    "apologize": ("boolean", "true", "say a short apology when the provider fails"),
+    "company": ("string", '"Brightwave Internet"', "the company named in the system prompt"),
+}
 _NUMBERS = ("timeout_s", "first_token_timeout_s", "temperature")
-_KNOWN = frozenset(
-    {"provider", "base_url", "model", "api_key_env", "region", "endpoint_url", "max_tokens"}
-    | set(_NUMBERS)
-    | {"apologize", "company"}
-)
+_KNOWN = frozenset(SETTINGS)
 _ENV = {
     "provider": "WARMLINE_LLM_PROVIDER",
     "base_url": "WARMLINE_LLM_BASE_URL",
