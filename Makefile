@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint style types imports tests coldstart bench mutation clean chromium
+.PHONY: dev test lint style types imports tests coldstart bench mutation clean chromium docs
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "warmline needs Python >= 3.11; set PYTHON=python3.11")'
@@ -15,14 +15,14 @@ $(BIN)/python:
 
 # Reinstall when the package metadata changes.
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev,test]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,test,docs]'
 	@touch $(STAMP)
 
 # PORT=3002 (or WARMLINE_PORT in the environment) moves the emulator off 3001.
 dev: $(STAMP)
 	$(BIN)/warmline dev --config examples/agent/warmline.toml $(if $(PORT),--port $(PORT))
 
-test: lint tests coldstart
+test: lint docs tests coldstart
 
 lint: style types imports
 
@@ -52,6 +52,12 @@ tests: $(STAMP) chromium
 coldstart: $(STAMP)
 	$(BIN)/warmline coldstart app.handler --path examples/echo --lambda --runs 11 --budget-ms 40
 	$(BIN)/warmline coldstart app.handler --path examples/agent --lambda --runs 11 --budget-ms 40
+
+# The documentation site in site/ (mkdocs.yml): strict, so a broken link or anchor, a page
+# left out of the nav or a docstring griffe cannot read fails the build (never with --quiet,
+# which hides the warnings strict mode counts).
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 bench: $(STAMP)
 	$(BIN)/python bench/import_cost.py

@@ -57,6 +57,7 @@ __all__ = [
     "AUTO_SHARE",
     "NEVER_SHARE",
     "OFFLOAD_MODES",
+    "SETTINGS",
     "AgentConfig",
     "load_agent_config",
     "offload_worker",
@@ -69,6 +70,27 @@ OFFLOAD_MODES = ("auto", "always", "never")
 AUTO_SHARE = 0.7
 #: ``never`` stops the answer with an apology at this share (26.1 s of 29 s).
 NEVER_SHARE = 0.9
+#: Every ``[agent]`` key: ``(type, default, what it does)``, listed by the configuration
+#: reference (:data:`warmline.config.keys.TABLES` includes it: the agent runs on Lambda and
+#: may not import that package). :class:`AgentConfig` has one field per key, plus the
+#: integration timeout, which comes from ``[limits]``.
+SETTINGS: Mapping[str, tuple[str, str, str]] = {
+    "company": ("string", '"Brightwave Internet"', "the company the lines and prompt name"),
+    "greeting": ("string", "the sample's", "said when the call starts"),
+    "dont_know": ("string", "the sample's", "said when no answer is found; offers a person"),
+    "handoff": ("string", "the sample's", "said before the call goes to a person"),
+    "goodbye": ("string", "the sample's", "said before the call ends"),
+    "declined": ("string", "the sample's", "said when the caller turns down a person"),
+    "unknown_key": ("string", "the sample's", "said for a key that is not on the menu"),
+    "menu": ("table", "the sample's", "the DTMF menu: digit -> `{name, label, say, handoff}`"),
+    "history_limit": ("integer", str(HISTORY_LIMIT), "turns kept in the session"),
+    "index_path": ("string", "the shipped sample", "the knowledge-base index"),
+    "min_score": ("number", "the retriever's", "the retrieval threshold"),
+    "top_k": ("integer", "3", "passages put into the model's prompt, with their ids"),
+    "llm": ("table", "-", "the model, `[agent.llm]`; none: the offline answerer"),
+    "offload": ("string", '"never"', '`"auto"`, `"always"` or `"never"`: where answers stream'),
+    "worker": ("string", "-", "the function answering offloaded turns"),
+}
 _LINES = ("company", "greeting", "dont_know", "handoff", "goodbye", "declined", "unknown_key")
 
 
@@ -128,8 +150,7 @@ class AgentConfig(NamedTuple):
         Raises:
             ConfigurationError: an unknown key or a value of the wrong type.
         """
-        known = set(cls._fields) - {"integration_timeout_s"}
-        unknown = set(data) - known
+        unknown = set(data) - set(SETTINGS)
         if unknown:
             raise ConfigurationError(f"unknown [agent] settings: {', '.join(sorted(unknown))}")
         values: dict[str, Any] = {}

@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from warmline.config.keys import allowed
 from warmline.config.load import parse_config
 from warmline.config.model import DevConfig
 from warmline.errors import ConfigurationError
@@ -233,11 +234,7 @@ def parse_deploy(raw: Any, config: DevConfig) -> DeploySettings:
         ConfigurationError: naming the bad key.
     """
     table = _table(raw, "deploy")
-    _only(
-        table,
-        "deploy",
-        {f for f in DeploySettings.__dataclass_fields__ if f != "functions"} | {"functions"},
-    )
+    _only(table, "deploy", allowed("deploy"))
     functions = config.functions
     runtime = _str(table, "runtime", DEFAULT_RUNTIME)
     match = _RUNTIME_RE.match(runtime)
@@ -307,7 +304,7 @@ def _twiml(raw: Any, config: DevConfig) -> TwimlEndpoint | None:
         return TwimlEndpoint(http_function) if http_function else None
     where = "deploy.twiml"
     table = _table(raw, where)
-    _only(table, where, {"function", "endpoint"})
+    _only(table, where, allowed("deploy.twiml"))
     function = _str(table, "function", "")
     if function not in config.functions:
         raise ConfigurationError(f"{where}.function: unknown function {function!r}")
@@ -324,7 +321,7 @@ def _secrets(table: Mapping[str, Any], functions: Mapping[str, Any]) -> dict[str
         if not _ENV_NAME_RE.match(env):
             raise ConfigurationError(f"{where}: not an environment variable name")
         spec = _table(raw, where)
-        _only(spec, where, {"ssm", "secretsmanager", "kms_key_arn", "functions"})
+        _only(spec, where, allowed("deploy.secrets.<ENV>"))
         stores = [s for s in ("ssm", "secretsmanager") if s in spec]
         if len(stores) != 1:
             raise ConfigurationError(f"{where}: give exactly one of 'ssm' or 'secretsmanager'")
@@ -354,7 +351,7 @@ def _function_settings(
         if name not in functions:
             raise ConfigurationError(f"{where}: unknown function {name!r}")
         spec = _table(raw, where)
-        _only(spec, where, {"extras", "requirements", "exclude", "p99_ms"})
+        _only(spec, where, allowed("deploy.functions.<name>"))
         p99 = spec.get("p99_ms")
         if p99 is not None and (
             not isinstance(p99, int | float) or isinstance(p99, bool) or p99 <= 0

@@ -28,6 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from warmline.config.keys import allowed
 from warmline.errors import ConfigurationError
 
 __all__ = ["FAULTS", "FaultPlan", "Trigger", "parse_fault_flag", "parse_faults"]
@@ -55,7 +56,7 @@ FAULTS: Mapping[str, str] = {
     "client.abort": "right after a POST is delivered, the client's TCP connection is reset "
     "(no close frame: $disconnect sees 1006) [posts]",
 }
-_FIELDS = frozenset({"rate", "after", "count", "ms", "functions"})
+_FIELDS = frozenset(allowed("faults.<fault>"))
 _NAME_RE = re.compile(r"^[a-z]+\.[a-z]+$")
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from warmline.config.faults import parse_faults
 from warmline.config.iam import FunctionIam, statements_from_toml
+from warmline.config.keys import allowed
 from warmline.config.model import (
     AUTHORIZATION_TYPES,
     DEFAULT_SQS_BATCH_SIZE,
@@ -44,10 +45,6 @@ from warmline.core.warmup import WARMUP_INPUTS_ENV
 from warmline.errors import ConfigurationError
 
 __all__ = ["find_config", "load_config", "parse_config"]
-
-
-#: Tables that other warmline commands read from the same file; ``warmline dev`` ignores them.
-_OTHER_TOOLS = frozenset({"deploy", "agent", "coldstart"})
 
 
 def find_config(start: Path) -> Path:
@@ -108,16 +105,10 @@ def parse_config(
     Raises:
         ConfigurationError: naming the bad key.
     """
-    _only(
-        data,
-        "",
-        {"functions", "websocket", "schedules", "sqs", "sns", "limits", "region", "account"}
-        | {"http", "faults"}
-        | _OTHER_TOOLS,
-    )
+    _only(data, "", allowed(""))
     functions = _functions(_table(data, "functions", required=True), base_dir)
     http_table = _table(data, "http")
-    _only(http_table, "http", {"function"})
+    _only(http_table, "http", allowed("http"))
     http_function = _str(http_table, "function", "http", "") or None
     if http_function is not None and http_function not in functions:
         raise ConfigurationError(f"http.function: no function named {http_function!r}")
@@ -157,14 +148,7 @@ def _functions(table: Mapping[str, Any], base_dir: Path) -> dict[str, FunctionCo
     for name, raw in table.items():
         where = f"functions.{name}"
         fn = _as_table(raw, where)
-        _only(
-            fn,
-            where,
-            {
-                "handler", "code", "memory", "timeout", "environment", "reserved_concurrency",
-                "runtime", "ephemeral_storage", "statements",
-            },
-        )  # fmt: skip
+        _only(fn, where, allowed("functions.<name>"))
         handler = _str(fn, "handler", where, None)
         if "." not in handler or handler.startswith(".") or handler.endswith("."):
             raise ConfigurationError(f"{where}.handler must be 'module.func', got {handler!r}")
@@ -218,7 +202,7 @@ def _functions(table: Mapping[str, Any], base_dir: Path) -> dict[str, FunctionCo
 
 def _websocket(table: Mapping[str, Any], functions: Mapping[str, Any]) -> WebSocketConfig:
     where = "websocket"
-    _only(table, where, {"stage", "route_selection_expression", "api_id", "routes", "authorizers"})
+    _only(table, where, allowed("websocket"))
     stage = _str(table, "stage", where, "dev")
     if not STAGE_RE.match(stage):
         raise ConfigurationError(
@@ -251,7 +235,7 @@ def _route(
         function, route_response = raw, False
     else:
         route = _as_table(raw, rwhere)
-        _only(route, rwhere, {"function", "route_response", "authorization", "authorizer"})
+        _only(route, rwhere, allowed("websocket.routes.<route>"))
         function = _str(route, "function", rwhere, None)
         route_response = _bool(route, "route_response", rwhere, False)
         authorizer = _str(route, "authorizer", rwhere, "") or None
@@ -279,7 +263,7 @@ def _authorizer(
     name: str, table: Mapping[str, Any], functions: Mapping[str, Any]
 ) -> AuthorizerConfig:
     where = f"websocket.authorizers.{name}"
-    _only(table, where, {"function", "identity_sources"})
+    _only(table, where, allowed("websocket.authorizers.<name>"))
     function = _str(table, "function", where, None)
     if function not in functions:
         raise ConfigurationError(f"{where}.function: unknown function {function!r}")
@@ -299,7 +283,7 @@ def _authorizer(
 
 def _schedule(name: str, table: Mapping[str, Any], functions: Mapping[str, Any]) -> ScheduleConfig:
     where = f"schedules.{name}"
-    _only(table, where, {"expression", "targets", "input", "inputs", "warmup", "enabled"})
+    _only(table, where, allowed("schedules.<name>"))
     expression = _str(table, "expression", where, None)
     try:
         parse_expression(expression)
@@ -373,17 +357,7 @@ def _with_warmup_inputs(
 
 def _sqs(name: str, table: Mapping[str, Any], functions: Mapping[str, Any]) -> SqsQueueConfig:
     where = f"sqs.{name}"
-    _only(
-        table,
-        where,
-        {
-            "function",
-            "batch_size",
-            "visibility_timeout",
-            "report_batch_item_failures",
-            "max_receive_count",
-        },
-    )
+    _only(table, where, allowed("sqs.<name>"))
     function = _str(table, "function", where, None)
     if function not in functions:
         raise ConfigurationError(f"{where}.function: unknown function {function!r}")
@@ -408,14 +382,14 @@ def _sqs(name: str, table: Mapping[str, Any], functions: Mapping[str, Any]) -> S
 
 def _sns(name: str, table: Mapping[str, Any], functions: Mapping[str, Any]) -> SnsTopicConfig:
     where = f"sns.{name}"
-    _only(table, where, {"functions"})
+    _only(table, where, allowed("sns.<name>"))
     return SnsTopicConfig(name, _functions_list(table, "functions", where, functions))
 
 
 def _limits(table: Mapping[str, Any]) -> Limits:
     where = "limits"
     default = Limits()
-    _only(table, where, set(Limits.__slots__))
+    _only(table, where, allowed("limits"))
     values: dict[str, Any] = {}
     for key in Limits.__slots__:
         if key not in table:

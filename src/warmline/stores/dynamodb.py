@@ -58,7 +58,8 @@ class DynamoDBStore:
         client: a boto3 DynamoDB client (default: one built from the environment).
         clock: wall-clock seconds, for TTL.
         ttl_s: lifetime given to records stored without ``expires_at``.
-        endpoint_url, region_name: passed to boto3 when it builds the client.
+        endpoint_url: passed to boto3 when it builds the client.
+        region_name: passed to boto3 when it builds the client.
     """
 
     def __init__(

@@ -33,18 +33,48 @@ from warmline.errors import ConfigurationError
 if TYPE_CHECKING:
     from warmline.agent.answerers import Answerer
 
-__all__ = ["DEFAULT_ANSWER_TIMEOUT_S", "PROVIDERS", "answerer_from_config", "check_llm_table"]
+__all__ = [
+    "DEFAULT_ANSWER_TIMEOUT_S",
+    "PROVIDERS",
+    "SETTINGS",
+    "answerer_from_config",
+    "check_llm_table",
+]
 
 #: Provider names accepted in ``provider``.
 PROVIDERS = ("offline", "openai", "bedrock")
 #: The whole-answer budget when ``answer_timeout_s`` is not set.
 DEFAULT_ANSWER_TIMEOUT_S = 90.0
+#: Every ``[agent.llm]`` key: ``(type, default, what it does)``, as
+#: :data:`warmline.config.keys.TABLES` lists the other tables (this module runs on Lambda,
+#: so the table lives here and the registry includes it).
+SETTINGS: Mapping[str, tuple[str, str, str]] = {
+    "provider": (
+        "string",
+        '"offline"',
+        '`"offline"`, `"openai"` or `"bedrock"` (WARMLINE_LLM_PROVIDER)',
+    ),
+    "base_url": ("string", "OpenAI's", "an OpenAI-compatible API (WARMLINE_LLM_BASE_URL)"),
+    "model": ("string", "required", "the model name or Bedrock model id (WARMLINE_LLM_MODEL)"),
+    "api_key_env": ("string", '"WARMLINE_LLM_API_KEY"', "the variable holding the API key"),
+    "region": ("string", "AWS_REGION", "Bedrock's region (WARMLINE_LLM_REGION)"),
+    "endpoint_url": ("string", "-", "another Bedrock endpoint (a VPC endpoint, a test server)"),
+    "max_tokens": ("integer", "300", "longest answer in tokens"),
+    "timeout_s": ("number", "20", "seconds for the whole answer"),
+    "first_token_timeout_s": ("number", "5", "seconds to the first token"),
+    "temperature": ("number", "0.2", "sampling temperature"),
+    "apologize": ("boolean", "true", "say a short apology when the provider fails"),
+    "company": ("string", '"Brightwave Internet"', "the company named in the system prompt"),
+    "system_prompt": (
+        "string",
+        "the agent's",
+        "the model's instructions; `{company}` is filled in",
+    ),
+    "answer_timeout_s": ("number", "90", "the whole-answer budget the agent enforces"),
+    "tools": ("boolean", "false", "offer handoff and end-call as tool calls the model can make"),
+}
 _NUMBERS = ("timeout_s", "first_token_timeout_s", "temperature")
-_KNOWN = frozenset(
-    {"provider", "base_url", "model", "api_key_env", "region", "endpoint_url", "max_tokens"}
-    | set(_NUMBERS)
-    | {"apologize", "company", "system_prompt", "answer_timeout_s", "tools"}
-)
+_KNOWN = frozenset(SETTINGS)
 _ENV = {
     "provider": "WARMLINE_LLM_PROVIDER",
     "base_url": "WARMLINE_LLM_BASE_URL",
