@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 dev: $(STAMP)
 	$(BIN)/warmline dev --config examples/agent/warmline.toml
 
-test: lint tests coldstart
+test: lint tests coldstart package-check
 
 lint: style types imports
 
@@ -51,6 +51,12 @@ tests: $(STAMP) chromium
 coldstart: $(STAMP)
 	$(BIN)/warmline coldstart app.handler --path examples/echo --lambda --runs 11 --budget-ms 40
 	$(BIN)/warmline coldstart app.handler --path examples/agent --lambda --runs 11 --budget-ms 40
+
+# The sdist and wheel as the package index sees them: build, twine check --strict, metadata,
+# and the wheel in a fresh venv without extras (scripts/package_check.py).
+.PHONY: package-check
+package-check: $(STAMP)
+	$(BIN)/python scripts/package_check.py
 
 bench: $(STAMP)
 	$(BIN)/python bench/import_cost.py
