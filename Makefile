@@ -44,13 +44,22 @@ chromium:
 	  else echo "chromium missing: browser tests will be skipped (as root: apt-get install -y chromium)"; fi; }
 
 # pytest exits 5 when it collected no test; make treats that as a failure, as it should.
-tests: $(STAMP) chromium
+tests: $(STAMP) chromium sam-cli
 	$(BIN)/python -m pytest -q
 
 # The sample handlers' cold start, in Lambda's init order, held to a budget (issue 7).
 coldstart: $(STAMP)
 	$(BIN)/warmline coldstart app.handler --path examples/echo --lambda --runs 11 --budget-ms 40
 	$(BIN)/warmline coldstart app.handler --path examples/agent --lambda --runs 11 --budget-ms 40
+
+# SAM CLI for `sam validate --lint` of the rendered templates, in a venv of its own (its pins
+# clash with the project's); the test skips with the reason when it is missing.
+SAM_TOOL := $(HOME)/.cache/warmline-tools/sam
+.PHONY: sam-cli
+sam-cli: $(SAM_TOOL)/bin/sam
+$(SAM_TOOL)/bin/sam:
+	$(PYTHON) -m venv $(SAM_TOOL)
+	$(SAM_TOOL)/bin/python -m pip install --quiet 'aws-sam-cli>=1.140,<2'
 
 # The sdist and wheel as the package index sees them: build, twine check --strict, metadata,
 # and the wheel in a fresh venv without extras (scripts/package_check.py).

@@ -40,7 +40,13 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from warmline.config import DevConfig, FunctionConfig
-from warmline.config.deploy import DeploySettings, Project, SecretRef
+from warmline.config.deploy import (
+    PUBLISH_ALIAS,
+    DeploySettings,
+    FunctionDeploy,
+    Project,
+    SecretRef,
+)
 from warmline.core import limits
 from warmline.errors import ConfigurationError
 
@@ -181,6 +187,15 @@ class FunctionPlan:
     p99_ms: float
     artifact: Path
     twiml: str = ""  # "", "function_url" or "http_api"
+    #: Start-up options ([deploy.functions.<name>]); either one publishes the function
+    #: behind ``alias``, which every trigger then calls.
+    provisioned_concurrency: int | None = None
+    snapstart: bool = False
+
+    @property
+    def alias(self) -> str | None:
+        """The alias triggers call (``live``), or None: the unpublished function."""
+        return PUBLISH_ALIAS if self.provisioned_concurrency is not None or self.snapstart else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,7 +347,15 @@ def _function(
         p99_ms=p99,
         artifact=(project.base_dir / deploy.artifacts / f"{name}.zip"),
         twiml=twiml,
+        **_startup(own),
     )
+
+
+def _startup(own: FunctionDeploy | None) -> dict[str, Any]:
+    """The function's start-up options, as :class:`FunctionPlan` fields."""
+    if own is None:
+        return {}
+    return {"provisioned_concurrency": own.provisioned_concurrency, "snapstart": own.snapstart}
 
 
 def _grants(
