@@ -61,6 +61,18 @@ $(SAM_TOOL)/bin/sam:
 	$(PYTHON) -m venv $(SAM_TOOL)
 	$(SAM_TOOL)/bin/python -m pip install --quiet 'aws-sam-cli>=1.140,<2'
 
+# The container image's lock (deploy/container/requirements.txt): requirements.in pinned with
+# hashes by pip-compile running on Python 3.12, the image's (and Lambda's) Python.
+PIP_TOOLS := $(HOME)/.cache/warmline-tools/pip-tools
+LOCK_PYTHON ?= python3.12
+.PHONY: container-lock
+container-lock:
+	@test -x $(PIP_TOOLS)/bin/pip-compile || { $(LOCK_PYTHON) -m venv $(PIP_TOOLS) && \
+	  $(PIP_TOOLS)/bin/python -m pip install --quiet 'pip-tools>=7.4,<8'; }
+	cd deploy/container && $(PIP_TOOLS)/bin/pip-compile --quiet --generate-hashes --allow-unsafe \
+	  --strip-extras --no-emit-index-url --no-emit-find-links --output-file requirements.txt \
+	  requirements.in
+
 # The sdist and wheel as the package index sees them: build, twine check --strict, metadata,
 # and the wheel in a fresh venv without extras (scripts/package_check.py).
 .PHONY: package-check
