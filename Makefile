@@ -73,6 +73,12 @@ container-lock:
 	  --strip-extras --no-emit-index-url --no-emit-find-links --output-file requirements.txt \
 	  requirements.in
 
+# The test suite on every Python from 3.11 to 3.13 found here (PATH, then pyenv), each in
+# .venv-matrix/3.X; versions not installed are reported as skipped. CI runs `make test` only.
+.PHONY: test-matrix
+test-matrix: $(STAMP)
+	$(BIN)/python scripts/test_matrix.py $(PYTEST_ARGS)
+
 # The sdist and wheel as the package index sees them: build, twine check --strict, metadata,
 # and the wheel in a fresh venv without extras (scripts/package_check.py).
 .PHONY: package-check
