@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 dev: $(STAMP)
 	$(BIN)/warmline dev --config examples/agent/warmline.toml $(if $(PORT),--port $(PORT))
 
-test: lint docs tests coldstart
+test: lint docs tests coldstart package-check
 
 lint: style types imports
 
@@ -45,7 +45,7 @@ chromium:
 	  else echo "chromium missing: browser tests will be skipped (as root: apt-get install -y chromium)"; fi; }
 
 # pytest exits 5 when it collected no test; make treats that as a failure, as it should.
-tests: $(STAMP) chromium
+tests: $(STAMP) chromium sam-cli
 	$(BIN)/python -m pytest -q
 
 # The sample handlers' cold start, in Lambda's init order, held to a budget (issue 7).
@@ -58,6 +58,39 @@ coldstart: $(STAMP)
 # which hides the warnings strict mode counts).
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+# SAM CLI for `sam validate --lint` of the rendered templates, in a venv of its own (its pins
+# clash with the project's); the test skips with the reason when it is missing.
+SAM_TOOL := $(HOME)/.cache/warmline-tools/sam
+.PHONY: sam-cli
+sam-cli: $(SAM_TOOL)/bin/sam
+$(SAM_TOOL)/bin/sam:
+	$(PYTHON) -m venv $(SAM_TOOL)
+	$(SAM_TOOL)/bin/python -m pip install --quiet 'aws-sam-cli>=1.140,<2'
+
+# The container image's lock (deploy/container/requirements.txt): requirements.in pinned with
+# hashes by pip-compile running on Python 3.12, the image's (and Lambda's) Python.
+PIP_TOOLS := $(HOME)/.cache/warmline-tools/pip-tools
+LOCK_PYTHON ?= python3.12
+.PHONY: container-lock
+container-lock:
+	@test -x $(PIP_TOOLS)/bin/pip-compile || { $(LOCK_PYTHON) -m venv $(PIP_TOOLS) && \
+	  $(PIP_TOOLS)/bin/python -m pip install --quiet 'pip-tools>=7.4,<8'; }
+	cd deploy/container && $(PIP_TOOLS)/bin/pip-compile --quiet --generate-hashes --allow-unsafe \
+	  --strip-extras --no-emit-index-url --no-emit-find-links --output-file requirements.txt \
+	  requirements.in
+
+# The test suite on every Python from 3.11 to 3.13 found here (PATH, then pyenv), each in
+# .venv-matrix/3.X; versions not installed are reported as skipped. CI runs `make test` only.
+.PHONY: test-matrix
+test-matrix: $(STAMP)
+	$(BIN)/python scripts/test_matrix.py $(PYTEST_ARGS)
+
+# The sdist and wheel as the package index sees them: build, twine check --strict, metadata,
+# and the wheel in a fresh venv without extras (scripts/package_check.py).
+.PHONY: package-check
+package-check: $(STAMP)
+	$(BIN)/python scripts/package_check.py
 
 bench: $(STAMP)
 	$(BIN)/python bench/import_cost.py

@@ -2,7 +2,11 @@
 
 Each subcommand module exposes ``add_parser(subparsers)`` and ``run(args) -> int``.
 Only the chosen module is imported, so ``warmline --help`` stays quick and a missing
-optional extra only matters for the command that needs it.
+optional extra only matters for the command that needs it. A command whose extra is missing
+stops with one line that names the extra to install (exit status 2), never a traceback:
+the modules it always needs are looked up before it starts (:data:`COMMAND_EXTRAS`), and a
+module of an extra that turns out missing later is reported the same way
+(:data:`MODULE_EXTRAS`).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import re
 import sys
 from collections.abc import Sequence
 
-__all__ = ["COMMANDS", "PlainParser", "main", "plain"]
+__all__ = ["COMMANDS", "COMMAND_EXTRAS", "MODULE_EXTRAS", "PlainParser", "main", "plain"]
 
 #: reStructuredText inline markup the modules' docstrings (the commands' descriptions) use:
 #: roles (:mod:`x`), literals (``x``) and interpreted text (`x`).
@@ -50,6 +54,57 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "schedule": ("warmline.cli.schedule", "fire a schedule of a running warmline dev now"),
 }
 
+#: subcommand -> (the extra it needs, the modules of that extra it imports on every run).
+COMMAND_EXTRAS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "dev": ("dev", ("websockets",)),
+    "call": ("dev", ("websockets",)),
+    "load": ("dev", ("websockets",)),
+    "serve": ("asgi", ("uvicorn", "websockets")),
+}
+
+#: third-party module -> (its distribution, the extras that install it), first one preferred.
+#: tests/test_package.py checks each entry against pyproject.toml's extras.
+MODULE_EXTRAS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "websockets": ("websockets", ("dev", "asgi")),
+    "uvicorn": ("uvicorn", ("asgi",)),
+    "cryptography": ("cryptography", ("dev",)),
+    "yaml": ("PyYAML", ("dev",)),
+    "hcl2": ("python-hcl2", ("dev",)),
+    "moto": ("moto", ("dev",)),
+    "samtranslator": ("aws-sam-translator", ("dev",)),
+    "boto3": ("boto3", ("aws",)),
+    "botocore": ("boto3", ("aws",)),
+    "redis": ("redis", ("redis",)),
+    "matplotlib": ("matplotlib", ("report",)),
+}
+
+
+def missing_extra_message(command: str, module: str, extra: str) -> str:
+    """The one line a command prints when ``module`` (of ``extra``) is not installed."""
+    return (
+        f"warmline {command}: needs the '{extra}' extra ({module} is not installed); "
+        f"install it with: pip install 'warmline[{extra}]'"
+    )
+
+
+def _missing_module(command: str) -> str | None:
+    """The first module the command always imports that is not installed, if any."""
+    from importlib.util import find_spec
+
+    for module in COMMAND_EXTRAS.get(command, ("", ()))[1]:
+        if find_spec(module) is None:
+            return module
+    return None
+
+
+def _extra_of(command: str, module: str) -> str | None:
+    """The extra to name for a missing ``module``: the command's own when it holds it."""
+    extras = MODULE_EXTRAS.get(module.partition(".")[0], ("", ()))[1]
+    own = COMMAND_EXTRAS.get(command, ("", ()))[0]
+    if own in extras:
+        return own
+    return extras[0] if extras else None
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``warmline`` console script."""
@@ -75,8 +130,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 2
-    module = importlib.import_module(COMMANDS[args.command][0])
-    return int(module.run(args))
+    missing = _missing_module(args.command)
+    if missing is not None:
+        extra = COMMAND_EXTRAS[args.command][0]
+        print(missing_extra_message(args.command, missing, extra), file=sys.stderr)
+        return 2
+    from warmline.errors import MissingExtraError
+
+    try:
+        return int(importlib.import_module(COMMANDS[args.command][0]).run(args))
+    except MissingExtraError as exc:
+        print(missing_extra_message(args.command, exc.module, exc.extra), file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:
+        # A third-party module that no MissingExtraError wrapped: named through MODULE_EXTRAS.
+        named = _extra_of(args.command, exc.name or "")
+        if named is None:
+            raise
+        print(missing_extra_message(args.command, exc.name or "", named), file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -16,7 +16,7 @@ and removed before the dev parser sees the file (the dev parser rejects unknown 
     twiml = { function = "ws", endpoint = "function_url" }   # or "http_api"; false: none
                                        # (default: the dev config's [http] function)
     artifacts = "build/lambda"         # where `warmline deploy package` writes the zips
-    extras = []                        # warmline extras bundled (e.g. ["llm"])
+    extras = []                        # warmline extras bundled (e.g. ["redis"])
     requirements = []                  # other pip requirements bundled
     budget_mb = 5                      # package size warning threshold (zipped)
     warmline = "pip"                   # how warmline itself is staged: "pip" or "copy"
@@ -33,10 +33,21 @@ and removed before the dev parser sees the file (the dev parser rejects unknown 
     functions = ["ws"]                 # default: every function
 
     [deploy.functions.worker]
-    extras = ["llm"]                   # replaces the global list for this function
+    extras = ["aws"]                   # replaces the global list for this function
     requirements = []
     exclude = ["fixtures/"]            # added to the [deploy] exclude list for this zip
     p99_ms = 20000                     # p99 Duration alarm threshold
+
+    [deploy.functions.ws]              # start-up options (warmline cost / warmup plan)
+    provisioned_concurrency = 2        # environments kept initialised, on the alias "live"
+    # snapstart = true                 # or: resume from a snapshot (python3.12+), not both
+
+A function with ``provisioned_concurrency`` or ``snapstart`` is published as a version
+behind the alias ``live`` (:data:`PUBLISH_ALIAS`), and every trigger (routes, function
+URL, queues, topics, schedules, other functions' invokes) calls the alias: both options
+only apply to published versions. Reserved concurrency is the dev config's
+``[functions.<name>] reserved_concurrency``, deployed as it runs locally; provisioned
+concurrency cannot exceed it.
 
 Every problem raises :class:`ConfigurationError` naming the key, as the dev parser does.
 """
@@ -61,6 +72,8 @@ __all__ = [
     "DEFAULT_LOG_RETENTION_DAYS",
     "DEFAULT_RUNTIME",
     "LOG_RETENTION_DAYS",
+    "PUBLISH_ALIAS",
+    "SNAPSTART_MIN_PYTHON",
     "DeploySettings",
     "FunctionDeploy",
     "Project",
@@ -84,6 +97,10 @@ LOG_RETENTION_DAYS = (
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
     2557, 2922, 3288, 3653,
 )  # fmt: skip
+#: The alias a function with provisioned concurrency or SnapStart is published behind.
+PUBLISH_ALIAS = "live"
+#: SnapStart's first Python runtime (docs/protocols.md §3.5: Python 3.12+).
+SNAPSTART_MIN_PYTHON = (3, 12)
 _RUNTIME_RE = re.compile(r"^python3\.(\d+)$")
 _ARCHITECTURES = ("arm64", "x86_64")
 _ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -134,6 +151,13 @@ class FunctionDeploy:
     requirements: tuple[str, ...] | None = None
     exclude: tuple[str, ...] = ()
     p99_ms: float | None = None
+    provisioned_concurrency: int | None = None
+    snapstart: bool = False
+
+    @property
+    def published(self) -> bool:
+        """True when the function is deployed as a version behind :data:`PUBLISH_ALIAS`."""
+        return self.provisioned_concurrency is not None or self.snapstart
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,6 +293,14 @@ def parse_deploy(raw: Any, config: DevConfig) -> DeploySettings:
     stage = table.get("stage")
     if stage is not None and (not isinstance(stage, str) or not _STAGE_RE.match(stage)):
         raise ConfigurationError(f"deploy.stage must be letters, digits, '-' or '_', got {stage!r}")
+    settings = _function_settings(_table(table.get("functions", {}), "deploy.functions"), functions)
+    minor = int(match.group(1))
+    for name, own in settings.items():
+        if own.snapstart and (3, minor) < SNAPSTART_MIN_PYTHON:
+            raise ConfigurationError(
+                f"deploy.functions.{name}.snapstart needs python3.12 or newer, "
+                f"the runtime is {runtime}"
+            )
     return DeploySettings(
         stack_name=stack,
         runtime=runtime,
@@ -288,9 +320,7 @@ def parse_deploy(raw: Any, config: DevConfig) -> DeploySettings:
         plain_environment=plain,
         exclude=_excludes(table, "deploy"),
         secrets=_secrets(_table(table.get("secrets", {}), "deploy.secrets"), functions),
-        functions=_function_settings(
-            _table(table.get("functions", {}), "deploy.functions"), functions
-        ),
+        functions=settings,
     )
 
 
@@ -366,8 +396,39 @@ def _function_settings(
             ),
             exclude=_excludes(spec, where),
             p99_ms=float(p99) if p99 is not None else None,
+            **_startup_options(spec, where, functions[name]),
         )
     return out
+
+
+def _startup_options(spec: Mapping[str, Any], where: str, function: Any) -> dict[str, Any]:
+    """``provisioned_concurrency`` and ``snapstart`` of one function, checked as AWS would.
+
+    Lambda refuses provisioned concurrency above the function's reserved concurrency
+    (https://docs.aws.amazon.com/lambda/latest/dg/provisioned-concurrency.html), and
+    SnapStart does not support provisioned concurrency
+    (https://docs.aws.amazon.com/lambda/latest/dg/snapstart.html, supported features and
+    limitations; docs/protocols.md §3.5).
+    """
+    provisioned = spec.get("provisioned_concurrency")
+    if provisioned is not None and (
+        not isinstance(provisioned, int) or isinstance(provisioned, bool) or provisioned < 1
+    ):
+        raise ConfigurationError(f"{where}.provisioned_concurrency must be a positive integer")
+    snapstart = spec.get("snapstart", False)
+    if not isinstance(snapstart, bool):
+        raise ConfigurationError(f"{where}.snapstart must be true or false")
+    if snapstart and provisioned is not None:
+        raise ConfigurationError(
+            f"{where}: snapstart and provisioned_concurrency cannot both apply to one version"
+        )
+    reserved = getattr(function, "reserved_concurrency", None)
+    if provisioned is not None and reserved is not None and provisioned > reserved:
+        raise ConfigurationError(
+            f"{where}.provisioned_concurrency ({provisioned}) exceeds the function's "
+            f"reserved_concurrency ({reserved})"
+        )
+    return {"provisioned_concurrency": provisioned, "snapstart": snapstart}
 
 
 # --- small typed readers ------------------------------------------------------------------

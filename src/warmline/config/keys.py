@@ -195,6 +195,12 @@ TABLES: Mapping[str, Mapping[str, Key]] = {
         "requirements": ("list of strings", "`deploy.requirements`", "replaces the global list"),
         "exclude": ("list of strings", "[]", "added to `deploy.exclude` for this zip"),
         "p99_ms": ("number", "-", "p99 Duration alarm threshold"),
+        "provisioned_concurrency": (
+            "integer",
+            "-",
+            "environments kept initialised, on the alias `live` every trigger calls",
+        ),
+        "snapstart": ("boolean", "false", "SnapStart on published versions (python3.12 and later)"),
     },
     "agent": _AGENT_SETTINGS,
     "agent.llm": _LLM_SETTINGS,

@@ -44,7 +44,13 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from warmline.config import DevConfig, FunctionConfig, ScheduleConfig
-from warmline.config.deploy import DeploySettings, Project, SecretRef
+from warmline.config.deploy import (
+    PUBLISH_ALIAS,
+    DeploySettings,
+    FunctionDeploy,
+    Project,
+    SecretRef,
+)
 from warmline.core import limits
 from warmline.errors import ConfigurationError
 
@@ -197,6 +203,15 @@ class FunctionPlan:
     twiml: str = ""  # "", "function_url" or "http_api"
     #: statements naming the function itself: a policy attached once the function exists.
     self_statements: tuple[Statement, ...] = ()
+    #: Start-up options ([deploy.functions.<name>]); either one publishes the function
+    #: behind ``alias``, which every trigger then calls.
+    provisioned_concurrency: int | None = None
+    snapstart: bool = False
+
+    @property
+    def alias(self) -> str | None:
+        """The alias triggers call (``live``), or None: the unpublished function."""
+        return PUBLISH_ALIAS if self.provisioned_concurrency is not None or self.snapstart else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -364,7 +379,15 @@ def _function(
         artifact=(project.base_dir / deploy.artifacts / f"{name}.zip"),
         twiml=twiml,
         self_statements=tuple(st for st in granted if st.sid == SELF_INVOKE_SID),
+        **_startup(own),
     )
+
+
+def _startup(own: FunctionDeploy | None) -> dict[str, Any]:
+    """The function's start-up options, as :class:`FunctionPlan` fields."""
+    if own is None:
+        return {}
+    return {"provisioned_concurrency": own.provisioned_concurrency, "snapstart": own.snapstart}
 
 
 def _grants(

@@ -20,6 +20,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from warmline.templates.cloudformation.publish import apply_publish_options
 from warmline.templates.plan import FunctionPlan, Plan, Ref, Statement, logical_id
 
 __all__ = [
@@ -179,13 +180,15 @@ def render_sam(plan: Plan, *, out_dir: Path | None = None) -> dict[str, Any]:
         _schedule(plan, s, res)
     for fn in plan.functions.values():
         outputs[f"{fn.logical}FunctionName"] = {"Value": _ref(fn.logical + "Function")}
-    return {
+    template = {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Transform": "AWS::Serverless-2016-10-31",
         "Description": f"{plan.stack_name}: rendered by `warmline deploy render --target sam`",
         "Resources": res,
         "Outputs": outputs,
     }
+    apply_publish_options(plan, template)
+    return template
 
 
 def write_sam(plan: Plan, out_dir: Path) -> Path:

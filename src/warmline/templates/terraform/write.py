@@ -4,9 +4,9 @@ The same resources as the SAM template, in the AWS provider's words. IAM policie
 ``aws_iam_policy_document`` data sources, not ``jsonencode`` strings, so each statement is
 a block that reviewers (and the tests, through ``python-hcl2``) can read as structure.
 
-Requires the AWS provider 6.x: ``aws_lambda_permission.invoked_via_function_url`` (the
-``lambda:InvokeFunction`` grant that function URLs need since October 2025) and
-``data.aws_region.current.region`` are 6.x attributes.
+Requires the AWS provider 6.29 or a later 6.x: ``aws_lambda_permission.invoked_via_function_url``
+(the ``lambda:InvokeFunction`` grant that function URLs need since October 2025) arrived in
+6.29, and ``data.aws_region.current.region`` is a 6.x attribute.
 
 The Lambda zips are referenced relative to the module (``${path.module}/...``) with
 ``filebase64sha256``, so ``terraform apply`` redeploys a function exactly when its zip
@@ -22,11 +22,14 @@ from typing import Any
 
 from warmline.templates.plan import FunctionPlan, Plan, Ref, Statement
 from warmline.templates.terraform.hcl import Block, Expr, Tpl, render
+from warmline.templates.terraform.publish import apply_publish_options
 
 __all__ = ["TERRAFORM_NAME", "render_terraform", "tf_name", "write_terraform"]
 
 TERRAFORM_NAME = "main.tf"
-AWS_PROVIDER_VERSION = ">= 6.0"
+#: 6.29: ``aws_lambda_permission.invoked_via_function_url``, the newest argument the file
+#: uses (tests/tools/deploy/test_deploy_terraform_schema.py checks every argument).
+AWS_PROVIDER_VERSION = "~> 6.29"
 _ARN = "arn:${data.aws_partition.current.partition}"
 _REGION_ACCOUNT = "${data.aws_region.current.region}:${data.aws_caller_identity.current.account_id}"
 #: The errors alarm fires on one minute with an error among the last five ("1 out of 5";
@@ -122,6 +125,7 @@ def render_terraform(plan: Plan, *, out_dir: Path | None = None) -> str:
     for s in plan.schedules:
         blocks.extend(_schedule(s))
     blocks.extend(_outputs(plan))
+    apply_publish_options(plan, blocks)
     header = (
         f"{plan.stack_name}: rendered by `warmline deploy render --target terraform`.\n"
         "Build the zips first: `warmline deploy package`."
