@@ -291,15 +291,17 @@ def lambda_handler(
         ``handler(event, context)`` for the function's configuration.
     """
     from warmline.adapters.compose import compose
+    from warmline.adapters.observe import observers, trace_fields
 
     compose(app)
     state = {"cold": True}
-    logger = log or StepLogger(base={"app": app.name})
+    logger = log or StepLogger(base={"app": app.name}, also=observers(app.name))
 
     def handler(raw: Any, context: Any = None) -> Any:
         cold = state["cold"]
         state["cold"] = False
         started = time.monotonic()
+        logger.bind(**trace_fields())
         remaining = _remaining_ms(raw, context, started)
         invocation = Invocation(
             cold=cold,

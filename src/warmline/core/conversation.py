@@ -89,8 +89,17 @@ def handle_message(app: App, event: Message, inv: Invocation) -> Response:
     except StoreError as exc:
         return _store_failed(app, ctx, exc)
     measured = {"cold": inv.cold, "durationMs": ctx.elapsed_ms(), "sends": ctx.sends}
-    ctx.log("message", **{**measured, **ctx.fields})
+    ctx.log("message", **{**measured, **_call_age(ctx, event), **ctx.fields})
     return response
+
+
+def _call_age(ctx: Context[Any], event: Message) -> dict[str, int]:
+    """``sinceConnectMs`` on a ``setup``: how long after the connection API Gateway took
+    the frame (``requestTimeEpoch - connectedAt``), the caller's connect -> setup wait."""
+    conn = event.connection
+    if ctx.route != "setup" or not conn.connected_at_ms or not conn.request_time_ms:
+        return {}
+    return {"sinceConnectMs": max(0, conn.request_time_ms - conn.connected_at_ms)}
 
 
 def _parse(app: App, ctx: Context[Any], body: str) -> None:

@@ -132,6 +132,7 @@ def offload(
             domain_name=conn.domain_name,
             stage=conn.stage,
             created_at=wall(),
+            extra=trace_extra(),
         )
         ctx.annotate(mode=chosen)
         if chosen == "inline":
@@ -155,6 +156,14 @@ def offload(
     if relay_defaults and "$disconnect" not in app.routes:
         app.disconnect(_hung_up)
     return handler
+
+
+def trace_extra(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The dispatching invocation's trace header as a payload field (``traceHeader``), so
+    the worker's log lines and spans join the same trace (docs/observability.md, Tracing).
+    Lambda sets ``_X_AMZN_TRACE_ID`` per invocation (docs/protocols.md §8.2)."""
+    header = (os.environ if environ is None else environ).get("_X_AMZN_TRACE_ID", "")
+    return {"traceHeader": header} if header else {}
 
 
 def _hung_up(ctx: Context) -> None:
