@@ -25,9 +25,9 @@ def validate_emf(doc: dict[str, Any]) -> None:
             value = doc.get(metric["Name"])
             values = value if isinstance(value, list) else [value]
             assert len(values) <= 100
-            assert all(
-                isinstance(v, int | float) and not isinstance(v, bool) for v in values
-            ), f"metric {metric['Name']!r} has no numeric target"
+            assert all(isinstance(v, int | float) and not isinstance(v, bool) for v in values), (
+                f"metric {metric['Name']!r} has no numeric target"
+            )
 
 
 def emf_lines(lines: list[str]) -> list[dict[str, Any]]:

@@ -46,7 +46,9 @@ def _writer() -> EmfWriter:
         ),
     ],
 )
-def test_each_metric_comes_from_its_step(record: dict[str, Any], expected: dict[str, float]) -> None:
+def test_each_metric_comes_from_its_step(
+    record: dict[str, Any], expected: dict[str, float]
+) -> None:
     assert measure(record) == expected
     doc = _writer()({**record, "connectionId": "C1"})
     assert doc is not None

@@ -20,6 +20,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from warmline.templates.cloudformation.observability import add_observability, alarm_actions
 from warmline.templates.plan import FunctionPlan, Plan, Ref, Statement, logical_id
 
 __all__ = [
@@ -177,6 +178,7 @@ def render_sam(plan: Plan, *, out_dir: Path | None = None) -> dict[str, Any]:
         _schedule(plan, s, res)
     for fn in plan.functions.values():
         outputs[f"{fn.logical}FunctionName"] = {"Value": _ref(fn.logical + "Function")}
+    add_observability(plan, res, outputs)
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Transform": "AWS::Serverless-2016-10-31",
@@ -247,7 +249,7 @@ def _function(plan: Plan, fn: FunctionPlan, res: dict[str, Any], out_dir: Path |
     if fn.reserved_concurrency is not None:
         props["ReservedConcurrentExecutions"] = fn.reserved_concurrency
     res[lid + "Function"] = {"Type": "AWS::Serverless::Function", "Properties": props}
-    actions = [plan.alarm_topic_arn] if plan.alarm_topic_arn else []
+    actions = alarm_actions(plan)
     dims = [{"Name": "FunctionName", "Value": _ref(lid + "Function")}]
     res[lid + "ErrorsAlarm"] = {
         "Type": "AWS::CloudWatch::Alarm",
