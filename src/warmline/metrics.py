@@ -4,9 +4,9 @@ A Lambda function's stdout goes to CloudWatch Logs, and CloudWatch Logs turns ev
 that is an EMF document (a JSON object with an ``_aws.CloudWatchMetrics`` directive) into
 metric data points (CloudWatch user guide, "Specification: Embedded metric format";
 docs/observability.md links it; on Lambda no ``x-amzn-logs-format`` header is needed).
-So the step logger is also the metrics client: :class:`EmfWriter` reads each step record as it is written and, when the
-step carries a measurement, returns one more line, the EMF document, which the logger
-writes after it. Nothing here imports more than the standard library's ``time``.
+So the step logger is also the metrics client: :class:`EmfWriter` reads each step record
+as it is written and, when the step carries a measurement, returns one more line, the EMF
+document, which the logger writes after it. Nothing here imports more than the standard library's ``time``.
 
 The metrics (docs/observability.md has the table, with units and meaning):
 
