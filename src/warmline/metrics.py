@@ -6,7 +6,8 @@ metric data points (CloudWatch user guide, "Specification: Embedded metric forma
 docs/observability.md links it; on Lambda no ``x-amzn-logs-format`` header is needed).
 So the step logger is also the metrics client: :class:`EmfWriter` reads each step record
 as it is written and, when the step carries a measurement, returns one more line, the EMF
-document, which the logger writes after it. Nothing here imports more than the standard library's ``time``.
+document, which the logger writes after it. Nothing here imports more than the standard
+library's ``time``.
 
 The metrics (docs/observability.md has the table, with units and meaning):
 
