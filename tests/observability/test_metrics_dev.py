@@ -54,6 +54,8 @@ async def replay_call(tmp_path: Path, namespace: str = "warmline") -> list[str]:
     from websockets.asyncio.client import connect
 
     sink = LogSink(console=None, path=tmp_path / "dev.log")
+    seen: list[str] = []
+    sink.subscribe(lambda record: seen.append(record.line))
     server = DevServer(_config(tmp_path, namespace), port=0, log_sink=sink)
     await server.start()
     try:
@@ -65,10 +67,29 @@ async def replay_call(tmp_path: Path, namespace: str = "warmline") -> list[str]:
             answer = json.loads(await asyncio.wait_for(ws.recv(), 30))
             assert "hi" in answer["token"]
         await server.drain()
+        # The functions' stdout reaches the log through a pipe: wait for the lines of the
+        # last invocations (the prompt's step and EMF lines, the $disconnect).
+        await _until(lambda: _complete(seen))
     finally:
         await server.close()
         sink.close()
     return (tmp_path / "dev.log").read_text().splitlines()
+
+
+def _complete(lines: list[str]) -> bool:
+    text = "\n".join(lines)
+    return all(
+        marker in text
+        for marker in ('"route":"prompt"', '"FirstTokenMs"', '"ConnectToSetupMs"', '"disconnect"')
+    )
+
+
+async def _until(check: Any, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("the dev log never got the call's lines")
+        await asyncio.sleep(0.02)
 
 
 def _function_lines(lines: list[str]) -> list[str]:

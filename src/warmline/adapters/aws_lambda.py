@@ -290,12 +290,12 @@ def lambda_handler(
     Returns:
         ``handler(event, context)`` for the function's configuration.
     """
-    from warmline.adapters.compose import compose
-    from warmline.adapters.observe import observers, trace_fields
+    from warmline.adapters.observe import compose_observed, observers, trace_fields
 
-    compose(app)
+    hooks = observers(app.name)
+    compose_observed(app, hooks)
     state = {"cold": True}
-    logger = log or StepLogger(base={"app": app.name}, also=observers(app.name))
+    logger = log or StepLogger(base={"app": app.name}, also=hooks)
 
     def handler(raw: Any, context: Any = None) -> Any:
         cold = state["cold"]

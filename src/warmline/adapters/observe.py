@@ -14,9 +14,11 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from typing import Any
 
+    from warmline.core.app import App
+
     Hook = Callable[[dict[str, Any]], dict[str, Any] | None]
 
-__all__ = ["TRACE_ENV", "observers", "trace_fields", "trace_root"]
+__all__ = ["TRACE_ENV", "compose_observed", "observers", "trace_fields", "trace_root"]
 
 #: Lambda sets the invocation's X-Ray trace header here, per invocation (docs/protocols.md
 #: §8.2): ``Root=1-...;Parent=...;Sampled=1``.
@@ -42,6 +44,22 @@ def observers(app_name: str, environ: Mapping[str, str] | None = None) -> list[H
 
         hooks.append(SpanWriter.from_environment(env, service=function or app_name))
     return hooks
+
+
+def compose_observed(app: App, hooks: list[Hook]) -> None:
+    """Compose ``app`` from the environment; with a span writer among ``hooks``, its
+    ``@connections`` client is the traced one, so every post becomes a span."""
+    from warmline.adapters.compose import compose, from_environment
+
+    traced = next((getattr(h, "traced_connections", None) for h in hooks
+                   if hasattr(h, "traced_connections")), None)  # fmt: skip
+    if traced is None or app.composed:
+        compose(app)
+        return
+    wiring = from_environment()
+    if wiring.connections is not None:
+        wiring = wiring.replace(connections=traced(wiring.connections))
+    app.compose(wiring)
 
 
 def trace_root(header: str) -> str:

@@ -274,6 +274,7 @@ class TurnWorker:
             firstPostMs=_ms(outcome.first_post_s),
             attempt=attempt,
             lagMs=lag_ms,
+            durationMs=ctx.elapsed_ms(),
         )
         return {"status": outcome.state, "turn": turn, "posts": outcome.posts, "sent": outcome.sent}
 
