@@ -196,3 +196,19 @@ def test_powertools_metrics_and_warmline_write_in_one_invocation_without_clashin
     assert ours["ColdConnects"] == 1 and "Bookings" not in ours
     assert theirs["Bookings"] in (1, [1])
     assert "ColdConnects" not in theirs
+
+
+def test_the_hot_path_import_loads_no_metrics_code_and_metrics_on_add_one_small_module() -> None:
+    from warmline.testing import modules_after
+
+    assert not {"warmline.metrics", "warmline.adapters.observe"} & modules_after(
+        "import warmline, warmline.adapters.aws_lambda"
+    )
+    handler = (
+        "import os; os.environ.update(AWS_LAMBDA_FUNCTION_NAME='f', WARMLINE_METRICS='{}')\n"
+        "import warmline, warmline.adapters.aws_lambda as a\n"
+        "a.lambda_handler(warmline.App(name='x'))\n"
+    )
+    off = modules_after(handler.format("off"))
+    on = modules_after(handler.format("on"))
+    assert on - off == {"warmline.metrics"}
