@@ -8,9 +8,9 @@ import json
 from typing import Any
 
 import pytest
-from emf_check import emf_lines, validate_emf
+from obs_helpers import emf_lines, validate_emf, voice_app
 
-from warmline import App, Context, Prompt, Setup, lambda_handler
+from warmline import lambda_handler
 from warmline.adapters.observe import observers, trace_fields, trace_root
 from warmline.log import StepLogger
 from warmline.metrics import UNITS, EmfWriter, measure
@@ -123,25 +123,11 @@ def test_the_trace_root_is_read_from_lambdas_header() -> None:
     assert trace_fields({}) == {}
 
 
-def _app() -> App:
-    app = App(name="emf")
-
-    @app.setup
-    def greet(ctx: Context[Setup]) -> str:
-        return "hello"
-
-    @app.prompt
-    def answer(ctx: Context[Prompt]) -> str:
-        return "you said " + ctx.message.voice_prompt
-
-    return app
-
-
 def test_a_call_through_the_lambda_handler_emits_each_wait_and_the_trace_id(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("_X_AMZN_TRACE_ID", TRACE)
-    app = _app()
+    app = voice_app()
     call = RelayCall(app)
     out = io.StringIO()
     call.handler = lambda_handler(app, log=StepLogger(out, also=[EmfWriter("t", "ws")]))
@@ -174,7 +160,7 @@ def test_powertools_metrics_and_warmline_write_in_one_invocation_without_clashin
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "voice-ws")
     monkeypatch.delenv("WARMLINE_METRICS", raising=False)
     metrics = Metrics(namespace="TeamVoice", service="voice")
-    app = _app()
+    app = voice_app()
     call = RelayCall(app)
     inner = lambda_handler(app)  # the default logger: stdout, hooks from the environment
 

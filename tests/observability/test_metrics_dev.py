@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from emf_check import emf_lines, validate_emf
+from obs_helpers import emf_lines, validate_emf
 
 from warmline.config import parse_config
 from warmline.dev.runtime import LogSink

@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import json
 import threading
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -15,13 +14,14 @@ import pytest
 
 pytest.importorskip("opentelemetry.sdk", reason="the otel extra is not installed")
 
+from obs_helpers import voice_app  # noqa: E402
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider  # noqa: E402
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: E402
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import (  # noqa: E402
     InMemorySpanExporter,
 )
 
-from warmline import App, Context, Prompt, Setup, lambda_handler  # noqa: E402
+from warmline import lambda_handler  # noqa: E402
 from warmline.adapters.compose import from_environment  # noqa: E402
 from warmline.adapters.observe import observers  # noqa: E402
 from warmline.adapters.otel import SpanWriter, xray_parent  # noqa: E402
@@ -34,25 +34,9 @@ TRACE = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sample
 TRACE_ID = 0x5759E988BD862E3FE1BE46A994272793
 
 
-def _app() -> App:
-    app = App(name="otel")
-
-    @app.setup
-    def greet(ctx: Context[Setup]) -> str:
-        return "hello"
-
-    @app.prompt
-    def answer(ctx: Context[Prompt]) -> Iterator[str]:
-        yield "you "
-        yield "said "
-        yield ctx.message.voice_prompt
-
-    return app
-
-
 def _call(writer: SpanWriter) -> None:
     """connect, setup, one prompt through the Lambda handler, posts traced."""
-    app = _app()
+    app = voice_app()
     conns = LocalConnections()
     app.compose(
         from_environment(

@@ -24,7 +24,7 @@ writers; every alarm notifies the same topic (:func:`alarm_topic_needed`).
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from warmline.metrics import DEFAULT_NAMESPACE, NAMESPACE_ENV
 from warmline.templates.plan import Plan
@@ -35,6 +35,7 @@ __all__ = [
     "alarm_topic_needed",
     "alarms",
     "async_functions",
+    "dashboard_widget",
     "dashboard_widgets",
     "metrics_namespace",
     "websocket_functions",
@@ -170,6 +171,25 @@ class Widget(NamedTuple):
 
     title: str
     metrics: tuple[tuple[str, str, tuple[str, tuple[str, str]], str], ...]
+
+
+def dashboard_widget(index: int, title: str, metrics: list[Any], region: Any) -> dict[str, Any]:
+    """One widget of the dashboard body, laid out two to a row (the CloudWatch API
+    reference's "Dashboard Body Structure and Syntax", linked in docs/observability.md)."""
+    return {
+        "type": "metric",
+        "x": (index % 2) * 12,
+        "y": (index // 2) * 6,
+        "width": 12,
+        "height": 6,
+        "properties": {
+            "title": title,
+            "region": region,
+            "period": 60,
+            "view": "timeSeries",
+            "metrics": metrics,
+        },
+    }
 
 
 def dashboard_widgets(plan: Plan) -> list[Widget]:

@@ -16,6 +16,7 @@ from warmline.templates.observability import (
     ACCESS_LOG_FORMAT,
     alarm_topic_needed,
     alarms,
+    dashboard_widget,
     dashboard_widgets,
 )
 from warmline.templates.plan import Plan, logical_id
@@ -91,22 +92,7 @@ def _dashboard_body(plan: Plan) -> str:
     for i, widget in enumerate(dashboard_widgets(plan)):
         metrics = [[ns, metric, dim, _sub_ref(plan, ref), {"stat": stat}]
                    for ns, metric, (dim, ref), stat in widget.metrics]  # fmt: skip
-        widgets.append(
-            {
-                "type": "metric",
-                "x": (i % 2) * 12,
-                "y": (i // 2) * 6,
-                "width": 12,
-                "height": 6,
-                "properties": {
-                    "title": widget.title,
-                    "region": "${AWS::Region}",
-                    "period": 60,
-                    "view": "timeSeries",
-                    "metrics": metrics,
-                },
-            }
-        )
+        widgets.append(dashboard_widget(i, widget.title, metrics, "${AWS::Region}"))
     return json.dumps({"widgets": widgets}, separators=(",", ":"))
 
 

@@ -15,6 +15,7 @@ from warmline.templates.observability import (
     ACCESS_LOG_FORMAT,
     alarm_topic_needed,
     alarms,
+    dashboard_widget,
     dashboard_widgets,
 )
 from warmline.templates.plan import Plan
@@ -96,22 +97,8 @@ def _dashboard(plan: Plan) -> dict[str, Any]:
     for i, widget in enumerate(dashboard_widgets(plan)):
         metrics = [[ns, metric, dim, _resolve(ref), {"stat": stat}]
                    for ns, metric, (dim, ref), stat in widget.metrics]  # fmt: skip
-        widgets.append(
-            {
-                "type": "metric",
-                "x": (i % 2) * 12,
-                "y": (i // 2) * 6,
-                "width": 12,
-                "height": 6,
-                "properties": {
-                    "title": widget.title,
-                    "region": Expr("data.aws_region.current.region"),
-                    "period": 60,
-                    "view": "timeSeries",
-                    "metrics": metrics,
-                },
-            }
-        )
+        region = Expr("data.aws_region.current.region")
+        widgets.append(dashboard_widget(i, widget.title, metrics, region))
     return {"widgets": widgets}
 
 

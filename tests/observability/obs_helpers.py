@@ -1,14 +1,18 @@
-"""Validate EMF documents: AWS's JSON schema, plus the specification's rules on the root
-node's target members that a JSON schema cannot say (a metric's target is a number or a
-list of at most 100 numbers, a dimension's target is a string)."""
+"""Helpers of the observability tests: EMF validation (AWS's JSON schema, plus the
+specification's rules on the root node's target members that a JSON schema cannot say: a
+metric's target is a number or a list of at most 100 numbers, a dimension's target a
+string) and a small voice app."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import jsonschema
+
+from warmline import App, Context, Prompt, Setup
 
 SCHEMA = json.loads((Path(__file__).parent / "emf_schema.json").read_text())
 
@@ -41,3 +45,20 @@ def emf_lines(lines: list[str]) -> list[dict[str, Any]]:
         if isinstance(doc, dict) and "_aws" in doc:
             out.append(doc)
     return out
+
+
+def voice_app(name: str = "voice") -> App:
+    """Greets on setup; answers a prompt in three tokens."""
+    app = App(name=name)
+
+    @app.setup
+    def greet(ctx: Context[Setup]) -> str:
+        return "hello"
+
+    @app.prompt
+    def answer(ctx: Context[Prompt]) -> Iterator[str]:
+        yield "you "
+        yield "said "
+        yield ctx.message.voice_prompt
+
+    return app
