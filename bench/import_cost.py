@@ -32,6 +32,18 @@ PROBES: dict[str, str] = {
         "warmline.stores.sqlite, warmline.connections.apigw"
     ),
 }
+#: A handler made as Lambda makes it: metrics on (the EMF writer), tracing off and on.
+_HANDLER = (
+    "import os; os.environ.update({{'AWS_LAMBDA_FUNCTION_NAME': 'f'{extra}}}); "
+    "import warmline, warmline.adapters.aws_lambda as a; a.lambda_handler(warmline.App(name='x'))"
+)
+PROBES["warmline handler, EMF metrics on, tracing off"] = _HANDLER.format(extra="")
+#: The otel extra on: the OpenTelemetry SDK and its OTLP/HTTP exporter, set up.
+OTEL = {
+    "warmline handler, otel extra on (WARMLINE_OTEL=1)": _HANDLER.format(
+        extra=", 'WARMLINE_OTEL': '1'"
+    )
+}
 OPTIONAL: dict[str, str] = {
     "boto3": "import boto3",
     "boto3 + apigatewaymanagementapi client": (
@@ -60,6 +72,8 @@ def main() -> int:
     probes = dict(PROBES)
     if importlib.util.find_spec("boto3") is not None:
         probes.update(OPTIONAL)
+    if importlib.util.find_spec("opentelemetry.sdk") is not None:
+        probes.update(OTEL)
     samples: dict[str, list[float]] = {name: [] for name in probes}
     for code in probes.values():  # warm the OS file cache first
         _time_once(code)
@@ -79,6 +93,10 @@ def main() -> int:
     if "boto3" in results:
         ratio = results["boto3"]["added_ms"] / max(hot, 0.1)
         print(f"boto3 alone adds {results['boto3']['added_ms']:.1f} ms: {ratio:.0f}x the hot path")
+    otel = results.get(next(iter(OTEL)))
+    if otel is not None:
+        base = results["warmline handler, EMF metrics on, tracing off"]["added_ms"]
+        print(f"the otel extra adds {otel['added_ms'] - base:.1f} ms to a cold start")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump({"runs": args.runs, "results": results}, fh, indent=2)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 # typing costs ~5 ms to import; annotations are strings, so it is only needed
 # by the type checker.
@@ -107,9 +107,12 @@ class StepLogger:
         keep: also keep every record written in :attr:`records`.
         redact_phone: mask E.164 numbers in string fields (see the module notes);
             ``None`` reads ``WARMLINE_REDACT_PHONE`` now.
+        also: hooks that see each record as written and may return one more line to
+            write after it (:class:`warmline.metrics.EmfWriter` returns EMF documents; a
+            tracer returns None).
     """
 
-    __slots__ = ("_stream", "_base", "_clock", "_redact", "records")
+    __slots__ = ("_stream", "_base", "_clock", "_redact", "_also", "_scope", "records")
 
     def __init__(
         self,
@@ -119,13 +122,21 @@ class StepLogger:
         clock: Callable[[], float] | None = None,
         keep: bool = False,
         redact_phone: bool | None = None,
+        also: Sequence[Callable[[dict[str, Any]], dict[str, Any] | None]] = (),
     ) -> None:
         self._stream = stream
+        self._also = tuple(also)
+        self._scope: dict[str, Any] = {}
         self._redact = _env_flag(REDACT_PHONE_ENV) if redact_phone is None else redact_phone
         self._base = dict(base or {})
         self._clock = clock
         #: the records written, when ``keep`` is set (for tests and the dashboard).
         self.records: list[dict[str, Any]] | None = [] if keep else None
+
+    def bind(self, **fields: Any) -> None:
+        """Set the fields added to every line until the next ``bind`` (one invocation's
+        ids, such as its ``traceId``); None values are left out."""
+        self._scope = {k: v for k, v in fields.items() if v is not None}
 
     def __call__(self, step: str, level: str = "info", **fields: Any) -> dict[str, Any]:
         """Write one line for ``step``; fields whose value is None are left out.
@@ -137,11 +148,25 @@ class StepLogger:
         if self._clock is not None:
             record["ts"] = round(self._clock(), 3)
         record.update(self._base)
+        record.update(self._scope)
         for key, value in fields.items():
             if value is not None:
                 record[key] = value
         if self._redact:
             record = {k: redact_phone_numbers(v) for k, v in record.items()}
+        self._write(record)
+        if self.records is not None:
+            self.records.append(record)
+        for hook in self._also:
+            try:
+                extra = hook(record)
+            except Exception as exc:  # metrics and spans are best effort, never the call's end
+                extra = {"level": "error", "step": "log_hook_failed", "error": repr(exc)}
+            if extra is not None:
+                self._write(extra)
+        return record
+
+    def _write(self, record: dict[str, Any]) -> None:
         line = json.dumps(record, ensure_ascii=False, default=str, separators=(",", ":"))
         stream = self._stream if self._stream is not None else sys.stdout
         try:
@@ -152,6 +177,3 @@ class StepLogger:
             # line or raise inside the request.
             ascii_line = json.dumps(record, ensure_ascii=True, default=str, separators=(",", ":"))
             stream.write(ascii_line + "\n")
-        if self.records is not None:
-            self.records.append(record)
-        return record

@@ -323,17 +323,19 @@ def lambda_handler(
     Returns:
         ``handler(event, context)`` for the function's configuration.
     """
-    from warmline.adapters.compose import compose
+    from warmline.adapters.observe import compose_observed, observers, trace_fields
 
-    compose(app)
     constant_warmup_inputs = [*constant_warmup_inputs, *warmup_inputs_from_environment()]
+    hooks = observers(app.name)
+    compose_observed(app, hooks)
     state = {"cold": True}
-    logger = log or StepLogger(base={"app": app.name})
+    logger = log or StepLogger(base={"app": app.name}, also=hooks)
 
     def handler(raw: Any, context: Any = None) -> Any:
         cold = state["cold"]
         state["cold"] = False
         started = time.monotonic()
+        logger.bind(**trace_fields())
         remaining = _remaining_ms(raw, context, started)
         invocation = Invocation(
             cold=cold,

@@ -21,7 +21,10 @@ and removed before the dev parser sees the file (the dev parser rejects unknown 
     budget_mb = 5                      # package size warning threshold (zipped)
     warmline = "pip"                   # how warmline itself is staged: "pip" or "copy"
     python = ""                        # interpreter that compiles the .pyc (default: found)
-    alarm_topic_arn = ""               # SNS topic notified by the alarms (optional)
+    alarm_topic_arn = ""               # SNS topic notified by the alarms (default: one
+                                       # the template creates)
+    observability = {}                 # alarms, dashboard, access logs: see
+                                       # warmline.config.observability
     plain_environment = []             # secret-looking env names that are not secrets
     exclude = ["docs/", "*.csv"]       # left out of the zips, beside the built-in excludes
                                        # (.env*, .warmline/, *.tfstate*, tests/, ...)
@@ -64,6 +67,7 @@ from typing import Any
 from warmline.config.keys import allowed
 from warmline.config.load import parse_config
 from warmline.config.model import DevConfig
+from warmline.config.observability import ObservabilitySettings, parse_observability
 from warmline.errors import ConfigurationError
 
 __all__ = [
@@ -183,6 +187,7 @@ class DeploySettings:
     exclude: tuple[str, ...] = ()
     secrets: Mapping[str, SecretRef] = field(default_factory=dict)
     functions: Mapping[str, FunctionDeploy] = field(default_factory=dict)
+    observability: ObservabilitySettings = field(default_factory=ObservabilitySettings)
 
     @property
     def python_version(self) -> tuple[int, int]:
@@ -321,6 +326,7 @@ def parse_deploy(raw: Any, config: DevConfig) -> DeploySettings:
         exclude=_excludes(table, "deploy"),
         secrets=_secrets(_table(table.get("secrets", {}), "deploy.secrets"), functions),
         functions=settings,
+        observability=parse_observability(table.get("observability", {})),
     )
 
 

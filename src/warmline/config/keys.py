@@ -179,6 +179,19 @@ TABLES: Mapping[str, Mapping[str, Key]] = {
         "exclude": ("list of strings", "[]", "patterns left out of the zips"),
         "secrets": ("table", "{}", "secrets by environment variable, `[deploy.secrets.<ENV>]`"),
         "functions": ("table", "{}", "per-function settings, `[deploy.functions.<name>]`"),
+        "observability": (
+            "table",
+            "{}",
+            "alarms, dashboard, access logs, `[deploy.observability]`",
+        ),
+    },
+    "deploy.observability": {
+        "first_token_p95_ms": ("number", "1500", "alarm when a minute's first-token p95 is over"),
+        "cold_connect_alarm": ("boolean", "false", "alarm on any cold `$connect` in the window"),
+        "cold_connect_window_s": ("integer", "300", "that window in seconds, a multiple of 60"),
+        "async_event_age_ms": ("integer", "60000", "alarm when an async event waited longer"),
+        "access_logs": ("boolean", "true", "API Gateway access logs for the WebSocket stage"),
+        "dashboard": ("boolean", "true", "a CloudWatch dashboard of the same metrics"),
     },
     "deploy.twiml": {
         "function": ("string", "required", "the function answering `/twiml`"),

@@ -254,18 +254,26 @@ class Context(_Generic[M]):
             return None
         event = self.event
         fence = event.turn if isinstance(event, ContactFlow) and event.turn else None
-        apply = change
-        if fence is not None:
+        tries = [0]
 
-            def apply(r: SessionRecord) -> SessionRecord:
-                return change(r) if r.turn == fence else r
+        def apply(r: SessionRecord) -> SessionRecord:
+            tries[0] += 1
+            return change(r) if fence is None or r.turn == fence else r
 
-        stored = compare_and_set(
-            self.store, record.session_id, apply, attempts=CAS_ATTEMPTS, current=record
-        )
+        try:
+            stored = compare_and_set(
+                self.store, record.session_id, apply, attempts=CAS_ATTEMPTS, current=record
+            )
+        finally:
+            self._count_retries(tries[0] - 1)
         if stored is not None and (fence is None or stored.turn == fence):
             self._session = stored
         return stored
+
+    def _count_retries(self, retries: int) -> None:
+        """Add a session write's lost compare-and-set races to this step's ``storeRetries``."""
+        if retries > 0:
+            self.fields["storeRetries"] = self.fields.get("storeRetries", 0) + retries
 
     # --- sending -----------------------------------------------------------------------
     def send(self, item: Any) -> bool:

@@ -105,7 +105,7 @@ def handle_message(app: App, event: Message, inv: Invocation) -> Response:
     except StoreError as exc:
         return _store_failed(app, ctx, exc)
     measured = {"cold": inv.cold, "durationMs": ctx.elapsed_ms(), "sends": ctx.sends}
-    ctx.log("message", **{**measured, **ctx.fields})
+    ctx.log("message", **{**measured, **_call_age(ctx, event), **ctx.fields})
     if deferred:
         import json
     for number, prompt in enumerate(deferred):
@@ -114,6 +114,15 @@ def handle_message(app: App, event: Message, inv: Invocation) -> Response:
         again = Message(event.connection, body, message_id=f"{event.message_id}-deferred{number}")
         handle_message(app, again, inv)
     return response
+
+
+def _call_age(ctx: Context[Any], event: Message) -> dict[str, int]:
+    """``sinceConnectMs`` on a ``setup``: how long after the connection API Gateway took
+    the frame (``requestTimeEpoch - connectedAt``), the caller's connect -> setup wait."""
+    conn = event.connection
+    if ctx.route != "setup" or not conn.connected_at_ms or not conn.request_time_ms:
+        return {}
+    return {"sinceConnectMs": max(0, conn.request_time_ms - conn.connected_at_ms)}
 
 
 def _parse(app: App, ctx: Context[Any], body: str) -> None:

@@ -123,7 +123,7 @@ def offload(
         conn = ctx.connection
         assert conn is not None  # a Message always has one
         session = _turn_session(ctx)
-        payload = TurnPayload.for_turn(conn, session, prompt, lang, wall())
+        payload = TurnPayload.for_turn(conn, session, prompt, lang, wall(), trace_extra())
         ctx.annotate(mode=chosen)
         if chosen == "inline":
             assert worker is not None
@@ -146,6 +146,14 @@ def offload(
     if relay_defaults and "$disconnect" not in app.routes:
         app.disconnect(_hung_up)
     return handler
+
+
+def trace_extra(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The dispatching invocation's trace header as a payload field (``traceHeader``), so
+    the worker's log lines and spans join the same trace (docs/observability.md, Tracing).
+    Lambda sets ``_X_AMZN_TRACE_ID`` per invocation (docs/protocols.md §8.2)."""
+    header = (os.environ if environ is None else environ).get("_X_AMZN_TRACE_ID", "")
+    return {"traceHeader": header} if header else {}
 
 
 def _hung_up(ctx: Context) -> None:

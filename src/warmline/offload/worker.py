@@ -193,8 +193,10 @@ class TurnWorker:
         store = app.store
         sid, turn = payload.session_id, payload.turn
 
+        trace, lag_ms = _origin(payload, self.wall())
+
         def log(step: str, level: str = "info", **fields: Any) -> None:
-            ctx.log(step, level, sessionId=sid, turn=turn, **fields)
+            ctx.log(step, level, sessionId=sid, turn=turn, **trace, **fields)
 
         session = store.get(sid)
         if not _current(session, turn):
@@ -271,6 +273,8 @@ class TurnWorker:
             filler=outcome.filler or None,
             firstPostMs=_ms(outcome.first_post_s),
             attempt=attempt,
+            lagMs=lag_ms,
+            durationMs=ctx.elapsed_ms(),
         )
         return {"status": outcome.state, "turn": turn, "posts": outcome.posts, "sent": outcome.sent}
 
@@ -419,6 +423,21 @@ async def _resolve(value: Any) -> Any:
     if hasattr(value, "__await__"):
         return await value
     return value
+
+
+def _origin(payload: TurnPayload, now: float) -> tuple[dict[str, str], float | None]:
+    """Where the turn came from: the dispatcher's trace id for every worker log line
+    (``dispatchTraceId``, from the payload's ``traceHeader``), and the dispatch-to-start
+    lag in ms (``lagMs`` on the final line; None without ``createdAt``)."""
+    trace: dict[str, str] = {}
+    header = payload.extra.get("traceHeader")
+    if isinstance(header, str):
+        for part in header.split(";"):
+            key, _, value = part.strip().partition("=")
+            if key == "Root" and value:
+                trace["dispatchTraceId"] = value
+    lag = round(max(0.0, now - payload.created_at) * 1000, 2) if payload.created_at > 0 else None
+    return trace, lag
 
 
 def _ms(seconds: float | None) -> float | None:

@@ -51,6 +51,7 @@ from warmline.config.deploy import (
     Project,
     SecretRef,
 )
+from warmline.config.observability import ObservabilitySettings
 from warmline.core import limits
 from warmline.errors import ConfigurationError
 
@@ -230,6 +231,7 @@ class Plan:
     log_retention_days: int
     alarm_topic_arn: str
     warnings: tuple[str, ...] = field(default=())
+    observability: ObservabilitySettings = field(default_factory=ObservabilitySettings)
 
     @property
     def websocket(self) -> bool:
@@ -302,6 +304,7 @@ def build_plan(project: Project) -> Plan:
         log_retention_days=deploy.log_retention_days,
         alarm_topic_arn=deploy.alarm_topic_arn,
         warnings=tuple(warnings),
+        observability=deploy.observability,
     )
 
 

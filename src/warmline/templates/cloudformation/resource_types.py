@@ -29,6 +29,7 @@ IGNORED_TYPES = {
     "AWS::Lambda::Version": "the emulator runs $LATEST",
     "AWS::Lambda::Alias": "the emulator runs $LATEST",
     "AWS::CloudWatch::Alarm": "no metrics locally",
+    "AWS::CloudWatch::Dashboard": "no metrics locally (the warmline dev dashboard shows them)",
     "AWS::Lambda::LayerVersion": "layers are not attached (their code is not on sys.path)",
     "AWS::Serverless::LayerVersion": "layers are not attached (their code is not on sys.path)",
 }

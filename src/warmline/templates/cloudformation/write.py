@@ -20,6 +20,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from warmline.templates.cloudformation.observability import add_observability, alarm_actions
 from warmline.templates.cloudformation.publish import apply_publish_options
 from warmline.templates.plan import FunctionPlan, Plan, Ref, Statement, logical_id
 
@@ -180,6 +181,7 @@ def render_sam(plan: Plan, *, out_dir: Path | None = None) -> dict[str, Any]:
         _schedule(plan, s, res)
     for fn in plan.functions.values():
         outputs[f"{fn.logical}FunctionName"] = {"Value": _ref(fn.logical + "Function")}
+    add_observability(plan, res, outputs)
     template = {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Transform": "AWS::Serverless-2016-10-31",
@@ -266,7 +268,7 @@ def _function(plan: Plan, fn: FunctionPlan, res: dict[str, Any], out_dir: Path |
                 },
             },
         }
-    actions = [plan.alarm_topic_arn] if plan.alarm_topic_arn else []
+    actions = alarm_actions(plan)
     dims = [{"Name": "FunctionName", "Value": _ref(lid + "Function")}]
     res[lid + "ErrorsAlarm"] = {
         "Type": "AWS::CloudWatch::Alarm",

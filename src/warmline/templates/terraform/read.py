@@ -41,6 +41,7 @@ _IGNORED = {
     "aws_apigatewayv2_integration_response": "AWS_PROXY integrations return the response",
     "aws_cloudwatch_log_group": "function logs go to the console",
     "aws_cloudwatch_metric_alarm": "no metrics locally",
+    "aws_cloudwatch_dashboard": "no metrics locally (the warmline dev dashboard shows them)",
     "aws_lambda_alias": "the emulator runs $LATEST",
     "aws_lambda_layer_version": "layers are not attached (their code is not on sys.path)",
 }

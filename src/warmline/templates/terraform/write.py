@@ -22,6 +22,11 @@ from typing import Any
 
 from warmline.templates.plan import FunctionPlan, Plan, Ref, Statement
 from warmline.templates.terraform.hcl import Block, Expr, Tpl, render
+from warmline.templates.terraform.observability import (
+    access_log_settings,
+    alarm_actions,
+    observability_blocks,
+)
 from warmline.templates.terraform.publish import apply_publish_options
 
 __all__ = ["TERRAFORM_NAME", "render_terraform", "tf_name", "write_terraform"]
@@ -124,6 +129,7 @@ def render_terraform(plan: Plan, *, out_dir: Path | None = None) -> str:
         blocks.extend(_topic(t))
     for s in plan.schedules:
         blocks.extend(_schedule(s))
+    blocks.extend(observability_blocks(plan))
     blocks.extend(_outputs(plan))
     apply_publish_options(plan, blocks)
     header = (
@@ -221,7 +227,7 @@ def _function(plan: Plan, fn: FunctionPlan, out_dir: Path | None) -> list[Block]
     )
     # The role's policy must exist before the first invocation writes logs.
     lam.set("depends_on", [Expr(f"aws_iam_role_policy.{n}")])
-    actions = [plan.alarm_topic_arn] if plan.alarm_topic_arn else []
+    actions = alarm_actions(plan)
     errors = (
         Block("resource", ("aws_cloudwatch_metric_alarm", f"{n}_errors"))
         .set("alarm_name", Tpl(f"${{var.name_prefix}}-{fn.name}-errors"))
@@ -349,6 +355,7 @@ def _websocket(plan: Plan) -> list[Block]:
         .set("name", plan.stage)
         .set("deployment_id", Expr("aws_apigatewayv2_deployment.ws.id"))
     )
+    access_log_settings(plan, stage)
     return [*out, deployment, stage]
 
 
