@@ -23,7 +23,9 @@ from warmline.dev.runtime.spec import FunctionSpec
 API_FIXTURES = FIXTURES / "runtime_api"
 
 
-def _custom(tmp_path: Path, source: Path, *, shebang: str | None = None, **kwargs: object) -> FunctionSpec:
+def _custom(
+    tmp_path: Path, source: Path, *, shebang: str | None = None, **kwargs: object
+) -> FunctionSpec:
     """A ``provided.al2023`` function whose executable ``bootstrap`` is ``source``."""
     root = tmp_path / "task"
     root.mkdir(exist_ok=True)
@@ -73,9 +75,7 @@ def test_next_carries_the_lambda_runtime_headers_and_answers_are_checked(tmp_pat
     async def go() -> None:
         async with started(_probe(tmp_path), state_dir=tmp_path / ".warmline") as (runtime, _):
             before_ms = time.time() * 1000
-            result = await runtime.invoke(
-                "custom", {"n": 1}, client_context={"custom": {"k": "v"}}
-            )
+            result = await runtime.invoke("custom", {"n": 1}, client_context={"custom": {"k": "v"}})
             again = await runtime.invoke("custom", {"n": 2})
         assert result.status == "ok", result.error
         headers = result.payload["headers"]
