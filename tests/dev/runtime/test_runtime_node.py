@@ -93,7 +93,6 @@ def test_callback_waits_for_the_empty_event_loop_unless_told_not_to(
     # waiting: the 200 ms timer ran inside the invocation (before its END); not waiting: the
     # response went at once and the timer fires later, in no invocation of this one
     assert any(line.endswith("\tINFO\ttimer done") for line in lines) is wait
-    assert (result.duration_ms >= 150) is wait
 
 
 def test_errors_are_node_shaped_and_the_environment_stays_warm(tmp_path: Path) -> None:
