@@ -149,3 +149,23 @@ def test_a_nested_handler_path_resolves(tmp_path: Path) -> None:
             return await rt.invoke("f", {})
 
     assert run(go()).payload == "nested"
+
+
+def test_recycle_makes_the_next_invoke_load_the_edited_module(tmp_path: Path) -> None:
+    code = tmp_path / "code"
+    code.mkdir()
+    module = code / "index.mjs"
+    module.write_text("export const handler = async () => 'first';\n")
+
+    async def go() -> tuple[Any, Any, Any]:
+        function = FunctionSpec("f", "index.handler", code, runtime="nodejs20.x", timeout_s=10)
+        async with started(function, state_dir=tmp_path / "state") as (rt, _):
+            before = await rt.invoke("f", {})
+            module.write_text("export const handler = async () => 'second';\n")
+            retired = await rt.recycle("f")
+            after = await rt.invoke("f", {})
+            return before, retired, after
+
+    before, retired, after = run(go())
+    assert (before.payload, retired, after.payload) == ("first", 1, "second")
+    assert after.cold
