@@ -726,26 +726,21 @@ def _print_report(results: dict[str, Result], ratios: dict[str, dict[str, float 
             t_txt = "–" if tput is None else f"{tput:.2f}x"
             p_txt = "–" if p99 is None else f"{p99:.3f}x"
             print(f"{label:<44}{t_txt:>12}{p_txt:>10}")
-    node = ratios.get(f"{NODE_WARMLINE} vs {NODE_OFFLINE}")
-    if node and node["throughput_x"] is not None and node["p99_x"] is not None:
-        t_ok = node["throughput_x"] >= NODE_TARGET_THROUGHPUT_X
-        p_ok = node["p99_x"] <= NODE_TARGET_P99_FRACTION
-        print(
-            f"\ntargets (warmline node vs serverless-offline node): throughput "
-            f"{node['throughput_x']:.2f}x >= {NODE_TARGET_THROUGHPUT_X:.0f}x "
-            f"{'MET' if t_ok else 'MISSED'}; p99 {node['p99_x']:.3f}x <= "
-            f"{NODE_TARGET_P99_FRACTION:.1f}x {'MET' if p_ok else 'MISSED'}"
-        )
-    lean = ratios.get("warmline (lean) vs s-offline (boto3)")
-    if lean and lean["throughput_x"] is not None and lean["p99_x"] is not None:
-        t_ok = lean["throughput_x"] >= TARGET_THROUGHPUT_X
-        p_ok = lean["p99_x"] <= TARGET_P99_FRACTION
-        print(
-            f"\ntargets (warmline lean vs serverless-offline): throughput "
-            f"{lean['throughput_x']:.2f}x >= {TARGET_THROUGHPUT_X:.0f}x "
-            f"{'MET' if t_ok else 'MISSED'}; p99 {lean['p99_x']:.3f}x <= "
-            f"{TARGET_P99_FRACTION:.1f}x {'MET' if p_ok else 'MISSED'}"
-        )
+    for label, key, throughput_x, p99_fraction in (
+        ("warmline lean vs serverless-offline", "warmline (lean) vs s-offline (boto3)",
+         TARGET_THROUGHPUT_X, TARGET_P99_FRACTION),
+        ("warmline node vs serverless-offline node", f"{NODE_WARMLINE} vs {NODE_OFFLINE}",
+         NODE_TARGET_THROUGHPUT_X, NODE_TARGET_P99_FRACTION),
+    ):  # fmt: skip
+        ratio = ratios.get(key)
+        if ratio and ratio["throughput_x"] is not None and ratio["p99_x"] is not None:
+            t_ok = ratio["throughput_x"] >= throughput_x
+            p_ok = ratio["p99_x"] <= p99_fraction
+            print(
+                f"\ntargets ({label}): throughput {ratio['throughput_x']:.2f}x >= "
+                f"{throughput_x:.0f}x {'MET' if t_ok else 'MISSED'}; p99 "
+                f"{ratio['p99_x']:.3f}x <= {p99_fraction:.1f}x {'MET' if p_ok else 'MISSED'}"
+            )
 
 
 # --------------------------------------------------------------------------- main

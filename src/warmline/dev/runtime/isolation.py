@@ -193,15 +193,21 @@ class Isolation:
             return config
         config["import_path"] = [str(built.path), str(runtime.path)]
         config["runtime_dir"] = str(runtime.path)
-        config["env_defaults"] = {"WARMLINE_SQLITE_PATH": str(self.state_dir / SESSIONS_FILE)}
-        config["sandbox"] = {
-            "task_root": str(Path(spec.code_dir).resolve()),
-            "tmp_mb": spec.ephemeral_storage_mb,
-            "stage": self.stage,
-            "writable": [str(self.state_dir)],
-            "read_only": _link_targets(config["import_path"]),
-        }
+        config.update(self._policy(spec, _link_targets(config["import_path"])))
         return config
+
+    def _policy(self, spec: FunctionSpec, read_only: list[str]) -> dict[str, Any]:
+        """The session store's default and the sandbox policy of a function's environments."""
+        return {
+            "env_defaults": {"WARMLINE_SQLITE_PATH": str(self.state_dir / SESSIONS_FILE)},
+            "sandbox": {
+                "task_root": str(Path(spec.code_dir).resolve()),
+                "tmp_mb": spec.ephemeral_storage_mb,
+                "stage": self.stage,
+                "writable": [str(self.state_dir)],
+                "read_only": read_only,
+            },
+        }
 
     def _build_other(self, spec: FunctionSpec) -> dict[str, Any]:
         """Node.js and ``provided``: the SDK and dependencies on ``NODE_PATH``, the sandbox."""
@@ -223,14 +229,7 @@ class Isolation:
         if not self.enabled:
             return config
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        config["env_defaults"] = {"WARMLINE_SQLITE_PATH": str(self.state_dir / SESSIONS_FILE)}
-        config["sandbox"] = {
-            "task_root": str(Path(spec.code_dir).resolve()),
-            "tmp_mb": spec.ephemeral_storage_mb,
-            "stage": self.stage,
-            "writable": [str(self.state_dir)],
-            "read_only": node_path,
-        }
+        config.update(self._policy(spec, node_path))
         return config
 
 
