@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint style types imports tests coldstart bench mutation clean chromium docs
+.PHONY: dev test lint style types imports tests coldstart bench mutation clean chromium docs node
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "warmline needs Python >= 3.11; set PYTHON=python3.11")'
@@ -44,8 +44,15 @@ chromium:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
 	  else echo "chromium missing: browser tests will be skipped (as root: apt-get install -y chromium)"; fi; }
 
+# The Node.js runtime tests (and nodejs*.x functions under warmline dev) use Debian's nodejs and
+# npm: installed here when missing and running as root; otherwise those tests skip with the reason.
+node:
+	@command -v node >/dev/null && command -v npm >/dev/null || { if [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null; \
+	  else echo "node/npm missing: Node.js runtime tests will be skipped (as root: apt-get install -y nodejs npm)"; fi; }
+
 # pytest exits 5 when it collected no test; make treats that as a failure, as it should.
-tests: $(STAMP) chromium sam-cli
+tests: $(STAMP) chromium node sam-cli
 	$(BIN)/python -m pytest -q
 
 # The sample handlers' cold start, in Lambda's init order, held to a budget (issue 7).

@@ -22,12 +22,18 @@ this client). Cold starts are counted where the server shows them: ``ANCHOR_INIT
 for serverless-offline, ``INIT_START`` lines for warmline. Frames that are not the awaited echo
 (API Gateway error frames, late echoes) and echoes that never come are counted as errors.
 
-Targets: warmline (lean) throughput >= 5x serverless-offline's, p99 <= 1/5 of it.
+* **s-offline (node)** / **warmline (node)**: the Node row, the same Node.js handler
+  (``bench/echo/handler_node.js``, the AWS SDK v3 ``@connections`` client) on
+  serverless-offline (the SDK from ``bench/echo/package.json``) and on ``warmline dev``
+  (``nodejs20.x``, the SDK the runtime provides).
+
+Targets: warmline (lean) throughput >= 5x serverless-offline's, p99 <= 1/5 of it; the Node
+row: warmline (node) throughput >= 3x s-offline (node)'s, p99 <= 0.3x of it.
 
 Usage: ``python bench/emulator_vs_offline.py [--quick] [--skip-offline] [--skip-warmline]
-[--rounds N] [--json PATH] [--logs DIR]``. Every wait has a timeout, only 127.0.0.1 is
-used, and every subprocess (its process group and its descendants) is killed at the end,
-also on an error, SIGTERM or Ctrl-C. Exit status 1 when a server failed or lost echoes.
+[--only NAME]... [--rounds N] [--json PATH] [--logs DIR]``. Every wait has a timeout, only
+127.0.0.1 is used, and every subprocess (its process group and its descendants) is killed at
+the end, also on an error, SIGTERM or Ctrl-C. Exit status 1 when a server failed or lost echoes.
 """
 
 from __future__ import annotations
@@ -65,6 +71,13 @@ NPM_INSTALL_TIMEOUT_S = 600.0
 STOP_GRACE_S = 5.0
 TARGET_THROUGHPUT_X = 5.0
 TARGET_P99_FRACTION = 0.2
+#: The Node row: one Node.js handler (bench/echo/handler_node.js) on both emulators.
+NODE_RUNTIME = "nodejs20.x"
+NODE_HANDLER = "handler_node.handler"
+NODE_OFFLINE = "s-offline (node)"
+NODE_WARMLINE = "warmline (node)"
+NODE_TARGET_THROUGHPUT_X = 3.0
+NODE_TARGET_P99_FRACTION = 0.3
 
 
 @dataclass(frozen=True, slots=True)
@@ -529,21 +542,25 @@ def _install_offline() -> Path:
     return target
 
 
-def _start_offline(workdir: Path) -> Server:
-    if importlib.util.find_spec("boto3") is None:
+def _start_offline(
+    workdir: Path, runtime: str = "python3.11", handler: str = "handler_py.handler",
+    name: str = "s-offline (boto3)",
+) -> Server:  # fmt: skip
+    python = runtime.startswith("python")
+    if python and importlib.util.find_spec("boto3") is None:
         raise Skip(f"boto3 is not importable from {sys.executable} (the handler needs it)")
-    if not (Path(sys.prefix) / "bin" / "python3").exists():
+    if python and not (Path(sys.prefix) / "bin" / "python3").exists():
         raise Skip(f"{sys.prefix}/bin/python3 missing: serverless-offline runs `python3`")
     service = _install_offline()
-    for name in ("serverless.yml", "handler_py.py"):
-        shutil.copyfile(ECHO_DIR / name, service / name)
+    for file in ("serverless.yml", "handler_py.py", "handler_node.js"):
+        shutil.copyfile(ECHO_DIR / file, service / file)
     http_port, ws_port, lambda_port = _free_port(), _free_port(), _free_port()
     env = dict(os.environ)
     env.update(
         SLS_TELEMETRY_DISABLED="1",
         SLS_NOTIFICATIONS_MODE="off",
-        ANCHOR_RUNTIME="python3.11",
-        ANCHOR_HANDLER="handler_py.handler",
+        ANCHOR_RUNTIME=runtime,
+        ANCHOR_HANDLER=handler,
         WS_MGMT_ENDPOINT=f"http://{HOST}:{ws_port}",
         AWS_ACCESS_KEY_ID="offline",
         AWS_SECRET_ACCESS_KEY="offline",
@@ -564,10 +581,10 @@ def _start_offline(workdir: Path) -> Server:
         str(lambda_port),
         "--noSponsor",
     ]
-    output = workdir / "offline.log"
+    output = workdir / f"offline-{handler.split('.')[0]}.log"
     proc = _spawn(cmd, env=env, cwd=service, output=output)
     return Server(
-        "s-offline (boto3)",
+        name,
         proc,
         ws_port,
         output,
@@ -576,7 +593,9 @@ def _start_offline(workdir: Path) -> Server:
     )
 
 
-def _render_warmline_config(workdir: Path, port: int, handler: str) -> tuple[Path, str]:
+def _render_warmline_config(
+    workdir: Path, port: int, handler: str, runtime: str | None = None
+) -> tuple[Path, str]:
     """``bench/echo/warmline.toml`` with this run's port, an absolute ``code`` and ``handler``.
 
     The functions' environment is not inherited from the emulator's (as on AWS), so the
@@ -590,7 +609,8 @@ def _render_warmline_config(workdir: Path, port: int, handler: str) -> tuple[Pat
     swaps = {
         '"http://127.0.0.1:3001/': f'"http://{HOST}:{port}/',
         'handler = "handler_py.handler"': f"handler = {json.dumps(handler)}",
-        'code = "."': f"code = {json.dumps(str(ECHO_DIR))}",
+        'code = "."': f"code = {json.dumps(str(ECHO_DIR))}"
+        + (f"\nruntime = {json.dumps(runtime)}" if runtime else ""),
     }
     for old, new in swaps.items():
         if text.count(old) != 1:
@@ -601,7 +621,7 @@ def _render_warmline_config(workdir: Path, port: int, handler: str) -> tuple[Pat
     return path, stage
 
 
-def _start_warmline(workdir: Path, handler: str, name: str) -> Server:
+def _start_warmline(workdir: Path, handler: str, name: str, runtime: str | None = None) -> Server:
     missing = [
         module
         for module in ("warmline.cli.dev", "warmline.dev.server", "warmline.config")
@@ -612,7 +632,9 @@ def _start_warmline(workdir: Path, handler: str, name: str) -> Server:
     if handler.startswith("handler_py.") and importlib.util.find_spec("boto3") is None:
         raise Skip(f"boto3 is not importable from {sys.executable} (the handler needs it)")
     port = _free_port()
-    config, stage = _render_warmline_config(workdir, port, handler)
+    if runtime is not None and runtime.startswith("nodejs") and shutil.which("node") is None:
+        raise Skip("node not found on PATH")
+    config, stage = _render_warmline_config(workdir, port, handler, runtime)
     output = workdir / f"warmline-{handler.split('.')[0]}.log"
     # `python -m warmline` is the `warmline` console script without needing it installed.
     cmd = [sys.executable, "-m", "warmline", "dev", "--config", str(config)]
@@ -666,13 +688,15 @@ def _ratios(results: dict[str, Result]) -> dict[str, dict[str, float | None]]:
     """Throughput and p99 of every emulator against serverless-offline and the floor."""
     ok = {name: r for name, r in results.items() if r.error is None}
     out: dict[str, dict[str, float | None]] = {}
-    for base_name in ("s-offline (boto3)", "floor"):
+    for base_name in ("s-offline (boto3)", NODE_OFFLINE, "floor"):
         base = ok.get(base_name)
         if base is None:
             continue
         for name, r in ok.items():
-            if name == base_name or (base_name == "s-offline (boto3)" and name == "floor"):
+            if name == base_name or name == "floor" or name.startswith("s-offline"):
                 continue
+            if base_name == NODE_OFFLINE and name != NODE_WARMLINE:
+                continue  # the Node row compares the same Node.js handler only
             out[f"{name} vs {base_name}"] = {
                 "throughput_x": _ratio(r.load_msgs_per_s, base.load_msgs_per_s),
                 "p99_x": _ratio(r.load_p99_ms, base.load_p99_ms),
@@ -702,16 +726,21 @@ def _print_report(results: dict[str, Result], ratios: dict[str, dict[str, float 
             t_txt = "–" if tput is None else f"{tput:.2f}x"
             p_txt = "–" if p99 is None else f"{p99:.3f}x"
             print(f"{label:<44}{t_txt:>12}{p_txt:>10}")
-    lean = ratios.get("warmline (lean) vs s-offline (boto3)")
-    if lean and lean["throughput_x"] is not None and lean["p99_x"] is not None:
-        t_ok = lean["throughput_x"] >= TARGET_THROUGHPUT_X
-        p_ok = lean["p99_x"] <= TARGET_P99_FRACTION
-        print(
-            f"\ntargets (warmline lean vs serverless-offline): throughput "
-            f"{lean['throughput_x']:.2f}x >= {TARGET_THROUGHPUT_X:.0f}x "
-            f"{'MET' if t_ok else 'MISSED'}; p99 {lean['p99_x']:.3f}x <= "
-            f"{TARGET_P99_FRACTION:.1f}x {'MET' if p_ok else 'MISSED'}"
-        )
+    for label, key, throughput_x, p99_fraction in (
+        ("warmline lean vs serverless-offline", "warmline (lean) vs s-offline (boto3)",
+         TARGET_THROUGHPUT_X, TARGET_P99_FRACTION),
+        ("warmline node vs serverless-offline node", f"{NODE_WARMLINE} vs {NODE_OFFLINE}",
+         NODE_TARGET_THROUGHPUT_X, NODE_TARGET_P99_FRACTION),
+    ):  # fmt: skip
+        ratio = ratios.get(key)
+        if ratio and ratio["throughput_x"] is not None and ratio["p99_x"] is not None:
+            t_ok = ratio["throughput_x"] >= throughput_x
+            p_ok = ratio["p99_x"] <= p99_fraction
+            print(
+                f"\ntargets ({label}): throughput {ratio['throughput_x']:.2f}x >= "
+                f"{throughput_x:.0f}x {'MET' if t_ok else 'MISSED'}; p99 "
+                f"{ratio['p99_x']:.3f}x <= {p99_fraction:.1f}x {'MET' if p_ok else 'MISSED'}"
+            )
 
 
 # --------------------------------------------------------------------------- main
@@ -756,6 +785,19 @@ def _servers(args: argparse.Namespace) -> list[tuple[str, Starter]]:
             ("warmline (lean)", "lean_handler.handler"),
         ):
             servers.append((name, functools.partial(_start_warmline, handler=handler, name=name)))
+    # The Node row: the same Node.js handler on both emulators.
+    if not args.skip_offline:
+        node_offline = functools.partial(
+            _start_offline, runtime=NODE_RUNTIME, handler=NODE_HANDLER, name=NODE_OFFLINE
+        )
+        servers.append((NODE_OFFLINE, node_offline))
+    if not args.skip_warmline:
+        node_warmline = functools.partial(
+            _start_warmline, handler=NODE_HANDLER, name=NODE_WARMLINE, runtime=NODE_RUNTIME
+        )
+        servers.append((NODE_WARMLINE, node_warmline))
+    if args.only:
+        servers = [(name, start) for name, start in servers if name in args.only]
     return servers
 
 
@@ -806,6 +848,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--skip-warmline", action="store_true", help="no warmline dev")
     parser.add_argument(
         "--rounds", type=int, default=1, help="run every server N times, interleaved; medians"
+    )
+    parser.add_argument(
+        "--only", action="append", metavar="NAME", help="measure this server only (repeatable)"
     )
     parser.add_argument("--json", metavar="PATH", help="also write the results here")
     parser.add_argument("--logs", metavar="DIR", help="keep the servers' output here")

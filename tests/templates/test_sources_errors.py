@@ -65,7 +65,7 @@ def test_missing_handler_file_names_the_function(tmp_path: Path) -> None:
     assert "missing.py" in str(info.value)
 
 
-def test_non_python_runtime_is_listed_as_unsupported_and_its_route_dropped(
+def test_an_unsupported_runtime_is_listed_and_its_route_dropped(
     tmp_path: Path,
 ) -> None:
     text = (
@@ -76,7 +76,7 @@ def test_non_python_runtime_is_listed_as_unsupported_and_its_route_dropped(
     Properties:
       CodeUri: code/
       Handler: index.handler
-      Runtime: nodejs20.x
+      Runtime: java21
   Api:
     Type: AWS::ApiGatewayV2::Api
     Properties: {ProtocolType: WEBSOCKET, RouteSelectionExpression: $request.body.action}
@@ -98,7 +98,7 @@ def test_non_python_runtime_is_listed_as_unsupported_and_its_route_dropped(
     assert list(translation.config.functions) == ["Fn"]
     assert translation.config.websocket.routes == {}
     notes = {n.resource: n.message for n in translation.unsupported()}
-    assert "nodejs20.x" in notes["NodeFn"]
+    assert "java21" in notes["NodeFn"]
     assert "$connect" in notes["NodeRoute"] and "accepted without running" in notes["NodeRoute"]
     assert "Authorizer" in notes
 

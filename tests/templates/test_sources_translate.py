@@ -82,7 +82,7 @@ def test_zip_and_inline_code_become_runnable_directories(tmp_path: Path) -> None
         'resource "aws_lambda_function" "f" {\n  function_name = "zipped"\n'
         '  runtime = "python3.11"\n  handler = "app.handler"\n  filename = "relay.zip"\n}\n'
         'resource "aws_lambda_function" "node" {\n  function_name = "node"\n'
-        '  runtime = "nodejs20.x"\n  handler = "index.handler"\n  filename = "relay.zip"\n}\n'
+        '  runtime = "java21"\n  handler = "index.handler"\n  filename = "relay.zip"\n}\n'
     )
     translation = translate_terraform(tmp_path, env={})
     code_dir = translation.config.functions["zipped"].code_dir

@@ -162,3 +162,14 @@ def test_a_handler_that_fails_to_import_is_a_clear_error(
     (tmp_path / "broken.py").write_text("raise ImportError('nope')\n")
     assert main(["coldstart", "broken.handler", "--path", str(tmp_path), "--runs", "1"]) == 2
     assert "ImportError: nope" in capsys.readouterr().err
+
+
+def test_coldstart_says_it_profiles_python_only_for_a_node_handler(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "index.mjs").write_text("export const handler = async () => 1;\n")
+    code = main(["coldstart", "index.handler", "--path", str(tmp_path), "--runs", "1"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "profiles Python handlers only" in err and "index.mjs" in err
+    assert "Init Duration" in err

@@ -12,6 +12,9 @@ package). A module of your own code whose top-level code is slow is a chain too.
 
 The budget may also come from ``[tool.warmline.coldstart] budget_ms`` in pyproject.toml
 (or ``[coldstart]`` in warmline.toml) in the current directory.
+
+It profiles Python handlers only. A Node.js or custom-runtime function's cold start shows
+under ``warmline dev``, as on Lambda: ``INIT_START`` and the REPORT line's Init Duration.
 """
 
 from __future__ import annotations
@@ -72,6 +75,19 @@ def _configured_budget() -> float | None:
     return None
 
 
+def _non_python(target: str, paths: list[str]) -> str | None:
+    """The JavaScript file a handler names when there is no Python module for it."""
+    module = target.rsplit(".", 1)[0].replace(".", "/")
+    for root in [*paths, "."]:
+        base = Path(root) / module
+        if base.with_suffix(".py").is_file() or (base / "__init__.py").is_file():
+            return None
+        for ext in (".js", ".mjs", ".cjs"):
+            if base.with_suffix(ext).is_file():
+                return str(base.with_suffix(ext))
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
     """Profile each handler, print the report, return 1 if any is over budget."""
     from warmline.tools import flamegraph
@@ -83,6 +99,15 @@ def run(args: argparse.Namespace) -> int:
     over = False
     report: list[dict[str, Any]] = []
     for target in args.handlers:
+        other = _non_python(target, args.path)
+        if other is not None:
+            print(
+                f"error: warmline coldstart profiles Python handlers only; {target} is in "
+                f"{other}. Its cold start shows under warmline dev as INIT_START and the "
+                "REPORT line's Init Duration.",
+                file=sys.stderr,
+            )
+            return 2
         try:
             prof = profile_handler(
                 target,

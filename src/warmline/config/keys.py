@@ -53,9 +53,18 @@ TABLES: Mapping[str, Mapping[str, Key]] = {
         "timeout": ("number", "3", "timeout in seconds, up to 900"),
         "environment": ("table", "{}", "environment variables (strings, numbers, booleans)"),
         "reserved_concurrency": ("integer", "-", "the most environments at once"),
-        "runtime": ("string", "-", "a Python managed runtime such as `python3.12`"),
+        "runtime": (
+            "string",
+            "-",
+            "`python3.X`, `nodejs18.x`/`nodejs20.x`/`nodejs22.x`, `provided.al2023`/`provided.al2`",
+        ),
         "ephemeral_storage": ("integer", "512", "size of `/tmp` in MB, 512..10240"),
         "statements": ("list of tables", "-", "IAM statements of the execution role"),
+        "runtime_client": (
+            "string",
+            "the built-in runtime",
+            '`"aws"` runs a Python function under awslambdaric, AWS\'s runtime client',
+        ),
     },
     "functions.<name>.statements[]": {
         "effect": ("string", '"Allow"', '`"Allow"` or `"Deny"`'),

@@ -47,6 +47,10 @@ from warmline.errors import ConfigurationError
 __all__ = ["find_config", "load_config", "parse_config"]
 
 
+#: The runtimes ``warmline dev`` runs (docs/runtimes.md).
+_RUNTIMES = r"^(python3\.\d+|nodejs(18|20|22)\.x|provided(\.al2|\.al2023)?)$"
+
+
 def find_config(start: Path) -> Path:
     """The config file for ``start`` (a directory): ``warmline.toml`` or ``pyproject.toml``.
 
@@ -150,7 +154,8 @@ def _functions(table: Mapping[str, Any], base_dir: Path) -> dict[str, FunctionCo
         fn = _as_table(raw, where)
         _only(fn, where, allowed("functions.<name>"))
         handler = _str(fn, "handler", where, None)
-        if "." not in handler or handler.startswith(".") or handler.endswith("."):
+        custom = str(fn.get("runtime", "")).startswith("provided")  # any handler name
+        if not custom and ("." not in handler or handler[0] == "." or handler[-1] == "."):
             raise ConfigurationError(f"{where}.handler must be 'module.func', got {handler!r}")
         code = _str(fn, "code", where, ".")
         try:
@@ -176,8 +181,18 @@ def _functions(table: Mapping[str, Any], base_dir: Path) -> dict[str, FunctionCo
         if reserved is not None and (not isinstance(reserved, int) or reserved < 1):
             raise ConfigurationError(f"{where}.reserved_concurrency must be a positive integer")
         runtime = fn.get("runtime")
-        if runtime is not None and not re.match(r"^python3\.\d+$", str(runtime)):
-            raise ConfigurationError(f"{where}.runtime must be a Python runtime such as python3.12")
+        if runtime is not None and not re.match(_RUNTIMES, str(runtime)):
+            raise ConfigurationError(
+                f"{where}.runtime must be python3.X, nodejs18.x/20.x/22.x or "
+                f"provided.al2023/provided.al2, got {runtime!r}"
+            )
+        runtime_client = fn.get("runtime_client")
+        if runtime_client is not None and (
+            runtime_client != "aws" or not str(runtime or "python").startswith("python")
+        ):
+            raise ConfigurationError(
+                f'{where}.runtime_client must be "aws" (awslambdaric, Python functions only)'
+            )
         storage = _int(fn, "ephemeral_storage", where, 512)
         if not 512 <= storage <= 10_240:  # EphemeralStorage (docs/protocols.md §8.1)
             raise ConfigurationError(f"{where}.ephemeral_storage must be 512..10240 MB")
@@ -190,6 +205,7 @@ def _functions(table: Mapping[str, Any], base_dir: Path) -> dict[str, FunctionCo
             environment=environment,
             reserved_concurrency=reserved,
             runtime=None if runtime is None else str(runtime),
+            runtime_client=runtime_client,
             ephemeral_storage_mb=storage,
             iam=FunctionIam(
                 statements=statements_from_toml(fn["statements"], f"{where}.statements")

@@ -126,8 +126,10 @@ class FunctionConfig:
     timeout_s: float = 3.0
     environment: Mapping[str, str] = field(default_factory=dict)
     reserved_concurrency: int | None = None
-    #: the declared runtime (``python3.12``): environments run on it when it is installed.
+    #: the declared runtime (``python3.12``, ``nodejs20.x``, ``provided.al2023``).
     runtime: str | None = None
+    #: ``"aws"``: a Python function runs under awslambdaric over the Runtime API.
+    runtime_client: str | None = None
     #: the size of each environment's private ``/tmp`` (``EphemeralStorage``), in MB.
     ephemeral_storage_mb: int = 512
     #: its execution role (:mod:`warmline.config.iam`); None: the deploy plan's statements.

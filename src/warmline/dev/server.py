@@ -175,6 +175,7 @@ class DevServer:
                 environment={**self.iam.function_environment(f.name), **f.environment},
                 reserved_concurrency=f.reserved_concurrency,
                 runtime=f.runtime,
+                runtime_client=f.runtime_client,
                 ephemeral_storage_mb=f.ephemeral_storage_mb,
                 # warmline deploy package bundles warmline with every function of a
                 # warmline.toml (or pyproject.toml); a template's zip holds what it declares.

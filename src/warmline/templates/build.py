@@ -41,7 +41,7 @@ __all__ = ["StackBuilder", "code_directory", "unpack_zip"]
 #: Lambda memory range in MB: 128-10,240 (docs/protocols.md §3.7).
 MIN_MEMORY_MB = 128
 MAX_MEMORY_MB = 10_240
-_PYTHON_RUNTIME_RE = re.compile(r"^python3\.\d+$")
+_RUNTIME_RE = re.compile(r"^(python3\.\d+|nodejs(18|20|22)\.x|provided(\.al2|\.al2023)?)$")
 #: API Gateway stage names the emulator serves in its URL path.
 _STAGE_RE = re.compile(r"^[A-Za-z0-9_\-]+$")
 _RESERVED_ROUTES = ("$connect", "$disconnect", "$default")
@@ -165,30 +165,26 @@ class StackBuilder:
             raise self.error(f"two functions are named {name!r}", where)
         if not isinstance(runtime, str) or not runtime:
             raise self.error("missing Runtime (a Python runtime such as python3.12)", where)
-        if not _PYTHON_RUNTIME_RE.match(runtime):
+        if not _RUNTIME_RE.match(runtime):
             self.skipped[name] = f"runtime {runtime}"
             self.note(
                 resource,
                 "unsupported",
                 type_,
-                f"runtime {runtime} is not run (warmline dev runs Python functions only); "
-                "its routes, schedules and queues are dropped (listed below)",
+                f"runtime {runtime} is not run (warmline dev runs Python, Node.js 18/20/22 and "
+                "provided.al2/al2023 functions); its routes, schedules and queues are dropped "
+                "(listed below)",
             )
             return False
-        if not isinstance(handler, str) or "." not in handler.strip("."):
+        custom = runtime.startswith("provided")
+        if not isinstance(handler, str) or (not custom and "." not in handler.strip(".")):
             raise self.error(f"handler must be 'module.function', got {handler!r}", where)
         if code is None:
             raise self.error("no code location (a directory or .zip)", where)
         code_dir = code_directory(code, where, self.source)
-        module = handler.rsplit(".", 1)[0].replace("/", ".")
-        module_path = code_dir.joinpath(*module.split("."))
-        if not (
-            module_path.with_suffix(".py").is_file() or (module_path / "__init__.py").is_file()
-        ):
-            raise self.error(
-                f"handler {handler!r}: no {module_path.relative_to(code_dir)}.py in {code_dir}",
-                where,
-            )
+        missing = _missing_handler_file(runtime, handler, code_dir)
+        if missing is not None:
+            raise self.error(f"handler {handler!r}: no {missing} in {code_dir}", where)
         # The runtime picks the interpreter environments run on (warmline.dev.runtime).
         table: dict[str, Any] = {"handler": handler, "code": str(code_dir), "runtime": runtime}
         if ephemeral_storage is not None:
@@ -436,7 +432,7 @@ class StackBuilder:
         if not self.functions:
             skipped = ", ".join(f"{n} ({why})" for n, why in self.skipped.items())
             raise self.error(
-                "no Python Lambda function to run" + (f"; not run: {skipped}" if skipped else ""),
+                "no Lambda function to run" + (f"; not run: {skipped}" if skipped else ""),
                 "",
             )
         for name in self.sqs:
@@ -496,3 +492,24 @@ class StackBuilder:
             parameters=of(Parameter),
             secrets=of(Secret),
         )
+
+
+def _missing_handler_file(runtime: str, handler: str, code_dir: Path) -> str | None:
+    """The file the handler names that the code directory lacks (None: it is there).
+
+    Python ``pkg.mod.func``: ``pkg/mod.py`` or its package; Node.js ``path/index.handler``:
+    ``path/index.js``, ``.mjs`` or ``.cjs``; ``provided``: the ``bootstrap`` file.
+    """
+    if runtime.startswith("provided"):
+        return None if (code_dir / "bootstrap").is_file() else "bootstrap"
+    if runtime.startswith("nodejs"):
+        folder, _, tail = handler.rpartition("/")
+        stem = code_dir / folder / tail.split(".", 1)[0]
+        if any(stem.with_name(stem.name + ext).is_file() for ext in (".js", ".mjs", ".cjs")):
+            return None
+        return f"{stem.relative_to(code_dir)}.js"
+    module = handler.rsplit(".", 1)[0].replace("/", ".")
+    module_path = code_dir.joinpath(*module.split("."))
+    if module_path.with_suffix(".py").is_file() or (module_path / "__init__.py").is_file():
+        return None
+    return f"{module_path.relative_to(code_dir)}.py"

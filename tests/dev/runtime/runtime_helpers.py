@@ -11,6 +11,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pytest
+
 from warmline.dev.runtime.logs import LogRecord, LogSink
 from warmline.dev.runtime.runtime import Runtime
 from warmline.dev.runtime.spec import FunctionSpec
@@ -18,6 +20,9 @@ from warmline.dev.runtime.spec import FunctionSpec
 T = TypeVar("T")
 
 FIXTURES = Path(__file__).parent / "fixtures"
+#: The Python runtime clients the behaviour tests run under: the built-in one, and AWS's
+#: awslambdaric over the Runtime API (``runtime_client = "aws"``).
+CLIENTS = pytest.mark.parametrize("client", [None, "aws"], ids=["builtin", "awslambdaric"])
 
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
 INIT_START_RE = re.compile(

@@ -5,12 +5,15 @@ from __future__ import annotations
 import re
 
 import pytest
-from runtime_helpers import FIXTURES, run, spec, started
+from runtime_helpers import CLIENTS, FIXTURES, run, spec, started
 
 
-def test_context_has_every_field_lambda_documents() -> None:
+@CLIENTS
+def test_context_has_every_field_lambda_documents(client: str | None) -> None:
     async def main() -> None:
-        fn = spec("probe.handler", name="probe", memory_mb=256, timeout_s=2.0)
+        fn = spec(
+            "probe.handler", name="probe", memory_mb=256, timeout_s=2.0, runtime_client=client
+        )
         async with started(fn, region="eu-south-1") as (rt, _logs):
             result = await rt.invoke("probe", {"pause": 0.05})
             ctx = result.payload
@@ -34,14 +37,15 @@ def test_context_has_every_field_lambda_documents() -> None:
     run(main())
 
 
-def test_client_context_reaches_the_handler() -> None:
+@CLIENTS
+def test_client_context_reaches_the_handler(client: str | None) -> None:
     async def main() -> None:
         client_context = {
             "client": {"installation_id": "inst-1", "app_title": "warmer"},
             "custom": {"source": "serverless-plugin-warmup"},
             "env": {"platform": "test"},
         }
-        async with started(spec("probe.handler")) as (rt, _logs):
+        async with started(spec("probe.handler", runtime_client=client)) as (rt, _logs):
             result = await rt.invoke("f", {"pause": 0}, client_context=client_context)
             assert result.payload["client_context"] == {
                 "installation_id": "inst-1",

@@ -7,11 +7,13 @@ import json
 from pathlib import Path
 
 from runtime_helpers import (
+    CLIENTS,
     END_RE,
     INIT_START_RE,
     REPORT_RE,
     START_RE,
     run,
+    spec,
     started,
 )
 
@@ -52,7 +54,8 @@ def test_platform_lines_have_cloudwatch_shape_and_order() -> None:
     run(main())
 
 
-def test_every_print_lands_between_its_start_and_end() -> None:
+@CLIENTS
+def test_every_print_lands_between_its_start_and_end(client: str | None) -> None:
     """The result arrives on the socket, the prints on the pipe: prints still come first.
 
     Each invocation prints ~500 lines (more than the pipe holds, so the environment waits
@@ -61,7 +64,7 @@ def test_every_print_lands_between_its_start_and_end() -> None:
     """
 
     async def main() -> None:
-        async with started() as (rt, logs):
+        async with started(spec(runtime_client=client)) as (rt, logs):
             results = []
             for n in range(4):
                 event = {"action": "print_many", "tag": f"inv{n}", "lines": 500}

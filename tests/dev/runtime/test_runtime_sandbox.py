@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from runtime_helpers import INIT_REPORT_RE, eventually, run, started
+from runtime_helpers import CLIENTS, INIT_REPORT_RE, eventually, run, started
 
 from warmline.dev.runtime.spec import FunctionSpec
 
@@ -98,14 +98,16 @@ def isolated(rt: object) -> bool:
 # --- the task root is read-only ------------------------------------------------------------
 
 
+@CLIENTS
 @pytest.mark.parametrize("where", ["project", "tmp"])
 def test_a_handler_that_writes_to_its_task_root_fails_with_erofs(
-    where: str, code: Path, code_in_tmp: Path, tmp_path: Path
+    where: str, code: Path, code_in_tmp: Path, tmp_path: Path, client: str | None
 ) -> None:
     root = code if where == "project" else code_in_tmp
 
     async def main() -> None:
-        async with started(function(root), state_dir=tmp_path / "state") as (rt, _logs):
+        fn = function(root, runtime_client=client)
+        async with started(fn, state_dir=tmp_path / "state") as (rt, _logs):
             assert isolated(rt), rt.notices
             wrong = await rt.invoke("f", {"do": "write_task_root"})
             right = await rt.invoke("f", {"do": "write_tmp", "text": "x"})

@@ -48,7 +48,7 @@ import uuid  # noqa: F401 - preloaded as by AWS's runtime (module docstring)
 from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
 
-from warmline.dev.runtime import sandbox, snapshot_hooks
+from warmline.dev.runtime import runtime_api, sandbox, snapshot_hooks
 from warmline.dev.runtime.context import LambdaContext
 from warmline.dev.runtime.wire import MAX_RESPONSE_BYTES, SyncChannel, frame
 
@@ -423,6 +423,8 @@ def run(channel: SyncChannel, config: Mapping[str, Any], t0: float) -> NoReturn:
         failed = _fault("Sandbox.Failed", f"the environment could not be isolated: {exc}")
         channel.send({"t": "init_error", "error": failed, "init_ms": _init_ms(t0)})
         os._exit(1)
+    if "runtime_api" in config:  # Node.js, provided.*, awslambdaric: over HTTP
+        runtime_api.relay(channel, config, t0, trace_header)
     handler, error = load_handler(str(config["handler"]))
     if handler is None:
         assert error is not None

@@ -279,7 +279,7 @@ class Launcher:
         config = await self._config(pool, env_id)
         started = time.monotonic()
         spawner: Spawner | None = self.spawner
-        if self.snapstart:
+        if self.snapstart and "runtime_api" not in config:  # SnapStart: Python only
             template, failure = await self._template(pool, phase, limit_s)
             if template is None:
                 return None, failure
@@ -291,7 +291,7 @@ class Launcher:
         else:
             owner = None
             spawner = await self._live_spawner(config.get("python"))
-            pool.emit(env_id, logs.init_start_line(self.region))
+            pool.emit(env_id, logs.init_start_line(self.region, pool.spec.runtime))
         assert spawner is not None
         try:
             spawned = await spawner.spawn(config)

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from warmline.dev.runtime import deps
+from warmline.dev.runtime import deps, runtimes
 from warmline.dev.runtime.sandbox import STAGE_NAME
 
 if TYPE_CHECKING:
@@ -155,11 +155,16 @@ class Isolation:
         return config
 
     def _build(self, spec: FunctionSpec) -> dict[str, Any]:
+        if runtimes.family(spec.runtime) != "python":
+            return self._build_other(spec)
         python, version = self.python_for(spec)
         config: dict[str, Any] = {"version": list(version)}
         if python != sys.executable:
             config["python"] = python
-        if not self.enabled:
+        aws_client = spec.runtime_client == runtimes.AWS_CLIENT
+        if aws_client:
+            config["client_python"] = python
+        if not self.enabled and not aws_client:
             return config
         self.state_dir.mkdir(parents=True, exist_ok=True)
         runtime = self._runtime_dirs.get(version)
@@ -179,19 +184,52 @@ class Isolation:
             python=python,
             version=version,
             warmline=spec.bundles_warmline,
+            extra=[runtimes.AWSLAMBDARIC] if aws_client else (),
         )
         for note in built.notes:
             self.say(f"function {spec.name}: {note}")
+        if not self.enabled:  # awslambdaric's own path only; the relay keeps the emulator's
+            config["client_path"] = [str(built.path), str(runtime.path)]
+            return config
         config["import_path"] = [str(built.path), str(runtime.path)]
         config["runtime_dir"] = str(runtime.path)
-        config["env_defaults"] = {"WARMLINE_SQLITE_PATH": str(self.state_dir / SESSIONS_FILE)}
-        config["sandbox"] = {
-            "task_root": str(Path(spec.code_dir).resolve()),
-            "tmp_mb": spec.ephemeral_storage_mb,
-            "stage": self.stage,
-            "writable": [str(self.state_dir)],
-            "read_only": _link_targets(config["import_path"]),
+        config.update(self._policy(spec, _link_targets(config["import_path"])))
+        return config
+
+    def _policy(self, spec: FunctionSpec, read_only: list[str]) -> dict[str, Any]:
+        """The session store's default and the sandbox policy of a function's environments."""
+        return {
+            "env_defaults": {"WARMLINE_SQLITE_PATH": str(self.state_dir / SESSIONS_FILE)},
+            "sandbox": {
+                "task_root": str(Path(spec.code_dir).resolve()),
+                "tmp_mb": spec.ephemeral_storage_mb,
+                "stage": self.stage,
+                "writable": [str(self.state_dir)],
+                "read_only": read_only,
+            },
         }
+
+    def _build_other(self, spec: FunctionSpec) -> dict[str, Any]:
+        """Node.js and ``provided``: the SDK and dependencies on ``NODE_PATH``, the sandbox."""
+        from warmline.dev.runtime import node_sdk
+
+        config: dict[str, Any] = {}
+        node_path: list[str] = []
+        if runtimes.family(spec.runtime) == "node":
+            self.say(f"{spec.runtime} functions run on node {runtimes.node_version()}")
+            for built in (
+                node_sdk.sdk_modules(),
+                node_sdk.function_modules(self.state_dir, spec.name, Path(spec.code_dir)),
+            ):
+                for note in built.notes:
+                    self.say(f"function {spec.name}: {note}")
+                if built.path is not None:
+                    node_path.append(str(built.path))
+        config["node_path"] = node_path
+        if not self.enabled:
+            return config
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        config.update(self._policy(spec, node_path))
         return config
 
 

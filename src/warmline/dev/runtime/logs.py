@@ -208,9 +208,21 @@ def runtime_version(region: str) -> tuple[str, str]:
     return version, f"arn:aws:lambda:{region}::runtime:{digest}"
 
 
-def init_start_line(region: str) -> str:
-    """``INIT_START Runtime Version: ...\\tRuntime Version ARN: ...``."""
+def init_start_line(region: str, runtime: str | None = None) -> str:
+    """``INIT_START Runtime Version: ...\\tRuntime Version ARN: ...``.
+
+    Args:
+        region: the emulated region.
+        runtime: the declared runtime when it is not Python (``nodejs20.x``,
+            ``provided.al2023``): its family names the version, as on AWS.
+    """
     version, arn = runtime_version(region)
+    if runtime is not None and not runtime.startswith("python"):
+        if runtime.startswith("nodejs"):  # nodejs20.x -> nodejs:20.v1
+            version = f"nodejs:{runtime[len('nodejs') :].split('.')[0]}.v1"
+        else:  # provided.al2023 -> provided:al2023.v1
+            version = f"provided:{runtime.partition('.')[2] or 'al2'}.v1"
+        arn = arn[:-64] + hashlib.sha256(f"warmline:{runtime}".encode()).hexdigest()
     return f"INIT_START Runtime Version: {version}\tRuntime Version ARN: {arn}"
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from warmline.core.limits import IDLE_RECLAIM_S, INIT_TIMEOUT_S
+from warmline.dev.runtime import runtimes
 from warmline.dev.runtime.capacity import Capacity
 from warmline.dev.runtime.coldstart import Launcher, ProcessMode
 from warmline.dev.runtime.invocation import (
@@ -106,6 +107,7 @@ class Runtime:
         for spec in functions:
             if spec.name in self._functions:
                 raise ConfigurationError(f"two functions are named {spec.name!r}")
+            runtimes.check_available(spec.runtime)
             pool = FunctionPool(spec, sink, idle_reclaim_s)
             pool.capacity = self.capacity
             self._functions[spec.name] = pool

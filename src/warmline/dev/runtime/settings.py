@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from warmline.dev.runtime import runtimes
 from warmline.dev.runtime.spec import FunctionSpec
 
 __all__ = ["ACCOUNT_ID", "DUMMY_CREDENTIALS", "INHERITED_ENV", "environment_config"]
@@ -103,9 +104,14 @@ def environment_config(
         env.update(isolation.get("env_defaults") or {})
         if isolation.get("runtime_dir"):
             env["LAMBDA_RUNTIME_DIR"] = str(isolation["runtime_dir"])
+    execution_env = runtimes.execution_env(spec.runtime)
+    if runtimes.family(spec.runtime) != "python":
+        env.pop("AWS_EXECUTION_ENV")  # provided sets none, as on AWS
+    if execution_env is not None:
+        env["AWS_EXECUTION_ENV"] = execution_env
     env.update(extra_env)
     env.update(spec.environment)
-    config = {
+    config: dict[str, Any] = {
         "kind": "env",
         "function": spec.name,
         "handler": spec.handler,
@@ -123,4 +129,17 @@ def environment_config(
         config.update(isolation)
         config.pop("version", None)
         config.pop("env_defaults", None)
+    if runtimes.uses_runtime_api(spec.runtime, spec.runtime_client):
+        built = isolation or {}
+        config["runtime_api"] = runtimes.runtime_api_config(
+            spec.runtime,
+            spec.runtime_client,
+            code_dir=code_dir,
+            env=env,
+            import_path=built.get("import_path") or built.get("client_path"),
+            python=built.get("client_python") or sys.executable,
+            node_path=built.get("node_path") or [],
+        )
+    for key in ("node_path", "client_path", "client_python"):
+        config.pop(key, None)
     return config

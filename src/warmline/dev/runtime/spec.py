@@ -47,8 +47,9 @@ class FunctionSpec:
         timeout_s: the function timeout; an invocation running longer is killed.
         environment: the function's own variables (win over every other source).
         reserved_concurrency: most environments at once; ``None`` is unbounded.
-        runtime: the declared runtime (``"python3.12"``); environments run on that
-            interpreter when this machine has it. ``None``: the emulator's own Python.
+        runtime: the declared runtime (``"python3.12"``, ``"nodejs20.x"``,
+            ``"provided.al2023"``); Python environments run on that interpreter when this
+            machine has it. ``None``: the emulator's own Python.
         ephemeral_storage_mb: the size of each environment's private ``/tmp``.
         bundles_warmline: whether the function's package contains warmline (every
             function of a ``warmline.toml``, as ``warmline deploy package`` bundles it); a
@@ -68,6 +69,9 @@ class FunctionSpec:
     bundles_warmline: bool = True
     #: ``--debug``: ``tty`` and/or ``port`` for its environments (:mod:`warmline.dev.debug`).
     debug: Mapping[str, Any] | None = None
+    #: ``"aws"``: a Python function runs under AWS's runtime interface client over the
+    #: Runtime API (:mod:`warmline.dev.runtime.runtimes`); None: the built-in runtime.
+    runtime_client: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

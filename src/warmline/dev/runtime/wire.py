@@ -113,6 +113,10 @@ class SyncChannel:
             raise FrameError("frame is not a JSON object")
         return message
 
+    def fileno(self) -> int:
+        """The socket's descriptor (to wait on it with ``select``)."""
+        return self._sock.fileno()
+
     def send_bytes(self, data: bytes) -> None:
         """Write an already framed message."""
         self._sock.sendall(data)
