@@ -70,7 +70,7 @@ def test_search_finds_the_page_that_answers(base_url: str, page: Any) -> None:
     page.goto(base_url)
     box = page.locator("input.md-search__input")
     box.click()
-    box.fill("provisioned concurrency SnapStart warm-up")
+    box.fill("keep environments warm")
     # Results arrive as the search worker finds them: wait for this one, not the first.
     link = page.locator("a.md-search-result__link", has_text="Keep environments warm").first
     link.wait_for(state="visible")
