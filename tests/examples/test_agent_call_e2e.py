@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
+from dev_scenario import dev_server
 from warmline.config import parse_config
-from warmline.dev.runtime import LogSink
 from warmline.dev.server import DevServer
 from warmline.tools.call import CallResult, Step, fetch_twiml, parse_script, run_call
 
@@ -44,15 +44,8 @@ async def agent_server(tmp_path: Path) -> AsyncIterator[DevServer]:
     )
     data["functions"]["agent"]["environment"] = env
     data["schedules"] = {}
-    config = parse_config(data, base_dir=AGENT)
-    sink = LogSink(console=None, path=tmp_path / "dev.log")
-    server = DevServer(config, port=0, log_sink=sink)
-    await server.start()
-    try:
+    async with dev_server(parse_config(data, base_dir=AGENT), tmp_path / "dev.log") as server:
         yield server
-    finally:
-        await server.close()
-        sink.close()
 
 
 async def call(

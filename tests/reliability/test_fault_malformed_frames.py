@@ -25,8 +25,8 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
+from dev_scenario import dev_server
 from warmline.config import parse_config
-from warmline.dev.runtime import LogSink
 from warmline.dev.server import DevServer
 from warmline.twilio.signature import SIGNATURE_HEADER, compute_signature
 
@@ -64,14 +64,8 @@ async def agent_server(tmp_path: Path, **env: str) -> AsyncIterator[DevServer]:
     )
     data["functions"]["agent"]["environment"] = environment
     data["schedules"] = {}
-    sink = LogSink(console=None, path=tmp_path / "dev.log")
-    server = DevServer(parse_config(data, base_dir=AGENT), port=0, log_sink=sink)
-    await server.start()
-    try:
+    async with dev_server(parse_config(data, base_dir=AGENT), tmp_path / "dev.log") as server:
         yield server
-    finally:
-        await server.close()
-        sink.close()
 
 
 async def recv_answer(ws: ClientConnection, timeout: float = 20) -> list[dict[str, Any]]:
