@@ -2,8 +2,9 @@
 
 The full project with ``provisioned_concurrency`` on the agent and ``snapstart`` on the
 worker: the SAM template passes cfn-lint and ``sam validate --lint``; ``main.tf`` uses
-only arguments of the AWS provider's schema (tests/tools/deploy/fixtures) and requires
-the provider release that has them; every trigger calls the alias in both.
+only arguments of the AWS provider's schema (tests/tools/deploy/fixtures), for every
+resource kind it writes, and requires the provider release that has them; every trigger
+calls the alias in both.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from warmline.templates.terraform.write import AWS_PROVIDER_VERSION, write_terra
 
 hcl2 = pytest.importorskip("hcl2", reason="python-hcl2 is not installed (test extra)")
 
-SCHEMA = Path(__file__).with_name("fixtures") / "aws_provider_schema_lambda.json"
+SCHEMA = Path(__file__).with_name("fixtures") / "aws_provider_schema.json"
 #: Where `make sam-cli` installs SAM CLI (its own venv: its pins clash with the project's).
 SAM_TOOL = Path.home() / ".cache" / "warmline-tools" / "sam" / "bin" / "sam"
 WORKER_HEAD = "[deploy.functions.worker]\np99_ms = 20000\n"
@@ -249,17 +250,16 @@ def unknown_arguments(body: dict[str, Any], block: dict[str, Any], where: str) -
 
 
 def test_terraform_arguments_exist_in_the_provider_schema(rendered: dict[str, Any]) -> None:
+    # Every kind the file uses must have a schema: a kind the renderer starts using without
+    # one fails here instead of going unchecked.
     schemas, _ = provider_schema()
-    checked = set()
+    kinds = {kind for kind, _ in rendered["tf"]}
+    assert sorted(kinds - schemas.keys()) == []
+    assert {"aws_cloudwatch_metric_alarm", "aws_apigatewayv2_stage", "aws_lambda_alias"} <= kinds
     problems: list[str] = []
     for (kind, name), body in rendered["tf"].items():
-        if kind in schemas:
-            checked.add(kind)
-            problems += unknown_arguments(body, schemas[kind]["block"], f"{kind}.{name}")
+        problems += unknown_arguments(body, schemas[kind]["block"], f"{kind}.{name}")
     assert problems == []
-    lambda_kinds = {"aws_lambda_function", "aws_lambda_alias", "aws_lambda_permission"}
-    lambda_kinds |= {"aws_lambda_provisioned_concurrency_config", "aws_lambda_function_url"}
-    assert lambda_kinds <= checked
 
 
 def test_the_provider_constraint_admits_only_releases_with_every_argument(
@@ -283,6 +283,10 @@ def test_schema_check_rejects_an_unknown_argument() -> None:
     assert unknown_arguments(body, block, "alias") == ["alias.qualifier"]
     computed = {"name": "live", "function_name": "f", "function_version": "1", "arn": "a"}
     assert unknown_arguments(computed, block, "alias") == ["alias.arn"]
+    stage = schemas["aws_apigatewayv2_stage"]["block"]
+    logs = {"destination_arn": "a", "format": "f", "level": "INFO"}
+    nested = {"api_id": "a", "name": "live", "access_log_settings": logs}
+    assert unknown_arguments(nested, stage, "stage") == ["stage.access_log_settings.level"]
 
 
 # --- reserved concurrency -------------------------------------------------------------------
