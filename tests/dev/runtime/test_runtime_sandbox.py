@@ -8,6 +8,7 @@ The function's code lives in a folder of its own (``fn``), the test's own files 
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import shutil
 import sys
@@ -410,3 +411,21 @@ def test_what_the_import_path_links_to_stays_visible_under_the_private_tmp(
     (deps / "warmline").symlink_to(site / "warmline")
     (deps / "plain.py").write_text("")
     assert _link_targets([str(deps), str(tmp_path / "missing")]) == [str(site.resolve())]
+
+
+def test_the_runtimes_own_files_stay_visible_under_the_private_tmp(
+    code: Path, tmp_path: Path
+) -> None:
+    """A checkout under /tmp holds the interpreter's environment (a ``provided`` bootstrap's
+    shebang, awslambdaric's ``python``) and the warmline package (the Node.js bootstrap, the
+    Runtime API relay): the sandbox policy keeps them visible, as Lambda keeps
+    ``/var/runtime`` outside ``/tmp``."""
+    import warmline
+    from warmline.dev.runtime.isolation import Isolation
+
+    isolation = Isolation(enabled=True, state_dir=tmp_path / "state")
+    config = run(isolation.config(function(code), {}))
+    visible = config["sandbox"]["read_only"]
+    assert sys.prefix in visible
+    assert os.path.dirname(os.path.realpath(sys.executable)) in visible
+    assert os.path.dirname(os.path.realpath(warmline.__file__)) in visible

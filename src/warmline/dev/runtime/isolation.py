@@ -205,7 +205,7 @@ class Isolation:
                 "tmp_mb": spec.ephemeral_storage_mb,
                 "stage": self.stage,
                 "writable": [str(self.state_dir)],
-                "read_only": read_only,
+                "read_only": [*read_only, *_runtime_files()],
             },
         }
 
@@ -231,6 +231,19 @@ class Isolation:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         config.update(self._policy(spec, node_path))
         return config
+
+
+def _runtime_files() -> list[str]:
+    """The emulated runtime's own files, as Lambda keeps ``/var/runtime`` outside ``/tmp``:
+    the interpreter and its environment (the shebang of a ``provided`` bootstrap written
+    for this machine, awslambdaric's ``python``), and the warmline package (the Node.js
+    bootstrap, the Runtime API relay). They must stay visible when the private ``/tmp``
+    covers them, e.g. for a checkout under /tmp."""
+    import warmline
+
+    paths = {sys.prefix, sys.base_prefix, os.path.dirname(os.path.realpath(sys.executable))}
+    paths.add(os.path.dirname(os.path.realpath(warmline.__file__)))
+    return sorted(paths)
 
 
 def _named_files(env: Mapping[str, str]) -> list[str]:
