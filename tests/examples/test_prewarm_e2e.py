@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dev_scenario import dev_server
 
+from dev_scenario import dev_server
 from warmline.config import parse_config
 from warmline.dev.server import DevServer
 from warmline.tools.call import fetch_twiml, parse_script, run_call

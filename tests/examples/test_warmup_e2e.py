@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dev_scenario import dev_server
 
+from dev_scenario import dev_server
 from warmline.config import parse_config
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
