@@ -56,6 +56,18 @@ def _fn(name: str) -> str:
     return f"aws_lambda_function.{tf_name(name)}"
 
 
+def _invoke_permission(label: str, sid: str, function: str, principal: str, source: Any) -> Block:
+    """``lambda:InvokeFunction`` on ``function`` for ``principal`` calling from ``source``."""
+    return (
+        Block("resource", ("aws_lambda_permission", label))
+        .set("statement_id", sid)
+        .set("action", "lambda:InvokeFunction")
+        .set("function_name", Expr(f"{_fn(function)}.function_name"))
+        .set("principal", principal)
+        .set("source_arn", source)
+    )
+
+
 def resource_arn(plan: Plan, ref: Ref) -> Any:
     """The Terraform expression of an abstract resource (see :class:`Ref`)."""
     kind, name = ref
@@ -311,12 +323,13 @@ def _websocket(plan: Plan) -> list[Block]:
             .set("timeout_milliseconds", plan.integration_timeout_ms)
         )
         out.append(
-            Block("resource", ("aws_lambda_permission", f"apigw_{n}"))
-            .set("statement_id", "AllowWebSocketApi")
-            .set("action", "lambda:InvokeFunction")
-            .set("function_name", Expr(f"{_fn(name)}.function_name"))
-            .set("principal", "apigateway.amazonaws.com")
-            .set("source_arn", Tpl(f"${{aws_apigatewayv2_api.ws.execution_arn}}/{plan.stage}/*"))
+            _invoke_permission(
+                f"apigw_{n}",
+                "AllowWebSocketApi",
+                name,
+                "apigateway.amazonaws.com",
+                Tpl(f"${{aws_apigatewayv2_api.ws.execution_arn}}/{plan.stage}/*"),
+            )
         )
     routes = []
     for route in plan.routes:
@@ -412,12 +425,13 @@ def _http_api(fn: FunctionPlan) -> list[Block]:
         .set("auto_deploy", True)
     )
     out.append(
-        Block("resource", ("aws_lambda_permission", f"http_{n}"))
-        .set("statement_id", "AllowTwimlHttpApi")
-        .set("action", "lambda:InvokeFunction")
-        .set("function_name", Expr(f"{_fn(fn.name)}.function_name"))
-        .set("principal", "apigateway.amazonaws.com")
-        .set("source_arn", Tpl("${aws_apigatewayv2_api.twiml.execution_arn}/*/*"))
+        _invoke_permission(
+            f"http_{n}",
+            "AllowTwimlHttpApi",
+            fn.name,
+            "apigateway.amazonaws.com",
+            Tpl("${aws_apigatewayv2_api.twiml.execution_arn}/*/*"),
+        )
     )
     return out
 
@@ -476,12 +490,13 @@ def _topic(t: Any) -> list[Block]:
             .set("endpoint", Expr(f"{_fn(name)}.arn"))
         )
         out.append(
-            Block("resource", ("aws_lambda_permission", f"sns_{n}_{f}"))
-            .set("statement_id", f"AllowSns{n}")
-            .set("action", "lambda:InvokeFunction")
-            .set("function_name", Expr(f"{_fn(name)}.function_name"))
-            .set("principal", "sns.amazonaws.com")
-            .set("source_arn", Expr(f"aws_sns_topic.{n}.arn"))
+            _invoke_permission(
+                f"sns_{n}_{f}",
+                f"AllowSns{n}",
+                name,
+                "sns.amazonaws.com",
+                Expr(f"aws_sns_topic.{n}.arn"),
+            )
         )
     return out
 
@@ -505,12 +520,13 @@ def _schedule(s: Any) -> list[Block]:
             .set("input", s.input_for(name) or None)
         )
         out.append(
-            Block("resource", ("aws_lambda_permission", f"rule_{n}_{f}"))
-            .set("statement_id", f"AllowRule{n}")
-            .set("action", "lambda:InvokeFunction")
-            .set("function_name", Expr(f"{_fn(name)}.function_name"))
-            .set("principal", "events.amazonaws.com")
-            .set("source_arn", Expr(f"aws_cloudwatch_event_rule.{n}.arn"))
+            _invoke_permission(
+                f"rule_{n}_{f}",
+                f"AllowRule{n}",
+                name,
+                "events.amazonaws.com",
+                Expr(f"aws_cloudwatch_event_rule.{n}.arn"),
+            )
         )
     return out
 
