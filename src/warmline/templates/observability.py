@@ -31,6 +31,11 @@ from warmline.templates.plan import Plan
 
 __all__ = [
     "ACCESS_LOG_FORMAT",
+    "ERRORS_DATAPOINTS",
+    "ERRORS_PERIODS",
+    "ERRORS_PERIOD_S",
+    "P99_PERIODS",
+    "P99_PERIOD_S",
     "AlarmSpec",
     "alarm_topic_needed",
     "alarms",
@@ -40,6 +45,13 @@ __all__ = [
     "metrics_namespace",
     "websocket_functions",
 ]
+
+#: The per-function alarms both templates render. Without ``DatapointsToAlarm`` an alarm
+#: needs every one of its ``EvaluationPeriods`` to breach (M defaults to N,
+#: docs/protocols.md §8.7): the errors alarm fires on one minute with an error among the
+#: last five ("1 out of 5"), the p99 Duration alarm on 15 sustained minutes.
+ERRORS_PERIOD_S, ERRORS_PERIODS, ERRORS_DATAPOINTS = 60, 5, 1
+P99_PERIOD_S, P99_PERIODS = 300, 3
 
 #: The WebSocket stage's access-log line, one JSON object per request: the ``$context``
 #: variables of API Gateway's WebSocket access logging

@@ -22,6 +22,13 @@ from typing import Any
 
 from warmline.templates.cloudformation.observability import add_observability, alarm_actions
 from warmline.templates.cloudformation.publish import apply_publish_options
+from warmline.templates.observability import (
+    ERRORS_DATAPOINTS,
+    ERRORS_PERIOD_S,
+    ERRORS_PERIODS,
+    P99_PERIOD_S,
+    P99_PERIODS,
+)
 from warmline.templates.plan import FunctionPlan, Plan, Ref, Statement, logical_id
 
 __all__ = [
@@ -40,12 +47,6 @@ _TABLE = "SessionTable"
 _API = "WebSocketApi"
 _STAGE = "WebSocketStage"
 _HTTP_API = "TwimlHttpApi"
-#: CloudWatch alarm periods: errors per minute over 5 minutes, p99 over 3 × 5 minutes.
-#: Without ``DatapointsToAlarm`` an alarm needs every one of its ``EvaluationPeriods`` to
-#: breach (M defaults to N, docs/protocols.md §8.7); the errors alarm fires on one minute
-#: with an error among the last five ("1 out of 5"), the p99 alarm on 15 sustained minutes.
-_ERRORS_PERIOD_S, _ERRORS_PERIODS, _ERRORS_DATAPOINTS = 60, 5, 1
-_P99_PERIOD_S, _P99_PERIODS = 300, 3
 #: Stateful resources say what happens on delete: sessions, queued turns and logs are
 #: short-lived by design (TTL, retention), so a removed stack removes them too.
 _EPHEMERAL = {"DeletionPolicy": "Delete", "UpdateReplacePolicy": "Delete"}
@@ -278,9 +279,9 @@ def _function(plan: Plan, fn: FunctionPlan, res: dict[str, Any], out_dir: Path |
             "MetricName": "Errors",
             "Dimensions": dims,
             "Statistic": "Sum",
-            "Period": _ERRORS_PERIOD_S,
-            "EvaluationPeriods": _ERRORS_PERIODS,
-            "DatapointsToAlarm": _ERRORS_DATAPOINTS,
+            "Period": ERRORS_PERIOD_S,
+            "EvaluationPeriods": ERRORS_PERIODS,
+            "DatapointsToAlarm": ERRORS_DATAPOINTS,
             "Threshold": 1,
             "ComparisonOperator": "GreaterThanOrEqualToThreshold",
             "TreatMissingData": "notBreaching",
@@ -295,8 +296,8 @@ def _function(plan: Plan, fn: FunctionPlan, res: dict[str, Any], out_dir: Path |
             "MetricName": "Duration",
             "Dimensions": dims,
             "ExtendedStatistic": "p99",
-            "Period": _P99_PERIOD_S,
-            "EvaluationPeriods": _P99_PERIODS,
+            "Period": P99_PERIOD_S,
+            "EvaluationPeriods": P99_PERIODS,
             "Threshold": fn.p99_ms,
             "ComparisonOperator": "GreaterThanThreshold",
             "TreatMissingData": "notBreaching",

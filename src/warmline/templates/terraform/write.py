@@ -20,6 +20,13 @@ import re
 from pathlib import Path
 from typing import Any
 
+from warmline.templates.observability import (
+    ERRORS_DATAPOINTS,
+    ERRORS_PERIOD_S,
+    ERRORS_PERIODS,
+    P99_PERIOD_S,
+    P99_PERIODS,
+)
 from warmline.templates.plan import FunctionPlan, Plan, Ref, Statement
 from warmline.templates.terraform.hcl import Block, Expr, Tpl, render
 from warmline.templates.terraform.observability import (
@@ -33,15 +40,10 @@ __all__ = ["TERRAFORM_NAME", "render_terraform", "tf_name", "write_terraform"]
 
 TERRAFORM_NAME = "main.tf"
 #: 6.29: ``aws_lambda_permission.invoked_via_function_url``, the newest argument the file
-#: uses (tests/tools/deploy/test_deploy_terraform_schema.py checks every argument).
+#: uses (tests/tools/deploy/test_deploy_publish.py checks every argument).
 AWS_PROVIDER_VERSION = "~> 6.29"
 _ARN = "arn:${data.aws_partition.current.partition}"
 _REGION_ACCOUNT = "${data.aws_region.current.region}:${data.aws_caller_identity.current.account_id}"
-#: The errors alarm fires on one minute with an error among the last five ("1 out of 5";
-#: without ``datapoints_to_alarm`` all five would have to breach, docs/protocols.md §8.7);
-#: the p99 alarm on 15 sustained minutes.
-_ERRORS_PERIOD_S, _ERRORS_PERIODS, _ERRORS_DATAPOINTS = 60, 5, 1
-_P99_PERIOD_S, _P99_PERIODS = 300, 3
 QUEUE_RETENTION_S = 4 * 24 * 3600
 DLQ_RETENTION_S = 14 * 24 * 3600
 
@@ -248,9 +250,9 @@ def _function(plan: Plan, fn: FunctionPlan, out_dir: Path | None) -> list[Block]
         .set("metric_name", "Errors")
         .set("dimensions", {"FunctionName": Expr(f"{_fn(fn.name)}.function_name")})
         .set("statistic", "Sum")
-        .set("period", _ERRORS_PERIOD_S)
-        .set("evaluation_periods", _ERRORS_PERIODS)
-        .set("datapoints_to_alarm", _ERRORS_DATAPOINTS)
+        .set("period", ERRORS_PERIOD_S)
+        .set("evaluation_periods", ERRORS_PERIODS)
+        .set("datapoints_to_alarm", ERRORS_DATAPOINTS)
         .set("threshold", 1)
         .set("comparison_operator", "GreaterThanOrEqualToThreshold")
         .set("treat_missing_data", "notBreaching")
@@ -264,8 +266,8 @@ def _function(plan: Plan, fn: FunctionPlan, out_dir: Path | None) -> list[Block]
         .set("metric_name", "Duration")
         .set("dimensions", {"FunctionName": Expr(f"{_fn(fn.name)}.function_name")})
         .set("extended_statistic", "p99")
-        .set("period", _P99_PERIOD_S)
-        .set("evaluation_periods", _P99_PERIODS)
+        .set("period", P99_PERIOD_S)
+        .set("evaluation_periods", P99_PERIODS)
         .set("threshold", fn.p99_ms)
         .set("comparison_operator", "GreaterThanThreshold")
         .set("treat_missing_data", "notBreaching")
