@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING
 
 from warmline.dev.gateway.events import iso_time
 from warmline.dev.gateway.http import DROP, Request, Response, json_response
-from warmline.dev.iam import SignatureRejected, connections_resource
+from warmline.dev.gateway.signed import authenticate
+from warmline.dev.iam import connections_resource
 
 if TYPE_CHECKING:
     from warmline.dev.gateway.gateway import Gateway
@@ -96,7 +97,14 @@ def _refusal(gateway: Gateway, request: Request, ws: WebSocketConnection | None)
     allowed, wrong method, the connection gone, a post over the size limit), or None."""
     if request.method not in ("POST", "GET", "DELETE") or not request.header("Authorization"):
         return _error(403, "ForbiddenException", "Missing Authentication Token")
-    denied = _authenticate(gateway, request)
+    denied = authenticate(
+        gateway,
+        request,
+        service="execute-api",
+        action="execute-api:ManageConnections",
+        resource=connections_resource(gateway.config, request.method),
+        rejected_types=_REJECTED_TYPES,
+    )
     if denied is not None:
         return denied
     if ws is None or not ws.open:
@@ -104,37 +112,6 @@ def _refusal(gateway: Gateway, request: Request, ws: WebSocketConnection | None)
     if request.method == "POST" and len(request.body) > gateway.config.limits.max_post_bytes:
         return _error(413, "PayloadTooLargeException", "Message too long")
     return None
-
-
-def _authenticate(gateway: Gateway, request: Request) -> Response | None:
-    """403 unless the request is signed by a known principal allowed to manage
-    connections, else None."""
-    iam = gateway.iam
-    if iam is None:  # no account to check against: fail closed
-        return _error(
-            403,
-            "UnrecognizedClientException",
-            "The security token included in the request is invalid.",
-        )
-    path, _, query = request.target.partition("?")
-    try:
-        principal = iam.verify(
-            method=request.method,
-            path=path,
-            query=query,
-            headers=request.headers,
-            body=request.body,
-            service="execute-api",
-        )
-    except SignatureRejected as exc:
-        return _error(403, _REJECTED_TYPES.get(exc.kind, "ForbiddenException"), exc.message)
-    action = "execute-api:ManageConnections"
-    resource = connections_resource(gateway.config, request.method)
-    decision = iam.authorize(principal, action, resource)
-    if decision.allowed:
-        return None
-    message = iam.denial_message(principal, action, resource, decision, service="execute-api")
-    return json_response(403, {"Message": message}, [("x-amzn-ErrorType", "AccessDeniedException")])
 
 
 async def handle_with_faults(gateway: Gateway, request: Request, connection_id: str) -> Response:

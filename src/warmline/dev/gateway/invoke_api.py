@@ -21,7 +21,8 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from warmline.dev.gateway.http import Request, Response, json_response
-from warmline.dev.iam import SignatureRejected, function_resource
+from warmline.dev.gateway.signed import authenticate
+from warmline.dev.iam import function_resource
 
 if TYPE_CHECKING:
     from warmline.dev.gateway.gateway import Gateway
@@ -69,38 +70,6 @@ _REJECTED_TYPES = {
 }
 
 
-def _authenticate(gateway: Gateway, request: Request, name: str, raw_name: str) -> Response | None:
-    """403 unless a known principal signed the request and may invoke the function."""
-    iam = gateway.iam
-    path, _, query = request.target.partition("?")
-    if iam is None:  # no account to check against: fail closed
-        return json_response(
-            403,
-            {"message": "The security token included in the request is invalid."},
-            [("x-amzn-ErrorType", "UnrecognizedClientException")],
-        )
-    try:
-        principal = iam.verify(
-            method=request.method,
-            path=path,
-            query=query,
-            headers=request.headers,
-            body=request.body,
-            service="lambda",
-        )
-    except SignatureRejected as exc:
-        return json_response(
-            403, {"message": exc.message}, [("x-amzn-ErrorType", _REJECTED_TYPES[exc.kind])]
-        )
-    action = "lambda:InvokeFunction"
-    resource = function_resource(gateway.config, name, qualifier(raw_name, query))
-    decision = iam.authorize(principal, action, resource)
-    if decision.allowed:
-        return None
-    message = iam.denial_message(principal, action, resource, decision, service="lambda")
-    return json_response(403, {"Message": message}, [("x-amzn-ErrorType", "AccessDeniedException")])
-
-
 def _error(status: int, error_type: str, message: str) -> Response:
     return json_response(
         status, {"Type": "User", "message": message}, [("x-amzn-ErrorType", error_type)]
@@ -112,7 +81,16 @@ async def handle(gateway: Gateway, request: Request, raw_name: str) -> Response:
     if request.method != "POST":
         return _error(405, "InvalidRequestContentException", "Invoke requires POST")
     name = function_name(raw_name)
-    denied = _authenticate(gateway, request, name, raw_name)
+    denied = authenticate(
+        gateway,
+        request,
+        service="lambda",
+        action="lambda:InvokeFunction",
+        resource=function_resource(
+            gateway.config, name, qualifier(raw_name, request.target.partition("?")[2])
+        ),
+        rejected_types=_REJECTED_TYPES,
+    )
     if denied is not None:
         return denied
     config = gateway.config
