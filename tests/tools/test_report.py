@@ -146,6 +146,29 @@ def test_a_waterfall_draws_each_invocation_on_one_time_axis() -> None:
     assert "call C1" in render(parse_lines(LOG), waterfalls=1)
 
 
+def test_spans_are_in_arrival_order_whatever_order_the_lines_come_in() -> None:
+    # A cold prompt ends in the same millisecond as the $disconnect that follows it; the
+    # two environments' lines can come back from CloudWatch in either order.
+    prompt = [
+        emu(300.0, "START RequestId: p1 Version: $LATEST", env="e3"),
+        emu(
+            300.2,
+            step(step="message", route="prompt", connectionId="C2", durationMs=100.0),
+            env="e3",
+        ),
+        emu(300.2, report_line("p1", 100.0, init=50.0), env="e3"),
+    ]
+    disconnect = [
+        emu(300.2, "START RequestId: d1 Version: $LATEST", env="e4"),
+        emu(300.2, step(step="disconnect", connectionId="C2", durationMs=0.0), env="e4"),
+        emu(300.2, report_line("d1", 0.0), env="e4"),
+    ]
+    for lines in (prompt + disconnect, disconnect + prompt):
+        (call,) = parse_lines(lines).calls
+        assert [span.route for span in call.spans] == ["prompt", "$disconnect"]
+        assert waterfall(call)[2].split()[:2] == ["prompt", "0.0"]
+
+
 def test_plot_marks_are_the_percentiles_and_the_budget() -> None:
     values = [float(v) for v in range(1, 101)]
     assert marks(values, 80.0) == [

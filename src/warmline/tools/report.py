@@ -118,7 +118,8 @@ class Span:
 
 @dataclass
 class CallTimeline:
-    """One WebSocket connection's invocations, in order, and whether it met a cold start.
+    """One WebSocket connection's invocations, in arrival order, and whether it met a
+    cold start.
 
     The milestones a voice team watches, as the caller's side sees them (epoch seconds):
     ``connect`` and ``setup`` when those frames arrived, ``greeting`` when the setup
@@ -295,6 +296,11 @@ def parse_lines(lines: Iterable[str], *, default_function: str = "-") -> Report:
         added = _track_call(calls, step, ts)
         if added is not None and pending is not None:
             pending.spans.append(added)
+    for call in calls.values():
+        # Log order is not arrival order: a step line is written when its handler ends,
+        # and lines of different environments ending in the same millisecond come back
+        # from CloudWatch in either order.
+        call.spans.sort(key=lambda span: (span.arrival, span.start, span.route))
     return Report(invocations, list(calls.values()))
 
 
