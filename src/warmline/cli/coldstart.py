@@ -128,7 +128,8 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"\n{target}{mode}: +{prof.added_ms:.1f} ms cold-start import cost "
             f"(imports {prof.import_ms:.1f} ms; wall +{prof.wall_added_ms:.1f} ms over a "
-            f"bare interpreter of {prof.bare_ms:.1f} ms; medians of {prof.runs}){verdict}"
+            f"bare interpreter of {prof.bare_ms:.1f} ms; imports: medians, wall: fastest, "
+            f"of {prof.runs} runs){verdict}"
         )
         print(f"  {'module':<48} {'self ms':>8} {'cum ms':>8}")
         for name, self_ms, cum_ms in prof.heaviest(args.top):
