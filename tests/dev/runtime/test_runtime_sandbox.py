@@ -397,6 +397,91 @@ def test_where_the_kernel_refuses_one_line_says_what_is_not_isolated(
     assert config["import_path"][0].startswith(str((tmp_path / "state" / "deps").resolve()))
 
 
+WRITES_DEPENDENCIES = """
+import os
+import warmline
+
+def handler(event, context):
+    package = os.path.dirname(warmline.__file__)
+    out = {"bytecode": os.path.exists(warmline.__spec__.cached)}
+    for name, folder in (("package", package), ("dependencies", os.path.dirname(package))):
+        try:
+            with open(os.path.join(folder, "written-by-a-function.txt"), "w") as fh:
+                fh.write("x")
+            out[name] = "written"
+        except OSError as exc:
+            out[name] = exc.errno
+    return out
+"""
+
+
+@pytest.mark.parametrize("where", ["project", "tmp"])
+def test_a_handler_cannot_write_into_its_dependencies_which_come_compiled(
+    where: str, code: Path, code_in_tmp: Path, tmp_path: Path
+) -> None:
+    """On Lambda the dependencies are in the zip, under the read-only /var/task, with the
+    bytecode pip or ``warmline deploy package`` compiled: here the dependency folder and the
+    package it links to are read-only too, and their bytecode is there before the first
+    cold start."""
+    import warmline
+
+    root = code if where == "project" else code_in_tmp
+    (root / "app.py").write_text(WRITES_DEPENDENCIES)
+    source = Path(warmline.__file__).resolve().parent
+
+    async def main() -> None:
+        spec = function(root, bundles_warmline=True)
+        async with started(spec, state_dir=tmp_path / "state") as (rt, _logs):
+            assert isolated(rt), rt.notices
+            result = await rt.invoke("f", {})
+        assert result.status == "ok", result.error
+        assert result.payload == {"bytecode": True, "package": 30, "dependencies": 30}
+        assert not (source / "written-by-a-function.txt").exists()
+
+    run(main())
+
+
+def test_package_bytecode_compiles_what_is_missing_once_and_says_what_it_cannot(
+    tmp_path: Path,
+) -> None:
+    from importlib.util import cache_from_source
+
+    from warmline.dev.runtime import deps
+
+    package = tmp_path / "pkg"
+    (package / "sub").mkdir(parents=True)
+    modules = [package / "__init__.py", package / "sub" / "mod.py"]
+    for module in modules:
+        module.write_text("VALUE = 1\n")
+    assert deps.package_bytecode(package) is None
+    assert all(Path(cache_from_source(str(m))).is_file() for m in modules)
+    blocked = tmp_path / "blocked"
+    blocked.mkdir()
+    (blocked / "__init__.py").write_text("VALUE = 1\n")
+    (blocked / "__pycache__").write_text("a file where the folder would go")
+    assert deps.package_bytecode(blocked) == (
+        f"bytecode of {blocked} could not be written: every cold start compiles it"
+    )
+    assert deps.package_bytecode(blocked) is None  # said once per process
+
+
+def test_a_read_only_bind_covers_what_lies_inside_it_but_a_writable_folder_between() -> None:
+    from warmline.dev.runtime.sandbox import _outermost
+
+    venv, project = "/work/venv", "/work/project"
+    state = f"{project}/.warmline"
+    read_only = [
+        f"{venv}/lib/python3.12/site-packages",
+        venv,
+        f"{venv}/bin",
+        project,
+        f"{state}/deps/f/0123",
+        "/work/venvs",  # a sibling whose name starts like venv's
+        venv,
+    ]
+    assert _outermost(read_only, [state]) == [venv, project, f"{state}/deps/f/0123", "/work/venvs"]
+
+
 def test_what_the_import_path_links_to_stays_visible_under_the_private_tmp(
     tmp_path: Path,
 ) -> None:

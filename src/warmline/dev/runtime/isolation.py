@@ -11,7 +11,9 @@ Paths that stay visible inside the sandbox besides the task root: files the emul
 in the environment's variables (the CA bundle of its TLS endpoint, read-only) and the
 emulator's state folder ``.warmline/`` (read-write: it holds the SQLite session store that
 stands in for a shared table, ``WARMLINE_SQLITE_PATH``, so every environment of a call sees
-the same sessions, as every environment on AWS sees the same DynamoDB table).
+the same sessions, as every environment on AWS sees the same DynamoDB table), except the
+import path inside it: the function's dependencies and the runtime's packages, with what
+they link to on this machine, are read-only, as the zip and the runtime are on Lambda.
 """
 
 from __future__ import annotations
@@ -193,7 +195,8 @@ class Isolation:
             return config
         config["import_path"] = [str(built.path), str(runtime.path)]
         config["runtime_dir"] = str(runtime.path)
-        config.update(self._policy(spec, _link_targets(config["import_path"])))
+        import_path = config["import_path"]
+        config.update(self._policy(spec, [*import_path, *_link_targets(import_path)]))
         return config
 
     def _policy(self, spec: FunctionSpec, read_only: list[str]) -> dict[str, Any]:
@@ -257,8 +260,8 @@ def _named_files(env: Mapping[str, str]) -> list[str]:
 
 def _link_targets(import_path: list[str]) -> list[str]:
     """Where the links inside the import path's directories lead (a package linked from
-    this machine's virtualenv): they must stay visible when the private /tmp covers them,
-    e.g. for a project checked out under /tmp."""
+    this machine's virtualenv): read-only in the environment, as the zip's copy is on
+    Lambda, and visible when the private /tmp covers them (a checkout under /tmp)."""
     targets: set[str] = set()
     for entry in import_path:
         if not os.path.isdir(entry):

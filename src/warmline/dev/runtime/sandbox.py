@@ -13,7 +13,9 @@ gives a forked environment the same view, with Linux mount namespaces:
    it, and it is moved onto ``/tmp``: each environment has a ``/tmp`` of its own;
 3. the task root is bind-mounted read-only onto itself, so writing there fails with
    ``OSError: [Errno 30] Read-only file system`` as on Lambda; writable exceptions (the
-   session store's folder) are bound before the read-only remount;
+   session store's folder) are bound before the read-only remount; the rest of the import
+   path (the function's dependencies, the runtime's packages, what they link to on this
+   machine) is bound read-only too, as ``/var/task`` and ``/var/runtime`` are;
 4. :func:`restrict_imports` leaves on ``sys.path`` only the task root, the directories the
    emulator built for the function (its declared dependencies, what the runtime provides)
    and the standard library; modules of anything else already in the process are dropped.
@@ -152,8 +154,8 @@ def enter(policy: Mapping[str, Any]) -> None:
     Args:
         policy: ``task_root`` (read-only), ``tmp_mb`` (the private /tmp's size),
             ``stage`` (an existing empty directory under the host's /tmp), ``read_only``
-            and ``writable`` (host paths that stay visible, e.g. the CA bundle and the
-            session store's folder).
+            (host paths that stay visible and cannot be written: the import path, the
+            runtime's files, the CA bundle) and ``writable`` (the session store's folder).
 
     Raises:
         SandboxError: the kernel refused a step; the process is then half set up and must
@@ -164,19 +166,21 @@ def enter(policy: Mapping[str, Any]) -> None:
     tmp_mb = int(policy.get("tmp_mb") or DEFAULT_TMP_MB)
     read_only = [os.path.realpath(p) for p in policy.get("read_only", ()) if os.path.exists(p)]
     writable = [os.path.realpath(p) for p in policy.get("writable", ()) if os.path.exists(p)]
+    tmp = os.path.realpath("/tmp")
+    # A read-only path that holds /tmp (a Python installed at /) is left as it is.
+    read_only = [p for p in read_only if not _under(tmp, p)]
     _unshare()
     _mount(None, "/", None, _MS_REC | _MS_PRIVATE)
     _mount("tmpfs", stage, "tmpfs", _MS_NOSUID | _MS_NODEV, f"size={tmp_mb}m,mode=1777")
-    tmp = os.path.realpath("/tmp")
-    # What lives under /tmp is bound into the new tmpfs at the same relative place; the
-    # task root first, so the writable exceptions inside it are bound on top.
-    in_tmp = [(task_root, True)] if _under(task_root, tmp) else []
-    in_tmp += [(p, True) for p in read_only if _under(p, tmp)]
+    # What lives under /tmp is bound into the new tmpfs at the same relative place, each
+    # folder before the ones inside it (the function's dependencies are read-only inside
+    # the writable state folder, which is inside the task root).
+    in_tmp = [(task_root, False)] if _under(task_root, tmp) else []
     in_tmp += [(p, False) for p in writable if _under(p, tmp)]
-    for path, ro in in_tmp:
-        target = stage + path[len(tmp) :]
-        _bind(path, target, read_only=ro and path != task_root)
-    if in_tmp and in_tmp[0][0] == task_root:
+    in_tmp += [(p, True) for p in read_only if _under(p, tmp)]
+    for path, ro in sorted(in_tmp, key=lambda item: item[0].count("/")):
+        _bind(path, stage + path[len(tmp) :], read_only=ro)
+    if _under(task_root, tmp):
         _mount(None, stage + task_root[len(tmp) :], None, _MS_BIND | _MS_REMOUNT | _MS_RDONLY)
     _mount(stage, tmp, None, _MS_MOVE)
     if not _under(task_root, tmp):
@@ -185,6 +189,29 @@ def enter(policy: Mapping[str, Any]) -> None:
             if _under(path, task_root) and path != task_root:
                 _bind(path, path, read_only=False)
         _mount(None, task_root, None, _MS_BIND | _MS_REMOUNT | _MS_RDONLY)
+    # The rest of the import path (dependencies, the runtime's packages and what they link
+    # to), read-only as /var/task and /var/runtime are; after the task root, so that those
+    # inside it are bound on top of it.
+    outside = [p for p in read_only if not _under(p, tmp)]
+    for path in sorted(_outermost(outside, writable), key=lambda p: p.count("/")):
+        _bind(path, path, read_only=True)
+
+
+def _outermost(read_only: list[str], writable: list[str]) -> list[str]:
+    """``read_only`` without the paths a read-only bind of another already covers (a
+    virtualenv's site-packages inside it): one that lies inside a writable folder inside
+    the other stays, as the function's dependencies inside the state folder do."""
+    kept = []
+    for path in dict.fromkeys(read_only):
+        covered = any(
+            other != path
+            and _under(path, other)
+            and not any(_under(w, other) and _under(path, w) for w in writable)
+            for other in read_only
+        )
+        if not covered:
+            kept.append(path)
+    return kept
 
 
 def probe(stage: str) -> str | None:
