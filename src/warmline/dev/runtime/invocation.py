@@ -161,26 +161,10 @@ def complete(
     init_ms: float | None,
 ) -> InvokeResult:
     """Book a returned invocation: its output, END and REPORT; ``env`` idle again."""
-    spec = pool.spec
     env.read_output()
     duration = float(message.get("duration_ms", (time.monotonic() - started) * 1000))
     env.max_memory_mb = max(env.max_memory_mb, math.ceil(message.get("maxrss_kb", 0) / 1024))
-    restore_ms = init_ms if env.restored else None
-    init_only = None if env.restored else init_ms
-    billed = logs.billed_ms(duration + (init_only or 0.0))
-    pool.emit(env.id, logs.end_line(request_id))
-    pool.emit(
-        env.id,
-        logs.report_line(
-            request_id,
-            duration_ms=duration,
-            billed=billed,
-            memory_mb=spec.memory_mb,
-            max_memory_mb=env.max_memory_mb,
-            init_ms=init_only,
-            restore_ms=restore_ms,
-        ),
-    )
+    billed = _end_and_report(pool, env, request_id, duration, env.max_memory_mb, init_ms)
     env.last_used_at = time.time()
     if env.retired:
         pool.discard(env)
@@ -267,6 +251,39 @@ async def crashed(
     )
 
 
+def _end_and_report(
+    pool: FunctionPool,
+    env: Environment,
+    request_id: str,
+    duration: float,
+    max_memory_mb: int,
+    init_ms: float | None,
+    *,
+    status: str | None = None,
+    error_type: str | None = None,
+) -> int:
+    """Log END and REPORT of one invocation; its billed ms (a cold one's INIT included,
+    a SnapStart restore's not: it is reported as Restore Duration)."""
+    restore_ms, init_only = (init_ms, None) if env.restored else (None, init_ms)
+    billed = logs.billed_ms(duration + (init_only or 0.0))
+    pool.emit(env.id, logs.end_line(request_id))
+    pool.emit(
+        env.id,
+        logs.report_line(
+            request_id,
+            duration_ms=duration,
+            billed=billed,
+            memory_mb=pool.spec.memory_mb,
+            max_memory_mb=max_memory_mb,
+            init_ms=init_only,
+            restore_ms=restore_ms,
+            status=status,
+            error_type=error_type,
+        ),
+    )
+    return billed
+
+
 def _ended_badly(
     pool: FunctionPool,
     env: Environment,
@@ -280,25 +297,18 @@ def _ended_badly(
     error: dict[str, Any],
 ) -> InvokeResult:
     """Log ``lines``, END and REPORT for an invocation that killed its environment."""
-    restore_ms, init_only = (init_ms, None) if env.restored else (None, init_ms)
-    billed = logs.billed_ms(duration + (init_only or 0.0))
     for line in lines:
         pool.emit(env.id, line)
-    pool.emit(env.id, logs.end_line(request_id))
     crashed = status == "crash"
-    pool.emit(
-        env.id,
-        logs.report_line(
-            request_id,
-            duration_ms=duration,
-            billed=billed,
-            memory_mb=pool.spec.memory_mb,
-            max_memory_mb=memory,
-            init_ms=init_only,
-            restore_ms=restore_ms,
-            status="error" if crashed else "timeout",
-            **({"error_type": "Runtime.ExitError"} if crashed else {}),
-        ),
+    billed = _end_and_report(
+        pool,
+        env,
+        request_id,
+        duration,
+        memory,
+        init_ms,
+        status="error" if crashed else "timeout",
+        error_type="Runtime.ExitError" if crashed else None,
     )
     return InvokeResult(
         request_id=request_id,
