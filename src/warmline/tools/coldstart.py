@@ -6,7 +6,7 @@ that, in fresh interpreters, many times:
 
 - **Total**: wall time of ``python -c "import handler_module"`` minus a bare ``python -c
   pass``, interleaved run by run; the fastest run of each, because machine noise only ever
-  adds time (a median of 11 still moved by 30 ms between runs on a busy 2-core machine).
+  adds time (medians moved too much between runs on a busy machine: docs/performance.md).
 - **Attribution**: CPython's own ``-X importtime`` (self and cumulative µs per module, as
   a tree), medians per module across runs.
 - **Chains**: each import edge that crosses into another top-level package and costs

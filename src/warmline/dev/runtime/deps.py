@@ -285,8 +285,8 @@ def package_bytecode(package: Path) -> str | None:
     ``pip install`` compiles what it installs and ``warmline deploy package`` compiles the
     zip, so on Lambda dependencies arrive with bytecode; an environment cannot write it
     (the import path is read-only, as ``/var/task`` is), so a package linked from a source
-    checkout without it would be compiled again by every cold start: ~25 ms for what the
-    lean echo handler imports, docs/performance.md.
+    checkout without it would be compiled again by every cold start (what that costs:
+    docs/performance.md).
     """
     if package in _bytecode_done:
         return None
