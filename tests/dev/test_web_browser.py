@@ -8,7 +8,6 @@ softphone and dashboard shots are also written to ``docs/img/`` for the README.
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,8 @@ from typing import Any
 import pytest
 from web_helpers import GatedLLM, ThreadedDevServer, agent_config, own_non_loopback_ipv4
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+import headless
+
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 DOCS_IMG = ROOT / "docs" / "img"
@@ -33,28 +33,14 @@ ARGS = [
 QUESTION = "What are your support hours?"
 TIMEOUT_MS = 15_000
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists(),
-        reason="Debian's chromium is not installed (apt-get install -y chromium)",
-    ),
-]
-
-if Path(CHROMIUM).exists():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    expect = sync_api.expect
-else:  # pragma: no cover - skipped above
-    sync_api = None
+pytestmark = headless.MARKS
+expect = headless.sync_api.expect if headless.INSTALLED else None
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    assert sync_api is not None
-    with sync_api.sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+    with headless.launched(ARGS) as chromium:
         yield chromium
-        chromium.close()
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ web worker).
 from __future__ import annotations
 
 import functools
-import shutil
 import threading
 from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -19,23 +18,13 @@ from urllib.parse import urldefrag, urlsplit
 
 import pytest
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+import headless
+
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
 TIMEOUT_MS = 15_000
 TUTORIAL = ("tutorial/", "tutorial/aws/")
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists(),
-        reason="Debian's chromium is not installed (make chromium, or apt-get install -y chromium)",
-    ),
-]
-
-if Path(CHROMIUM).exists():
-    sync_api = pytest.importorskip("playwright.sync_api")
-else:  # pragma: no cover - skipped above
-    sync_api = None
+pytestmark = headless.MARKS
 
 
 class _Quiet(SimpleHTTPRequestHandler):
@@ -56,14 +45,11 @@ def base_url(site: Path) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def page() -> Iterator[Any]:
-    assert sync_api is not None
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+    with headless.launched(ARGS) as browser:
         context = browser.new_context(viewport={"width": 1200, "height": 800})
         context.set_default_timeout(TIMEOUT_MS)
         yield context.new_page()
         context.close()
-        browser.close()
 
 
 def test_search_finds_the_page_that_answers(base_url: str, page: Any) -> None:
