@@ -206,3 +206,41 @@ def test_a_burst_of_cold_starts_with_large_configurations_all_complete() -> None
             assert all(len(r.payload["environ"]["BIG"]) == 100_000 for r in results)
 
     run(main())
+
+
+def _open_fds() -> set[int]:
+    return {int(fd) for fd in os.listdir("/proc/self/fd")}
+
+
+def test_a_spawn_cancelled_as_its_environment_arrives_kills_it_and_closes_its_ends() -> None:
+    """The caller is cancelled in the same loop turn the environment arrives: nobody else
+    holds the new process, so the spawner kills it and closes its socket and pipe."""
+    from warmline.dev.runtime.procs import ZygoteSpawner
+
+    async def main() -> tuple[set[int], set[int], int]:
+        spawner = await ZygoteSpawner.start()
+        try:
+            assert await spawner.ready() is None
+            before = _open_fds()
+            dispatch = spawner._dispatch
+            task: asyncio.Task[object] | None = None
+
+            def dispatch_then_cancel(message: dict[str, object], fds: list[int]) -> None:
+                dispatch(message, fds)
+                if message.get("t") == "spawned" and task is not None:
+                    task.cancel()  # before the task wakes up to take the result
+
+            spawner._dispatch = dispatch_then_cancel  # type: ignore[method-assign]
+            config = {"code_dir": str(FIXTURES), "handler": "basic.handler", "env": {}}
+            task = asyncio.ensure_future(spawner.spawn(config))
+            done, _ = await asyncio.wait([task], timeout=10)
+            assert task in done and task.cancelled()
+            pid = next(iter(spawner._exits))
+            code = await asyncio.wait_for(asyncio.shield(spawner._exits[pid]), 10)
+            return before, _open_fds(), code
+        finally:
+            await spawner.close()
+
+    before, after, code = run(main())
+    assert after <= before  # the socket and the output pipe are closed
+    assert code == -signal.SIGKILL

@@ -301,7 +301,17 @@ class ZygoteSpawner:
         except OSError as exc:
             self._pending.pop(request_id, None)
             raise SpawnError("the runtime process exited") from exc
-        return await future
+        try:
+            return await future
+        except asyncio.CancelledError:
+            # Cancelled after the environment arrived but before this task resumed: nobody
+            # else holds it, so it is killed and its descriptors closed here.
+            if future.done() and not future.cancelled() and future.exception() is None:
+                spawned = future.result()
+                self.kill(spawned.pid)
+                spawned.sock.close()
+                os.close(spawned.stdout_fd)
+            raise
 
     def kill(self, pid: int) -> None:
         """SIGKILL one environment through the runtime process that owns it."""
@@ -373,10 +383,12 @@ class SubprocessSpawner:
                 cwd=str(config["code_dir"]),
                 start_new_session=True,
             )
-        except OSError as exc:
+        except BaseException as exc:  # also cancelled: our ends must not outlive the call
             ours.close()
             os.close(out_r)
-            raise SpawnError(f"could not start an interpreter: {exc}") from exc
+            if isinstance(exc, OSError):
+                raise SpawnError(f"could not start an interpreter: {exc}") from exc
+            raise
         finally:
             theirs.close()
             os.close(out_w)
