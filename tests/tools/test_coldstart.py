@@ -182,12 +182,14 @@ def test_coldstart_says_it_profiles_python_only_for_a_node_handler(
 
 def test_the_fastest_runs_still_show_a_slow_top_level(tmp_path: Path) -> None:
     # The wall figure compares the fastest run of each kind: noise is left out, a cost the
-    # module really pays every time is not.
+    # module really pays every time is not. The module's 150 ms stand well clear of the
+    # run-to-run spread of interpreter start-up on a loaded 2-core CI machine (the fastest
+    # bare run there has read 12 ms slower than the fastest full one).
     (tmp_path / "slowtop.py").write_text(
-        "import time\n_end = time.perf_counter() + 0.06\nwhile time.perf_counter() < _end:\n"
+        "import time\n_end = time.perf_counter() + 0.15\nwhile time.perf_counter() < _end:\n"
         "    pass\n\ndef handler(event, context):\n    return None\n"
     )
     prof = profile_handler("slowtop.handler", runs=3, lambda_mode=True, paths=[tmp_path])
     assert prof.total_ms == pytest.approx(prof.bare_ms + prof.wall_added_ms)
-    assert prof.wall_added_ms >= 50
-    assert prof.added_ms > 40
+    assert prof.wall_added_ms >= 100
+    assert prof.added_ms > 40  # over the sample agent's budget
