@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 
-from runtime_helpers import INIT_START_RE, REPORT_RE, alive, run, spec, started
+from runtime_helpers import INIT_START_RE, REPORT_RE, alive, eventually, run, spec, started
 
 from warmline.dev.runtime.spec import FunctionSpec
 
@@ -105,5 +106,25 @@ def test_snapstart_needs_fork() -> None:
         with pytest.raises(ConfigurationError):
             async with started(snapstart=True, process_mode="spawn"):
                 pass
+
+    run(main())
+
+
+def test_a_cold_start_cancelled_while_its_template_initialises_leaves_no_template() -> None:
+    """The caller goes away during the template's init: the half-made template is killed and
+    its socket closed there and then, not left running until the emulator closes."""
+
+    async def main() -> None:
+        fn = spec("slow_init.handler", environment={"SLOW_INIT_S": "30"})
+        async with started(fn, snapstart=True) as (rt, logs):
+            call = asyncio.ensure_future(rt.invoke("f", {}))
+            said = "slow init in process "
+            assert await eventually(lambda: any(x.startswith(said) for x in logs.lines()))
+            pid = next(int(x[len(said) :]) for x in logs.lines() if x.startswith(said))
+            assert alive(pid)  # the template, in its init
+            call.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await call
+            assert await eventually(lambda: not alive(pid))
 
     run(main())

@@ -89,6 +89,10 @@ async def start_template(
             "t": "init_error",
             "error": {"errorType": "Runtime.ExitError", "errorMessage": "template exited"},
         }
+    except asyncio.CancelledError:  # the caller went away: nobody else holds the template
+        zygote.kill(spawned.pid)
+        await close_template(template)  # its socket closes before close_template first waits
+        raise
     if hello.get("t") == "ready":
         template.init_ms = float(hello.get("init_ms", 0.0))
         return template, hello
