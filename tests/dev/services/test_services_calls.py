@@ -20,7 +20,7 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from services_helpers import FIXTURES
+from services_helpers import FIXTURES, recorded_calls
 from websockets.asyncio.client import connect
 
 from warmline.config import DevConfig, parse_config
@@ -36,6 +36,7 @@ from warmline.config.services import (
 )
 from warmline.dev.runtime import LogSink
 from warmline.dev.server import DevServer
+from warmline.dev.services.local import RECORDING_NAME
 
 CALLS = FIXTURES / "calls"
 ENV = {
@@ -227,6 +228,12 @@ def test_data_written_by_handlers_is_kept_between_runs_and_reset_forgets_it(
 
     assert asyncio.run(run("first")) == ["first"]
     assert asyncio.run(run("second")) == ["first", "second"]
+    # Each start drops the reads recorded before it (they change nothing), so only the
+    # second run's Scan and GetItem are left, beside both runs' writes.
+    targets = [t for t, _ in recorded_calls(tmp_path / RECORDING_NAME)]
+    assert targets.count("DynamoDB_20120810.PutItem") == 2
+    assert targets.count("DynamoDB_20120810.GetItem") == 1
+    assert targets.count("DynamoDB_20120810.Scan") == 1
     assert asyncio.run(run(None, reset=True)) == []
 
 

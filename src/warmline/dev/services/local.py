@@ -8,9 +8,9 @@ the AWS proxy (:mod:`warmline.dev.proxy`) sends ``dynamodb.{region}.amazonaws.co
 other service hosts here, as AWS's own names would reach AWS.
 
 Persistence: with a ``state_dir``, moto's request recorder appends every request to
-``state_dir/moto-recording.jsonl`` and the next run replays it after creating the template's
-resources, so items, objects, messages and parameter values written by handlers are there
-again. ``reset`` deletes the recording first.
+``state_dir/moto-recording.jsonl`` and the next run drops the recorded reads from it and
+replays the rest after creating the template's resources, so items, objects, messages and
+parameter values written by handlers are there again. ``reset`` deletes the recording first.
 """
 
 from __future__ import annotations

@@ -11,13 +11,16 @@ when the stack declares resources. In order, it:
    exists keeps its value;
 3. replays moto's request recording from the previous runs, when one is named, and
    records every request from then on (moto's own recorder: ``MOTO_RECORDER_FILEPATH``),
-   so the data written by handlers survives a restart;
+   so the data written by handlers survives a restart. Before replaying, it drops the
+   recorded reads (:func:`compact`): they change nothing, and without this the recording
+   and the time to replay it would grow with every ``Query`` or ``GetObject`` of every run;
 4. prints one JSON line (``{"port": N, "replayed": N}``) on stdout, then serves until its
    stdin closes (the emulator went away, however it ended) or it is terminated.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import sys
@@ -25,8 +28,9 @@ import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
-__all__ = ["main"]
+__all__ = ["compact", "is_read", "main"]
 
 #: Stand-in credentials the creation calls sign with (moto checks no signature).
 _CREDENTIALS = {
@@ -129,13 +133,62 @@ def _create(spec: dict[str, Any], endpoint: str, region: str) -> None:
             _tolerating(("ResourceExistsException",), secrets.create_secret, **kwargs)
 
 
+#: Actions that only read, by name: ``Get*``, ``Describe*`` and ``List*`` in every emulated
+#: service, and these. ``ReceiveMessage`` is not one: it moves a message's receive count
+#: and visibility, which a dead-letter queue's ``maxReceiveCount`` depends on.
+_READ_ACTIONS = frozenset({"Query", "Scan", "BatchGetItem", "TransactGetItems"})
+_READ_PREFIXES = ("Get", "Describe", "List")
+
+
+def is_read(entry: dict[str, Any]) -> bool:
+    """Whether a recorded request only reads, so replaying it changes nothing.
+
+    The action is the ``X-Amz-Target`` header's (JSON protocols: DynamoDB, SQS, SSM, Secrets
+    Manager), else the form body's ``Action=`` (query protocol: SNS); S3's REST requests
+    read when their method is ``GET`` or ``HEAD``. A request this cannot name is kept.
+    """
+    headers = {str(k).lower(): str(v) for k, v in (entry.get("headers") or {}).items()}
+    target = headers.get("x-amz-target")
+    if target:
+        action = target.rpartition(".")[2]
+    elif "x-www-form-urlencoded" in headers.get("content-type", ""):
+        body = entry.get("body") or ""
+        if entry.get("body_encoded"):
+            body = base64.b64decode(body).decode("utf-8", "replace")
+        action = next(iter(parse_qs(body).get("Action", [])), "")
+    else:
+        return str(entry.get("method", "")).upper() in ("GET", "HEAD")
+    return action in _READ_ACTIONS or action.startswith(_READ_PREFIXES)
+
+
+def compact(recording: Path) -> tuple[int, int]:
+    """Rewrite ``recording`` without its reads (:func:`is_read`); returns (kept, dropped).
+
+    The new file replaces the old one in a single rename, so a crash leaves one or the other.
+    """
+    kept: list[str] = []
+    dropped = 0
+    for line in recording.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        if is_read(json.loads(line)):
+            dropped += 1
+        else:
+            kept.append(line)
+    if dropped:
+        partial = recording.with_name(recording.name + ".compacting")
+        partial.write_text("".join(f"{line}\n" for line in kept), encoding="utf-8")
+        os.replace(partial, recording)
+    return len(kept), dropped
+
+
 def _replay(recording: Path, endpoint: str) -> int:
-    """Replay the requests recorded by earlier runs; returns how many."""
+    """Replay the writes recorded by earlier runs; returns how many."""
     from moto.moto_api import recorder
 
     if not recording.is_file() or recording.stat().st_size == 0:
         return 0
-    count = sum(1 for line in recording.read_text(encoding="utf-8").splitlines() if line)
+    count, _ = compact(recording)
     recorder.replay_recording(target_host=endpoint)
     return count
 
